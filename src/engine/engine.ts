@@ -1,0 +1,237 @@
+// The engine orchestrates: it owns the model, the ops (device), the paged KV cache and one
+// run state; it tokenizes, chunks the prompt, picks POP's keep, runs the one forward, samples
+// and streams tokens, and keeps stats. Kernels compute; the cache stores.
+import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '../errors.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { kvDim } from '../model/config.ts';
+import type { FamilySpec } from '../model/family.ts';
+import { buildWeights, loadCheckpoint, loadModelFiles, type LoadProgress, type ModelFiles } from '../model/loader.ts';
+import type { ModelSource } from '../model/source.ts';
+import { TextTokenizer } from '../model/tokenizer.ts';
+import type { Weights } from '../model/weights.ts';
+import type { Ops, SampleParams } from '../ops/ops.ts';
+import { PagedKvCache } from '../kv/paged_kv_cache.ts';
+import { createRunState, forward, freeRunState, type RunState } from './forward.ts';
+import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
+
+export interface EngineOptions {
+  /** Tokens per sequence (default: the model's max_position_embeddings, at most 4096). */
+  contextWindow?: number;
+  /** Tokens per KV page. */
+  pageSize?: number;
+  /** Prompt tokens per forward call. */
+  prefillChunk?: number;
+  /** Default POP setting for requests that do not give one. */
+  pop?: PopSetting;
+  /** Build POP's stacked deep K/V weights (default true). */
+  popWeights?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateOptions {
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  pop?: PopSetting;
+  /** Stop at these ids (default: the model's EOS ids). */
+  stopTokenIds?: number[];
+  /** Keep generating past EOS (benchmarks, reference comparisons). */
+  ignoreEos?: boolean;
+  /** Reuse the KV of a shared prefix with the previous request (multi-turn). */
+  reusePrefix?: boolean;
+  onToken?: (id: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateStats {
+  promptTokens: number;
+  /** Prompt tokens actually prefilled (the rest came from the reused prefix). */
+  prefilledTokens: number;
+  reusedTokens: number;
+  completionTokens: number;
+  keep: number;
+  layers: number;
+  prefillMs: number;
+  decodeMs: number;
+  ttftMs: number;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number;
+  finishReason: 'stop' | 'length' | 'abort';
+}
+
+export interface GenerateResult {
+  ids: number[];
+  stats: GenerateStats;
+}
+
+const now = () => performance.now();
+
+export class Engine<T> {
+  readonly cache: PagedKvCache<T>;
+  readonly state: RunState<T>;
+  readonly contextWindow: number;
+  calibration: PopCalibration | null = null;
+  /** Tokens whose K/V sequence 0 holds, for multi-turn prefix reuse. */
+  private cachedTokens: number[] = [];
+  lastStats: GenerateStats | null = null;
+
+  private constructor(
+    readonly ops: Ops<T>,
+    readonly files: ModelFiles,
+    readonly weights: Weights<T>,
+    readonly tokenizer: TextTokenizer | null,
+    readonly opts: EngineOptions,
+  ) {
+    const c = files.config;
+    this.contextWindow = opts.contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
+    const chunk = opts.prefillChunk ?? 512;
+    this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
+    this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1 });
+  }
+
+  get config(): ModelConfig {
+    return this.files.config;
+  }
+  get spec(): FamilySpec {
+    return this.files.spec;
+  }
+
+  static async load<T>(ops: Ops<T>, source: ModelSource, opts: EngineOptions = {}): Promise<Engine<T>> {
+    const files = await loadModelFiles(source, opts.signal);
+    if (opts.contextWindow !== undefined && !(Number.isInteger(opts.contextWindow) && opts.contextWindow > 0)) {
+      throw new InvalidArgumentError('contextWindow', `must be a positive integer (got ${opts.contextWindow})`);
+    }
+    const ck = await loadCheckpoint(source, opts.onProgress, opts.signal);
+    const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false });
+    const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
+    const engine = new Engine(ops, files, weights, tokenizer, opts);
+    const calib = await source.fetchFile('pop.json', { optional: true }).catch(() => null);
+    if (calib) {
+      try {
+        engine.calibration = JSON.parse(new TextDecoder().decode(calib));
+      } catch {
+        /* a broken pop.json is ignored: 'auto' falls back to exact */
+      }
+    }
+    return engine;
+  }
+
+  resolveKeep(pop?: PopSetting): number {
+    return resolveKeep(pop ?? this.opts.pop, this.config.numLayers, this.calibration);
+  }
+
+  /** Forgets the conversation: frees every KV page. */
+  resetChat(): void {
+    this.cache.reset();
+    this.cachedTokens = [];
+  }
+
+  /**
+   * Feeds the prompt (POP prefill in chunks; the last token at full depth) and returns the
+   * first token; then decodes at full depth until a stop token or maxTokens.
+   */
+  async generate(prompt: readonly number[], o: GenerateOptions): Promise<GenerateResult> {
+    const c = this.config;
+    if (prompt.length === 0) throw new InvalidArgumentError('prompt', 'must hold at least one token');
+    for (const id of prompt) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new InvalidArgumentError('prompt', `token id ${id} is outside the vocabulary 0..${c.vocabSize - 1}`);
+    if (!(o.maxTokens >= 1)) throw new InvalidArgumentError('max_tokens', `must be at least 1 (got ${o.maxTokens})`);
+    const keep = this.resolveKeep(o.pop);
+    const total = prompt.length + o.maxTokens - 1;
+    if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
+    const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
+    const stops = new Set(o.ignoreEos ? [] : (o.stopTokenIds ?? c.eosTokenIds));
+
+    // Multi-turn: keep the K/V of the longest shared prefix (leave >= 1 token to feed).
+    let reused = 0;
+    if (o.reusePrefix) {
+      while (reused < this.cachedTokens.length && reused < prompt.length - 1 && this.cachedTokens[reused] === prompt[reused]) reused++;
+    }
+    if (reused === 0) this.cache.reset();
+    else this.cache.truncate(0, reused);
+    this.cachedTokens = prompt.slice(0, reused) as number[];
+
+    const checkAbort = (stage: string) => {
+      if (o.signal?.aborted) {
+        this.cache.reset();
+        this.cachedTokens = [];
+        throw new AbortError(stage);
+      }
+    };
+    const t0 = now();
+    const chunk = this.state.maxRows;
+    let pos = reused;
+    let next = -1;
+    try {
+      while (pos < prompt.length) {
+        checkAbort('prefill');
+        const end = Math.min(prompt.length, pos + chunk);
+        const last = end === prompt.length;
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: last });
+        pos = end;
+      }
+      next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
+    } catch (e) {
+      this.cache.reset();
+      this.cachedTokens = [];
+      throw e;
+    }
+    this.cachedTokens.push(...prompt.slice(reused));
+    const t1 = now();
+    const ids: number[] = [];
+    let finish: GenerateStats['finishReason'] = 'length';
+    try {
+      for (let step = 1; ; step++) {
+        ids.push(next);
+        o.onToken?.(next);
+        if (stops.has(next)) { finish = 'stop'; break; }
+        if (ids.length >= o.maxTokens) break;
+        // Let interrupts and other messages through between tokens.
+        await new Promise((r) => setTimeout(r, 0));
+        checkAbort('decode');
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [next], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
+        this.cachedTokens.push(next);
+        pos++;
+        next = await this.ops.sample(this.state.logits, c.vocabSize, params, step);
+      }
+    } catch (e) {
+      if (e instanceof AbortError) finish = 'abort';
+      this.cache.reset();
+      this.cachedTokens = [];
+      throw e;
+    }
+    const t2 = now();
+    const prefilled = prompt.length - reused;
+    const stats: GenerateStats = {
+      promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: ids.length,
+      keep, layers: c.numLayers,
+      prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
+      prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
+      decodeTokensPerS: ids.length > 1 ? (ids.length - 1) / ((t2 - t1) / 1000) : 0,
+      finishReason: finish,
+    };
+    this.lastStats = stats;
+    return { ids, stats };
+  }
+
+  /** Logits of the last prompt token after a POP prefill (tests, calibration). */
+  async promptLogits(prompt: readonly number[], pop?: PopSetting): Promise<Float32Array> {
+    const keep = this.resolveKeep(pop);
+    this.resetChat();
+    const chunk = this.state.maxRows;
+    for (let pos = 0; pos < prompt.length; pos += chunk) {
+      const end = Math.min(prompt.length, pos + chunk);
+      forward(this.ops, this.config, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length });
+    }
+    const out = await this.ops.read(this.state.logits, this.config.vocabSize);
+    this.resetChat();
+    return out;
+  }
+
+  unload(): void {
+    this.cache.destroy();
+    freeRunState(this.ops, this.state);
+  }
+}

@@ -1,0 +1,159 @@
+// Every failure a caller can meet, one class per kind. Each has a stable `code`, a message
+// that says what to do, and the fields a caller needs to act (the limit that was exceeded,
+// the file that was truncated...). Errors cross the worker boundary by `code` + `fields`
+// and are rebuilt with `fromSerialized`, so `instanceof` keeps working on the main thread.
+
+export type PopErrorCode =
+  | 'NO_WEBGPU'
+  | 'DEVICE_LOST'
+  | 'GPU_OUT_OF_MEMORY'
+  | 'UNSUPPORTED_FEATURE'
+  | 'MODEL_NOT_FOUND'
+  | 'MODEL_FILE_MISSING'
+  | 'TRUNCATED_FILE'
+  | 'MALFORMED_FILE'
+  | 'MISSING_TENSOR'
+  | 'SHAPE_MISMATCH'
+  | 'UNSUPPORTED_DTYPE'
+  | 'UNSUPPORTED_MODEL_TYPE'
+  | 'CONTEXT_LENGTH_EXCEEDED'
+  | 'KV_CACHE_FULL'
+  | 'INVALID_ARGUMENT'
+  | 'ABORTED'
+  | 'ENGINE_NOT_LOADED';
+
+export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
+
+export class PopError extends Error {
+  readonly code: PopErrorCode;
+  readonly fields: ErrorFields;
+  constructor(code: PopErrorCode, message: string, fields: ErrorFields = {}) {
+    super(message);
+    this.code = code;
+    this.fields = fields;
+    this.name = new.target.name;
+  }
+  toJSON() {
+    return { name: this.name, code: this.code, message: this.message, fields: this.fields };
+  }
+}
+
+export class NoWebGPUError extends PopError {
+  constructor(reason: string) {
+    super('NO_WEBGPU', `WebGPU is not available (${reason}). Use a recent Chrome or Edge over http://localhost or https, or enable WebGPU in your browser's flags.`, { reason });
+  }
+}
+
+export class DeviceLostError extends PopError {
+  constructor(reason: string, detail = '') {
+    super('DEVICE_LOST', `The GPU device was lost (${reason}${detail ? `: ${detail}` : ''}). Reload the model (engine.reload) or the page to continue.`, { reason, detail });
+  }
+}
+
+export class GpuOutOfMemoryError extends PopError {
+  constructor(what: string, bytes: number, limitName: string, limit: number) {
+    super('GPU_OUT_OF_MEMORY', `${what} needs ${bytes} bytes but ${limitName} is ${limit}. Choose a smaller model or context window.`, { what, bytes, limitName, limit });
+  }
+}
+
+export class UnsupportedFeatureError extends PopError {
+  constructor(feature: string, detail: string) {
+    super('UNSUPPORTED_FEATURE', `${feature} is not supported here: ${detail}`, { feature, detail });
+  }
+}
+
+export class ModelNotFoundError extends PopError {
+  constructor(model: string, detail: string) {
+    super('MODEL_NOT_FOUND', `Model '${model}' could not be found (${detail}). Check the model id, URL or folder.`, { model, detail });
+  }
+}
+
+export class ModelFileMissingError extends PopError {
+  constructor(file: string, status?: number) {
+    super('MODEL_FILE_MISSING', `Model file '${file}' is missing${status ? ` (HTTP ${status})` : ''}. The model folder must hold config.json, tokenizer.json and model.safetensors (or model.safetensors.index.json with its shards).`, { file, status });
+  }
+}
+
+export class TruncatedFileError extends PopError {
+  constructor(file: string, expectedBytes: number, actualBytes: number) {
+    super('TRUNCATED_FILE', `File '${file}' is truncated: expected at least ${expectedBytes} bytes, got ${actualBytes}. Download it again.`, { file, expectedBytes, actualBytes });
+  }
+}
+
+export class MalformedFileError extends PopError {
+  constructor(file: string, detail: string) {
+    super('MALFORMED_FILE', `File '${file}' is malformed: ${detail}.`, { file, detail });
+  }
+}
+
+export class MissingTensorError extends PopError {
+  constructor(tensor: string, file: string) {
+    super('MISSING_TENSOR', `Tensor '${tensor}' is missing from ${file}. The checkpoint does not match its config.json.`, { tensor, file });
+  }
+}
+
+export class ShapeMismatchError extends PopError {
+  constructor(tensor: string, expected: readonly number[], actual: readonly number[]) {
+    super('SHAPE_MISMATCH', `Tensor '${tensor}' has shape [${actual.join(', ')}] but config.json implies [${expected.join(', ')}].`, { tensor, expected: expected.join('x'), actual: actual.join('x') });
+  }
+}
+
+export class UnsupportedDtypeError extends PopError {
+  constructor(tensor: string, dtype: string) {
+    super('UNSUPPORTED_DTYPE', `Tensor '${tensor}' has dtype ${dtype}; supported dtypes are F32, F16 and BF16.`, { tensor, dtype });
+  }
+}
+
+export class UnsupportedModelTypeError extends PopError {
+  constructor(modelType: string, supported: readonly string[]) {
+    super('UNSUPPORTED_MODEL_TYPE', `model_type '${modelType}' is not supported; supported: ${supported.join(', ')}.`, { modelType, supported: supported.join(',') });
+  }
+}
+
+export class ContextLengthExceededError extends PopError {
+  constructor(requested: number, limit: number) {
+    super('CONTEXT_LENGTH_EXCEEDED', `The sequence needs ${requested} tokens but the context window is ${limit}. Shorten the prompt, lower max_tokens, or reset the chat.`, { requested, limit });
+  }
+}
+
+export class KvCacheFullError extends PopError {
+  constructor(neededPages: number, freePages: number, pageSize: number) {
+    super('KV_CACHE_FULL', `The KV cache has ${freePages} free pages of ${pageSize} tokens but ${neededPages} are needed. Free a sequence or use a larger context window.`, { neededPages, freePages, pageSize });
+  }
+}
+
+export class InvalidArgumentError extends PopError {
+  constructor(argument: string, detail: string) {
+    super('INVALID_ARGUMENT', `Invalid ${argument}: ${detail}.`, { argument, detail });
+  }
+}
+
+export class AbortError extends PopError {
+  constructor(stage: string) {
+    super('ABORTED', `The request was aborted during ${stage}. The engine is ready for the next request.`, { stage });
+  }
+}
+
+export class EngineNotLoadedError extends PopError {
+  constructor() {
+    super('ENGINE_NOT_LOADED', 'No model is loaded. Call engine.reload(model) first.');
+  }
+}
+
+/** Rebuilds a typed error from its serialized form (after crossing a worker boundary). */
+export function fromSerialized(s: { name: string; code: PopErrorCode; message: string; fields?: ErrorFields }): PopError {
+  const e = new PopError(s.code, s.message, s.fields ?? {});
+  const ctor = ERROR_CLASSES[s.code];
+  if (ctor) Object.setPrototypeOf(e, ctor.prototype);
+  Object.defineProperty(e, 'name', { value: s.name });
+  return e;
+}
+
+const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
+  NO_WEBGPU: NoWebGPUError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
+  UNSUPPORTED_FEATURE: UnsupportedFeatureError, MODEL_NOT_FOUND: ModelNotFoundError, MODEL_FILE_MISSING: ModelFileMissingError,
+  TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
+  SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
+  CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
+  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError,
+};

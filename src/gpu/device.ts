@@ -1,0 +1,131 @@
+// Adapter and device acquisition: feature detection, limits, and device-lost handling.
+// A lost device turns into a DeviceLostError that every later call throws, so a caller
+// can recover by reloading instead of hanging.
+import { DeviceLostError, NoWebGPUError, UnsupportedFeatureError } from '../errors.ts';
+
+export interface GpuFeatures {
+  shaderF16: boolean;
+  subgroups: boolean;
+  timestampQuery: boolean;
+}
+
+export interface GpuLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBuffersPerShaderStage: number;
+  minStorageBufferOffsetAlignment: number;
+  minUniformBufferOffsetAlignment: number;
+}
+
+export interface AdapterIdentity {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** Stable key used to cache per-adapter kernel choices. */
+  key: string;
+}
+
+export class GpuDevice {
+  lostError: DeviceLostError | null = null;
+  private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: GPUAdapter,
+    readonly features: GpuFeatures,
+    readonly limits: GpuLimits,
+    readonly identity: AdapterIdentity,
+  ) {
+    device.lost.then((info) => {
+      // 'destroyed' is our own unload; anything else is a real loss.
+      this.lostError = new DeviceLostError(info.reason === 'destroyed' ? 'destroyed' : 'unknown', info.message);
+      for (const l of this.lostListeners) l(this.lostError);
+    });
+  }
+
+  /** Throws the DeviceLostError if the device is gone. Called before every submission. */
+  checkAlive(): void {
+    if (this.lostError) throw this.lostError;
+  }
+
+  onLost(listener: (e: DeviceLostError) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  get isSoftware(): boolean {
+    return this.identity.architecture === 'swiftshader' || /swiftshader|llvmpipe|lavapipe/i.test(this.identity.description);
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+export interface AcquireOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Use f16 when offered (default true). */
+  allowF16?: boolean;
+  gpu?: GPU;
+}
+
+export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> {
+  const gpu = opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
+  if (!gpu) throw new NoWebGPUError('navigator.gpu is undefined');
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  } catch (e) {
+    throw new NoWebGPUError(`requestAdapter failed: ${String(e)}`);
+  }
+  if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
+
+  const has = (f: string) => adapter!.features.has(f as GPUFeatureName);
+  const features: GpuFeatures = {
+    shaderF16: (opts.allowF16 ?? true) && has('shader-f16'),
+    subgroups: has('subgroups'),
+    timestampQuery: has('timestamp-query'),
+  };
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (features.shaderF16) requiredFeatures.push('shader-f16');
+  if (features.subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+  if (features.timestampQuery) requiredFeatures.push('timestamp-query');
+
+  const a = adapter.limits;
+  const requiredLimits: Record<string, number> = {
+    maxBufferSize: a.maxBufferSize,
+    maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+    maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
+    maxComputeWorkgroupSizeY: a.maxComputeWorkgroupSizeY,
+    maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
+  };
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'pop-llm' });
+  } catch (e) {
+    throw new UnsupportedFeatureError('WebGPU device', `requestDevice failed: ${String(e)}`);
+  }
+  const d = device.limits;
+  const limits: GpuLimits = {
+    maxBufferSize: d.maxBufferSize,
+    maxStorageBufferBindingSize: d.maxStorageBufferBindingSize,
+    maxComputeWorkgroupStorageSize: d.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: d.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupsPerDimension: d.maxComputeWorkgroupsPerDimension,
+    maxStorageBuffersPerShaderStage: d.maxStorageBuffersPerShaderStage,
+    minStorageBufferOffsetAlignment: d.minStorageBufferOffsetAlignment,
+    minUniformBufferOffsetAlignment: d.minUniformBufferOffsetAlignment,
+  };
+  const info = adapter.info;
+  const identity: AdapterIdentity = {
+    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+    key: [info.vendor, info.architecture, info.device, info.description, features.shaderF16 ? 'f16' : 'f32', features.subgroups ? 'sg' : ''].join('|'),
+  };
+  return new GpuDevice(device, adapter, features, limits, identity);
+}

@@ -1,0 +1,199 @@
+// Loads a Hugging Face model folder: config.json (-> family spec -> ModelConfig),
+// generation_config.json, tokenizer files, and model.safetensors or a sharded index. Every
+// tensor is checked against the shape the config implies, converted to f32, fused into the
+// layouts the forward reads (QKV, gate|up, POP's stacked deep K/V) and uploaded.
+import { MalformedFileError, MissingTensorError, ShapeMismatchError } from '../errors.ts';
+import type { Ops } from '../ops/ops.ts';
+import { kvDim, ropeInvFreq, type ModelConfig } from './config.ts';
+import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type GlobalRole, type LayerRole } from './family.ts';
+import { familyFor } from './registry.ts';
+import { parseSafetensorsHeader, toFloat32, type TensorEntry } from './safetensors.ts';
+import type { ModelSource } from './source.ts';
+import type { LayerWeights, Weights } from './weights.ts';
+
+export interface ModelFiles {
+  rawConfig: Record<string, any>;
+  generationConfig: Record<string, any> | null;
+  tokenizerJson: Record<string, any> | null;
+  tokenizerConfig: Record<string, any> | null;
+  chatTemplate: string | null;
+  config: ModelConfig;
+  spec: FamilySpec;
+}
+
+export interface LoadProgress {
+  file: string;
+  loadedFiles: number;
+  totalFiles: number;
+  loadedBytes: number;
+}
+
+async function readJson(source: ModelSource, name: string, optional: boolean, signal?: AbortSignal): Promise<Record<string, any> | null> {
+  const buf = await source.fetchFile(name, { optional, signal });
+  if (!buf) return null;
+  try {
+    return JSON.parse(new TextDecoder().decode(buf));
+  } catch (e) {
+    throw new MalformedFileError(name, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Reads the small files: config, generation config, tokenizer, chat template. */
+export async function loadModelFiles(source: ModelSource, signal?: AbortSignal): Promise<ModelFiles> {
+  const rawConfig = (await readJson(source, 'config.json', false, signal))!;
+  const spec = familyFor(rawConfig.model_type);
+  const generationConfig = await readJson(source, 'generation_config.json', true, signal);
+  let config: ModelConfig;
+  try {
+    config = spec.normalize(rawConfig, generationConfig ?? undefined);
+  } catch (e) {
+    throw new MalformedFileError('config.json', (e as Error).message);
+  }
+  for (const k of ['hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize'] as const) {
+    if (!Number.isInteger(config[k]) || config[k] <= 0) throw new MalformedFileError('config.json', `${k} must be a positive integer (got ${config[k]})`);
+  }
+  if (config.numHeads % config.numKvHeads) throw new MalformedFileError('config.json', 'num_attention_heads must be a multiple of num_key_value_heads');
+  const tokenizerJson = await readJson(source, 'tokenizer.json', true, signal);
+  const tokenizerConfig = await readJson(source, 'tokenizer_config.json', true, signal);
+  let chatTemplate: string | null = (tokenizerConfig?.chat_template as string | undefined) ?? null;
+  if (!chatTemplate) {
+    const t = await source.fetchFile('chat_template.jinja', { optional: true, signal });
+    if (t) chatTemplate = new TextDecoder().decode(t);
+  }
+  return { rawConfig, generationConfig, tokenizerJson, tokenizerConfig, chatTemplate, config, spec };
+}
+
+/** Host-side tensors of one checkpoint, found across its shards. */
+export interface Checkpoint {
+  get(name: string): Float32Array | null;
+  entry(name: string): TensorEntry | null;
+  files: string[];
+}
+
+/** Fetches model.safetensors, or every shard named by model.safetensors.index.json. */
+export async function loadCheckpoint(source: ModelSource, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<Checkpoint> {
+  const index = await readJson(source, 'model.safetensors.index.json', true, signal);
+  let files: string[];
+  if (index) {
+    if (!index.weight_map || typeof index.weight_map !== 'object') throw new MalformedFileError('model.safetensors.index.json', 'no weight_map');
+    files = [...new Set(Object.values(index.weight_map as Record<string, string>))];
+  } else {
+    files = ['model.safetensors'];
+  }
+  const where = new Map<string, { entry: TensorEntry; bytes: Uint8Array }>();
+  let loadedBytes = 0;
+  for (let i = 0; i < files.length; i++) {
+    const buf = (await source.fetchFile(files[i], { signal }))!;
+    const bytes = new Uint8Array(buf);
+    const header = parseSafetensorsHeader(files[i], bytes, bytes.byteLength);
+    for (const e of header.tensors.values()) where.set(e.name, { entry: e, bytes });
+    loadedBytes += bytes.byteLength;
+    onProgress?.({ file: files[i], loadedFiles: i + 1, totalFiles: files.length, loadedBytes });
+  }
+  if (index) {
+    for (const [name, file] of Object.entries(index.weight_map as Record<string, string>)) {
+      if (!where.has(name)) throw new MissingTensorError(name, file);
+    }
+  }
+  return {
+    files,
+    entry: (name) => where.get(name)?.entry ?? null,
+    get(name) {
+      const w = where.get(name);
+      return w ? toFloat32(w.entry, w.bytes.subarray(w.entry.begin, w.entry.end)) : null;
+    },
+  };
+}
+
+function tensorName(pattern: string, layer: number): string {
+  return pattern.replace('{layer}', String(layer));
+}
+
+/** Fetches one tensor, checking presence and shape. */
+function take(ck: Checkpoint, name: string, shape: number[]): Float32Array {
+  const e = ck.entry(name);
+  if (!e) throw new MissingTensorError(name, ck.files.join(', '));
+  const same = e.shape.length === shape.length && e.shape.every((d, i) => d === shape[i]);
+  if (!same) throw new ShapeMismatchError(name, shape, e.shape);
+  return ck.get(name)!;
+}
+
+function concatRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) out.set(p, o), (o += p.length);
+  return out;
+}
+
+/** Folds a norm gain into the columns of a [rows, cols] weight: W·diag(g). */
+function foldGain(w: Float32Array, gain: Float32Array): Float32Array {
+  const cols = gain.length, out = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) out[i] = w[i] * gain[i % cols];
+  return out;
+}
+
+export interface BuildOptions {
+  /** Build POP's stacked deep K/V weights (needed for keep < L). */
+  pop: boolean;
+}
+
+/** Checks, converts, fuses and uploads every weight the forward reads. */
+export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Checkpoint, opts: BuildOptions): Weights<T> {
+  const L = c.numLayers, H = c.hiddenSize, KV = kvDim(c);
+  const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
+  const global = (role: GlobalRole) => take(ck, spec.globalTensors[role], globalRoleShape(c, role));
+  const roles = new Set(layerRolesFor(c));
+
+  const embedHost = global('embed');
+  const embed = ops.upload('embed', embedHost);
+  const finalNorm = ops.upload('final_norm', gainOf(global('finalNorm')));
+  let lmHead: T;
+  if (c.tieWordEmbeddings) lmHead = embed;
+  else lmHead = ops.upload('lm_head', global('lmHead'));
+
+  const deepKvHost = opts.pop && L > 1 ? new Float32Array((L - 1) * 2 * KV * H) : null;
+  const deepBiasHost = opts.pop && L > 1 && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
+  const layers: LayerWeights<T>[] = [];
+  for (let l = 0; l < L; l++) {
+    const get = (role: LayerRole) => {
+      const pattern = spec.layerTensors[role];
+      if (!pattern) throw new MissingTensorError(`${role} (layer ${l})`, 'family spec');
+      return take(ck, tensorName(pattern, l), layerRoleShape(c, role));
+    };
+    const opt = (role: LayerRole) => (roles.has(role) ? get(role) : null);
+    const q = get('q'), k = get('k'), v = get('v');
+    const qb = opt('qBias'), kb = opt('kBias'), vb = opt('vBias');
+    const inputNorm = gainOf(get('inputNorm'));
+    const name = (s: string) => `L${l}.${s}`;
+    const headNorm = (role: LayerRole) => {
+      const g = opt(role);
+      return g ? ops.upload(name(role), gainOf(g)) : null;
+    };
+    const attnOut = opt('attnOutNorm'), mlpOut = opt('mlpOutNorm');
+    layers.push({
+      inputNorm: ops.upload(name('input_norm'), inputNorm),
+      qkv: ops.upload(name('qkv'), concatRows([q, k, v])),
+      qkvBias: qb && kb && vb ? ops.upload(name('qkv_bias'), concatRows([qb, kb, vb])) : null,
+      qNorm: headNorm('qNorm'),
+      kNorm: headNorm('kNorm'),
+      o: ops.upload(name('o'), get('o')),
+      attnOutNorm: attnOut ? ops.upload(name('attn_out_norm'), gainOf(attnOut)) : null,
+      mlpNorm: ops.upload(name('mlp_norm'), gainOf(get('mlpNorm'))),
+      gateUp: ops.upload(name('gate_up'), concatRows([get('gate'), get('up')])),
+      down: ops.upload(name('down'), get('down')),
+      mlpOutNorm: mlpOut ? ops.upload(name('mlp_out_norm'), gainOf(mlpOut)) : null,
+      invFreq: ops.upload(name('inv_freq'), ropeInvFreq(c.rope[l], c.headDim)),
+    });
+    if (deepKvHost && l >= 1) {
+      const j = L - 1 - l;
+      deepKvHost.set(foldGain(k, inputNorm), j * 2 * KV * H);
+      deepKvHost.set(foldGain(v, inputNorm), (j * 2 + 1) * KV * H);
+      if (deepBiasHost && kb && vb) deepBiasHost.set(kb, j * 2 * KV), deepBiasHost.set(vb, j * 2 * KV + KV);
+    }
+  }
+  return {
+    embed, finalNorm, lmHead, layers,
+    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost) : null,
+    deepKvBias: deepBiasHost ? ops.upload('pop.deep_kv_bias', deepBiasHost) : null,
+  };
+}

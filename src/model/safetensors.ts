@@ -1,0 +1,147 @@
+// safetensors: an 8-byte little-endian header length, a JSON header of
+// {name: {dtype, shape, data_offsets: [begin, end]}} relative to the data section, then data.
+import { MalformedFileError, TruncatedFileError, UnsupportedDtypeError } from '../errors.ts';
+
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
+const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
+
+export interface TensorEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Absolute byte range within the file. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  file: string;
+  tensors: Map<string, TensorEntry>;
+  metadata: Record<string, string>;
+  /** Bytes the file must have: header + the furthest tensor end. */
+  requiredBytes: number;
+}
+
+/** Parses the header from the first bytes of the file; `fileBytes` is the file's full size. */
+export function parseSafetensorsHeader(file: string, head: Uint8Array, fileBytes: number): SafetensorsHeader {
+  if (head.byteLength < 8) throw new TruncatedFileError(file, 8, head.byteLength);
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const len = Number(dv.getBigUint64(0, true));
+  if (len > 100_000_000) throw new MalformedFileError(file, `header length ${len} is implausible (not a safetensors file?)`);
+  if (head.byteLength < 8 + len) throw new TruncatedFileError(file, 8 + len, Math.min(head.byteLength, fileBytes));
+  let json: Record<string, any>;
+  try {
+    json = JSON.parse(new TextDecoder().decode(head.subarray(8, 8 + len)));
+  } catch (e) {
+    throw new MalformedFileError(file, `header is not valid JSON (${(e as Error).message})`);
+  }
+  const dataStart = 8 + len;
+  const tensors = new Map<string, TensorEntry>();
+  let maxEnd = dataStart;
+  for (const [name, v] of Object.entries(json)) {
+    if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets } = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    if (!Array.isArray(shape) || !Array.isArray(data_offsets) || typeof dtype !== 'string') throw new MalformedFileError(file, `entry '${name}' lacks dtype, shape or data_offsets`);
+    const elements = shape.reduce((a, b) => a * b, 1);
+    const width = DTYPE_BYTES[dtype];
+    if (width !== undefined && data_offsets[1] - data_offsets[0] !== elements * width) {
+      throw new MalformedFileError(file, `entry '${name}' spans ${data_offsets[1] - data_offsets[0]} bytes but shape [${shape}] of ${dtype} needs ${elements * width}`);
+    }
+    const entry = { name, dtype, shape, begin: dataStart + data_offsets[0], end: dataStart + data_offsets[1] };
+    tensors.set(name, entry);
+    maxEnd = Math.max(maxEnd, entry.end);
+  }
+  if (fileBytes < maxEnd) throw new TruncatedFileError(file, maxEnd, fileBytes);
+  return { file, tensors, metadata: (json.__metadata__ as Record<string, string>) ?? {}, requiredBytes: maxEnd };
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Converts a tensor's bytes (F32, F16 or BF16, little endian) to f32. */
+export function toFloat32(entry: TensorEntry, bytes: Uint8Array): Float32Array {
+  const n = entry.shape.reduce((a, b) => a * b, 1);
+  switch (entry.dtype) {
+    case 'F32': {
+      const out = new Float32Array(n);
+      new Uint8Array(out.buffer).set(bytes.subarray(0, n * 4));
+      return out;
+    }
+    case 'F16': {
+      const src = new Uint16Array(bytes.slice(0, n * 2).buffer);
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]);
+      return out;
+    }
+    case 'BF16': {
+      const src = new Uint16Array(bytes.slice(0, n * 2).buffer);
+      const out = new Float32Array(n);
+      const u = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) u[i] = src[i] << 16;
+      return out;
+    }
+    default:
+      throw new UnsupportedDtypeError(entry.name, entry.dtype);
+  }
+}
+
+/** Serializes tensors to a safetensors file (fixtures, random models). */
+export function writeSafetensors(tensors: { name: string; shape: number[]; data: Float32Array; dtype?: SafetensorsDtype }[]): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  const parts: Uint8Array[] = [];
+  for (const t of tensors) {
+    const dtype = t.dtype ?? 'F32';
+    const bytes = encode(t.data, dtype);
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    offset += bytes.byteLength;
+    parts.push(bytes);
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8) json += ' ';
+  const hb = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + hb.byteLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(hb.byteLength), true);
+  out.set(hb, 8);
+  let p = 8 + hb.byteLength;
+  for (const b of parts) out.set(b, p), (p += b.byteLength);
+  return out;
+}
+
+function encode(data: Float32Array, dtype: SafetensorsDtype): Uint8Array {
+  if (dtype === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = dtype === 'BF16' ? floatToBf16(data[i]) : floatToHalf(data[i]);
+  return new Uint8Array(out.buffer);
+}
+
+export function floatToBf16(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  return ((u + 0x7fff + ((u >> 16) & 1)) >>> 16) & 0xffff; // round to nearest even
+}
+
+export function floatToHalf(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  const sign = (u >> 16) & 0x8000;
+  let e = ((u >> 23) & 0xff) - 127 + 15;
+  let m = u & 0x7fffff;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    m = (m | 0x800000) >> (1 - e);
+    return sign | ((m + 0x1000) >> 13);
+  }
+  const h = sign | (e << 10) | (m >> 13);
+  return m & 0x1000 ? h + 1 : h; // round half up (fixtures only)
+}

@@ -1,0 +1,34 @@
+// Device weights by role, as the one forward reads them. Built once at load; fused
+// layouts (QKV, gate|up, stacked deep K/V for POP) are made here, not in kernels.
+export interface LayerWeights<T> {
+  inputNorm: T;
+  /** [q | k | v] rows stacked: [qDim + 2 kvDim, hidden]. */
+  qkv: T;
+  qkvBias: T | null;
+  qNorm: T | null;
+  kNorm: T | null;
+  o: T;
+  attnOutNorm: T | null;
+  mlpNorm: T;
+  /** [gate | up] rows stacked: [2 inter, hidden]. */
+  gateUp: T;
+  down: T;
+  mlpOutNorm: T | null;
+  /** RoPE inverse frequencies for this layer, [headDim / 2]. */
+  invFreq: T;
+}
+
+export interface Weights<T> {
+  embed: T;
+  finalNorm: T;
+  lmHead: T;
+  layers: LayerWeights<T>[];
+  /**
+   * POP's independent K/V projection: the K and V weights of layers L-1, L-2, ..., 1 stacked
+   * in that (reverse) order, each with its layer's input-norm gain folded in
+   * (W·diag(g)), [(L-1) · 2 kvDim, hidden]. The deep layers [keep, L) are then always the
+   * first L-keep blocks, so one GEMM serves every keep.
+   */
+  deepKv: T | null;
+  deepKvBias: T | null;
+}

@@ -1,0 +1,126 @@
+// The WebGPU implementation of Ops: each op records one kernel dispatch (see src/kernels/);
+// `flush` submits; `sample` is the one place that waits, and it reads back 4 bytes.
+import type { Activation } from '../model/config.ts';
+import { BufferPool, STORAGE } from '../gpu/buffer_pool.ts';
+import type { GpuDevice } from '../gpu/device.ts';
+import { PipelineCache } from '../gpu/pipeline_cache.ts';
+import { Recorder, readBuffer } from '../gpu/recorder.ts';
+import type { KernelContext } from '../kernels/context.ts';
+import { embed } from '../kernels/embed.ts';
+import { rmsNorm } from '../kernels/rms_norm.ts';
+import { rope } from '../kernels/rope.ts';
+import { kvWrite } from '../kernels/kv_write.ts';
+import { attention } from '../kernels/attention.ts';
+import { add, glu, softcap } from '../kernels/elementwise.ts';
+import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
+import { sample } from '../kernels/sample.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView } from './ops.ts';
+
+export class GpuOps implements Ops<GPUBuffer> {
+  readonly name = 'webgpu';
+  readonly pool: BufferPool;
+  readonly ctx: KernelContext;
+  private readonly ids: GPUBuffer;
+  private readonly token: GPUBuffer;
+  private readonly tokenRead: GPUBuffer;
+  private readonly lengths = new WeakMap<GPUBuffer, number>();
+
+  constructor(readonly gpu: GpuDevice, readonly matmulVariants: MatmulVariants, maxRows: number) {
+    this.pool = new BufferPool(gpu);
+    this.ctx = { gpu, pipelines: new PipelineCache(gpu.device), rec: new Recorder(gpu), dummy: this.pool.create('dummy', 16) };
+    this.ids = this.pool.create('token-ids', maxRows * 4);
+    this.token = this.pool.create('sampled-token', 16);
+    this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  get variants(): Record<string, string> {
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, attention: 'online-softmax', sample: 'single-workgroup' };
+  }
+
+  alloc(label: string, elements: number): GPUBuffer {
+    const b = this.pool.create(label, elements * 4);
+    this.lengths.set(b, elements);
+    return b;
+  }
+  upload(label: string, data: Float32Array): GPUBuffer {
+    return this.pool.upload(label, data, STORAGE);
+  }
+  uploadU32(label: string, data: Uint32Array): GPUBuffer {
+    return this.pool.upload(label, data, STORAGE);
+  }
+  writeU32(dst: GPUBuffer, data: Uint32Array): void {
+    this.gpu.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+  free(t: GPUBuffer): void {
+    this.pool.destroy(t);
+  }
+
+  embed(out: GPUBuffer, ids: ArrayLike<number>, table: GPUBuffer, rows: number, hidden: number, scale: number): void {
+    // The ids are written before this forward's commands are submitted (queue order).
+    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids as ArrayLike<number>));
+    embed(this.ctx, out, this.ids, table, rows, hidden, scale);
+  }
+  rmsNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer | null, rows: number, dim: number, eps: number): void {
+    rmsNorm(this.ctx, out, x, gain, rows, dim, eps);
+  }
+  matmul(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number } = {}): void {
+    matmul(this.ctx, this.matmulVariants, { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: (opt.outRow ?? 0) * n });
+  }
+  rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, invFreq: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {
+    rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, invFreq, norm);
+  }
+  kvWrite(layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, src: GPUBuffer, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, invFreq: GPUBuffer, kNorm: HeadNorm<GPUBuffer> | null): void {
+    kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, invFreq, kNorm });
+  }
+  attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape): void {
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape });
+  }
+  glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {
+    glu(this.ctx, out, gu, rows, inter, act);
+  }
+  add(out: GPUBuffer, a: GPUBuffer, elements: number): void {
+    add(this.ctx, out, a, elements);
+  }
+  copyRows(dst: GPUBuffer, dstRow: number, src: GPUBuffer, srcRow: number, rows: number, width: number): void {
+    this.ctx.rec.copy(src, srcRow * width * 4, dst, dstRow * width * 4, rows * width * 4);
+  }
+  softcap(x: GPUBuffer, elements: number, cap: number): void {
+    softcap(this.ctx, x, elements, cap);
+  }
+
+  async sample(logits: GPUBuffer, vocab: number, params: SampleParams, step: number): Promise<number> {
+    sample(this.ctx, this.token, logits, vocab, params, step);
+    this.ctx.rec.copy(this.token, 0, this.tokenRead, 0, 4);
+    this.ctx.rec.submit();
+    try {
+      await this.tokenRead.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.gpu.checkAlive();
+      throw e;
+    }
+    const id = new Uint32Array(this.tokenRead.getMappedRange(0, 4))[0];
+    this.tokenRead.unmap();
+    return id;
+  }
+
+  flush(): void {
+    this.ctx.rec.submit();
+  }
+
+  async read(t: GPUBuffer, elements: number, offset = 0): Promise<Float32Array> {
+    this.ctx.rec.submit();
+    return new Float32Array(await readBuffer(this.gpu, t, elements * 4, offset * 4));
+  }
+
+  /** Waits until the device has finished all submitted work (timing). */
+  async sync(): Promise<void> {
+    this.ctx.rec.submit();
+    await this.gpu.device.queue.onSubmittedWorkDone();
+    this.gpu.checkAlive();
+  }
+
+  destroy(): void {
+    this.tokenRead.destroy();
+    this.pool.trim();
+  }
+}

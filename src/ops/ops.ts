@@ -1,0 +1,76 @@
+// The one interface between model code and a device. `forward.ts` calls only these ops;
+// `gpu_ops.ts` dispatches WGSL kernels, `reference/cpu_ops.ts` is the plain TypeScript twin
+// the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
+import type { Activation } from '../model/config.ts';
+import type { SampleParams } from '../reference/sample.ts';
+
+export type { SampleParams };
+
+/** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V. */
+export interface KvLayerStorage<T> {
+  k: T;
+  v: T;
+}
+
+/** What kernels need to address one sequence's pages. */
+export interface SeqView<T> {
+  /** Host copy of the page table: logical page i lives in physical page pages[i]. */
+  pages: Uint32Array;
+  /** Device copy of the same table. */
+  table: T;
+  pageSize: number;
+}
+
+export interface AttentionShape {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  scale: number;
+  /** Sliding window in tokens (0 = unbounded). */
+  window: number;
+}
+
+/** Per-head RMSNorm applied inside rope / kvWrite (Qwen3, Gemma 3 q/k norms). */
+export interface HeadNorm<T> {
+  gain: T;
+  eps: number;
+}
+
+export interface Ops<T> {
+  readonly name: string;
+  /** Variant chosen per kernel (reported in stats). */
+  readonly variants: Record<string, string>;
+
+  alloc(label: string, elements: number): T;
+  upload(label: string, data: Float32Array): T;
+  uploadU32(label: string, data: Uint32Array): T;
+  writeU32(dst: T, data: Uint32Array): void;
+  free(t: T): void;
+
+  /** out[r, :] = table[ids[r], :] * scale */
+  embed(out: T, ids: ArrayLike<number>, table: T, rows: number, hidden: number, scale: number): void;
+  /** out[r, :] = x[r, :] / rms(x[r, :]) * gain   (gain null = 1); out may alias x. */
+  rmsNorm(out: T, x: T, gain: T | null, rows: number, dim: number, eps: number): void;
+  /** out[r, n] (+)= sum_k x[xRow + r, k] * w[n, k] + bias[n], rows r < m, written at outRow + r. */
+  matmul(out: T, x: T, w: T, m: number, n: number, k: number, opt?: { bias?: T | null; accumulate?: boolean; xRow?: number; outRow?: number }): void;
+  /** Rotate-half RoPE in place on `heads` heads starting at column `colOffset` of rows with `rowStride`; optional per-head norm first. */
+  rope(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, invFreq: T, norm: HeadNorm<T> | null): void;
+  /** Writes K (after optional k-norm and RoPE) and V of `rows` tokens at positions startPos.. into the cache pages. */
+  kvWrite(layer: KvLayerStorage<T>, seq: SeqView<T>, src: T, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, invFreq: T, kNorm: HeadNorm<T> | null): void;
+  /** Causal attention for `rows` queries at positions startPos.. over the cache (keys 0..pos). Q read from `q` at column 0 with `qStride`. */
+  attention(out: T, q: T, qStride: number, layer: KvLayerStorage<T>, seq: SeqView<T>, rows: number, startPos: number, shape: AttentionShape): void;
+  /** out[r, i] = act(gu[r, i]) * gu[r, inter + i] */
+  glu(out: T, gu: T, rows: number, inter: number, act: Activation): void;
+  /** out[i] += a[i] */
+  add(out: T, a: T, elements: number): void;
+  /** Copies `rows` rows of `width` floats. */
+  copyRows(dst: T, dstRow: number, src: T, srcRow: number, rows: number, width: number): void;
+  /** x[i] = cap * tanh(x[i] / cap) */
+  softcap(x: T, elements: number, cap: number): void;
+  /** Samples one token from logits row 0; only the id comes back. */
+  sample(logits: T, vocab: number, params: SampleParams, step: number): Promise<number>;
+  /** Sends recorded work to the device (no-op on CPU). */
+  flush(): void;
+  /** Reads floats back (tests, debugging, calibration). */
+  read(t: T, elements: number, offset?: number): Promise<Float32Array>;
+}

@@ -1,0 +1,161 @@
+// The plain TypeScript twin of the GPU ops: each op as the obvious loop, in f64
+// accumulators. Used by the tests only, as the reference every kernel is compared with.
+import type { Activation } from '../model/config.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView } from '../ops/ops.ts';
+import { sampleCpu, type SampleParams } from './sample.ts';
+
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+/** Physical element offset of (position, kv head) in a layer's page storage. */
+export function kvOffset(seq: { pages: Uint32Array; pageSize: number }, pos: number, kvHeads: number, headDim: number, head: number): number {
+  const page = seq.pages[Math.floor(pos / seq.pageSize)];
+  const slot = pos % seq.pageSize;
+  return ((page * seq.pageSize + slot) * kvHeads + head) * headDim;
+}
+
+function normHead(v: Float32Array, off: number, d: number, gain: Float32Array | null, eps: number): void {
+  let ss = 0;
+  for (let i = 0; i < d; i++) ss += v[off + i] * v[off + i];
+  const r = 1 / Math.sqrt(ss / d + eps);
+  for (let i = 0; i < d; i++) v[off + i] = v[off + i] * r * (gain ? gain[i] : 1);
+}
+
+/** Rotate-half RoPE of one head in place: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin). */
+function ropeHead(v: Float32Array, off: number, d: number, pos: number, invFreq: Float32Array): void {
+  const half = d / 2;
+  for (let i = 0; i < half; i++) {
+    const a = Math.fround(pos * invFreq[i]);
+    const c = Math.cos(a), s = Math.sin(a);
+    const x1 = v[off + i], x2 = v[off + i + half];
+    v[off + i] = x1 * c - x2 * s;
+    v[off + i + half] = x2 * c + x1 * s;
+  }
+}
+
+export class CpuOps implements Ops<Float32Array> {
+  readonly name = 'cpu';
+  readonly variants: Record<string, string> = { all: 'cpu-reference' };
+
+  alloc(_label: string, elements: number): Float32Array {
+    return new Float32Array(elements);
+  }
+  upload(_label: string, data: Float32Array): Float32Array {
+    return Float32Array.from(data);
+  }
+  uploadU32(_label: string, data: Uint32Array): Float32Array {
+    return new Float32Array(data.length); // the CPU reads the host page table directly
+  }
+  writeU32(): void {}
+  free(): void {}
+
+  embed(out: Float32Array, ids: ArrayLike<number>, table: Float32Array, rows: number, hidden: number, scale: number): void {
+    for (let r = 0; r < rows; r++) for (let i = 0; i < hidden; i++) out[r * hidden + i] = table[ids[r] * hidden + i] * scale;
+  }
+
+  rmsNorm(out: Float32Array, x: Float32Array, gain: Float32Array | null, rows: number, dim: number, eps: number): void {
+    for (let r = 0; r < rows; r++) {
+      let ss = 0;
+      for (let i = 0; i < dim; i++) ss += x[r * dim + i] ** 2;
+      const inv = 1 / Math.sqrt(ss / dim + eps);
+      for (let i = 0; i < dim; i++) out[r * dim + i] = x[r * dim + i] * inv * (gain ? gain[i] : 1);
+    }
+  }
+
+  matmul(out: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, opt: { bias?: Float32Array | null; accumulate?: boolean; xRow?: number; outRow?: number } = {}): void {
+    const xr = opt.xRow ?? 0, orow = opt.outRow ?? 0;
+    for (let r = 0; r < m; r++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        const xo = (xr + r) * k, wo = j * k;
+        for (let i = 0; i < k; i++) acc += x[xo + i] * w[wo + i];
+        if (opt.bias) acc += opt.bias[j];
+        const o = (orow + r) * n + j;
+        out[o] = opt.accumulate ? out[o] + acc : acc;
+      }
+    }
+  }
+
+  rope(x: Float32Array, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, invFreq: Float32Array, norm: HeadNorm<Float32Array> | null): void {
+    for (let r = 0; r < rows; r++) {
+      for (let h = 0; h < heads; h++) {
+        const off = r * rowStride + colOffset + h * headDim;
+        if (norm) normHead(x, off, headDim, norm.gain, norm.eps);
+        ropeHead(x, off, headDim, startPos + r, invFreq);
+      }
+    }
+  }
+
+  kvWrite(layer: KvLayerStorage<Float32Array>, seq: SeqView<Float32Array>, src: Float32Array, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, invFreq: Float32Array, kNorm: HeadNorm<Float32Array> | null): void {
+    const tmp = new Float32Array(headDim);
+    for (let r = 0; r < rows; r++) {
+      for (let h = 0; h < kvHeads; h++) {
+        const dst = kvOffset(seq, startPos + r, kvHeads, headDim, h);
+        for (let i = 0; i < headDim; i++) tmp[i] = src[r * rowStride + kOffset + h * headDim + i];
+        if (kNorm) normHead(tmp, 0, headDim, kNorm.gain, kNorm.eps);
+        ropeHead(tmp, 0, headDim, startPos + r, invFreq);
+        layer.k.set(tmp, dst);
+        for (let i = 0; i < headDim; i++) layer.v[dst + i] = src[r * rowStride + vOffset + h * headDim + i];
+      }
+    }
+  }
+
+  attention(out: Float32Array, q: Float32Array, qStride: number, layer: KvLayerStorage<Float32Array>, seq: SeqView<Float32Array>, rows: number, startPos: number, s: AttentionShape): void {
+    const group = s.numHeads / s.numKvHeads;
+    for (let r = 0; r < rows; r++) {
+      const pos = startPos + r;
+      const first = s.window > 0 ? Math.max(0, pos - s.window + 1) : 0;
+      for (let h = 0; h < s.numHeads; h++) {
+        const kvh = Math.floor(h / group);
+        const qo = r * qStride + h * s.headDim;
+        const scores: number[] = [];
+        for (let t = first; t <= pos; t++) {
+          const ko = kvOffset(seq, t, s.numKvHeads, s.headDim, kvh);
+          let dot = 0;
+          for (let i = 0; i < s.headDim; i++) dot += q[qo + i] * layer.k[ko + i];
+          scores.push(dot * s.scale);
+        }
+        const mx = Math.max(...scores);
+        const e = scores.map((v) => Math.exp(v - mx));
+        const sum = e.reduce((a, b) => a + b, 0);
+        for (let i = 0; i < s.headDim; i++) {
+          let acc = 0;
+          for (let t = first; t <= pos; t++) acc += (e[t - first] / sum) * layer.v[kvOffset(seq, t, s.numKvHeads, s.headDim, kvh) + i];
+          out[r * s.numHeads * s.headDim + h * s.headDim + i] = acc;
+        }
+      }
+    }
+  }
+
+  glu(out: Float32Array, gu: Float32Array, rows: number, inter: number, act: Activation): void {
+    const f = act === 'silu' ? silu : geluTanh;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < inter; i++) out[r * inter + i] = f(gu[r * 2 * inter + i]) * gu[r * 2 * inter + inter + i];
+  }
+
+  add(out: Float32Array, a: Float32Array, elements: number): void {
+    for (let i = 0; i < elements; i++) out[i] += a[i];
+  }
+
+  copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, rows: number, width: number): void {
+    dst.set(src.subarray(srcRow * width, (srcRow + rows) * width), dstRow * width);
+  }
+
+  softcap(x: Float32Array, elements: number, cap: number): void {
+    for (let i = 0; i < elements; i++) x[i] = cap * Math.tanh(x[i] / cap);
+  }
+
+  async sample(logits: Float32Array, vocab: number, params: SampleParams, step: number): Promise<number> {
+    return sampleCpu(logits.subarray(0, vocab), params, step);
+  }
+
+  flush(): void {}
+
+  async read(t: Float32Array, elements: number, offset = 0): Promise<Float32Array> {
+    return t.slice(offset, offset + elements);
+  }
+}

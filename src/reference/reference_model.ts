@@ -1,0 +1,181 @@
+// An independent, deliberately simple CPU implementation of a decoder LLM with POP, used
+// by the tests only. It reads tensors by their Hugging Face names, keeps a contiguous
+// K/V cache per layer, and applies each formula as written (no fused layouts, no folded
+// gains, no pages), so that it shares nothing with the engine but the config.
+import type { ModelConfig } from '../model/config.ts';
+import { ropeInvFreq } from '../model/config.ts';
+import { geluTanh, silu } from './cpu_ops.ts';
+
+export type TensorGetter = (name: string) => Float32Array | null;
+
+function rmsnorm(x: Float32Array, g: Float32Array | null, eps: number, offset: number): Float32Array {
+  let ss = 0;
+  for (const v of x) ss += v * v;
+  const r = 1 / Math.sqrt(ss / x.length + eps);
+  return x.map((v, i) => v * r * (g ? g[i] + offset : 1));
+}
+
+/** y = W x (+ b), W stored [out, in]. */
+function linear(w: Float32Array, x: Float32Array, b: Float32Array | null, out: number): Float32Array {
+  const n = x.length, y = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    let acc = b ? b[o] : 0;
+    for (let i = 0; i < n; i++) acc += w[o * n + i] * x[i];
+    y[o] = acc;
+  }
+  return y;
+}
+
+function rope(v: Float32Array, heads: number, d: number, pos: number, invFreq: Float32Array): void {
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < d / 2; i++) {
+      const a = Math.fround(pos * invFreq[i]);
+      const x1 = v[h * d + i], x2 = v[h * d + i + d / 2];
+      v[h * d + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
+      v[h * d + i + d / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
+    }
+  }
+}
+
+function headNorm(v: Float32Array, heads: number, d: number, g: Float32Array, eps: number, offset: number): void {
+  for (let h = 0; h < heads; h++) v.set(rmsnorm(v.subarray(h * d, (h + 1) * d), g, eps, offset), h * d);
+}
+
+export interface ReferenceNames {
+  /** Gemma-style (1 + w) norm gains. */
+  normOffset: number;
+}
+
+export class ReferenceModel {
+  private readonly kCache: Float32Array[][] = [];
+  private readonly vCache: Float32Array[][] = [];
+  private readonly invFreq: Float32Array[];
+
+  constructor(readonly c: ModelConfig, private readonly t: TensorGetter, private readonly normOffset = 0) {
+    this.invFreq = c.rope.map((r) => ropeInvFreq(r, c.headDim));
+    this.reset();
+  }
+
+  reset(): void {
+    this.kCache.length = 0;
+    this.vCache.length = 0;
+    for (let l = 0; l < this.c.numLayers; l++) this.kCache.push([]), this.vCache.push([]);
+  }
+
+  private w(name: string): Float32Array {
+    const v = this.t(name);
+    if (!v) throw new Error(`reference: missing tensor ${name}`);
+    return v;
+  }
+
+  private layerKv(l: number, h: Float32Array, pos: number): { k: Float32Array; v: Float32Array } {
+    const c = this.c, p = `model.layers.${l}.self_attn.`;
+    const xn = rmsnorm(h, this.w(`model.layers.${l}.input_layernorm.weight`), c.rmsNormEps, this.normOffset);
+    const kv = c.numKvHeads * c.headDim;
+    const k = linear(this.w(p + 'k_proj.weight'), xn, this.t(p + 'k_proj.bias'), kv);
+    const v = linear(this.w(p + 'v_proj.weight'), xn, this.t(p + 'v_proj.bias'), kv);
+    if (c.qkNorm) headNorm(k, c.numKvHeads, c.headDim, this.w(p + 'k_norm.weight'), c.rmsNormEps, this.normOffset);
+    rope(k, c.numKvHeads, c.headDim, pos, this.invFreq[l]);
+    return { k, v };
+  }
+
+  /** One decoder layer for one token at `pos`; appends its K/V and returns the new hidden state. */
+  private layer(l: number, h: Float32Array, pos: number): Float32Array {
+    const c = this.c, p = `model.layers.${l}.`;
+    const xn = rmsnorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps, this.normOffset);
+    const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * c.headDim);
+    if (c.qkNorm) headNorm(q, c.numHeads, c.headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
+    rope(q, c.numHeads, c.headDim, pos, this.invFreq[l]);
+    const { k, v } = this.layerKv(l, h, pos);
+    this.kCache[l][pos] = k;
+    this.vCache[l][pos] = v;
+
+    const att = new Float32Array(c.numHeads * c.headDim);
+    const group = c.numHeads / c.numKvHeads;
+    const win = c.slidingWindow[l];
+    const first = win > 0 ? Math.max(0, pos - win + 1) : 0;
+    for (let hh = 0; hh < c.numHeads; hh++) {
+      const kh = Math.floor(hh / group);
+      const scores: number[] = [];
+      for (let t = first; t <= pos; t++) {
+        let s = 0;
+        for (let i = 0; i < c.headDim; i++) s += q[hh * c.headDim + i] * this.kCache[l][t][kh * c.headDim + i];
+        scores.push(s * c.attnScale);
+      }
+      const m = Math.max(...scores);
+      const e = scores.map((s) => Math.exp(s - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      for (let t = first; t <= pos; t++) {
+        for (let i = 0; i < c.headDim; i++) att[hh * c.headDim + i] += (e[t - first] / z) * this.vCache[l][t][kh * c.headDim + i];
+      }
+    }
+    let o = linear(this.w(p + 'self_attn.o_proj.weight'), att, null, c.hiddenSize);
+    if (c.postNorms) o = rmsnorm(o, this.w(p + 'post_attention_layernorm.weight'), c.rmsNormEps, this.normOffset);
+    const h2 = h.map((x, i) => x + o[i]);
+
+    const mlpNormName = c.postNorms ? p + 'pre_feedforward_layernorm.weight' : p + 'post_attention_layernorm.weight';
+    const xn2 = rmsnorm(h2, this.w(mlpNormName), c.rmsNormEps, this.normOffset);
+    const gate = linear(this.w(p + 'mlp.gate_proj.weight'), xn2, null, c.intermediateSize);
+    const up = linear(this.w(p + 'mlp.up_proj.weight'), xn2, null, c.intermediateSize);
+    const act = c.activation === 'silu' ? silu : geluTanh;
+    const hid = gate.map((g, i) => act(g) * up[i]);
+    let d = linear(this.w(p + 'mlp.down_proj.weight'), hid, null, c.hiddenSize);
+    if (c.postNorms) d = rmsnorm(d, this.w(p + 'post_feedforward_layernorm.weight'), c.rmsNormEps, this.normOffset);
+    return h2.map((x, i) => x + d[i]);
+  }
+
+  private logits(h: Float32Array): Float32Array {
+    const c = this.c;
+    const xn = rmsnorm(h, this.w('model.norm.weight'), c.rmsNormEps, this.normOffset);
+    const head = (c.tieWordEmbeddings ? null : this.t('lm_head.weight')) ?? this.w('model.embed_tokens.weight');
+    const out = linear(head, xn, null, c.vocabSize);
+    if (c.finalLogitSoftcap > 0) for (let i = 0; i < out.length; i++) out[i] = c.finalLogitSoftcap * Math.tanh(out[i] / c.finalLogitSoftcap);
+    return out;
+  }
+
+  private embed(id: number): Float32Array {
+    const H = this.c.hiddenSize;
+    return this.w('model.embed_tokens.weight').slice(id * H, (id + 1) * H).map((v) => v * this.c.embeddingScale);
+  }
+
+  /**
+   * Feeds tokens at positions start.. . With keep < L (POP), every token but the last runs
+   * layers [0, keep) and gets deep-layer K/V by projecting the hidden state leaving layer
+   * keep-1 with each deep layer's own norm and K/V weights; the last token runs all layers.
+   * Returns the last token's logits.
+   */
+  feed(tokens: number[], start: number, keep = this.c.numLayers): Float32Array {
+    const L = this.c.numLayers;
+    let last: Float32Array | null = null;
+    tokens.forEach((id, i) => {
+      const pos = start + i;
+      let h = this.embed(id);
+      const full = i === tokens.length - 1;
+      const depth = full ? L : keep;
+      for (let l = 0; l < depth; l++) h = this.layer(l, h, pos);
+      if (!full) {
+        for (let l = keep; l < L; l++) {
+          const { k, v } = this.layerKv(l, h, pos);
+          this.kCache[l][pos] = k;
+          this.vCache[l][pos] = v;
+        }
+      } else last = this.logits(h);
+    });
+    return last!;
+  }
+
+  /** Greedy generation: prompt with POP `keep`, then full-depth decode. */
+  generateGreedy(prompt: number[], maxTokens: number, keep = this.c.numLayers): number[] {
+    this.reset();
+    let logits = this.feed(prompt, 0, keep);
+    const out: number[] = [];
+    let pos = prompt.length;
+    for (let i = 0; i < maxTokens; i++) {
+      let best = 0;
+      for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+      out.push(best);
+      if (i + 1 < maxTokens) logits = this.feed([best], pos++);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,106 @@
+// CPU twin of shaders/sample.wgsl: the same thresholds, bisection and RNG, written plainly.
+// Results agree with the GPU token for token except in float-rounding corner cases (the GPU
+// sums weights in f32 in a different order and its exp/division may differ by a few ulp, so a
+// draw or a top-p comparison that lands within rounding of a boundary can go the other way).
+//
+// Algorithm (T = temperature > 0; m = max logit; w_i = exp((l_i - m) / T); kept <=> l_i >= t):
+//   lo0 = max(min logit, m - 128*T)   (below it w underflows to 0 in f32); t = lo0
+//   top-k (0 < topK < vocab): bisection on [lo0, m], <= 40 steps, stopping once lo/hi are
+//     adjacent floats, for the largest t with count(l_i >= t) >= topK (ties may keep > k).
+//   top-p (topP < 1): bisection on [t, m] for the largest t' with
+//     sum_{l_i >= t'} w_i >= topP * sum_{l_i >= t} w_i; t = t'.
+//   draw: u = rngUniform(seed, step); target = u * sum(kept w); first index (in index order)
+//     whose inclusive prefix sum of kept weights exceeds target; else the last kept token.
+// temperature <= 0: argmax, ties -> lowest index.
+
+export interface SampleParams {
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+const f = Math.fround;
+const BISECT_ITERS = 40;
+
+/** PCG hash on u32, exactly as in the WGSL. */
+function pcg(v: number): number {
+  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+/** Uniform in [0, 1) with 24 bits: f32(pcg(seed ^ pcg(step)) >> 8) / 2^24, mirrors the WGSL. */
+export function rngUniform(seed: number, step: number): number {
+  return (pcg(((seed >>> 0) ^ pcg(step >>> 0)) >>> 0) >>> 8) / 16777216;
+}
+
+function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+export function sampleCpu(logits: Float32Array, p: SampleParams, step: number): number {
+  const V = logits.length;
+  const T = f(p.temperature);
+  if (!(T > 0)) return argmax(logits);
+
+  let m = -Infinity;
+  let mn = Infinity;
+  for (let i = 0; i < V; i++) {
+    m = Math.max(m, logits[i]);
+    mn = Math.min(mn, logits[i]);
+  }
+  const weight = (l: number) => f(Math.exp(f(f(l - m) / T)));
+  const weightAbove = (th: number) => {
+    let s = 0;
+    for (let i = 0; i < V; i++) if (logits[i] >= th) s += weight(logits[i]);
+    return s;
+  };
+  const mid = (lo: number, hi: number) => f(lo + f(f(hi - lo) * 0.5));
+
+  const lo0 = Math.max(mn, f(m - f(128 * T)));
+  let t = lo0;
+
+  const topK = p.topK >>> 0;
+  if (topK > 0 && topK < V) {
+    let lo = lo0;
+    let hi = m;
+    for (let it = 0; it < BISECT_ITERS; it++) {
+      const c = mid(lo, hi);
+      if (c <= lo || c >= hi) break;
+      let count = 0;
+      for (let i = 0; i < V; i++) if (logits[i] >= c) count++;
+      if (count >= topK) lo = c;
+      else hi = c;
+    }
+    t = lo;
+  }
+
+  const topP = f(p.topP);
+  if (topP < 1) {
+    const need = topP * weightAbove(t);
+    let lo = t;
+    let hi = m;
+    for (let it = 0; it < BISECT_ITERS; it++) {
+      const c = mid(lo, hi);
+      if (c <= lo || c >= hi) break;
+      if (weightAbove(c) >= need) lo = c;
+      else hi = c;
+    }
+    t = lo;
+  }
+
+  const target = rngUniform(p.seed, step) * weightAbove(t);
+  let acc = 0;
+  let last = -1;
+  for (let i = 0; i < V; i++) {
+    if (logits[i] >= t) {
+      acc += weight(logits[i]);
+      last = i;
+      if (acc > target) return i;
+    }
+  }
+  return last;
+}
