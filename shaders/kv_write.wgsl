@@ -1,6 +1,7 @@
 // kv_write: writes K (after optional per-head k-norm and rotate-half RoPE) and V of `rows`
 // tokens at positions startPos.. into one layer's paged cache. Used by every layer, and by
 // POP's independent KV projection (src = the stacked deep K/V GEMM output).
+// RoPE cos|sin come from the table (f32 [positions, headDim], see rope.wgsl).
 // Layout: src f32 rows of rowStride, K head h at kOffset + h*headDim, V at vOffset + h*headDim.
 // Cache: page table u32 [maxPages]; kCache/vCache f32 [pages, pageSize, kvHeads, headDim];
 // position t lives in page pageTable[t / pageSize], slot t % pageSize.
@@ -9,7 +10,7 @@ struct Params { rows: u32, rowStride: u32, kOffset: u32, vOffset: u32, kvHeads: 
 override WG: u32 = 64;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(2) var<storage, read> ropeTable: array<f32>;
 @group(0) @binding(3) var<storage, read> normGain: array<f32>;
 @group(0) @binding(4) var<storage, read> pageTable: array<u32>;
 @group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
@@ -36,9 +37,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var x1 = src[k0 + d] * inv;
     var x2 = src[k0 + d + half] * inv;
     if (p.hasNorm != 0u) { x1 *= normGain[d]; x2 *= normGain[d + half]; }
-    let a = f32(pos) * invFreq[d];
-    let c = cos(a);
-    let s = sin(a);
+    let c = ropeTable[pos * p.headDim + d];
+    let s = ropeTable[pos * p.headDim + half + d];
     kCache[dst + d] = x1 * c - x2 * s;
     kCache[dst + d + half] = x2 * c + x1 * s;
   }

@@ -26,11 +26,13 @@
 //   0. Lower bound lo0 = max(min logit, m - 128*T): below it exp() underflows to 0 in f32, so
 //      tokens there can never be drawn; flooring the bisection range there keeps it narrow and
 //      makes -inf logits (masking) safe. t starts at lo0.
-//   1. top-k (0 < topK < vocab): bisection (<= 40 iterations, stops early once lo/hi are
-//      adjacent floats) on [lo0, m] for the largest t with count(l_i >= t) >= topK. Ties (and
-//      values within (m-lo0)/2^40 of the k-th largest) can keep MORE than k tokens.
+//   1. top-k (0 < topK < vocab): bisection (<= 40 iterations) on [lo0, m] for the largest t
+//      with count(l_i >= t) >= topK; stops early once lo/hi are adjacent floats or once
+//      count(l_i >= lo) == topK exactly (same kept set). Ties at the k-th value (and values
+//      within (m-lo0)/2^40 of it) can keep MORE than k tokens.
 //   2. top-p (topP < 1): W = sum of kept weights; bisection on [t, m] for the largest t' with
-//      sum_{l_i >= t'} w_i >= topP * W (smallest nucleus whose mass reaches topP). t = t'.
+//      sum_{l_i >= t'} w_i >= topP * W (smallest nucleus whose mass reaches topP); stops early
+//      once at most one token lies in [lo, hi) (counts tracked alongside). t = t'.
 //   3. u = rng(seed, step) in [0,1) (PCG hash, 24 bits); goal = u * sum(kept w). Each
 //      invocation sums its contiguous chunk of ceil(vocab/WG) tokens, a Hillis-Steele scan
 //      over the chunk sums finds the first chunk whose inclusive prefix exceeds goal, and that
@@ -106,12 +108,28 @@ fn reduceMaxMin(vmax: f32, vmin: f32, lid: u32) {
   }
 }
 
-// Sum of weights of tokens with logit >= th (strided: coalesced on real GPUs).
-fn weightAbove(th: f32, m: f32, T: f32, lid: u32) -> f32 {
-  var s = 0.0;
+// Two workgroup sums in one tree; every invocation gets both (uniform) results.
+fn reduceSum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  redA[lid] = v.x;
+  redB[lid] = v.y;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      redA[lid] = redA[lid] + redA[lid + s];
+      redB[lid] = redB[lid] + redB[lid + s];
+    }
+  }
+  let r = vec2<f32>(workgroupUniformLoad(&redA[0]), workgroupUniformLoad(&redB[0]));
+  workgroupBarrier();
+  return r;
+}
+
+// (sum of weights, count) of tokens with logit >= th (strided: coalesced on real GPUs).
+fn weightAbove(th: f32, m: f32, T: f32, lid: u32) -> vec2<f32> {
+  var s = vec2<f32>(0.0, 0.0);
   for (var i = lid; i < p.vocab; i += WG) {
     let l = logit(i);
-    if (l >= th) { s += exp((l - m) / T); }
+    if (l >= th) { s += vec2<f32>(exp((l - m) / T), 1.0); }
   }
   return s;
 }
@@ -182,20 +200,32 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       for (var i = lid; i < V; i += WG) {
         if (logit(i) >= mid) { c += 1.0; }
       }
-      if (reduceSum(c, lid) >= k) { lo = mid; } else { hi = mid; }
+      let cMid = reduceSum(c, lid);
+      if (cMid >= k) {
+        lo = mid;
+        if (cMid == k) { break; } // {l >= lo} is exactly the top k: same set as converged
+      } else {
+        hi = mid;
+      }
     }
     t = lo;
   }
 
   // ---- top-p threshold ----
   if (p.topP < 1.0) {
-    let need = p.topP * reduceSum(weightAbove(t, m, T, lid), lid);
+    let wc = reduceSum2(weightAbove(t, m, T, lid), lid);
+    let need = p.topP * wc.x;
     var lo = t;
     var hi = m;
+    var cLo = wc.y; // count(l >= lo)
+    var cHi = 0.0;   // count(l >= hi); 0 is a safe under-estimate for hi = m
     for (var it = 0u; it < BISECT_ITERS; it++) {
+      // at most one token in [lo, hi): {l >= lo} is already the converged kept set
+      if (cLo - cHi <= 1.0) { break; }
       let mid = lo + (hi - lo) * 0.5;
       if (mid <= lo || mid >= hi) { break; }
-      if (reduceSum(weightAbove(mid, m, T, lid), lid) >= need) { lo = mid; } else { hi = mid; }
+      let sc = reduceSum2(weightAbove(mid, m, T, lid), lid);
+      if (sc.x >= need) { lo = mid; cLo = sc.y; } else { hi = mid; cHi = sc.y; }
     }
     t = lo;
   }
@@ -231,7 +261,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var chosen = atomicLoad(&pickChunk);
   if (chosen == NONE) { chosen = atomicLoad(&lastChunk); }
   if (lid == chosen) {
-    var acc = excl;
+    // prefix(i) > goal  <=>  (sum of this chunk's kept weights up to i) > goal - excl; comparing
+    // small partial sums keeps the f32 error near one ulp of the total instead of ~chunk ulps.
+    let rem = goal - excl;
+    var acc = 0.0;
     var last = start;
     var res = NONE;
     for (var i = start; i < end; i++) {
@@ -239,7 +272,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       if (l >= t) {
         acc += exp((l - m) / T);
         last = i;
-        if (acc > goal) { res = i; break; }
+        if (acc > rem) { res = i; break; }
       }
     }
     out[0] = select(res, last, res == NONE);

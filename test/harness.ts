@@ -1,11 +1,16 @@
-// The test harness page: exposes the engine's modules and the CPU reference on
-// `window.pop`, so Playwright tests can run cases on the real WebGPU adapter.
-(async () => {
-  try {
-    const adapter = await navigator.gpu?.requestAdapter();
-    (globalThis as any).__adapterInfo = adapter ? adapter.info : null;
-    (globalThis as any).__popReady = true;
-  } catch (e) {
-    (globalThis as any).__popError = String(e);
-  }
-})();
+// The test harness page: exposes the engine, its kernels and the CPU reference on
+// `window.pop`, so Playwright tests run cases on the real WebGPU adapter.
+import * as errors from '../src/errors.ts';
+import { acquireGpu } from '../src/gpu/device.ts';
+import { GpuOps } from '../src/ops/gpu_ops.ts';
+import { CpuOps } from '../src/reference/cpu_ops.ts';
+import { Engine } from '../src/engine/engine.ts';
+import { urlSource } from '../src/model/source.ts';
+import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
+import { ReferenceModel } from '../src/reference/reference_model.ts';
+import { runKernelCase } from './kernel_cases.ts';
+
+const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase };
+(globalThis as any).pop = pop;
+(globalThis as any).__popReady = true;
+export type PopHarness = typeof pop;

@@ -87,6 +87,7 @@ export class Engine<T> {
   ) {
     const c = files.config;
     this.contextWindow = opts.contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
+    this.contextWindow = Math.max(1, this.contextWindow);
     const chunk = opts.prefillChunk ?? 512;
     this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
     this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1 });
@@ -105,7 +106,8 @@ export class Engine<T> {
       throw new InvalidArgumentError('contextWindow', `must be a positive integer (got ${opts.contextWindow})`);
     }
     const ck = await loadCheckpoint(source, opts.onProgress, opts.signal);
-    const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false });
+    const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
+    const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false, positions: contextWindow });
     const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
     const engine = new Engine(ops, files, weights, tokenizer, opts);
     const calib = await source.fetchFile('pop.json', { optional: true }).catch(() => null);

@@ -84,8 +84,8 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     // Attention block.
     ops.rmsNorm(s.xb, s.x, lw.inputNorm, rows, H, c.rmsNormEps);
     ops.matmul(s.qkv, s.xb, lw.qkv, rows, QKV, H, { bias: lw.qkvBias });
-    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, c.headDim, pos, lw.invFreq, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
-    ops.kvWrite(kv, seq, s.qkv, rows, QKV, Q, Q + KV, c.numKvHeads, c.headDim, pos, lw.invFreq, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, c.headDim, pos, lw.rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
+    ops.kvWrite(kv, seq, s.qkv, rows, QKV, Q, Q + KV, c.numKvHeads, c.headDim, pos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
     ops.attention(s.att, s.qkv, QKV, kv, seq, rows, pos, { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: c.attnScale, window: c.slidingWindow[l] });
     residualProject(ops, s, s.att, lw.o, lw.attnOutNorm, rows, H, Q, c.rmsNormEps);
 
@@ -133,6 +133,6 @@ function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunStat
   for (let l = keep; l < L; l++) {
     const j = L - 1 - l; // block index in the reversed stack
     const lw = w.layers[l];
-    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, j * 2 * KV, j * 2 * KV + KV, c.numKvHeads, c.headDim, startPos, lw.invFreq, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, j * 2 * KV, j * 2 * KV + KV, c.numKvHeads, c.headDim, startPos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
   }
 }

@@ -4,7 +4,7 @@ import { elementGrid, pipeline, type KernelContext } from './context.ts';
 export interface KvWriteArgs {
   k: GPUBuffer; v: GPUBuffer; pageTable: GPUBuffer; pageSize: number;
   src: GPUBuffer; rows: number; rowStride: number; kOffset: number; vOffset: number;
-  kvHeads: number; headDim: number; startPos: number; invFreq: GPUBuffer;
+  kvHeads: number; headDim: number; startPos: number; ropeTable: GPUBuffer;
   kNorm: { gain: GPUBuffer; eps: number } | null;
 }
 
@@ -13,7 +13,7 @@ export function kvWrite(ctx: KernelContext, a: KvWriteArgs): void {
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'kv_write' }, code),
     params: [a.rows, a.rowStride, a.kOffset, a.vOffset, a.kvHeads, a.headDim, a.startPos, a.pageSize, a.kNorm ? 1 : 0, a.kNorm?.eps ?? 0, 0, 0], f32: [9],
-    buffers: [a.src, a.invFreq, a.kNorm?.gain ?? ctx.dummy, a.pageTable, a.k, a.v],
+    buffers: [a.src, a.ropeTable, a.kNorm?.gain ?? ctx.dummy, a.pageTable, a.k, a.v],
     workgroups: elementGrid(ctx, a.rows * a.kvHeads, 64),
   });
 }

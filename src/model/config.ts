@@ -49,6 +49,24 @@ export function qDim(c: ModelConfig): number {
 }
 
 /**
+ * RoPE cos/sin table for positions [0, positions): row p is [cos(p·f_0..f_{d/2-1}) |
+ * sin(...)], angles taken in f32 as HF does and cos/sin in f64 (WGSL's own cos/sin allow
+ * 2^-11 absolute error, too coarse at long positions).
+ */
+export function ropeTable(rope: RopeConfig, headDim: number, positions: number): Float32Array {
+  const inv = ropeInvFreq(rope, headDim), half = headDim / 2;
+  const out = new Float32Array(positions * headDim);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(p * inv[i]);
+      out[p * headDim + i] = Math.cos(a);
+      out[p * headDim + half + i] = Math.sin(a);
+    }
+  }
+  return out;
+}
+
+/**
  * RoPE inverse frequencies for the rotate-half layout: inv_freq[i] = theta^(-2i/d),
  * with Llama-3 `rope_scaling` applied as in HF's `_compute_llama3_parameters`.
  */

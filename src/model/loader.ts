@@ -4,7 +4,7 @@
 // layouts the forward reads (QKV, gate|up, POP's stacked deep K/V) and uploaded.
 import { MalformedFileError, MissingTensorError, ShapeMismatchError } from '../errors.ts';
 import type { Ops } from '../ops/ops.ts';
-import { kvDim, ropeInvFreq, type ModelConfig } from './config.ts';
+import { kvDim, ropeTable, type ModelConfig } from './config.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type GlobalRole, type LayerRole } from './family.ts';
 import { familyFor } from './registry.ts';
 import { parseSafetensorsHeader, toFloat32, type TensorEntry } from './safetensors.ts';
@@ -135,6 +135,8 @@ function foldGain(w: Float32Array, gain: Float32Array): Float32Array {
 export interface BuildOptions {
   /** Build POP's stacked deep K/V weights (needed for keep < L). */
   pop: boolean;
+  /** Positions the RoPE tables cover (the context window). */
+  positions: number;
 }
 
 /** Checks, converts, fuses and uploads every weight the forward reads. */
@@ -153,6 +155,13 @@ export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, c
 
   const deepKvHost = opts.pop && L > 1 ? new Float32Array((L - 1) * 2 * KV * H) : null;
   const deepBiasHost = opts.pop && L > 1 && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
+  const ropeTables = new Map<string, T>();
+  const ropeFor = (l: number) => {
+    const key = JSON.stringify(c.rope[l]);
+    let t = ropeTables.get(key);
+    if (!t) ropeTables.set(key, (t = ops.upload(`rope.${ropeTables.size}`, ropeTable(c.rope[l], c.headDim, opts.positions))));
+    return t;
+  };
   const layers: LayerWeights<T>[] = [];
   for (let l = 0; l < L; l++) {
     const get = (role: LayerRole) => {
@@ -182,7 +191,7 @@ export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, c
       gateUp: ops.upload(name('gate_up'), concatRows([get('gate'), get('up')])),
       down: ops.upload(name('down'), get('down')),
       mlpOutNorm: mlpOut ? ops.upload(name('mlp_out_norm'), gainOf(mlpOut)) : null,
-      invFreq: ops.upload(name('inv_freq'), ropeInvFreq(c.rope[l], c.headDim)),
+      rope: ropeFor(l),
     });
     if (deepKvHost && l >= 1) {
       const j = L - 1 - l;

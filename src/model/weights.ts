@@ -14,8 +14,8 @@ export interface LayerWeights<T> {
   gateUp: T;
   down: T;
   mlpOutNorm: T | null;
-  /** RoPE inverse frequencies for this layer, [headDim / 2]. */
-  invFreq: T;
+  /** RoPE cos|sin table for this layer, [positions, headDim] (shared between equal configs). */
+  rope: T;
 }
 
 export interface Weights<T> {

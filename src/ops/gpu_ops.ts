@@ -14,6 +14,7 @@ import { attention } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { sample } from '../kernels/sample.ts';
+import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView } from './ops.ts';
 
 export class GpuOps implements Ops<GPUBuffer> {
@@ -25,12 +26,21 @@ export class GpuOps implements Ops<GPUBuffer> {
   private readonly tokenRead: GPUBuffer;
   private readonly lengths = new WeakMap<GPUBuffer, number>();
 
-  constructor(readonly gpu: GpuDevice, readonly matmulVariants: MatmulVariants, maxRows: number) {
+  probe: ProbeResult | null = null;
+
+  constructor(readonly gpu: GpuDevice, public matmulVariants: MatmulVariants, maxRows: number) {
     this.pool = new BufferPool(gpu);
     this.ctx = { gpu, pipelines: new PipelineCache(gpu.device), rec: new Recorder(gpu), dummy: this.pool.create('dummy', 16) };
     this.ids = this.pool.create('token-ids', maxRows * 4);
     this.token = this.pool.create('sampled-token', 16);
     this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Picks the matmul/matvec variants for this adapter (timed probe, cached per adapter). */
+  async probeVariants(opts: { useCache?: boolean } = {}): Promise<ProbeResult> {
+    this.probe = await chooseMatmulVariants(this.ctx, opts);
+    this.matmulVariants = { prefill: this.probe.prefill, decode: this.probe.decode };
+    return this.probe;
   }
 
   get variants(): Record<string, string> {
@@ -66,11 +76,11 @@ export class GpuOps implements Ops<GPUBuffer> {
   matmul(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number } = {}): void {
     matmul(this.ctx, this.matmulVariants, { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: (opt.outRow ?? 0) * n });
   }
-  rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, invFreq: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {
-    rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, invFreq, norm);
+  rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {
+    rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, ropeTable, norm);
   }
-  kvWrite(layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, src: GPUBuffer, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, invFreq: GPUBuffer, kNorm: HeadNorm<GPUBuffer> | null): void {
-    kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, invFreq, kNorm });
+  kvWrite(layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, src: GPUBuffer, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, kNorm: HeadNorm<GPUBuffer> | null): void {
+    kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
   }
   attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape): void {
     attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape });

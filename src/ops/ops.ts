@@ -54,9 +54,9 @@ export interface Ops<T> {
   /** out[r, n] (+)= sum_k x[xRow + r, k] * w[n, k] + bias[n], rows r < m, written at outRow + r. */
   matmul(out: T, x: T, w: T, m: number, n: number, k: number, opt?: { bias?: T | null; accumulate?: boolean; xRow?: number; outRow?: number }): void;
   /** Rotate-half RoPE in place on `heads` heads starting at column `colOffset` of rows with `rowStride`; optional per-head norm first. */
-  rope(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, invFreq: T, norm: HeadNorm<T> | null): void;
+  rope(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: T, norm: HeadNorm<T> | null): void;
   /** Writes K (after optional k-norm and RoPE) and V of `rows` tokens at positions startPos.. into the cache pages. */
-  kvWrite(layer: KvLayerStorage<T>, seq: SeqView<T>, src: T, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, invFreq: T, kNorm: HeadNorm<T> | null): void;
+  kvWrite(layer: KvLayerStorage<T>, seq: SeqView<T>, src: T, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: T, kNorm: HeadNorm<T> | null): void;
   /** Causal attention for `rows` queries at positions startPos.. over the cache (keys 0..pos). Q read from `q` at column 0 with `qStride`. */
   attention(out: T, q: T, qStride: number, layer: KvLayerStorage<T>, seq: SeqView<T>, rows: number, startPos: number, shape: AttentionShape): void;
   /** out[r, i] = act(gu[r, i]) * gu[r, inter + i] */

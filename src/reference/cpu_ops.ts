@@ -27,11 +27,10 @@ function normHead(v: Float32Array, off: number, d: number, gain: Float32Array | 
 }
 
 /** Rotate-half RoPE of one head in place: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin). */
-function ropeHead(v: Float32Array, off: number, d: number, pos: number, invFreq: Float32Array): void {
+function ropeHead(v: Float32Array, off: number, d: number, pos: number, table: Float32Array): void {
   const half = d / 2;
   for (let i = 0; i < half; i++) {
-    const a = Math.fround(pos * invFreq[i]);
-    const c = Math.cos(a), s = Math.sin(a);
+    const c = table[pos * d + i], s = table[pos * d + half + i];
     const x1 = v[off + i], x2 = v[off + i + half];
     v[off + i] = x1 * c - x2 * s;
     v[off + i + half] = x2 * c + x1 * s;
@@ -81,24 +80,24 @@ export class CpuOps implements Ops<Float32Array> {
     }
   }
 
-  rope(x: Float32Array, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, invFreq: Float32Array, norm: HeadNorm<Float32Array> | null): void {
+  rope(x: Float32Array, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: Float32Array, norm: HeadNorm<Float32Array> | null): void {
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < heads; h++) {
         const off = r * rowStride + colOffset + h * headDim;
         if (norm) normHead(x, off, headDim, norm.gain, norm.eps);
-        ropeHead(x, off, headDim, startPos + r, invFreq);
+        ropeHead(x, off, headDim, startPos + r, ropeTable);
       }
     }
   }
 
-  kvWrite(layer: KvLayerStorage<Float32Array>, seq: SeqView<Float32Array>, src: Float32Array, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, invFreq: Float32Array, kNorm: HeadNorm<Float32Array> | null): void {
+  kvWrite(layer: KvLayerStorage<Float32Array>, seq: SeqView<Float32Array>, src: Float32Array, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: Float32Array, kNorm: HeadNorm<Float32Array> | null): void {
     const tmp = new Float32Array(headDim);
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < kvHeads; h++) {
         const dst = kvOffset(seq, startPos + r, kvHeads, headDim, h);
         for (let i = 0; i < headDim; i++) tmp[i] = src[r * rowStride + kOffset + h * headDim + i];
         if (kNorm) normHead(tmp, 0, headDim, kNorm.gain, kNorm.eps);
-        ropeHead(tmp, 0, headDim, startPos + r, invFreq);
+        ropeHead(tmp, 0, headDim, startPos + r, ropeTable);
         layer.k.set(tmp, dst);
         for (let i = 0; i < headDim; i++) layer.v[dst + i] = src[r * rowStride + vOffset + h * headDim + i];
       }

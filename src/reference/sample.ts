@@ -5,10 +5,12 @@
 //
 // Algorithm (T = temperature > 0; m = max logit; w_i = exp((l_i - m) / T); kept <=> l_i >= t):
 //   lo0 = max(min logit, m - 128*T)   (below it w underflows to 0 in f32); t = lo0
-//   top-k (0 < topK < vocab): bisection on [lo0, m], <= 40 steps, stopping once lo/hi are
-//     adjacent floats, for the largest t with count(l_i >= t) >= topK (ties may keep > k).
+//   top-k (0 < topK < vocab): bisection on [lo0, m], <= 40 steps, for the largest t with
+//     count(l_i >= t) >= topK, stopping once lo/hi are adjacent floats or count(l >= lo) == topK
+//     (ties at the k-th value may keep > k).
 //   top-p (topP < 1): bisection on [t, m] for the largest t' with
-//     sum_{l_i >= t'} w_i >= topP * sum_{l_i >= t} w_i; t = t'.
+//     sum_{l_i >= t'} w_i >= topP * sum_{l_i >= t} w_i, stopping once at most one token lies in
+//     [lo, hi) (count(l >= hi) starts at 0 for hi = m); t = t'.
 //   draw: u = rngUniform(seed, step); target = u * sum(kept w); first index (in index order)
 //     whose inclusive prefix sum of kept weights exceeds target; else the last kept token.
 // temperature <= 0: argmax, ties -> lowest index.
@@ -55,8 +57,9 @@ export function sampleCpu(logits: Float32Array, p: SampleParams, step: number): 
   const weight = (l: number) => f(Math.exp(f(f(l - m) / T)));
   const weightAbove = (th: number) => {
     let s = 0;
-    for (let i = 0; i < V; i++) if (logits[i] >= th) s += weight(logits[i]);
-    return s;
+    let c = 0;
+    for (let i = 0; i < V; i++) if (logits[i] >= th) { s += weight(logits[i]); c++; }
+    return { s, c };
   };
   const mid = (lo: number, hi: number) => f(lo + f(f(hi - lo) * 0.5));
 
@@ -72,27 +75,39 @@ export function sampleCpu(logits: Float32Array, p: SampleParams, step: number): 
       if (c <= lo || c >= hi) break;
       let count = 0;
       for (let i = 0; i < V; i++) if (logits[i] >= c) count++;
-      if (count >= topK) lo = c;
-      else hi = c;
+      if (count >= topK) {
+        lo = c;
+        if (count === topK) break;
+      } else hi = c;
     }
     t = lo;
   }
 
   const topP = f(p.topP);
   if (topP < 1) {
-    const need = topP * weightAbove(t);
+    const all = weightAbove(t);
+    const need = topP * all.s;
     let lo = t;
     let hi = m;
+    let cLo = all.c;
+    let cHi = 0;
     for (let it = 0; it < BISECT_ITERS; it++) {
+      if (cLo - cHi <= 1) break;
       const c = mid(lo, hi);
       if (c <= lo || c >= hi) break;
-      if (weightAbove(c) >= need) lo = c;
-      else hi = c;
+      const r = weightAbove(c);
+      if (r.s >= need) {
+        lo = c;
+        cLo = r.c;
+      } else {
+        hi = c;
+        cHi = r.c;
+      }
     }
     t = lo;
   }
 
-  const target = rngUniform(p.seed, step) * weightAbove(t);
+  const target = rngUniform(p.seed, step) * weightAbove(t).s;
   let acc = 0;
   let last = -1;
   for (let i = 0; i < V; i++) {

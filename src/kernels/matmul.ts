@@ -1,0 +1,60 @@
+// Y[M, N] (+)= X[M, K] · W[N, K]^T (+ bias): the prefill GEMM and the decode GEMV. Several
+// WGSL variants share one binding layout; which one runs is chosen per adapter by a timed
+// probe (src/gpu/probe.ts): register-blocked kernels win on SwiftShader, workgroup-tiled
+// ones on real GPUs.
+import tiledCode from '../../shaders/matmul_tiled.wgsl?raw';
+import regblockCode from '../../shaders/matmul_regblock.wgsl?raw';
+import quadCode from '../../shaders/matmul_regblock_quad.wgsl?raw';
+import matvecCode from '../../shaders/matvec.wgsl?raw';
+import matvecWgCode from '../../shaders/matvec_wg.wgsl?raw';
+import { pipeline, type KernelContext } from './context.ts';
+
+export interface MatmulVariant {
+  code: string;
+  /** For M = 1 (decode) rather than M > 1 (prefill). */
+  decode: boolean;
+  /** Needs the 'subgroups' feature. */
+  subgroups?: boolean;
+  /** Outputs per workgroup along M (tokens) and N (output features). */
+  tileM: number;
+  tileN: number;
+}
+
+export const MATMUL_VARIANTS: Record<string, MatmulVariant> = {
+  // 16x16 register block per invocation, no workgroup memory: SwiftShader's best without subgroups.
+  regblock: { code: regblockCode, decode: false, tileM: 32, tileN: 32 },
+  // The same block with X rows shared round a quad (quadBroadcast): SwiftShader's best.
+  regblock_quad: { code: quadCode, decode: false, subgroups: true, tileM: 16, tileN: 64 },
+  // Classic workgroup-memory tiling: real GPUs' choice.
+  tiled: { code: tiledCode, decode: false, tileM: 64, tileN: 64 },
+  // GEMV, 4 outputs per invocation.
+  matvec: { code: matvecCode, decode: true, tileM: 1, tileN: 256 },
+  // GEMV with K split across a workgroup and a tree reduction: real GPUs' choice.
+  matvec_wg: { code: matvecWgCode, decode: true, tileM: 1, tileN: 4 },
+};
+
+/** The variant for prefill (M > 1) and for decode (M == 1). */
+export interface MatmulVariants {
+  prefill: string;
+  decode: string;
+}
+
+export interface MatmulArgs {
+  out: GPUBuffer; x: GPUBuffer; w: GPUBuffer; bias: GPUBuffer | null;
+  m: number; n: number; k: number; accumulate: boolean;
+  /** Element offsets into x and out. */
+  xOffset: number; yOffset: number;
+}
+
+export function matmul(ctx: KernelContext, variants: MatmulVariants, a: MatmulArgs, forceVariant?: string): void {
+  if (a.k % 4) throw new Error(`matmul: K = ${a.k} must be a multiple of 4`);
+  const name = forceVariant ?? (a.m === 1 ? variants.decode : variants.prefill);
+  const v = MATMUL_VARIANTS[name];
+  if (!v) throw new Error(`matmul: unknown variant ${name}`);
+  ctx.rec.dispatch({
+    pipeline: pipeline(ctx, { kernel: 'matmul', variant: name }, v.code),
+    params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, 0],
+    buffers: [a.x, a.w, a.bias ?? ctx.dummy, a.out],
+    workgroups: [Math.ceil(a.n / v.tileN), Math.ceil(a.m / v.tileM)],
+  });
+}

@@ -1,0 +1,198 @@
+// Runs one kernel case in the page: seeded random inputs, the WebGPU op and its CPU twin
+// (src/reference/cpu_ops.ts) on the same inputs, and the normalized max error
+// max|gpu - cpu| / max(1, max|cpu|). The case tables live in test/kernels.spec.ts.
+import { acquireGpu } from '../src/gpu/device.ts';
+import { GpuOps } from '../src/ops/gpu_ops.ts';
+import { CpuOps } from '../src/reference/cpu_ops.ts';
+import { ropeTable } from '../src/model/config.ts';
+import { matmul } from '../src/kernels/matmul.ts';
+import type { SeqView } from '../src/ops/ops.ts';
+
+export type KernelCase = { op: string; seed?: number } & Record<string, any>;
+export interface CaseResult { err: number; maxRef: number; elements: number; extra?: Record<string, unknown> }
+
+let gpuOps: GpuOps | null = null;
+async function gpu(): Promise<GpuOps> {
+  if (!gpuOps) gpuOps = new GpuOps(await acquireGpu(), { prefill: 'regblock', decode: 'matvec' }, 4096);
+  return gpuOps;
+}
+
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randn(r: () => number, n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
+  return out;
+}
+
+function compare(a: Float32Array, b: Float32Array): CaseResult {
+  let err = 0, maxRef = 0;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    maxRef = Math.max(maxRef, Math.abs(b[i]));
+  }
+  if (a.length !== b.length || a.some((v) => Number.isNaN(v))) err = Infinity;
+  return { err: err / Math.max(1, maxRef), maxRef, elements: b.length };
+}
+
+/** A scrambled page table: logical pages map to non-contiguous physical pages. */
+function pagesFor(tokens: number, pageSize: number, r: () => number): Uint32Array {
+  const n = Math.ceil(tokens / pageSize);
+  const phys = Array.from({ length: n * 2 }, (_, i) => i);
+  for (let i = phys.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [phys[i], phys[j]] = [phys[j], phys[i]];
+  }
+  return Uint32Array.from(phys.slice(0, n));
+}
+
+export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
+  const g = await gpu();
+  const cpu = new CpuOps();
+  const r = rng(c.seed ?? 1);
+  const up = (d: Float32Array) => g.upload('case', d);
+  const held: GPUBuffer[] = [];
+  const alloc = (n: number) => { const b = g.alloc('case', n); held.push(b); return b; };
+  const upl = (d: Float32Array) => { const b = up(d); held.push(b); return b; };
+  try {
+    switch (c.op) {
+      case 'embed': {
+        const { rows, hidden, vocab, scale } = c;
+        const table = randn(r, vocab * hidden);
+        const ids = Array.from({ length: rows }, () => Math.floor(r() * vocab));
+        const want = new Float32Array(rows * hidden);
+        cpu.embed(want, ids, table, rows, hidden, scale);
+        const out = alloc(rows * hidden);
+        g.embed(out, ids, upl(table), rows, hidden, scale);
+        return compare(await g.read(out, rows * hidden), want);
+      }
+      case 'rms_norm': {
+        const { rows, dim, gain, inplace } = c;
+        const x = randn(r, rows * dim, 3), gw = gain ? randn(r, dim) : null;
+        const want = new Float32Array(rows * dim);
+        cpu.rmsNorm(want, x, gw, rows, dim, 1e-5);
+        const xb = upl(x), out = inplace ? xb : alloc(rows * dim);
+        g.rmsNorm(out, xb, gw ? upl(gw) : null, rows, dim, 1e-5);
+        return compare(await g.read(out, rows * dim), want);
+      }
+      case 'matmul': {
+        const { m, n, k, bias, accumulate, variant, xRow = 0 } = c;
+        const x = randn(r, (m + xRow) * k), w = randn(r, n * k), b = bias ? randn(r, n) : null;
+        const y0 = randn(r, m * n);
+        const want = Float32Array.from(y0);
+        cpu.matmul(want, x, w, m, n, k, { bias: b, accumulate, xRow });
+        const out = upl(y0);
+        matmul(g.ctx, { prefill: variant, decode: variant }, { out, x: upl(x), w: upl(w), bias: b ? upl(b) : null, m, n, k, accumulate: !!accumulate, xOffset: xRow * k, yOffset: 0 }, variant);
+        return compare(await g.read(out, m * n), want);
+      }
+      case 'rope': {
+        const { rows, heads, headDim, startPos, norm, theta = 10000, scaling = null } = c;
+        const stride = heads * headDim + 8, col = 4;
+        const x = randn(r, rows * stride);
+        const inv = ropeTable({ theta, scaling }, headDim, startPos + rows);
+        const gain = norm ? randn(r, headDim) : null;
+        const want = Float32Array.from(x);
+        cpu.rope(want, rows, stride, col, heads, headDim, startPos, inv, gain ? { gain, eps: 1e-6 } : null);
+        const xb = upl(x);
+        g.rope(xb, rows, stride, col, heads, headDim, startPos, upl(inv), gain ? { gain: upl(gain), eps: 1e-6 } : null);
+        return compare(await g.read(xb, rows * stride), want);
+      }
+      case 'kv_write':
+      case 'attention': {
+        const { rows, startPos, kvHeads, headDim, pageSize, heads = kvHeads, window = 0, norm = false } = c;
+        const total = startPos + rows;
+        const pages = pagesFor(total, pageSize, r);
+        const numPages = pages.length * 2;
+        const kvDim = kvHeads * headDim;
+        const stride = 2 * kvDim + 4;
+        const inv = ropeTable({ theta: 10000, scaling: null }, headDim, total);
+        const gain = norm ? randn(r, headDim) : null;
+        // Fill the cache for positions [0, total) through kvWrite on both sides.
+        const src = randn(r, total * stride);
+        const cpuSeq: SeqView<Float32Array> = { pages, table: new Float32Array(0), pageSize };
+        const cpuLayer = { k: new Float32Array(numPages * pageSize * kvDim), v: new Float32Array(numPages * pageSize * kvDim) };
+        cpu.kvWrite(cpuLayer, cpuSeq, src, total, stride, 2, 2 + kvDim, kvHeads, headDim, 0, inv, gain ? { gain, eps: 1e-6 } : null);
+        const table = g.uploadU32('case', pages); held.push(table);
+        const gSeq: SeqView<GPUBuffer> = { pages, table, pageSize };
+        const gLayer = { k: alloc(numPages * pageSize * kvDim), v: alloc(numPages * pageSize * kvDim) };
+        g.kvWrite(gLayer, gSeq, upl(src), total, stride, 2, 2 + kvDim, kvHeads, headDim, 0, upl(inv), gain ? { gain: upl(gain), eps: 1e-6 } : null);
+        if (c.op === 'kv_write') {
+          const a = compare(await g.read(gLayer.k, cpuLayer.k.length), cpuLayer.k);
+          const b = compare(await g.read(gLayer.v, cpuLayer.v.length), cpuLayer.v);
+          return a.err >= b.err ? a : b;
+        }
+        const qStride = heads * headDim + 12;
+        const q = randn(r, rows * qStride);
+        const shape = { numHeads: heads, numKvHeads: kvHeads, headDim, scale: 1 / Math.sqrt(headDim), window };
+        const want = new Float32Array(rows * heads * headDim);
+        cpu.attention(want, q, qStride, cpuLayer, cpuSeq, rows, startPos, shape);
+        const out = alloc(rows * heads * headDim);
+        g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape);
+        return compare(await g.read(out, want.length), want);
+      }
+      case 'glu': {
+        const { rows, inter, act } = c;
+        const gu = randn(r, rows * 2 * inter, 4);
+        const want = new Float32Array(rows * inter);
+        cpu.glu(want, gu, rows, inter, act);
+        const out = alloc(rows * inter);
+        g.glu(out, upl(gu), rows, inter, act);
+        return compare(await g.read(out, want.length), want);
+      }
+      case 'add': {
+        const { n } = c;
+        const a = randn(r, n), o = randn(r, n);
+        const want = Float32Array.from(o);
+        cpu.add(want, a, n);
+        const out = upl(o);
+        g.add(out, upl(a), n);
+        return compare(await g.read(out, n), want);
+      }
+      case 'softcap': {
+        const { n, cap } = c;
+        const x = randn(r, n, 100);
+        const want = Float32Array.from(x);
+        cpu.softcap(want, n, cap);
+        const xb = upl(x);
+        g.softcap(xb, n, cap);
+        return compare(await g.read(xb, n), want);
+      }
+      case 'copy_rows': {
+        const { rows, width, srcRow, dstRow } = c;
+        const s = randn(r, (srcRow + rows) * width), d = randn(r, (dstRow + rows) * width);
+        const want = Float32Array.from(d);
+        cpu.copyRows(want, dstRow, s, srcRow, rows, width);
+        const out = upl(d);
+        g.copyRows(out, dstRow, upl(s), srcRow, rows, width);
+        return compare(await g.read(out, want.length), want);
+      }
+      case 'sample': {
+        // err = fraction of draws where GPU and CPU pick different tokens.
+        const { vocab, draws, temperature, topK = 0, topP = 1, scale = 4 } = c;
+        let differ = 0;
+        const logits = randn(r, vocab, scale);
+        const lb = upl(logits);
+        for (let s = 0; s < draws; s++) {
+          const p = { temperature, topK, topP, seed: 1234 + s * 7 };
+          const a = await g.sample(lb, vocab, p, s);
+          const b = await cpu.sample(logits, vocab, p, s);
+          if (a !== b) differ++;
+        }
+        return { err: differ / draws, maxRef: 0, elements: draws };
+      }
+      default:
+        throw new Error(`unknown op ${c.op}`);
+    }
+  } finally {
+    for (const b of held) g.free(b);
+  }
+}

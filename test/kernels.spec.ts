@@ -1,0 +1,52 @@
+// Every WGSL kernel against its CPU twin on the real WebGPU adapter (SwiftShader here).
+// Cases are data: shapes (including ones that do not divide the tiles), flags, tolerance.
+// Error = max|gpu - cpu| / max(1, max|cpu|); for `sample`, the fraction of differing draws.
+import { test, expect } from './fixtures.ts';
+import type { KernelCase } from './kernel_cases.ts';
+
+const F32_EXACT = 1e-5; // one rounding per element
+const F32_DOT = 1e-4; //   f32 accumulation over K terms
+
+const CASES: (KernelCase & { name: string; tol: number })[] = [
+  { name: 'embed 7x64 scale 1', op: 'embed', rows: 7, hidden: 64, vocab: 512, scale: 1, tol: F32_EXACT },
+  { name: 'embed 3x576 scale sqrt(h)', op: 'embed', rows: 3, hidden: 576, vocab: 100, scale: 24, tol: F32_EXACT },
+  { name: 'rms_norm 5x64 gain', op: 'rms_norm', rows: 5, dim: 64, gain: true, tol: F32_EXACT },
+  { name: 'rms_norm 3x576 no gain', op: 'rms_norm', rows: 3, dim: 576, gain: false, tol: F32_EXACT },
+  { name: 'rms_norm 2x172 in place', op: 'rms_norm', rows: 2, dim: 172, gain: true, inplace: true, tol: F32_EXACT },
+  ...['regblock', 'regblock_quad', 'tiled', 'matvec', 'matvec_wg'].flatMap((variant) => [
+    { name: `matmul ${variant} 7x172x64`, op: 'matmul', variant, m: 7, n: 172, k: 64, tol: F32_DOT },
+    { name: `matmul ${variant} 1x100x12 bias`, op: 'matmul', variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
+    { name: `matmul ${variant} 33x100x12 accumulate`, op: 'matmul', variant, m: 33, n: 100, k: 12, accumulate: true, tol: F32_DOT },
+    { name: `matmul ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul', variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
+    { name: `matmul ${variant} 1x512x64 (lm head)`, op: 'matmul', variant, m: 1, n: 512, k: 64, tol: F32_DOT },
+  ]),
+  { name: 'rope 5x8 heads hd 8', op: 'rope', rows: 5, heads: 8, headDim: 8, startPos: 0, tol: F32_DOT },
+  { name: 'rope hd 64 pos 300 theta 1e5', op: 'rope', rows: 3, heads: 3, headDim: 64, startPos: 300, theta: 100000, tol: F32_DOT },
+  { name: 'rope llama3 scaling', op: 'rope', rows: 2, heads: 2, headDim: 64, startPos: 5000, theta: 500000, scaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 }, tol: F32_DOT },
+  { name: 'rope with q-norm hd 128', op: 'rope', rows: 3, heads: 2, headDim: 128, startPos: 7, norm: true, tol: F32_DOT },
+  { name: 'kv_write crosses pages', op: 'kv_write', rows: 37, startPos: 0, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
+  { name: 'kv_write with k-norm', op: 'kv_write', rows: 9, startPos: 0, kvHeads: 2, headDim: 64, pageSize: 4, norm: true, tol: F32_DOT },
+  { name: 'attention prefill 20 rows GQA 8/4 hd 8', op: 'attention', rows: 20, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
+  { name: 'attention prefill chunk at pos 30 hd 64', op: 'attention', rows: 17, startPos: 30, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
+  { name: 'attention prefill sliding window 8', op: 'attention', rows: 25, startPos: 0, heads: 4, kvHeads: 1, headDim: 16, pageSize: 4, window: 8, tol: F32_DOT },
+  { name: 'attention decode pos 0', op: 'attention', rows: 1, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
+  { name: 'attention decode pos 77 hd 64', op: 'attention', rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
+  { name: 'attention decode hd 256 window 20', op: 'attention', rows: 1, startPos: 50, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
+  { name: 'glu silu 3x172', op: 'glu', rows: 3, inter: 172, act: 'silu', tol: F32_DOT },
+  { name: 'glu gelu_tanh 2x100', op: 'glu', rows: 2, inter: 100, act: 'gelu_tanh', tol: F32_DOT },
+  { name: 'add 1000', op: 'add', n: 1000, tol: F32_EXACT },
+  { name: 'softcap 300 cap 30', op: 'softcap', n: 300, cap: 30, tol: F32_DOT },
+  { name: 'copy_rows', op: 'copy_rows', rows: 2, width: 64, srcRow: 5, dstRow: 1, tol: 0 },
+  { name: 'sample greedy vocab 512', op: 'sample', vocab: 512, draws: 20, temperature: 0, tol: 0 },
+  { name: 'sample greedy vocab 49152', op: 'sample', vocab: 49152, draws: 5, temperature: 0, tol: 0 },
+  { name: 'sample temperature 0.8 top-k 40 top-p 0.9', op: 'sample', vocab: 512, draws: 40, temperature: 0.8, topK: 40, topP: 0.9, tol: 0.03 },
+  { name: 'sample temperature 1.0 vocab 1000', op: 'sample', vocab: 1000, draws: 40, temperature: 1.0, scale: 2, tol: 0.03 },
+];
+
+for (const c of CASES) {
+  test(`kernel ${c.name} (tol ${c.tol})`, async ({ harness }) => {
+    const res = await harness.evaluate((kc) => (globalThis as any).pop.runKernelCase(kc), c);
+    expect(res.elements).toBeGreaterThan(0);
+    expect(res.err, JSON.stringify(res)).toBeLessThanOrEqual(c.tol);
+  });
+}
