@@ -75,3 +75,19 @@ export function filesSource(files: readonly File[], id = 'local'): ModelSource {
     },
   };
 }
+
+/** A model held in memory (random models, fixtures built at test time). */
+export function memorySource(files: Map<string, Uint8Array | ArrayBuffer>, id = 'memory'): ModelSource {
+  return {
+    id,
+    async fetchFile(name, o = {}) {
+      const f = files.get(name);
+      if (!f) {
+        if (o.optional) return null;
+        throw new ModelFileMissingError(name);
+      }
+      if (f instanceof ArrayBuffer) return f.slice(0);
+      return f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength) as ArrayBuffer;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// Builds an engine on WebGPU: acquire the device, probe kernel variants for this adapter,
+// load the model. Used by the worker, the CLI page and the tests alike.
+import { acquireGpu, type GpuDevice } from '../gpu/device.ts';
+import { GpuOps } from '../ops/gpu_ops.ts';
+import { urlSource, type ModelSource } from '../model/source.ts';
+import { Engine, type EngineOptions } from './engine.ts';
+
+export interface GpuEngineOptions extends EngineOptions {
+  /** Reuse the per-adapter probe result cached in IndexedDB (default true). */
+  probeCache?: boolean;
+  /** Base for Hub ids (tests point it at a local server). */
+  hubBase?: string;
+  gpu?: GpuDevice;
+}
+
+export async function createGpuEngine(model: string | ModelSource, opts: GpuEngineOptions = {}): Promise<Engine<GPUBuffer>> {
+  const gpu = opts.gpu ?? (await acquireGpu());
+  const maxRows = opts.prefillChunk ?? 512;
+  const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows);
+  await ops.probeVariants({ useCache: opts.probeCache });
+  const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
+  return Engine.load(ops, source, opts);
+}
+
+/** What the engine runs on, for stats: adapter, features and the chosen kernel variants. */
+export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unknown> {
+  const ops = engine.ops as GpuOps;
+  return {
+    adapter: ops.gpu.identity,
+    features: ops.gpu.features,
+    variants: ops.variants,
+    probe: ops.probe,
+    gpuBytes: ops.pool.bytesInUse,
+  };
+}
