@@ -79,6 +79,22 @@ fn rngUniform(seed: u32, step: u32) -> f32 {
   return f32(pcg(seed ^ pcg(step)) >> 8u) / 16777216.0;
 }
 
+// exp(x) for x <= 0 accurate to ~1 ulp on every device (built-in exp may be off by several ulp,
+// with a bias): Cody-Waite reduction x = n*ln2 + r, degree-7 Taylor on |r| <= ln2/2, ldexp.
+fn wexp(x: f32) -> f32 {
+  let n = round(x * 1.4426950408889634);
+  let r = fma(n, -1.428606765330187e-6, fma(n, -0.693145751953125, x));
+  var q = 1.0 / 5040.0;
+  q = fma(q, r, 1.0 / 720.0);
+  q = fma(q, r, 1.0 / 120.0);
+  q = fma(q, r, 1.0 / 24.0);
+  q = fma(q, r, 1.0 / 6.0);
+  q = fma(q, r, 0.5);
+  q = fma(q, r, 1.0);
+  q = fma(q, r, 1.0);
+  return ldexp(q, i32(max(n, -150.0)));
+}
+
 fn logit(i: u32) -> f32 {
   return logits[p.logitsOffset + i];
 }
@@ -129,7 +145,7 @@ fn weightAbove(th: f32, m: f32, T: f32, lid: u32) -> vec2<f32> {
   var s = vec2<f32>(0.0, 0.0);
   for (var i = lid; i < p.vocab; i += WG) {
     let l = logit(i);
-    if (l >= th) { s += vec2<f32>(exp((l - m) / T), 1.0); }
+    if (l >= th) { s += vec2<f32>(wexp((l - m) / T), 1.0); }
   }
   return s;
 }
@@ -237,7 +253,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var cs = 0.0;
   for (var i = start; i < end; i++) {
     let l = logit(i);
-    if (l >= t) { cs += exp((l - m) / T); }
+    if (l >= t) { cs += wexp((l - m) / T); }
   }
   redA[lid] = cs;
   for (var off = 1u; off < WG; off <<= 1u) {
@@ -270,7 +286,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     for (var i = start; i < end; i++) {
       let l = logit(i);
       if (l >= t) {
-        acc += exp((l - m) / T);
+        acc += wexp((l - m) / T);
         last = i;
         if (acc > rem) { res = i; break; }
       }

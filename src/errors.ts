@@ -7,6 +7,7 @@ export type PopErrorCode =
   | 'NO_WEBGPU'
   | 'DEVICE_LOST'
   | 'GPU_OUT_OF_MEMORY'
+  | 'GPU_ERROR'
   | 'UNSUPPORTED_FEATURE'
   | 'MODEL_NOT_FOUND'
   | 'MODEL_FILE_MISSING'
@@ -53,6 +54,12 @@ export class DeviceLostError extends PopError {
 export class GpuOutOfMemoryError extends PopError {
   constructor(what: string, bytes: number, limitName: string, limit: number) {
     super('GPU_OUT_OF_MEMORY', `${what} needs ${bytes} bytes but ${limitName} is ${limit}. Choose a smaller model or context window.`, { what, bytes, limitName, limit });
+  }
+}
+
+export class GpuError extends PopError {
+  constructor(detail: string) {
+    super('GPU_ERROR', `The GPU rejected a command (${detail}). This is a bug in pop-llm or a driver problem; reload the model to continue.`, { detail });
   }
 }
 
@@ -151,7 +158,7 @@ export function fromSerialized(s: { name: string; code: PopErrorCode; message: s
 
 const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   NO_WEBGPU: NoWebGPUError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
-  UNSUPPORTED_FEATURE: UnsupportedFeatureError, MODEL_NOT_FOUND: ModelNotFoundError, MODEL_FILE_MISSING: ModelFileMissingError,
+  GPU_ERROR: GpuError, UNSUPPORTED_FEATURE: UnsupportedFeatureError, MODEL_NOT_FOUND: ModelNotFoundError, MODEL_FILE_MISSING: ModelFileMissingError,
   TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
   SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,

@@ -5,12 +5,15 @@ import { acquireGpu } from '../src/gpu/device.ts';
 import { GpuOps } from '../src/ops/gpu_ops.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { Engine } from '../src/engine/engine.ts';
-import { urlSource } from '../src/model/source.ts';
+import { memorySource, urlSource } from '../src/model/source.ts';
+import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
+import { createGpuEngine, describeGpuEngine } from '../src/engine/create.ts';
+import { engineCases } from './engine_cases.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
 
-const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase };
+const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

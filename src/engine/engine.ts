@@ -218,18 +218,37 @@ export class Engine<T> {
     return { ids, stats };
   }
 
-  /** Logits of the last prompt token after a POP prefill (tests, calibration). */
-  async promptLogits(prompt: readonly number[], pop?: PopSetting): Promise<Float32Array> {
+  /**
+   * Teacher-forced logits: prefill `prompt` with POP, then feed `continuation` one token at a
+   * time at full depth. Returns the logits after the prompt and after each fed token
+   * (tests, calibration). Leaves the chat reset.
+   */
+  async teacherForced(prompt: readonly number[], continuation: readonly number[] = [], pop?: PopSetting): Promise<Float32Array[]> {
+    const c = this.config;
     const keep = this.resolveKeep(pop);
+    if (prompt.length + continuation.length > this.contextWindow) throw new ContextLengthExceededError(prompt.length + continuation.length, this.contextWindow);
     this.resetChat();
-    const chunk = this.state.maxRows;
-    for (let pos = 0; pos < prompt.length; pos += chunk) {
-      const end = Math.min(prompt.length, pos + chunk);
-      forward(this.ops, this.config, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length });
+    const out: Float32Array[] = [];
+    try {
+      const chunk = this.state.maxRows;
+      for (let pos = 0; pos < prompt.length; pos += chunk) {
+        const end = Math.min(prompt.length, pos + chunk);
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length });
+      }
+      out.push(await this.ops.read(this.state.logits, c.vocabSize));
+      for (let i = 0; i < continuation.length; i++) {
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true });
+        out.push(await this.ops.read(this.state.logits, c.vocabSize));
+      }
+    } finally {
+      this.resetChat();
     }
-    const out = await this.ops.read(this.state.logits, this.config.vocabSize);
-    this.resetChat();
     return out;
+  }
+
+  /** Logits of the last prompt token after a POP prefill. */
+  async promptLogits(prompt: readonly number[], pop?: PopSetting): Promise<Float32Array> {
+    return (await this.teacherForced(prompt, [], pop))[0];
   }
 
   unload(): void {

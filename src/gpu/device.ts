@@ -1,7 +1,7 @@
 // Adapter and device acquisition: feature detection, limits, and device-lost handling.
 // A lost device turns into a DeviceLostError that every later call throws, so a caller
 // can recover by reloading instead of hanging.
-import { DeviceLostError, NoWebGPUError, UnsupportedFeatureError } from '../errors.ts';
+import { DeviceLostError, GpuError, NoWebGPUError, UnsupportedFeatureError } from '../errors.ts';
 
 export interface GpuFeatures {
   shaderF16: boolean;
@@ -31,6 +31,8 @@ export interface AdapterIdentity {
 
 export class GpuDevice {
   lostError: DeviceLostError | null = null;
+  /** The last uncaptured validation / out-of-memory error (kept for diagnostics). */
+  lastError: string | null = null;
   private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
 
   constructor(
@@ -40,6 +42,11 @@ export class GpuDevice {
     readonly limits: GpuLimits,
     readonly identity: AdapterIdentity,
   ) {
+    device.addEventListener('uncapturederror', (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.lastError = e.message;
+      console.error(`[pop-llm] WebGPU error: ${e.message}`);
+    });
     device.lost.then((info) => {
       // 'destroyed' is our own unload; anything else is a real loss.
       this.lostError = new DeviceLostError(info.reason === 'destroyed' ? 'destroyed' : 'unknown', info.message);
@@ -47,9 +54,17 @@ export class GpuDevice {
     });
   }
 
-  /** Throws the DeviceLostError if the device is gone. Called before every submission. */
+  /**
+   * Throws the DeviceLostError if the device is gone, or a GpuError for an earlier rejected
+   * command (validation errors arrive asynchronously; they must never pass silently).
+   */
   checkAlive(): void {
     if (this.lostError) throw this.lostError;
+    if (this.lastError) {
+      const e = new GpuError(this.lastError);
+      this.lastError = null;
+      throw e;
+    }
   }
 
   onLost(listener: (e: DeviceLostError) => void): () => void {

@@ -31,11 +31,14 @@ export interface LoadProgress {
 async function readJson(source: ModelSource, name: string, optional: boolean, signal?: AbortSignal): Promise<Record<string, any> | null> {
   const buf = await source.fetchFile(name, { optional, signal });
   if (!buf) return null;
+  let v: unknown;
   try {
-    return JSON.parse(new TextDecoder().decode(buf));
+    v = JSON.parse(new TextDecoder().decode(buf));
   } catch (e) {
     throw new MalformedFileError(name, `not valid JSON (${(e as Error).message})`);
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MalformedFileError(name, 'not a JSON object');
+  return v as Record<string, any>;
 }
 
 /** Reads the small files: config, generation config, tokenizer, chat template. */
@@ -75,7 +78,9 @@ export async function loadCheckpoint(source: ModelSource, onProgress?: (p: LoadP
   const index = await readJson(source, 'model.safetensors.index.json', true, signal);
   let files: string[];
   if (index) {
-    if (!index.weight_map || typeof index.weight_map !== 'object') throw new MalformedFileError('model.safetensors.index.json', 'no weight_map');
+    const map = index.weight_map;
+    if (!map || typeof map !== 'object' || Array.isArray(map)) throw new MalformedFileError('model.safetensors.index.json', 'no weight_map');
+    if (Object.values(map).some((f) => typeof f !== 'string')) throw new MalformedFileError('model.safetensors.index.json', 'weight_map values must be shard file names');
     files = [...new Set(Object.values(index.weight_map as Record<string, string>))];
   } else {
     files = ['model.safetensors'];

@@ -35,13 +35,18 @@ export function parseSafetensorsHeader(file: string, head: Uint8Array, fileBytes
   } catch (e) {
     throw new MalformedFileError(file, `header is not valid JSON (${(e as Error).message})`);
   }
+  if (!isObject(json)) throw new MalformedFileError(file, 'header is not a JSON object of tensors');
   const dataStart = 8 + len;
   const tensors = new Map<string, TensorEntry>();
   let maxEnd = dataStart;
   for (const [name, v] of Object.entries(json)) {
     if (name === '__metadata__') continue;
+    if (!isObject(v)) throw new MalformedFileError(file, `entry '${name}' is not an object`);
     const { dtype, shape, data_offsets } = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
     if (!Array.isArray(shape) || !Array.isArray(data_offsets) || typeof dtype !== 'string') throw new MalformedFileError(file, `entry '${name}' lacks dtype, shape or data_offsets`);
+    if (!shape.every(isCount) || data_offsets.length !== 2 || !data_offsets.every(isCount) || data_offsets[0] > data_offsets[1]) {
+      throw new MalformedFileError(file, `entry '${name}' has an invalid shape [${shape}] or data_offsets [${data_offsets}]`);
+    }
     const elements = shape.reduce((a, b) => a * b, 1);
     const width = DTYPE_BYTES[dtype];
     if (width !== undefined && data_offsets[1] - data_offsets[0] !== elements * width) {
@@ -53,6 +58,15 @@ export function parseSafetensorsHeader(file: string, head: Uint8Array, fileBytes
   }
   if (fileBytes < maxEnd) throw new TruncatedFileError(file, maxEnd, fileBytes);
   return { file, tensors, metadata: (json.__metadata__ as Record<string, string>) ?? {}, requiredBytes: maxEnd };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A non-negative integer (a dimension or a byte offset). */
+function isCount(v: unknown): boolean {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
 }
 
 const f32Scratch = new Float32Array(1);

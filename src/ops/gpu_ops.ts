@@ -25,6 +25,7 @@ export class GpuOps implements Ops<GPUBuffer> {
   private readonly token: GPUBuffer;
   private readonly tokenRead: GPUBuffer;
   private readonly lengths = new WeakMap<GPUBuffer, number>();
+  private rowScratch: GPUBuffer | null = null;
 
   probe: ProbeResult | null = null;
 
@@ -92,7 +93,15 @@ export class GpuOps implements Ops<GPUBuffer> {
     add(this.ctx, out, a, elements);
   }
   copyRows(dst: GPUBuffer, dstRow: number, src: GPUBuffer, srcRow: number, rows: number, width: number): void {
-    this.ctx.rec.copy(src, srcRow * width * 4, dst, dstRow * width * 4, rows * width * 4);
+    const bytes = rows * width * 4;
+    if (src !== dst) return this.ctx.rec.copy(src, srcRow * width * 4, dst, dstRow * width * 4, bytes);
+    // WebGPU forbids copying a buffer onto itself: go through a scratch buffer.
+    if (!this.rowScratch || this.rowScratch.size < bytes) {
+      if (this.rowScratch) this.pool.destroy(this.rowScratch);
+      this.rowScratch = this.pool.create('row-scratch', bytes);
+    }
+    this.ctx.rec.copy(src, srcRow * width * 4, this.rowScratch, 0, bytes);
+    this.ctx.rec.copy(this.rowScratch, 0, dst, dstRow * width * 4, bytes);
   }
   softcap(x: GPUBuffer, elements: number, cap: number): void {
     softcap(this.ctx, x, elements, cap);

@@ -47,8 +47,8 @@ export interface ReferenceNames {
 }
 
 export class ReferenceModel {
-  private readonly kCache: Float32Array[][] = [];
-  private readonly vCache: Float32Array[][] = [];
+  readonly kCache: Float32Array[][] = [];
+  readonly vCache: Float32Array[][] = [];
   private readonly invFreq: Float32Array[];
 
   constructor(readonly c: ModelConfig, private readonly t: TensorGetter, private readonly normOffset = 0) {

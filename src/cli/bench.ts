@@ -1,0 +1,147 @@
+// `pop-llm bench`: prefill timings with POP off and on, per prompt length, on random prompt
+// ids (greedy, EOS ignored), plus the prefill matmul alone on the model's GEMM shapes, so the
+// time spent outside the GEMMs is visible. One JSON line per result with --json, else a table.
+import { InvalidArgumentError } from '../errors.ts';
+import type { PopSetting } from '../engine/pop.ts';
+import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
+import type { GemmShape, ModelInfo } from './protocol.ts';
+import type { Session } from './session.ts';
+
+export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'max-tokens', 'context', 'seed', 'json', 'help'];
+
+interface BenchModel {
+  model: string;
+  promptTokens: number[];
+}
+
+export interface BenchCommand {
+  models: BenchModel[];
+  pops: { setting: PopSetting; label: string }[];
+  maxTokens: number;
+  context?: number;
+  seed: number;
+  json: boolean;
+}
+
+/** What `npm run bench` runs: the embedded model, and the SmolLM2-135M shape with random weights. */
+export const DEFAULT_BENCH: BenchModel[] = [
+  { model: 'public/models/stories260K', promptTokens: [128, 384] },
+  { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128] },
+];
+const DEFAULT_PROMPT_TOKENS = [128, 512];
+const DEFAULT_POPS = 'off,exact,0.667';
+
+export function parseBench(p: ParsedArgs): BenchCommand {
+  checkKnown(p, BENCH_OPTIONS);
+  const tokens = intList(p, 'prompt-tokens', 1);
+  const model = p.values.get('model');
+  const models = model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens }));
+  const pops = popList(p.values.get('pop') ?? DEFAULT_POPS);
+  // 'off' first: the others' speedups are measured against it.
+  pops.sort((a, b) => Number(b.setting === 'off') - Number(a.setting === 'off'));
+  if (new Set(pops.map((x) => x.label)).size !== pops.length) throw new InvalidArgumentError('--pop', 'lists a setting twice');
+  return {
+    models, pops,
+    maxTokens: num(p, 'max-tokens', { integer: true, min: 1 }) ?? 4,
+    context: num(p, 'context', { integer: true, min: 1 }),
+    seed: num(p, 'seed', { integer: true, min: 0 }) ?? 1,
+    json: p.flags.has('json'),
+  };
+}
+
+/** Deterministic prompt ids in 3..vocab-1, BOS first when the model has one. */
+export function benchPromptIds(n: number, vocab: number, bos: number | null, seed: number): number[] {
+  let s = (seed * 2654435761 + n) >>> 0 || 1;
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    ids.push(3 + (s % Math.max(1, vocab - 3)));
+  }
+  if (bos !== null && n > 0) ids[0] = bos;
+  return ids;
+}
+
+/** The per-layer GEMMs of a prefill of m tokens: fused QKV, O, fused gate/up, down. */
+export function gemmShapes(info: ModelInfo, m: number): GemmShape[] {
+  const H = info.hiddenSize, Q = info.numHeads * info.headDim, KV = info.numKvHeads * info.headDim, F = info.intermediateSize;
+  return [
+    { m, n: Q + 2 * KV, k: H },
+    { m, n: H, k: Q },
+    { m, n: 2 * F, k: H },
+    { m, n: H, k: F },
+  ];
+}
+
+/** FLOPs of a full-depth prefill: 2·params_in_layers·tokens + causal attention (QK^T and PV). */
+export function prefillFlops(info: ModelInfo, tokens: number): number {
+  const H = info.hiddenSize, Q = info.numHeads * info.headDim, KV = info.numKvHeads * info.headDim, F = info.intermediateSize;
+  const paramsInLayers = info.layers * (H * (Q + 2 * KV) + Q * H + 2 * F * H + F * H);
+  return 2 * paramsInLayers * tokens + (2 * 2 * info.layers * info.numHeads * info.headDim * tokens * tokens) / 2;
+}
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+class Table {
+  private header = false;
+  constructor(private readonly cols: [string, number][]) {}
+  row(values: (string | number | null)[]): void {
+    if (!this.header) {
+      this.header = true;
+      process.stdout.write(this.cols.map(([h, w]) => h.padStart(w)).join('  ') + '\n');
+    }
+    process.stdout.write(values.map((v, i) => String(v ?? '-').padStart(this.cols[i][1])).join('  ') + '\n');
+  }
+}
+
+export async function runBench(s: Session, b: BenchCommand): Promise<void> {
+  const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
+  for (const bm of b.models) {
+    const t0 = performance.now();
+    const info = await s.load({ model: s.modelSpec(bm.model), contextWindow: b.context });
+    const loadMs = performance.now() - t0;
+    if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
+
+    // Warm-up: compile every pipeline a timed run uses (full depth, and POP's deep-KV path).
+    const warm = benchPromptIds(Math.min(8, info.contextWindow - 1), info.vocabSize, info.bosTokenId, b.seed + 1);
+    await s.generate({ promptIds: warm, maxTokens: 2, ignoreEos: true, pop: 'off' });
+    const popOn = b.pops.find((x) => x.setting !== 'off');
+    if (popOn) await s.generate({ promptIds: warm, maxTokens: 2, ignoreEos: true, pop: info.layers > 1 ? 'exact' : 'off' });
+
+    const table = b.json ? null : new Table([['tokens', 6], ['pop', 7], ['keep', 7], ['prefill ms', 11], ['ttft ms', 9], ['decode tok/s', 12], ['speedup', 7]]);
+    const offMs = new Map<number, number>();
+    for (const n of bm.promptTokens) {
+      const ids = benchPromptIds(n, info.vocabSize, info.bosTokenId, b.seed);
+      for (const pop of b.pops) {
+        const r = await s.generate({ promptIds: ids, maxTokens: b.maxTokens, temperature: 0, ignoreEos: true, pop: pop.setting });
+        if (pop.setting === 'off') offMs.set(n, r.prefillMs);
+        const off = offMs.get(n);
+        const speedup = off !== undefined ? r3(off / r.prefillMs) : null;
+        const row = { model: bm.model, prompt_tokens: n, pop: pop.label, keep: r.keep, layers: r.layers, prefill_ms: r2(r.prefillMs), ttft_ms: r2(r.ttftMs), decode_tokens_per_s: r2(r.decodeTokensPerS), speedup_vs_off: speedup };
+        if (table) table.row([n, pop.label, `${r.keep}/${r.layers}`, row.prefill_ms, row.ttft_ms, row.decode_tokens_per_s, speedup === null ? null : `${speedup}x`]);
+        else print(row);
+      }
+    }
+
+    // The prefill matmul alone, on this model's GEMM shapes at each prompt length.
+    const gemm = await s.gemm(bm.promptTokens.flatMap((n) => gemmShapes(info, n)));
+    const flops = (x: GemmShape) => 2 * x.m * x.n * x.k;
+    const total = gemm.results.reduce((a, x) => a + flops(x), 0);
+    const totalMs = gemm.results.reduce((a, x) => a + x.ms, 0);
+    const gemmGflops = total / (totalMs / 1000) / 1e9;
+    if (b.json) print({ model: bm.model, kind: 'gemm', variant: gemm.variant, shapes: gemm.results.map((x) => ({ m: x.m, n: x.n, k: x.k, ms: r3(x.ms), gflops: r2(x.gflops) })), gflops: r2(gemmGflops) });
+    else {
+      process.stdout.write(`gemm (${gemm.variant}): ${gemm.results.map((x) => `${x.m}x${x.n}x${x.k} ${r2(x.gflops)}`).join(', ')} GFLOP/s; overall ${r2(gemmGflops)} GFLOP/s\n`);
+    }
+    for (const n of bm.promptTokens) {
+      const off = offMs.get(n);
+      if (off === undefined) continue;
+      const shapes = gemm.results.filter((x) => x.m === n);
+      const only = shapes.reduce((a, x) => a + flops(x), 0) / (shapes.reduce((a, x) => a + x.ms, 0) / 1000) / 1e9;
+      const whole = prefillFlops(info, n) / (off / 1000) / 1e9;
+      const row = { model: bm.model, kind: 'prefill', prompt_tokens: n, gflops_prefill: r2(whole), gflops_gemm_only: r2(only), ratio: r3(whole / only) };
+      if (b.json) print(row);
+      else process.stdout.write(`prefill ${n} tokens (pop off): ${row.gflops_prefill} GFLOP/s vs GEMMs alone ${row.gflops_gemm_only} GFLOP/s (ratio ${row.ratio})\n`);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// pop-llm: the command line. It serves the project with Vite, runs cli.html in headless
+// chromium (WebGPU) and drives the same engine a tab runs. Errors print one line with their
+// PopError code and exit 1.
+import { parseArgs } from './args.ts';
+import { parseBench, runBench } from './bench.ts';
+import { parseGenerate, runGenerate } from './generate.ts';
+import { CliError, Session } from './session.ts';
+
+const USAGE = `usage:
+  pop-llm generate [--model <dir|url|random:<config-dir>>] (--prompt TEXT | --ids 1,2,3) [--max-tokens N]
+                   [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
+                   [--pop-ratio R] [--context N] [--ignore-eos] [--json]
+  pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,0.667]
+                   [--max-tokens 4] [--context N] [--seed S] [--json]
+
+  --model defaults to public/models/stories260K; bench without --model runs stories260K and
+  random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct. POP_LLM_DEBUG=1 shows the page's console.
+`;
+
+const BOOLEANS = new Set(['json', 'ignore-eos', 'help']);
+
+async function main(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  let session: Session | null = null;
+  const onSignal = () => {
+    void session?.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const p = parseArgs(argv, BOOLEANS);
+    json = p.flags.has('json');
+    if (p.command === null || p.command === 'help' || p.flags.has('help')) {
+      process.stdout.write(USAGE);
+      return p.command === null && !p.flags.has('help') ? 1 : 0;
+    }
+    if (p.command === 'generate') {
+      const g = parseGenerate(p);
+      session = await Session.open();
+      await runGenerate(session, g);
+    } else if (p.command === 'bench') {
+      const b = parseBench(p);
+      session = await Session.open();
+      await runBench(session, b);
+    } else {
+      throw new CliError('INVALID_ARGUMENT', `Invalid command: '${p.command}' (expected generate or bench).`, { argument: 'command' });
+    }
+    return 0;
+  } catch (e) {
+    const err = CliError.from(e);
+    if (json) process.stdout.write(JSON.stringify({ error: err.toInfo() }) + '\n');
+    process.stderr.write(`pop-llm: error ${err.code}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  } finally {
+    await session?.close();
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

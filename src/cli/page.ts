@@ -1,0 +1,124 @@
+// The CLI's page (cli.html): the Node CLI drives it through Playwright, so the CLI runs
+// exactly the code a tab runs. It holds one engine and answers load / generate / gemm calls
+// with plain JSON: {ok} or {error: {code, message, fields}}.
+import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
+import type { Engine } from '../engine/engine.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { randomModelFiles } from '../model/random_model.ts';
+import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
+import { TextStreamer } from '../model/tokenizer.ts';
+import type { GpuOps } from '../ops/gpu_ops.ts';
+import type { CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
+
+let engine: Engine<GPUBuffer> | null = null;
+
+function toErrorInfo(e: unknown): CliErrorInfo {
+  const err = e as { code?: unknown; message?: unknown; fields?: Record<string, unknown>; name?: string };
+  const code = typeof err?.code === 'string' ? err.code : 'INTERNAL_ERROR';
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  return { code, message, fields: err?.fields ?? {} };
+}
+
+async function wrap<T>(fn: () => Promise<T>): Promise<Reply<T>> {
+  try {
+    return { ok: await fn() };
+  } catch (e) {
+    return { error: toErrorInfo(e) };
+  }
+}
+
+function sourceFor(req: LoadRequest): ModelSource {
+  const m = req.model;
+  if (m.kind === 'url') return { ...urlSource(m.url), id: m.id };
+  const files = randomModelFiles(m.config, { seed: m.seed });
+  const enc = new TextEncoder();
+  if (m.tokenizerJson) files.set('tokenizer.json', enc.encode(m.tokenizerJson));
+  if (m.tokenizerConfigJson) files.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
+  return memorySource(files, m.id);
+}
+
+function requireEngine(): Engine<GPUBuffer> {
+  if (!engine) throw Object.assign(new Error('No model is loaded.'), { code: 'ENGINE_NOT_LOADED' });
+  return engine;
+}
+
+async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
+  return wrap(async () => {
+    engine?.unload();
+    engine = null;
+    engine = await createGpuEngine(sourceFor(req), { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk });
+    const c = engine.config;
+    const d = describeGpuEngine(engine);
+    return {
+      layers: c.numLayers, vocabSize: c.vocabSize, hiddenSize: c.hiddenSize, intermediateSize: c.intermediateSize,
+      numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, bosTokenId: c.bosTokenId,
+      contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
+      variants: d.variants as Record<string, string>, adapter: d.adapter,
+    };
+  });
+}
+
+async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
+  return wrap(async () => {
+    const e = requireEngine();
+    let promptIds = req.promptIds;
+    if (!promptIds) {
+      if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: give --ids instead of --prompt."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
+      promptIds = e.tokenizer.encode(req.prompt ?? '');
+    }
+    const streamer = req.stream && e.tokenizer ? new TextStreamer(e.tokenizer) : null;
+    const sink = (globalThis as any).__popCliToken as ((id: number, text: string) => void) | undefined;
+    const { ids, stats } = await e.generate(promptIds, {
+      maxTokens: req.maxTokens, temperature: req.temperature, topP: req.topP, topK: req.topK, seed: req.seed,
+      pop: req.pop, ignoreEos: req.ignoreEos,
+      onToken: req.stream && sink ? (id) => void sink(id, streamer ? streamer.push(id) : '') : undefined,
+    });
+    return {
+      promptIds: [...promptIds], ids, text: e.tokenizer ? e.tokenizer.decode(ids) : null,
+      prefillMs: stats.prefillMs, decodeMs: stats.decodeMs, ttftMs: stats.ttftMs,
+      prefillTokensPerS: stats.prefillTokensPerS, decodeTokensPerS: stats.decodeTokensPerS,
+      keep: stats.keep, layers: stats.layers, finishReason: stats.finishReason,
+    };
+  });
+}
+
+/** Times the chosen prefill matmul variant alone on each shape (best of `reps`, as the probe does). */
+async function gemm(shapes: GemmShape[], reps = 3): Promise<Reply<GemmReply>> {
+  return wrap(async () => {
+    const ops = requireEngine().ops as GpuOps;
+    const ctx = ops.ctx;
+    const dev = ctx.gpu.device;
+    const variant = ops.matmulVariants.prefill;
+    const results: GemmReply['results'] = [];
+    for (const { m, n, k } of shapes) {
+      const mk = (bytes: number) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      const bx = mk(m * k * 4), bw = mk(n * k * 4), by = mk(m * n * 4);
+      const run = () => matmul(ctx, ops.matmulVariants, { out: by, x: bx, w: bw, bias: null, m, n, k, accumulate: false, xOffset: 0, yOffset: 0 }, variant);
+      try {
+        run();
+        ctx.rec.submit();
+        await dev.queue.onSubmittedWorkDone();
+        let best = Infinity;
+        for (let i = 0; i < reps; i++) {
+          const t = performance.now();
+          run();
+          ctx.rec.submit();
+          await dev.queue.onSubmittedWorkDone();
+          best = Math.min(best, performance.now() - t);
+        }
+        results.push({ m, n, k, ms: best, gflops: (2 * m * n * k) / (best / 1000) / 1e9 });
+      } finally {
+        bx.destroy(), bw.destroy(), by.destroy();
+      }
+    }
+    return { variant, results };
+  });
+}
+
+function unload(): void {
+  engine?.unload();
+  engine = null;
+}
+
+(globalThis as any).popCli = { load, generate, gemm, unload };
+(globalThis as any).__popReady = true;

@@ -1,0 +1,76 @@
+// What the CLI (Node) and its page (cli.html, src/cli/page.ts) pass each other through
+// page.evaluate. Everything here is plain JSON.
+import type { PopSetting } from '../engine/pop.ts';
+
+/** A model as the page loads it: a URL (served or remote) or a random model from a config. */
+export type ModelSpec =
+  | { kind: 'url'; id: string; url: string }
+  | { kind: 'random'; id: string; config: Record<string, unknown>; tokenizerJson: string | null; tokenizerConfigJson: string | null; seed?: number };
+
+export interface LoadRequest {
+  model: ModelSpec;
+  contextWindow?: number;
+  prefillChunk?: number;
+}
+
+export interface ModelInfo {
+  layers: number;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  bosTokenId: number | null;
+  contextWindow: number;
+  hasTokenizer: boolean;
+  variants: Record<string, string>;
+  adapter: unknown;
+}
+
+export interface GenerateRequest {
+  promptIds?: number[];
+  prompt?: string;
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  pop?: PopSetting;
+  ignoreEos?: boolean;
+  /** Call window.__popCliToken(id, textDelta) for every token. */
+  stream?: boolean;
+}
+
+export interface GenerateReply {
+  promptIds: number[];
+  ids: number[];
+  text: string | null;
+  prefillMs: number;
+  decodeMs: number;
+  ttftMs: number;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number;
+  keep: number;
+  layers: number;
+  finishReason: string;
+}
+
+export interface GemmShape {
+  m: number;
+  n: number;
+  k: number;
+}
+
+export interface GemmReply {
+  variant: string;
+  results: (GemmShape & { ms: number; gflops: number })[];
+}
+
+export interface CliErrorInfo {
+  code: string;
+  message: string;
+  fields?: Record<string, unknown>;
+}
+
+export type Reply<T> = { ok: T } | { error: CliErrorInfo };
