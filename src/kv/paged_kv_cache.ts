@@ -61,15 +61,16 @@ export class PagedKvCache<T> {
   reserve(seqId: number, totalTokens: number): SeqView<T> {
     if (totalTokens > this.opts.contextWindow) throw new ContextLengthExceededError(totalTokens, this.opts.contextWindow);
     let seq = this.seqs.get(seqId);
+    if (!seq && this.seqs.size >= this.opts.maxSequences) throw new InvalidArgumentError('sequence', `at most ${this.opts.maxSequences} sequences may be live at once`);
+    // Allocate first: when the cache is full, a new sequence is not left registered, pageless.
+    const needed = Math.ceil(totalTokens / this.opts.pageSize) - (seq?.pages.length ?? 0);
+    const fresh = needed > 0 ? this.allocator.allocate(needed) : [];
     if (!seq) {
-      if (this.seqs.size >= this.opts.maxSequences) throw new InvalidArgumentError('sequence', `at most ${this.opts.maxSequences} sequences may be live at once`);
       const table = this.ops.uploadU32(`kv.pageTable.${seqId}`, new Uint32Array(this.maxPagesPerSeq));
       seq = { pages: [], length: 0, view: { pages: new Uint32Array(this.maxPagesPerSeq), table, pageSize: this.opts.pageSize } };
       this.seqs.set(seqId, seq);
     }
-    const needed = Math.ceil(totalTokens / this.opts.pageSize) - seq.pages.length;
-    if (needed > 0) {
-      const fresh = this.allocator.allocate(needed);
+    if (fresh.length) {
       for (const p of fresh) seq.view.pages[seq.pages.length] = p, seq.pages.push(p);
       this.ops.writeU32(seq.view.table, seq.view.pages);
     }

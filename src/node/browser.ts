@@ -30,7 +30,7 @@ export async function startServer(port = 0): Promise<{ server: ViteDevServer; ur
     root: PROJECT_ROOT,
     configFile: resolve(PROJECT_ROOT, 'vite.config.ts'),
     logLevel: 'error',
-    server: { port, host: '127.0.0.1', strictPort: false, hmr: false },
+    server: { port, host: '127.0.0.1', strictPort: false, hmr: false, watch: null },
   });
   await server.listen();
   const addr = server.httpServer?.address();
