@@ -21,7 +21,8 @@ export type PopErrorCode =
   | 'KV_CACHE_FULL'
   | 'INVALID_ARGUMENT'
   | 'ABORTED'
-  | 'ENGINE_NOT_LOADED';
+  | 'ENGINE_NOT_LOADED'
+  | 'WORKER_DIED';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -147,6 +148,12 @@ export class EngineNotLoadedError extends PopError {
   }
 }
 
+export class WorkerDiedError extends PopError {
+  constructor(detail: string) {
+    super('WORKER_DIED', `The engine worker stopped (${detail}). Create the engine again (or reload the page).`, { detail });
+  }
+}
+
 /** Rebuilds a typed error from its serialized form (after crossing a worker boundary). */
 export function fromSerialized(s: { name: string; code: PopErrorCode; message: string; fields?: ErrorFields }): PopError {
   const e = new PopError(s.code, s.message, s.fields ?? {});
@@ -162,5 +169,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
   SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
-  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError,
+  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
 };

@@ -42,7 +42,8 @@ export interface GenerateOptions {
   ignoreEos?: boolean;
   /** Reuse the KV of a shared prefix with the previous request (multi-turn). */
   reusePrefix?: boolean;
-  onToken?: (id: number) => void;
+  /** Called for each generated token; returning true stops generation (stop strings). */
+  onToken?: (id: number) => boolean | void;
   signal?: AbortSignal;
 }
 
@@ -187,8 +188,7 @@ export class Engine<T> {
     try {
       for (let step = 1; ; step++) {
         ids.push(next);
-        o.onToken?.(next);
-        if (stops.has(next)) { finish = 'stop'; break; }
+        if (o.onToken?.(next) === true || stops.has(next)) { finish = 'stop'; break; }
         if (ids.length >= o.maxTokens) break;
         // Let interrupts and other messages through between tokens.
         await new Promise((r) => setTimeout(r, 0));

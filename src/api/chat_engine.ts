@@ -1,0 +1,181 @@
+// The engine behind the WebLLM-style API, in whichever host owns the GPU (the worker, or
+// the page for tests): chat templates, stop strings, streaming chunks, usage, interrupts,
+// multi-turn KV reuse. Generation itself is engine/engine.ts.
+import { Template } from '@huggingface/jinja';
+import { EngineNotLoadedError, InvalidArgumentError } from '../errors.ts';
+import { createGpuEngine } from '../engine/create.ts';
+import type { Engine, GenerateStats } from '../engine/engine.ts';
+import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
+import type { ModelSource } from '../model/source.ts';
+import type {
+  ChatCompletionMessageParam, ChatCompletionRequestBase, CompletionUsage, EngineConfig, FinishReason, InitProgressReport, SamplingRequest,
+} from './protocol.ts';
+
+export interface StreamEvent {
+  delta: string;
+  finishReason: FinishReason | null;
+  usage?: CompletionUsage;
+}
+
+export class ChatEngine {
+  private engine: Engine<GPUBuffer> | null = null;
+  private modelId = '';
+  private abort: AbortController | null = null;
+  private startedAt = 0;
+  /** Set when the model has no chat template (chat falls back to raw completion). */
+  templateNote: string | null = null;
+
+  get loaded(): boolean {
+    return this.engine !== null;
+  }
+
+  async reload(model: string | ModelSource, config: EngineConfig = {}): Promise<void> {
+    this.unload();
+    const t0 = performance.now();
+    const report = (progress: number, text: string) => config.initProgressCallback?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text } as InitProgressReport);
+    report(0, 'Starting WebGPU');
+    this.engine = await createGpuEngine(model, {
+      pop: config.pop,
+      contextWindow: config.contextWindow,
+      hubBase: config.hubBase,
+      onProgress: (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
+    });
+    this.modelId = typeof model === 'string' ? model : model.id;
+    this.templateNote = this.engine.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
+    report(1, 'Ready');
+  }
+
+  private get e(): Engine<GPUBuffer> {
+    if (!this.engine) throw new EngineNotLoadedError();
+    return this.engine;
+  }
+
+  private get tokenizer(): TextTokenizer {
+    return TextTokenizer.require(this.e.tokenizer);
+  }
+
+  /** Renders messages with the model's chat template (raw text when it has none). */
+  renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
+    if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
+    const plain = messages.map((m) => ({ role: m.role, content: contentText(m) }));
+    const tpl = this.e.files.chatTemplate;
+    if (!tpl) return { text: plain.map((m) => m.content).join('\n'), addSpecial: true };
+    const tc = this.e.files.tokenizerConfig ?? {};
+    const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
+    const text = new Template(tpl).render({ messages: plain, add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) });
+    // A template writes its own special tokens (BOS included): do not add them again.
+    return { text, addSpecial: false };
+  }
+
+  async chatCompletion(req: ChatCompletionRequestBase, onEvent: (e: StreamEvent) => void): Promise<void> {
+    const { text, addSpecial } = this.renderChat(req.messages);
+    const ids = this.tokenizer.encode(text, addSpecial);
+    await this.run(ids, req, onEvent, true);
+  }
+
+  async completion(req: SamplingRequest & { prompt: string }, onEvent: (e: StreamEvent) => void): Promise<void> {
+    if (typeof req.prompt !== 'string') throw new InvalidArgumentError('prompt', 'must be a string');
+    await this.run(this.tokenizer.encode(req.prompt, true), req, onEvent, false);
+  }
+
+  private async run(ids: number[], req: SamplingRequest, onEvent: (e: StreamEvent) => void, reusePrefix: boolean): Promise<void> {
+    const e = this.e;
+    const streamer = new TextStreamer(this.tokenizer);
+    const stops = req.stop === undefined ? [] : Array.isArray(req.stop) ? req.stop : [req.stop];
+    this.abort = new AbortController();
+    const signal = req.signal ? anySignal([req.signal, this.abort.signal]) : this.abort.signal;
+    this.startedAt = performance.now();
+    let text = '';
+    let stoppedByString = false;
+    try {
+      const result = await e.generate(ids, {
+        maxTokens: req.max_tokens ?? Math.max(1, Math.min(256, e.contextWindow - ids.length)),
+        temperature: req.temperature ?? 0,
+        topP: req.top_p,
+        topK: req.top_k,
+        seed: req.seed,
+        pop: req.pop,
+        ignoreEos: req.ignore_eos,
+        reusePrefix,
+        signal,
+        onToken: (id) => {
+          let delta = streamer.push(id);
+          if (e.config.eosTokenIds.includes(id)) delta = '';
+          const next = text + delta;
+          const hit = stops.map((s) => next.indexOf(s, Math.max(0, text.length - s.length + 1))).filter((i) => i >= 0);
+          if (hit.length) {
+            const cut = Math.min(...hit);
+            delta = next.slice(text.length, cut);
+            stoppedByString = true;
+          }
+          text += delta;
+          if (delta) onEvent({ delta, finishReason: null });
+          return stoppedByString;
+        },
+      });
+      onEvent({ delta: '', finishReason: result.stats.finishReason, usage: this.usage(result.stats) });
+    } finally {
+      this.abort = null;
+    }
+  }
+
+  private usage(s: GenerateStats): CompletionUsage {
+    const e2e = (performance.now() - this.startedAt) / 1000;
+    return {
+      prompt_tokens: s.promptTokens,
+      completion_tokens: s.completionTokens,
+      total_tokens: s.promptTokens + s.completionTokens,
+      extra: {
+        ttft_ms: s.ttftMs, prefill_tokens_per_s: s.prefillTokensPerS, decode_tokens_per_s: s.decodeTokensPerS,
+        pop_keep: s.keep, layers: s.layers, reused_prompt_tokens: s.reusedTokens,
+        e2e_latency_s: e2e, time_to_first_token_s: s.ttftMs / 1000,
+      },
+    };
+  }
+
+  interruptGenerate(): void {
+    this.abort?.abort();
+  }
+
+  resetChat(): void {
+    this.engine?.resetChat();
+  }
+
+  runtimeStatsText(): string {
+    const s = this.engine?.lastStats;
+    if (!s) return 'No request has run yet.';
+    return `prefill: ${s.prefillTokensPerS.toFixed(1)} tok/s, decode: ${s.decodeTokensPerS.toFixed(2)} tok/s, TTFT: ${s.ttftMs.toFixed(0)} ms, POP keep ${s.keep}/${s.layers}` + (s.reusedTokens ? `, reused ${s.reusedTokens} prompt tokens` : '');
+  }
+
+  get model(): string {
+    return this.modelId;
+  }
+
+  unload(): void {
+    this.abort?.abort();
+    if (this.engine) {
+      this.engine.unload();
+      this.engine = null;
+    }
+  }
+}
+
+function contentText(m: ChatCompletionMessageParam): string {
+  const c = (m as { content?: unknown }).content;
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) {
+    const parts = c as { type: string; text?: string }[];
+    if (parts.some((p) => p.type === 'image_url')) throw new InvalidArgumentError('messages', 'this model does not accept images (it is text-only)');
+    return parts.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
+  }
+  return '';
+}
+
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  const c = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) c.abort();
+    else s.addEventListener('abort', () => c.abort(), { once: true });
+  }
+  return c.signal;
+}

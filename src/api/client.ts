@@ -1,0 +1,153 @@
+// The main-thread engine: the same calls as WebLLM's engine (CreateWorkerEngine, reload,
+// chat.completions.create, completions.create, interruptGenerate, resetChat, unload,
+// runtimeStatsText), backed by the worker over Comlink. Streams arrive through a proxied
+// callback and are handed out as async iterables; nothing polls.
+import * as Comlink from 'comlink';
+import { WorkerDiedError } from '../errors.ts';
+import type { StreamEvent } from './chat_engine.ts';
+import type {
+  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
+  Completion, CompletionChunk, CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, EngineConfig, FinishReason, SamplingRequest,
+} from './protocol.ts';
+import { registerErrorTransfer } from './transfer.ts';
+import type { WorkerHost } from './worker.ts';
+
+registerErrorTransfer();
+
+let seq = 0;
+const newId = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
+
+export class WorkerEngine {
+  private readonly remote: Comlink.Remote<WorkerHost>;
+  private readonly pending = new Set<(e: Error) => void>();
+  private dead: WorkerDiedError | null = null;
+  private modelId = '';
+  /** Set after reload when the model has no chat template. */
+  templateNote: string | null = null;
+
+  readonly chat = {
+    completions: {
+      create: ((req: ChatCompletionRequest) => this.createChat(req)) as {
+        (req: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+        (req: ChatCompletionRequestNonStreaming): Promise<ChatCompletion>;
+        (req: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
+      },
+    },
+  };
+
+  readonly completions = {
+    create: ((req: CompletionRequest) => this.createCompletion(req)) as {
+      (req: CompletionRequestStreaming): Promise<AsyncIterable<CompletionChunk>>;
+      (req: CompletionRequestNonStreaming): Promise<Completion>;
+      (req: CompletionRequest): Promise<AsyncIterable<CompletionChunk> | Completion>;
+    },
+  };
+
+  constructor(readonly worker: Worker) {
+    this.remote = Comlink.wrap<WorkerHost>(worker);
+    const die = (detail: string) => {
+      this.dead = new WorkerDiedError(detail);
+      for (const reject of this.pending) reject(this.dead);
+      this.pending.clear();
+    };
+    worker.addEventListener('error', (e) => die(e.message || 'uncaught error in the worker'));
+    worker.addEventListener('messageerror', () => die('a message could not be deserialized'));
+  }
+
+  /** Runs a remote call; a dead worker rejects it instead of leaving it hanging. */
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.add(reject);
+      fn().then(resolve, reject).finally(() => this.pending.delete(reject));
+    });
+  }
+
+  async reload(model: string | File[], config: EngineConfig = {}): Promise<void> {
+    const { initProgressCallback, ...rest } = config;
+    const r = await this.call(() => this.remote.reload(model, rest, initProgressCallback ? Comlink.proxy(initProgressCallback) : undefined));
+    this.modelId = typeof model === 'string' ? model : 'local folder';
+    this.templateNote = r.templateNote;
+  }
+
+  private stream<C>(run: (onEvent: (e: StreamEvent) => void) => Promise<void>, toChunk: (e: StreamEvent) => C, signal?: AbortSignal): AsyncIterable<C> {
+    const queue: C[] = [];
+    let done = false;
+    let failure: unknown = null;
+    let wake: (() => void) | null = null;
+    const notify = () => { wake?.(); wake = null; };
+    const onAbort = () => this.interruptGenerate();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.call(() => run(Comlink.proxy((e: StreamEvent) => { queue.push(toChunk(e)); notify(); })))
+      .catch((e) => { failure = e; })
+      .finally(() => { done = true; signal?.removeEventListener('abort', onAbort); notify(); });
+    return {
+      [Symbol.asyncIterator]: async function* () {
+        for (;;) {
+          while (queue.length) yield queue.shift()!;
+          if (failure) throw failure;
+          if (done) return;
+          await new Promise<void>((r) => (wake = r));
+        }
+      },
+    };
+  }
+
+  private async createChat(req: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
+    const id = newId('chatcmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const { signal, ...wire } = req;
+    if (signal?.aborted) this.interruptGenerate();
+    let first = true;
+    const chunks = this.stream<ChatCompletionChunk>((cb) => this.remote.chatCompletion(wire, cb), (e) => {
+      const delta = first ? { role: 'assistant' as const, content: e.delta } : { content: e.delta };
+      first = false;
+      return { id, object: 'chat.completion.chunk', created, model: this.modelId, choices: [{ index: 0, delta, finish_reason: e.finishReason }], usage: e.usage };
+    }, signal);
+    if (req.stream) return chunks;
+    let content = '';
+    let last: ChatCompletionChunk | null = null;
+    for await (const c of chunks) (content += c.choices[0].delta.content ?? ''), (last = c);
+    return { id, object: 'chat.completion', created, model: this.modelId, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: (last?.choices[0].finish_reason ?? 'stop') as FinishReason }], usage: last!.usage! };
+  }
+
+  private async createCompletion(req: CompletionRequest): Promise<AsyncIterable<CompletionChunk> | Completion> {
+    const id = newId('cmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const { signal, ...wire } = req;
+    const chunks = this.stream<CompletionChunk>((cb) => this.remote.completion(wire as SamplingRequest & { prompt: string }, cb), (e) => ({
+      id, object: 'text_completion', created, model: this.modelId, choices: [{ index: 0, text: e.delta, finish_reason: e.finishReason }], usage: e.usage,
+    }), signal);
+    if (req.stream) return chunks;
+    let text = '';
+    let last: CompletionChunk | null = null;
+    for await (const c of chunks) (text += c.choices[0].text), (last = c);
+    return { id, object: 'text_completion', created, model: this.modelId, choices: [{ index: 0, text, finish_reason: last?.choices[0].finish_reason ?? 'stop' }], usage: last!.usage! };
+  }
+
+  interruptGenerate(): void {
+    if (!this.dead) void this.remote.interruptGenerate();
+  }
+  resetChat(): Promise<void> {
+    return this.call(() => this.remote.resetChat());
+  }
+  runtimeStatsText(): Promise<string> {
+    return this.call(() => this.remote.runtimeStatsText());
+  }
+  async unload(): Promise<void> {
+    await this.call(() => this.remote.unload());
+  }
+  /** Ends the worker (and the GPU device it owns). */
+  terminate(): void {
+    this.worker.terminate();
+    this.dead = new WorkerDiedError('terminated');
+  }
+}
+
+/** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
+export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  const engine = new WorkerEngine(worker);
+  await engine.reload(model, config);
+  return engine;
+}

@@ -1,0 +1,95 @@
+// The OpenAI-style request and response shapes, following WebLLM's engine conventions
+// (message params and progress reports are WebLLM's own types). Streaming and
+// non-streaming requests are typed apart so `create` returns the right thing.
+import type { ChatCompletionMessageParam, InitProgressReport } from '@mlc-ai/web-llm';
+import type { PopSetting } from '../engine/pop.ts';
+
+export type { ChatCompletionMessageParam, InitProgressReport };
+
+export interface SamplingRequest {
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  seed?: number;
+  stop?: string | string[];
+  /** POP for this request: off | exact | auto | keep | {ratio}. */
+  pop?: PopSetting;
+  ignore_eos?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ChatCompletionRequestBase extends SamplingRequest {
+  messages: ChatCompletionMessageParam[];
+  model?: string;
+}
+export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBase { stream: true }
+export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase { stream?: false | null }
+export type ChatCompletionRequest = ChatCompletionRequestStreaming | ChatCompletionRequestNonStreaming;
+
+export interface CompletionRequestBase extends SamplingRequest {
+  prompt: string;
+  model?: string;
+}
+export interface CompletionRequestStreaming extends CompletionRequestBase { stream: true }
+export interface CompletionRequestNonStreaming extends CompletionRequestBase { stream?: false | null }
+export type CompletionRequest = CompletionRequestStreaming | CompletionRequestNonStreaming;
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  extra: {
+    ttft_ms: number;
+    prefill_tokens_per_s: number;
+    decode_tokens_per_s: number;
+    /** Layers prompt tokens ran through (= num layers when POP is off). */
+    pop_keep: number;
+    layers: number;
+    /** Prompt tokens whose K/V came from the previous turn (multi-turn reuse). */
+    reused_prompt_tokens: number;
+    e2e_latency_s: number;
+    time_to_first_token_s: number;
+  };
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }[];
+  usage?: CompletionUsage;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }[];
+  usage: CompletionUsage;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { index: number; text: string; finish_reason: FinishReason | null }[];
+  usage?: CompletionUsage;
+}
+
+export interface Completion extends CompletionChunk {
+  usage: CompletionUsage;
+}
+
+export interface EngineConfig {
+  initProgressCallback?: (report: InitProgressReport) => void;
+  pop?: PopSetting;
+  contextWindow?: number;
+  /** Base URL for Hub ids (defaults to https://huggingface.co). */
+  hubBase?: string;
+}
