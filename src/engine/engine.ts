@@ -11,7 +11,7 @@ import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
 import type { Ops, SampleParams } from '../ops/ops.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
-import { createRunState, forward, freeRunState, type RunState } from './forward.ts';
+import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
 
 export interface EngineOptions {
@@ -223,7 +223,7 @@ export class Engine<T> {
    * time at full depth. Returns the logits after the prompt and after each fed token
    * (tests, calibration). Leaves the chat reset.
    */
-  async teacherForced(prompt: readonly number[], continuation: readonly number[] = [], pop?: PopSetting): Promise<Float32Array[]> {
+  async teacherForced(prompt: readonly number[], continuation: readonly number[] = [], pop?: PopSetting, gate?: ForwardStep['gate']): Promise<Float32Array[]> {
     const c = this.config;
     const keep = this.resolveKeep(pop);
     if (prompt.length + continuation.length > this.contextWindow) throw new ContextLengthExceededError(prompt.length + continuation.length, this.contextWindow);
@@ -233,11 +233,11 @@ export class Engine<T> {
       const chunk = this.state.maxRows;
       for (let pos = 0; pos < prompt.length; pos += chunk) {
         const end = Math.min(prompt.length, pos + chunk);
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length });
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate });
       }
       out.push(await this.ops.read(this.state.logits, c.vocabSize));
       for (let i = 0; i < continuation.length; i++) {
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true });
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate });
         out.push(await this.ops.read(this.state.logits, c.vocabSize));
       }
     } finally {

@@ -21,6 +21,7 @@ export interface RunState<T> {
   gu: T; //     [rows, 2 inter]       gate | up
   hb: T; //     [rows, inter]         GLU output
   deepKv: T | null; // [rows, (L-1) 2 kv]  POP's stacked K/V projections
+  gateSave: T; //  [rows, hidden]        residual rows kept aside while a virtual gate is closed
   last: T; //   [hidden]              final-normed last row
   logits: T; // [vocab]
 }
@@ -36,13 +37,14 @@ export function createRunState<T>(ops: Ops<T>, c: ModelConfig, maxRows: number, 
     gu: ops.alloc('state.gu', maxRows * 2 * f),
     hb: ops.alloc('state.hb', maxRows * f),
     deepKv: withPop && c.numLayers > 1 ? ops.alloc('state.deepKv', maxRows * (c.numLayers - 1) * 2 * kvDim(c)) : null,
+    gateSave: ops.alloc('state.gateSave', maxRows * h),
     last: ops.alloc('state.last', h),
     logits: ops.alloc('state.logits', c.vocabSize),
   };
 }
 
 export function freeRunState<T>(ops: Ops<T>, s: RunState<T>): void {
-  for (const t of [s.x, s.xb, s.qkv, s.att, s.gu, s.hb, s.deepKv, s.last, s.logits]) if (t) ops.free(t);
+  for (const t of [s.x, s.xb, s.qkv, s.att, s.gu, s.hb, s.deepKv, s.gateSave, s.last, s.logits]) if (t) ops.free(t);
 }
 
 export interface ForwardStep {
@@ -54,6 +56,12 @@ export interface ForwardStep {
   keep: number;
   /** The last row runs at full depth and produces logits (prompt end, or decode). */
   lastRowFullDepth: boolean;
+  /**
+   * Calibration's virtual gate: layer `layer`'s residual update is discarded for the context
+   * rows ('prefill': every row but a full-depth last row) or for the predicting row ('decode':
+   * the last row). The layer still writes its K/V for those rows.
+   */
+  gate?: { layer: number; stage: 'prefill' | 'decode' };
 }
 
 /** Runs one step; when lastRowFullDepth, `state.logits` holds the last row's logits. */
@@ -80,6 +88,8 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     }
     const lw = w.layers[l];
     const kv = cache.layers[l];
+    const gated = gatedRows(step, l, rows);
+    if (gated) ops.copyRows(s.gateSave, 0, s.x, gated.first, gated.count, H);
 
     // Attention block.
     ops.rmsNorm(s.xb, s.x, lw.inputNorm, rows, H, c.rmsNormEps);
@@ -94,6 +104,7 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     ops.matmul(s.gu, s.xb, lw.gateUp, rows, 2 * F, H);
     ops.glu(s.hb, s.gu, rows, F, c.activation);
     residualProject(ops, s, s.hb, lw.down, lw.mlpOutNorm, rows, H, F, c.rmsNormEps);
+    if (gated) ops.copyRows(s.x, gated.first, s.gateSave, 0, gated.count, H);
   }
   cache.setLength(step.seqId, step.startPos + n);
 
@@ -104,6 +115,16 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     if (c.finalLogitSoftcap > 0) ops.softcap(s.logits, c.vocabSize, c.finalLogitSoftcap);
   }
   ops.flush();
+}
+
+/** Rows whose update the calibration gate discards at layer l, or null. */
+function gatedRows(step: ForwardStep, l: number, rows: number): { first: number; count: number } | null {
+  const g = step.gate;
+  if (!g || g.layer !== l) return null;
+  const lastIsPredicting = step.lastRowFullDepth;
+  if (g.stage === 'decode') return lastIsPredicting ? { first: rows - 1, count: 1 } : null;
+  const context = lastIsPredicting ? rows - 1 : rows;
+  return context > 0 ? { first: 0, count: context } : null;
 }
 
 /** x += proj(input), with an optional norm on the projection (Gemma's sandwich norms). */
