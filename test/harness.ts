@@ -9,11 +9,12 @@ import { memorySource, urlSource } from '../src/model/source.ts';
 import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { createGpuEngine, describeGpuEngine } from '../src/engine/create.ts';
 import { engineCases } from './engine_cases.ts';
+import { calibrate } from '../src/engine/calibrate.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
 
-const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases };
+const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;
