@@ -22,7 +22,9 @@ export type PopErrorCode =
   | 'INVALID_ARGUMENT'
   | 'ABORTED'
   | 'ENGINE_NOT_LOADED'
-  | 'WORKER_DIED';
+  | 'WORKER_DIED'
+  | 'MODEL_TOO_LARGE'
+  | 'STORAGE_QUOTA_EXCEEDED';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -154,6 +156,24 @@ export class WorkerDiedError extends PopError {
   }
 }
 
+export class ModelTooLargeError extends PopError {
+  constructor(what: string, bytes: number, limitName: string, limit: number, suggestion: string) {
+    super('MODEL_TOO_LARGE', `${what} needs ${formatBytes(bytes)} but ${limitName} is ${formatBytes(limit)}: the model does not fit on this device. ${suggestion}`, { what, bytes, limitName, limit, suggestion });
+  }
+}
+
+export class StorageQuotaError extends PopError {
+  constructor(needed: number, available: number) {
+    super('STORAGE_QUOTA_EXCEEDED', `Storing the model needs ${formatBytes(needed)} but only ${formatBytes(available)} of browser storage is free. Delete cached models or free disk space.`, { needed, available });
+  }
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${n} bytes`;
+}
+
 /** Rebuilds a typed error from its serialized form (after crossing a worker boundary). */
 export function fromSerialized(s: { name: string; code: PopErrorCode; message: string; fields?: ErrorFields }): PopError {
   const e = new PopError(s.code, s.message, s.fields ?? {});
@@ -170,4 +190,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
+  MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
 };

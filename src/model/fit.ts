@@ -1,0 +1,80 @@
+// "Will it fit?" before any shard is fetched: from config.json and the file sizes alone
+// (the index's total_size, or HEAD requests), estimate the device bytes of the weights (f32
+// after conversion), the KV cache at the requested context, and the largest single binding,
+// and compare them with the adapter's limits and the browser's free storage.
+import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
+import { kvDim, qDim, type ModelConfig } from './config.ts';
+import { familyFor } from './registry.ts';
+
+export interface FitLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  /** Free browser storage in bytes (quota - usage), when known. */
+  storageAvailable?: number;
+}
+
+export interface FitReport {
+  fits: boolean;
+  params: number;
+  downloadBytes: number;
+  weightBytes: number;
+  kvBytes: number;
+  largestBindingBytes: number;
+  largestBinding: string;
+  contextWindow: number;
+  problems: { what: string; bytes: number; limitName: string; limit: number; suggestion: string }[];
+}
+
+/** Parameter count of the weights the engine keeps (POP's stacked deep K/V included). */
+export function paramCount(c: ModelConfig): number {
+  const H = c.hiddenSize, F = c.intermediateSize, Q = qDim(c), KV = kvDim(c);
+  const perLayer = H * (Q + 2 * KV) + Q * H + 3 * H * F + 4 * H;
+  const head = c.tieWordEmbeddings ? 0 : c.vocabSize * H;
+  const deepKv = (c.numLayers - 1) * 2 * KV * H;
+  return c.vocabSize * H + head + c.numLayers * perLayer + deepKv;
+}
+
+export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits): FitReport {
+  const c = familyFor(rawConfig.model_type).normalize(rawConfig);
+  const ctx = contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
+  const params = paramCount(c);
+  const weightBytes = params * 4;
+  const kvBytes = c.numLayers * 2 * kvDim(c) * ctx * 4;
+  const bindings: [string, number][] = [
+    ['embedding table', c.vocabSize * c.hiddenSize * 4],
+    ['gate|up projection', 2 * c.intermediateSize * c.hiddenSize * 4],
+    ['POP deep K/V stack', (c.numLayers - 1) * 2 * kvDim(c) * c.hiddenSize * 4],
+    ['KV cache of one layer', kvBytes / (2 * c.numLayers)],
+  ];
+  const [largestBinding, largestBindingBytes] = bindings.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const problems: FitReport['problems'] = [];
+  const bindLimit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  if (largestBindingBytes > bindLimit) {
+    problems.push({ what: largestBinding, bytes: largestBindingBytes, limitName: 'maxStorageBufferBindingSize', limit: bindLimit, suggestion: largestBinding.startsWith('KV') ? 'Use a smaller context window.' : 'Choose a smaller model.' });
+  }
+  if (limits.storageAvailable !== undefined && downloadBytes > limits.storageAvailable) {
+    problems.push({ what: 'download', bytes: downloadBytes, limitName: 'free browser storage', limit: limits.storageAvailable, suggestion: 'Delete cached models or free disk space.' });
+  }
+  return { fits: problems.length === 0, params, downloadBytes, weightBytes, kvBytes, largestBindingBytes, largestBinding, contextWindow: ctx, problems };
+}
+
+/** Throws the typed error for the first problem of a report. */
+export function assertFits(r: FitReport): void {
+  const p = r.problems[0];
+  if (!p) return;
+  if (p.what === 'download') throw new StorageQuotaError(p.bytes, p.limit);
+  throw new ModelTooLargeError(p.what, p.bytes, p.limitName, p.limit, p.suggestion);
+}
+
+/** Download size from the index's metadata.total_size, or HEAD requests for each weight file. */
+export async function downloadSize(baseUrl: string, index: Record<string, any> | null, fetchImpl: typeof fetch = fetch): Promise<number> {
+  const total = index?.metadata?.total_size;
+  if (typeof total === 'number') return total;
+  const files = index ? [...new Set(Object.values(index.weight_map as Record<string, string>))] : ['model.safetensors'];
+  let sum = 0;
+  for (const f of files) {
+    const res = await fetchImpl(`${baseUrl}/${f}`, { method: 'HEAD' }).catch(() => null);
+    sum += Number(res?.headers.get('content-length') ?? 0);
+  }
+  return sum;
+}
