@@ -2,8 +2,11 @@
 import { UnsupportedModelTypeError } from '../errors.ts';
 import type { FamilySpec } from './family.ts';
 import { llama } from './families/llama.ts';
+import { qwen2 } from './families/qwen2.ts';
+import { qwen3 } from './families/qwen3.ts';
+import { gemma3Text } from './families/gemma3.ts';
 
-const FAMILIES: readonly FamilySpec[] = [llama];
+const FAMILIES: readonly FamilySpec[] = [llama, qwen2, qwen3, gemma3Text];
 
 export function familyFor(modelType: string | undefined): FamilySpec {
   const spec = FAMILIES.find((f) => f.modelTypes.includes(modelType ?? ''));
