@@ -23,6 +23,10 @@ export function eosList(raw: Record<string, any>, gen?: Record<string, any>): nu
 export const llama: FamilySpec = {
   modelTypes: ['llama'],
   normalize(raw, gen): ModelConfig {
+    // HF Llama puts `attention_bias` on o_proj as well, and `mlp_bias` on the MLP: neither has
+    // a slot in the forward, so refuse such checkpoints instead of loading them wrong.
+    if (raw.attention_bias) throw new Error('attention_bias = true (biases on q/k/v/o) is not supported for llama');
+    if (raw.mlp_bias) throw new Error('mlp_bias = true is not supported for llama');
     const headDim = raw.head_dim ?? raw.hidden_size / raw.num_attention_heads;
     const layers = raw.num_hidden_layers;
     const rope: RopeConfig = { theta: raw.rope_theta ?? 10000, scaling: readRopeScaling(raw) };
@@ -41,7 +45,7 @@ export const llama: FamilySpec = {
       slidingWindow: Array.from({ length: layers }, () => 0),
       activation: 'silu',
       tieWordEmbeddings: raw.tie_word_embeddings ?? false,
-      attentionBias: raw.attention_bias ?? false,
+      attentionBias: false,
       qkNorm: false,
       postNorms: false,
       embeddingScale: 1,
