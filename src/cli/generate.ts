@@ -47,14 +47,7 @@ const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d
 
 export async function runGenerate(s: Session, g: GenerateCommand): Promise<void> {
   const info = await s.load({ model: s.modelSpec(g.model), contextWindow: g.context });
-  let streamed = '';
-  const onToken = g.json
-    ? undefined
-    : (_id: number, text: string) => {
-        if (!text) return;
-        streamed += text;
-        process.stdout.write(text);
-      };
+  const onToken = g.json ? undefined : (_id: number, text: string) => void (text && process.stdout.write(text));
   const r = await s.generate(
     { promptIds: g.ids, prompt: g.ids ? undefined : g.prompt, maxTokens: g.maxTokens, temperature: g.temperature, topP: g.topP, topK: g.topK, seed: g.seed, pop: g.pop.setting, ignoreEos: g.ignoreEos },
     onToken,
@@ -70,9 +63,9 @@ export async function runGenerate(s: Session, g: GenerateCommand): Promise<void>
     process.stdout.write(JSON.stringify(out) + '\n');
     return;
   }
-  // Text held back by the streamer (or a model without a tokenizer: ids instead).
+  // Text held back by the streamer (or, for a model without a tokenizer, the ids).
   if (r.text === null) process.stdout.write(r.ids.join(' '));
-  else if (r.text.startsWith(streamed)) process.stdout.write(r.text.slice(streamed.length));
+  else if (r.streamTail) process.stdout.write(r.streamTail);
   process.stdout.write('\n');
   process.stderr.write(
     `[pop-llm] ${r.promptIds.length} prompt tokens: prefill ${round(r.prefillMs, 1)} ms (${round(r.prefillTokensPerS, 1)} tok/s), ttft ${round(r.ttftMs, 1)} ms; ` +

@@ -11,13 +11,15 @@ const USAGE = `usage:
                    [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,0.667]
-                   [--max-tokens 4] [--context N] [--seed S] [--json]
+                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--json]
 
   --model defaults to public/models/stories260K; bench without --model runs stories260K and
-  random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct. POP_LLM_DEBUG=1 shows the page's console.
+  random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct and adds the GEMM lines (--gemm: the
+  prefill matmul alone on the model's shapes, and the whole prefill's GFLOP/s against it).
+  --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
 
-const BOOLEANS = new Set(['json', 'ignore-eos', 'help']);
+const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help']);
 
 async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');

@@ -6,7 +6,7 @@ import type { Engine } from '../engine/engine.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { randomModelFiles } from '../model/random_model.ts';
 import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
-import { TextStreamer } from '../model/tokenizer.ts';
+import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
 import type { CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
@@ -35,6 +35,36 @@ function sourceFor(req: LoadRequest): ModelSource {
   if (m.tokenizerJson) files.set('tokenizer.json', enc.encode(m.tokenizerJson));
   if (m.tokenizerConfigJson) files.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
   return memorySource(files, m.id);
+}
+
+/**
+ * Streams the continuation's text, decoded after the last few prompt tokens so that a
+ * leading space is kept; text ending in a partial UTF-8 sequence is held back.
+ */
+class ContextStreamer {
+  private readonly context: number[];
+  private readonly contextLen: number;
+  private readonly ids: number[] = [];
+  private emitted = 0;
+  constructor(private readonly tok: TextTokenizer, prompt: readonly number[]) {
+    this.context = prompt.slice(-8);
+    this.contextLen = tok.decode(this.context).length;
+  }
+  push(id: number): string {
+    this.ids.push(id);
+    return this.take(false);
+  }
+  /** Whatever is still held back, at the end. */
+  flush(): string {
+    return this.take(true);
+  }
+  private take(final: boolean): string {
+    const text = this.tok.decode([...this.context, ...this.ids]).slice(this.contextLen);
+    if (!final && text.endsWith('\uFFFD')) return '';
+    const delta = text.slice(this.emitted);
+    this.emitted = Math.max(this.emitted, text.length);
+    return delta;
+  }
 }
 
 function requireEngine(): Engine<GPUBuffer> {
@@ -66,7 +96,7 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
       if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: give --ids instead of --prompt."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
       promptIds = e.tokenizer.encode(req.prompt ?? '');
     }
-    const streamer = req.stream && e.tokenizer ? new TextStreamer(e.tokenizer) : null;
+    const streamer = req.stream && e.tokenizer ? new ContextStreamer(e.tokenizer, promptIds) : null;
     const sink = (globalThis as any).__popCliToken as ((id: number, text: string) => void) | undefined;
     const { ids, stats } = await e.generate(promptIds, {
       maxTokens: req.maxTokens, temperature: req.temperature, topP: req.topP, topK: req.topK, seed: req.seed,
@@ -74,7 +104,7 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
       onToken: req.stream && sink ? (id) => void sink(id, streamer ? streamer.push(id) : '') : undefined,
     });
     return {
-      promptIds: [...promptIds], ids, text: e.tokenizer ? e.tokenizer.decode(ids) : null,
+      promptIds: [...promptIds], ids, text: e.tokenizer ? e.tokenizer.decode(ids) : null, streamTail: streamer ? streamer.flush() : null,
       prefillMs: stats.prefillMs, decodeMs: stats.decodeMs, ttftMs: stats.ttftMs,
       prefillTokensPerS: stats.prefillTokensPerS, decodeTokensPerS: stats.decodeTokensPerS,
       keep: stats.keep, layers: stats.layers, finishReason: stats.finishReason,
@@ -82,8 +112,12 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
   });
 }
 
-/** Times the chosen prefill matmul variant alone on each shape (best of `reps`, as the probe does). */
-async function gemm(shapes: GemmShape[], reps = 3): Promise<Reply<GemmReply>> {
+/**
+ * Times the chosen prefill matmul variant alone on each shape: `batch` dispatches in one
+ * submission (as a prefill records one per layer), best of `reps`, as the probe times.
+ */
+async function gemm(shapes: GemmShape[], o: { reps?: number; batch?: number } = {}): Promise<Reply<GemmReply>> {
+  const reps = o.reps ?? 3, batch = Math.max(1, o.batch ?? 1);
   return wrap(async () => {
     const ops = requireEngine().ops as GpuOps;
     const ctx = ops.ctx;
@@ -93,7 +127,9 @@ async function gemm(shapes: GemmShape[], reps = 3): Promise<Reply<GemmReply>> {
     for (const { m, n, k } of shapes) {
       const mk = (bytes: number) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       const bx = mk(m * k * 4), bw = mk(n * k * 4), by = mk(m * n * 4);
-      const run = () => matmul(ctx, ops.matmulVariants, { out: by, x: bx, w: bw, bias: null, m, n, k, accumulate: false, xOffset: 0, yOffset: 0 }, variant);
+      const run = () => {
+        for (let i = 0; i < batch; i++) matmul(ctx, ops.matmulVariants, { out: by, x: bx, w: bw, bias: null, m, n, k, accumulate: false, xOffset: 0, yOffset: 0 }, variant);
+      };
       try {
         run();
         ctx.rec.submit();
@@ -106,7 +142,7 @@ async function gemm(shapes: GemmShape[], reps = 3): Promise<Reply<GemmReply>> {
           await dev.queue.onSubmittedWorkDone();
           best = Math.min(best, performance.now() - t);
         }
-        results.push({ m, n, k, ms: best, gflops: (2 * m * n * k) / (best / 1000) / 1e9 });
+        results.push({ m, n, k, ms: best / batch, gflops: (2 * m * n * k * batch) / (best / 1000) / 1e9 });
       } finally {
         bx.destroy(), bw.destroy(), by.destroy();
       }

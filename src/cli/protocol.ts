@@ -46,6 +46,8 @@ export interface GenerateReply {
   promptIds: number[];
   ids: number[];
   text: string | null;
+  /** With stream: the text the streamer still held back at the end. */
+  streamTail: string | null;
   prefillMs: number;
   decodeMs: number;
   ttftMs: number;
@@ -64,6 +66,7 @@ export interface GemmShape {
 
 export interface GemmReply {
   variant: string;
+  /** Per shape: time per dispatch and the rate, from a batch of dispatches in one submission. */
   results: (GemmShape & { ms: number; gflops: number })[];
 }
 

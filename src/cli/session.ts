@@ -142,8 +142,8 @@ export class Session {
     }
   }
 
-  gemm(shapes: GemmShape[], reps = 3): Promise<GemmReply> {
-    return this.call<GemmReply>('gemm', shapes, reps);
+  gemm(shapes: GemmShape[], o: { reps?: number; batch?: number } = {}): Promise<GemmReply> {
+    return this.call<GemmReply>('gemm', shapes, o);
   }
 
   async close(): Promise<void> {

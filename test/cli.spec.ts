@@ -1,0 +1,86 @@
+// The pop-llm CLI end to end: each test runs `node bin/pop-llm.mjs ...` (its own Vite server
+// and headless chromium on WebGPU) and checks what it prints and its exit status.
+import { test, expect } from '@playwright/test';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const REFERENCE = resolve(ROOT, '../shared/models/stories260K/reference_greedy_200.json');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((ok) => {
+    execFile(process.execPath, ['bin/pop-llm.mjs', ...args], { cwd: ROOT, timeout: 150_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as any).code === 'number' ? (err as any).code : -1) : 0;
+      ok({ code, stdout, stderr });
+    });
+  });
+}
+
+test('cli generate: greedy ids from BOS equal the stories260K reference', async () => {
+  const ref = JSON.parse(readFileSync(REFERENCE, 'utf8'));
+  const r = await cli(['generate', '--model', 'public/models/stories260K', '--ids', '1', '--max-tokens', '200', '--ignore-eos', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect(out.prompt_ids).toEqual([1]);
+  expect(out.ids).toEqual(ref.generated_token_ids);
+  expect(out.keep).toBe(5);
+  expect(out.layers).toBe(5);
+});
+
+test('cli generate: a text prompt returns text and stats', async () => {
+  const r = await cli(['generate', '--prompt', 'Once upon a time', '--max-tokens', '20', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect(out.model).toBe('public/models/stories260K');
+  expect(out.prompt_ids.length).toBeGreaterThan(1);
+  expect(out.ids.length).toBeGreaterThan(0);
+  expect(out.ids.length).toBeLessThanOrEqual(20);
+  expect(typeof out.text).toBe('string');
+  expect(out.text.length).toBeGreaterThan(0);
+  for (const k of ['prefill_ms', 'decode_ms', 'ttft_ms', 'prefill_tokens_per_s', 'decode_tokens_per_s']) {
+    expect(typeof out[k], k).toBe('number');
+    expect(out[k], k).toBeGreaterThanOrEqual(0);
+  }
+  expect(out.pop).toBe('off');
+  expect(typeof out.variants.matmul).toBe('string');
+  expect(out.adapter).toBeTruthy();
+});
+
+test('cli generate: a missing model folder exits 1 with its error code', async () => {
+  const r = await cli(['generate', '--model', join(tmpdir(), 'pop-llm-no-such-model'), '--ids', '1', '--max-tokens', '2', '--json']);
+  expect(r.code).toBe(1);
+  expect(r.stdout + r.stderr).toMatch(/MODEL_FILE_MISSING|MODEL_NOT_FOUND/);
+  expect(JSON.parse(r.stdout).error.code).toMatch(/^(MODEL_FILE_MISSING|MODEL_NOT_FOUND)$/);
+});
+
+test('cli bench: one JSON line per POP setting, off first', async () => {
+  const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '16', '--pop', 'off,exact', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines).toHaveLength(2);
+  expect(lines.map((l) => [l.model, l.pop, l.keep, l.layers, l.prompt_tokens])).toEqual([
+    ['public/models/stories260K', 'off', 5, 5, 16],
+    ['public/models/stories260K', 'exact', 4, 5, 16],
+  ]);
+  for (const l of lines) {
+    expect(l.prefill_ms).toBeGreaterThan(0);
+    expect(l.ttft_ms).toBeGreaterThan(0);
+    expect(l.decode_tokens_per_s).toBeGreaterThan(0);
+  }
+  expect(lines[0].speedup_vs_off).toBe(1);
+  expect(lines[1].speedup_vs_off).toBeGreaterThan(0);
+});
+
+test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () => {
+  const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '32', '--pop', 'exact', '--max-tokens', '2', '--gemm', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  // No 'off' run: no speedup and no whole-prefill line, but the GEMM line.
+  expect(lines.map((l) => l.kind ?? 'run')).toEqual(['run', 'gemm']);
+  expect(lines[0].speedup_vs_off).toBeNull();
+  expect(lines[1].shapes.map((x: any) => [x.m, x.n, x.k])).toEqual([[32, 128, 64], [32, 64, 64], [32, 344, 64], [32, 64, 172]]);
+  expect(lines[1].gflops).toBeGreaterThan(0);
+});
