@@ -84,3 +84,25 @@ test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () =>
   expect(lines[1].shapes.map((x: any) => [x.m, x.n, x.k])).toEqual([[32, 128, 64], [32, 64, 64], [32, 344, 64], [32, 64, 172]]);
   expect(lines[1].gflops).toBeGreaterThan(0);
 });
+
+test('cli calibrate: per-layer importances, recommended keep, pop.json read back by --pop auto', async () => {
+  const dir = join(tmpdir(), `pop-llm-calib-${process.pid}`);
+  const { cpSync, mkdirSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  cpSync(resolve(ROOT, 'public/models/stories260K'), dir, { recursive: true });
+  const { rmSync } = await import('node:fs');
+  rmSync(join(dir, 'pop.json'), { force: true });
+  const r = await cli(['calibrate', '--model', dir, '--text', 'bench/calibration.txt', '--context', '32', '--continuation', '8', '--budget', '0.05', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect(out.layers).toHaveLength(5);
+  expect(Math.abs(out.layers[4].prefill_importance)).toBeLessThan(1e-3);
+  expect(out.recommended_keep).toBeGreaterThanOrEqual(1);
+  expect(out.recommended_keep).toBeLessThanOrEqual(5);
+  const saved = JSON.parse(readFileSync(join(dir, 'pop.json'), 'utf8'));
+  expect(saved.keep).toBe(out.recommended_keep);
+  const g = await cli(['generate', '--model', dir, '--ids', '1,403,407,261', '--max-tokens', '4', '--pop', 'auto', '--json']);
+  expect(g.code, g.stderr).toBe(0);
+  expect(JSON.parse(g.stdout).keep).toBe(out.recommended_keep);
+  rmSync(dir, { recursive: true, force: true });
+});

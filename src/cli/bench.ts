@@ -104,7 +104,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const bm of b.models) {
     const t0 = performance.now();
-    const info = await s.load({ model: s.modelSpec(bm.model), contextWindow: b.context });
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
 

@@ -46,7 +46,7 @@ export function parseGenerate(p: ParsedArgs): GenerateCommand {
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
 export async function runGenerate(s: Session, g: GenerateCommand): Promise<void> {
-  const info = await s.load({ model: s.modelSpec(g.model), contextWindow: g.context });
+  const info = await s.load({ arg: g.model, model: s.modelSpec(g.model), contextWindow: g.context });
   const onToken = g.json ? undefined : (_id: number, text: string) => void (text && process.stdout.write(text));
   const r = await s.generate(
     { promptIds: g.ids, prompt: g.ids ? undefined : g.prompt, maxTokens: g.maxTokens, temperature: g.temperature, topP: g.topP, topK: g.topK, seed: g.seed, pop: g.pop.setting, ignoreEos: g.ignoreEos },

@@ -4,6 +4,7 @@
 import { parseArgs } from './args.ts';
 import { parseBench, runBench } from './bench.ts';
 import { parseGenerate, runGenerate } from './generate.ts';
+import { parseCalibrate, runCalibrate } from './calibrate.ts';
 import { CliError, Session } from './session.ts';
 
 const USAGE = `usage:
@@ -12,6 +13,9 @@ const USAGE = `usage:
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,0.667]
                    [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--json]
+
+  pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--budget NATS] [--context N]
+                   [--continuation N] [--json]
 
   --model defaults to public/models/stories260K; bench without --model runs stories260K and
   random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct and adds the GEMM lines (--gemm: the
@@ -40,12 +44,16 @@ async function main(argv: string[]): Promise<number> {
       const g = parseGenerate(p);
       session = await Session.open();
       await runGenerate(session, g);
+    } else if (p.command === 'calibrate') {
+      const c = parseCalibrate(p);
+      session = await Session.open();
+      await runCalibrate(session, c);
     } else if (p.command === 'bench') {
       const b = parseBench(p);
       session = await Session.open();
       await runBench(session, b);
     } else {
-      throw new CliError('INVALID_ARGUMENT', `Invalid command: '${p.command}' (expected generate or bench).`, { argument: 'command' });
+      throw new CliError('INVALID_ARGUMENT', `Invalid command: '${p.command}' (expected generate, bench or calibrate).`, { argument: 'command' });
     }
     return 0;
   } catch (e) {

@@ -2,13 +2,14 @@
 // exactly the code a tab runs. It holds one engine and answers load / generate / gemm calls
 // with plain JSON: {ok} or {error: {code, message, fields}}.
 import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
+import { calibrate } from '../engine/calibrate.ts';
 import type { Engine } from '../engine/engine.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { randomModelFiles } from '../model/random_model.ts';
 import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
-import type { CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
+import type { CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
 
@@ -77,6 +78,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
     engine?.unload();
     engine = null;
     engine = await createGpuEngine(sourceFor(req), { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk });
+    if (req.calibration) engine.calibration = req.calibration;
     const c = engine.config;
     const d = describeGpuEngine(engine);
     return {
@@ -151,10 +153,18 @@ async function gemm(shapes: GemmShape[], o: { reps?: number; batch?: number } = 
   });
 }
 
+async function calibrateModel(req: CalibrateRequest): Promise<Reply<CalibrateReply>> {
+  return wrap(async () => {
+    const e = requireEngine();
+    if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: calibration reads text."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
+    return calibrate(e, e.tokenizer.encode(req.text), { budget: req.budget, context: req.context, continuation: req.continuation });
+  });
+}
+
 function unload(): void {
   engine?.unload();
   engine = null;
 }
 
-(globalThis as any).popCli = { load, generate, gemm, unload };
+(globalThis as any).popCli = { load, generate, gemm, calibrate: calibrateModel, unload };
 (globalThis as any).__popReady = true;

@@ -1,6 +1,15 @@
 // What the CLI (Node) and its page (cli.html, src/cli/page.ts) pass each other through
 // page.evaluate. Everything here is plain JSON.
-import type { PopSetting } from '../engine/pop.ts';
+import type { PopCalibration, PopSetting } from '../engine/pop.ts';
+import type { CalibrationReport } from '../engine/calibrate.ts';
+
+export interface CalibrateRequest {
+  text: string;
+  budget?: number;
+  context?: number;
+  continuation?: number;
+}
+export type CalibrateReply = CalibrationReport;
 
 /** A model as the page loads it: a URL (served or remote) or a random model from a config. */
 export type ModelSpec =
@@ -9,6 +18,8 @@ export type ModelSpec =
 
 export interface LoadRequest {
   model: ModelSpec;
+  /** POP calibration kept outside the model folder (remote and random models). */
+  calibration?: PopCalibration | null;
   contextWindow?: number;
   prefillChunk?: number;
 }

@@ -9,7 +9,8 @@ import type { ViteDevServer } from 'vite';
 import { ModelFileMissingError, PopError } from '../errors.ts';
 import { isHubId } from '../model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
-import type { CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
+import { cachedCalibration } from './calibrate.ts';
+import type { CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
 
 /** An error that came out of the page (or the CLI itself), with its PopError code. */
 export class CliError extends Error {
@@ -129,8 +130,10 @@ export class Session {
     return reply.ok;
   }
 
-  load(req: LoadRequest): Promise<ModelInfo> {
-    return this.call<ModelInfo>('load', req);
+  /** Loads a model; remote and random models get their calibration from the user cache. */
+  load(req: LoadRequest & { arg?: string }): Promise<ModelInfo> {
+    const { arg, ...rest } = req;
+    return this.call<ModelInfo>('load', { ...rest, calibration: rest.calibration ?? (arg ? cachedCalibration(arg) : null) });
   }
 
   async generate(req: GenerateRequest, onToken?: (id: number, text: string) => void): Promise<GenerateReply> {
@@ -140,6 +143,10 @@ export class Session {
     } finally {
       this.tokenHandler = null;
     }
+  }
+
+  calibrate(req: CalibrateRequest): Promise<CalibrateReply> {
+    return this.call<CalibrateReply>('calibrate', req);
   }
 
   gemm(shapes: GemmShape[], o: { reps?: number; batch?: number } = {}): Promise<GemmReply> {

@@ -1,0 +1,84 @@
+// `pop-llm calibrate`: stage-aware importance per layer (virtual gates) and the recommended
+// keep for a loss budget. The recommendation goes to pop.json beside a local model (the
+// engine reads it there), or to the user cache for remote and random models.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { InvalidArgumentError, ModelFileMissingError } from '../errors.ts';
+import type { PopCalibration } from '../engine/pop.ts';
+import { checkKnown, num, type ParsedArgs } from './args.ts';
+import { DEFAULT_MODEL } from './generate.ts';
+import type { Session } from './session.ts';
+
+export const CALIBRATE_OPTIONS = ['model', 'text', 'budget', 'context', 'continuation', 'json', 'help'];
+
+export interface CalibrateCommand {
+  model: string;
+  text: string;
+  budget?: number;
+  context?: number;
+  continuation?: number;
+  json: boolean;
+}
+
+export function parseCalibrate(p: ParsedArgs): CalibrateCommand {
+  checkKnown(p, CALIBRATE_OPTIONS);
+  const file = p.values.get('text');
+  if (!file) throw new InvalidArgumentError('--text', 'give the calibration text file: --text FILE');
+  if (!existsSync(file)) throw new ModelFileMissingError(file);
+  return {
+    model: p.values.get('model') ?? DEFAULT_MODEL,
+    text: readFileSync(file, 'utf8'),
+    budget: num(p, 'budget', { min: 0 }),
+    context: num(p, 'context', { integer: true, min: 2 }),
+    continuation: num(p, 'continuation', { integer: true, min: 1 }),
+    json: p.flags.has('json'),
+  };
+}
+
+/** Where a model's calibration lives: pop.json in a local folder, else the user cache. */
+export function calibrationPath(model: string): string {
+  const local = !model.startsWith('random:') && existsSync(model) && statSync(model).isDirectory();
+  if (local) return join(resolve(model), 'pop.json');
+  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pop-llm', 'pop');
+  return join(dir, model.replace(/[^\w.-]+/g, '_') + '.json');
+}
+
+/** The cached calibration of a remote or random model, if any (local folders serve their own). */
+export function cachedCalibration(model: string): PopCalibration | null {
+  const p = calibrationPath(model);
+  if (p.endsWith(`${'/'}pop.json`) || !existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+export async function runCalibrate(s: Session, c: CalibrateCommand): Promise<void> {
+  await s.load({ arg: c.model, model: s.modelSpec(c.model) });
+  const report = await s.calibrate({ text: c.text, budget: c.budget, context: c.context, continuation: c.continuation });
+  const path = calibrationPath(c.model);
+  const saved: PopCalibration & Record<string, unknown> = {
+    keep: report.keep, layers: report.layers, budget: report.budget,
+    baseLoss: report.baseLoss, popLoss: report.popLoss, created: new Date().toISOString(),
+  };
+  mkdirSync(resolve(path, '..'), { recursive: true });
+  writeFileSync(path, JSON.stringify(saved, null, 2) + '\n');
+  const layers = report.prefillImportance.map((p, l) => ({ layer: l, prefill_importance: r4(p), decode_importance: r4(report.decodeImportance[l]) }));
+  if (c.json) {
+    process.stdout.write(JSON.stringify({
+      model: c.model, layers, base_loss: r4(report.baseLoss), budget: report.budget,
+      pop_loss: report.popLoss.map((p) => ({ keep: p.keep, loss: r4(p.loss), delta: r4(p.delta) })),
+      recommended_keep: report.keep, num_layers: report.layers, samples: report.samples,
+      context_tokens: report.contextTokens, predicted_tokens: report.predictedTokens, written: path,
+    }) + '\n');
+    return;
+  }
+  process.stdout.write(`layer  prefill-importance  decode-importance\n`);
+  for (const l of layers) process.stdout.write(`${String(l.layer).padStart(5)}  ${l.prefill_importance.toFixed(4).padStart(18)}  ${l.decode_importance.toFixed(4).padStart(17)}\n`);
+  process.stdout.write(`base loss ${r4(report.baseLoss)} nats; POP loss rise by keep: ${report.popLoss.map((p) => `${p.keep}:${r4(p.delta)}`).join(' ')}\n`);
+  process.stdout.write(`recommended keep ${report.keep}/${report.layers} for a budget of ${report.budget} nats -> ${path}\n`);
+}
