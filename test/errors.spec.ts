@@ -30,6 +30,9 @@ const CASES: Case[] = [
   { error: new E.InvalidArgumentError('max_tokens', 'must be at least 1'), cls: E.InvalidArgumentError, code: 'INVALID_ARGUMENT', fields: { argument: 'max_tokens', detail: 'must be at least 1' }, mentions: ['max_tokens'] },
   { error: new E.AbortError('decode'), cls: E.AbortError, code: 'ABORTED', fields: { stage: 'decode' }, mentions: ['decode'] },
   { error: new E.EngineNotLoadedError(), cls: E.EngineNotLoadedError, code: 'ENGINE_NOT_LOADED', fields: {}, mentions: ['reload'] },
+  { error: new E.WorkerDiedError('terminated'), cls: E.WorkerDiedError, code: 'WORKER_DIED', fields: { detail: 'terminated' }, mentions: ['terminated'] },
+  { error: new E.ModelTooLargeError('embedding table', 3e9, 'maxStorageBufferBindingSize', 2e9, 'Choose a smaller model.'), cls: E.ModelTooLargeError, code: 'MODEL_TOO_LARGE', fields: { what: 'embedding table', bytes: 3e9, limitName: 'maxStorageBufferBindingSize', limit: 2e9, suggestion: 'Choose a smaller model.' }, mentions: ['embedding table', '3.00 GB', 'maxStorageBufferBindingSize', 'smaller model'] },
+  { error: new E.StorageQuotaError(5e8, 1e8), cls: E.StorageQuotaError, code: 'STORAGE_QUOTA_EXCEEDED', fields: { needed: 5e8, available: 1e8 }, mentions: ['500.0 MB', '100.0 MB'] },
 ];
 
 test('every error class: code, name, fields, message, instanceof PopError and Error', () => {

@@ -7,7 +7,7 @@ import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
 import type { Session } from './session.ts';
 
-export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help'];
+export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help'];
 
 interface BenchModel {
   model: string;
@@ -25,7 +25,18 @@ export interface BenchCommand {
   /** Also time the GEMMs alone and the whole prefill's GFLOP/s (default: only without --model). */
   gemm: boolean;
   json: boolean;
+  /** `bench --pop` with no value: the POP suite, with quality figures on stories260K. */
+  popSuite: boolean;
 }
+
+/** `npm run bench -- --pop`: SmolLM2-135M and Qwen3-0.6B shapes (random weights). */
+export const POP_SUITE: BenchModel[] = [
+  { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
+  // 0.6 B parameters: a 512-token prefill takes minutes on SwiftShader, so 128 by default.
+  { model: 'random:../shared/configs/Qwen__Qwen3-0.6B', promptTokens: [128] },
+];
+export const QUALITY_MODEL = 'public/models/stories260K';
+export const QUALITY_TEXT = 'bench/calibration.txt';
 
 /** What `npm run bench` runs: the embedded model, and the SmolLM2-135M shape with random weights. */
 export const DEFAULT_BENCH: BenchModel[] = [
@@ -39,7 +50,8 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   checkKnown(p, BENCH_OPTIONS);
   const tokens = intList(p, 'prompt-tokens', 1);
   const model = p.values.get('model');
-  const models = model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens }));
+  const popSuite = p.flags.has('pop-suite');
+  const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens }));
   const pops = popList(p.values.get('pop') ?? DEFAULT_POPS);
   // 'off' first: the others' speedups are measured against it.
   pops.sort((a, b) => Number(b.setting === 'off') - Number(a.setting === 'off'));
@@ -50,8 +62,9 @@ export function parseBench(p: ParsedArgs): BenchCommand {
     context: num(p, 'context', { integer: true, min: 1 }),
     seed: num(p, 'seed', { integer: true, min: 0 }) ?? 1,
     repeat: num(p, 'repeat', { integer: true, min: 1 }) ?? 1,
-    gemm: model === undefined || p.flags.has('gemm'),
+    gemm: (model === undefined && !popSuite) || p.flags.has('gemm'),
     json: p.flags.has('json'),
+    popSuite,
   };
 }
 
@@ -155,5 +168,22 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       if (b.json) print(row);
       else process.stdout.write(`prefill ${n} tokens (pop off): ${row.gflops_prefill} GFLOP/s vs GEMMs alone ${row.gflops_gemm_only} GFLOP/s (ratio ${row.ratio})\n`);
     }
+  }
+}
+
+/** POP's quality on a real model: first-token KL and greedy agreement against full depth. */
+export async function runPopQuality(s: Session, b: BenchCommand, promptsText: string): Promise<void> {
+  const info = await s.load({ arg: QUALITY_MODEL, model: s.modelSpec(QUALITY_MODEL) });
+  // Prompts: growing prefixes of the calibration text, as token ids (BOS first).
+  const all = (await s.generate({ prompt: promptsText, maxTokens: 1, ignoreEos: true })).promptIds;
+  const lengths = [16, 24, 32, 48, 64, 80].filter((n) => n < all.length && n + 32 < info.contextWindow);
+  const prompts = lengths.map((n) => all.slice(0, n));
+  const pops = b.pops.filter((p) => p.setting !== 'off');
+  for (const extra of [{ setting: 'auto' as const, label: 'auto' }, { setting: 1, label: '1' }]) if (!pops.some((p) => p.label === extra.label)) pops.push(extra);
+  const rows = await s.popQuality({ prompts, pops, maxTokens: 32 });
+  for (const r of rows) {
+    const row = { model: QUALITY_MODEL, kind: 'pop_quality', pop: r.pop, keep: r.keep, layers: r.layers, prompts: prompts.length, first_token_kl_mean: r3(r.firstTokenKlMean * 1000) / 1000, first_token_kl_max: r3(r.firstTokenKlMax * 1000) / 1000, first_token_agreement: r3(r.firstTokenAgreement), greedy_agreement_32: r3(r.greedyAgreement) };
+    if (b.json) process.stdout.write(JSON.stringify(row) + '\n');
+    else process.stdout.write(`quality ${QUALITY_MODEL} pop ${r.pop} keep ${r.keep}/${r.layers}: first-token KL mean ${row.first_token_kl_mean} max ${row.first_token_kl_max}, first-token agreement ${row.first_token_agreement}, greedy agreement over 32 tokens ${row.greedy_agreement_32}\n`);
   }
 }

@@ -2,7 +2,8 @@
 // chromium (WebGPU) and drives the same engine a tab runs. Errors print one line with their
 // PopError code and exit 1.
 import { parseArgs } from './args.ts';
-import { parseBench, runBench } from './bench.ts';
+import { parseBench, QUALITY_TEXT, runBench, runPopQuality } from './bench.ts';
+import { readFileSync } from 'node:fs';
 import { parseGenerate, runGenerate } from './generate.ts';
 import { parseCalibrate, runCalibrate } from './calibrate.ts';
 import { CliError, Session } from './session.ts';
@@ -13,6 +14,8 @@ const USAGE = `usage:
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,0.667]
                    [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--json]
+  pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
+                   off vs exact vs 0.667, plus first-token KL and greedy agreement on stories260K)
 
   pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--budget NATS] [--context N]
                    [--continuation N] [--json]
@@ -23,7 +26,13 @@ const USAGE = `usage:
   --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
 
-const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help']);
+const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help', 'pop-suite']);
+
+/** `bench --pop` with no value selects the POP suite. */
+function bareBenchPop(argv: string[]): string[] {
+  if (argv[0] !== 'bench') return argv;
+  return argv.map((a, i) => (a === '--pop' && (i + 1 >= argv.length || argv[i + 1].startsWith('--')) ? '--pop-suite' : a));
+}
 
 async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
@@ -34,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const p = parseArgs(argv, BOOLEANS);
+    const p = parseArgs(bareBenchPop(argv), BOOLEANS);
     json = p.flags.has('json');
     if (p.command === null || p.command === 'help' || p.flags.has('help')) {
       process.stdout.write(USAGE);
@@ -52,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       const b = parseBench(p);
       session = await Session.open();
       await runBench(session, b);
+      if (b.popSuite) await runPopQuality(session, b, readFileSync(QUALITY_TEXT, 'utf8'));
     } else {
       throw new CliError('INVALID_ARGUMENT', `Invalid command: '${p.command}' (expected generate, bench or calibrate).`, { argument: 'command' });
     }

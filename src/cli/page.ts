@@ -9,7 +9,7 @@ import { randomModelFiles } from '../model/random_model.ts';
 import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
-import type { CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
+import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
 
@@ -31,7 +31,9 @@ async function wrap<T>(fn: () => Promise<T>): Promise<Reply<T>> {
 function sourceFor(req: LoadRequest): ModelSource {
   const m = req.model;
   if (m.kind === 'url') return { ...urlSource(m.url), id: m.id };
-  const files = randomModelFiles(m.config, { seed: m.seed });
+  // Big random models are written as bf16 (half the bytes in the page); the loader converts.
+  const big = Number(m.config.hidden_size) * Number(m.config.num_hidden_layers) > 20000;
+  const files = randomModelFiles(m.config, { seed: m.seed, dtype: big ? 'BF16' : 'F32' });
   const enc = new TextEncoder();
   if (m.tokenizerJson) files.set('tokenizer.json', enc.encode(m.tokenizerJson));
   if (m.tokenizerConfigJson) files.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
@@ -161,10 +163,48 @@ async function calibrateModel(req: CalibrateRequest): Promise<Reply<CalibrateRep
   });
 }
 
+/** First-token KL and greedy agreement of POP settings against full depth, on given prompts. */
+async function popQuality(req: PopQualityRequest): Promise<Reply<PopQualityRow[]>> {
+  return wrap(async () => {
+    const e = requireEngine();
+    const softmax = (x: Float32Array) => {
+      let m = -Infinity;
+      for (const v of x) m = Math.max(m, v);
+      const p = Float64Array.from(x, (v) => Math.exp(v - m));
+      const z = p.reduce((a, b) => a + b, 0);
+      return p.map((v) => v / z);
+    };
+    const argmax = (x: Float32Array) => x.reduce((bi, v, i, a) => (v > a[bi] ? i : bi), 0);
+    const base: { probs: Float64Array; top: number; ids: number[] }[] = [];
+    for (const p of req.prompts) {
+      const logits = await e.promptLogits(p, 'off');
+      const { ids } = await e.generate(p, { maxTokens: req.maxTokens, pop: 'off', ignoreEos: true });
+      base.push({ probs: softmax(logits), top: argmax(logits), ids });
+    }
+    const rows: PopQualityRow[] = [];
+    for (const pop of req.pops) {
+      let klSum = 0, klMax = 0, firstSame = 0, same = 0, total = 0, keep = 0;
+      for (let i = 0; i < req.prompts.length; i++) {
+        const logits = await e.promptLogits(req.prompts[i], pop.setting);
+        const q = softmax(logits), p = base[i].probs;
+        let kl = 0;
+        for (let j = 0; j < p.length; j++) if (p[j] > 0) kl += p[j] * Math.log(p[j] / Math.max(q[j], 1e-300));
+        klSum += kl, (klMax = Math.max(klMax, kl));
+        if (argmax(logits) === base[i].top) firstSame++;
+        const r = await e.generate(req.prompts[i], { maxTokens: req.maxTokens, pop: pop.setting, ignoreEos: true });
+        keep = r.stats.keep;
+        r.ids.forEach((t, j) => ((same += Number(t === base[i].ids[j])), total++));
+      }
+      rows.push({ pop: pop.label, keep, layers: e.config.numLayers, firstTokenKlMean: klSum / req.prompts.length, firstTokenKlMax: klMax, firstTokenAgreement: firstSame / req.prompts.length, greedyAgreement: same / total });
+    }
+    return rows;
+  });
+}
+
 function unload(): void {
   engine?.unload();
   engine = null;
 }
 
-(globalThis as any).popCli = { load, generate, gemm, calibrate: calibrateModel, unload };
+(globalThis as any).popCli = { load, generate, gemm, calibrate: calibrateModel, popQuality, unload };
 (globalThis as any).__popReady = true;

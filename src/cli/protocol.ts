@@ -11,6 +11,24 @@ export interface CalibrateRequest {
 }
 export type CalibrateReply = CalibrationReport;
 
+export interface PopQualityRequest {
+  prompts: number[][];
+  pops: { setting: PopSetting; label: string }[];
+  maxTokens: number;
+}
+export interface PopQualityRow {
+  pop: string;
+  keep: number;
+  layers: number;
+  /** KL(full depth || POP) of the first generated token's distribution, mean and max over prompts. */
+  firstTokenKlMean: number;
+  firstTokenKlMax: number;
+  /** Share of prompts whose first greedy token equals full depth's. */
+  firstTokenAgreement: number;
+  /** Share of greedy tokens equal to full depth's, position by position. */
+  greedyAgreement: number;
+}
+
 /** A model as the page loads it: a URL (served or remote) or a random model from a config. */
 export type ModelSpec =
   | { kind: 'url'; id: string; url: string }

@@ -10,7 +10,7 @@ import { ModelFileMissingError, PopError } from '../errors.ts';
 import { isHubId } from '../model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
 import { cachedCalibration } from './calibrate.ts';
-import type { CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
+import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
 
 /** An error that came out of the page (or the CLI itself), with its PopError code. */
 export class CliError extends Error {
@@ -143,6 +143,10 @@ export class Session {
     } finally {
       this.tokenHandler = null;
     }
+  }
+
+  popQuality(req: PopQualityRequest): Promise<PopQualityRow[]> {
+    return this.call<PopQualityRow[]>('popQuality', req);
   }
 
   calibrate(req: CalibrateRequest): Promise<CalibrateReply> {

@@ -5,7 +5,7 @@ import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '..
 import type { ModelConfig } from '../model/config.ts';
 import { kvDim } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
-import { buildWeights, loadCheckpoint, loadModelFiles, type LoadProgress, type ModelFiles } from '../model/loader.ts';
+import { buildWeights, loadCheckpoint, loadModelFiles, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
@@ -102,6 +102,16 @@ export class Engine<T> {
   }
 
   static async load<T>(ops: Ops<T>, source: ModelSource, opts: EngineOptions = {}): Promise<Engine<T>> {
+    try {
+      return await Engine.loadUnchecked(ops, source, opts);
+    } catch (e) {
+      // fetch() rejects with a DOMException when the caller aborts: make it the typed error.
+      if ((e as Error)?.name === 'AbortError' && !(e instanceof AbortError)) throw new AbortError('load');
+      throw e;
+    }
+  }
+
+  private static async loadUnchecked<T>(ops: Ops<T>, source: ModelSource, opts: EngineOptions): Promise<Engine<T>> {
     const files = await loadModelFiles(source, opts.signal);
     if (opts.contextWindow !== undefined && !(Number.isInteger(opts.contextWindow) && opts.contextWindow > 0)) {
       throw new InvalidArgumentError('contextWindow', `must be a positive integer (got ${opts.contextWindow})`);
@@ -109,8 +119,18 @@ export class Engine<T> {
     const ck = await loadCheckpoint(source, opts.onProgress, opts.signal);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
     const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false, positions: contextWindow });
-    const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
-    const engine = new Engine(ops, files, weights, tokenizer, opts);
+    if (opts.signal?.aborted) {
+      for (const t of weightTensors(weights)) ops.free(t);
+      throw new AbortError('load');
+    }
+    let engine: Engine<T>;
+    try {
+      const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
+      engine = new Engine(ops, files, weights, tokenizer, opts);
+    } catch (e) {
+      for (const t of weightTensors(weights)) ops.free(t);
+      throw e;
+    }
     const calib = await source.fetchFile('pop.json', { optional: true }).catch(() => null);
     if (calib) {
       try {
@@ -251,8 +271,10 @@ export class Engine<T> {
     return (await this.teacherForced(prompt, [], pop))[0];
   }
 
+  /** Frees every device buffer the engine holds (cache, scratch, weights). */
   unload(): void {
     this.cache.destroy();
     freeRunState(this.ops, this.state);
+    for (const t of weightTensors(this.weights)) this.ops.free(t);
   }
 }

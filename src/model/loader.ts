@@ -144,8 +144,36 @@ export interface BuildOptions {
   positions: number;
 }
 
-/** Checks, converts, fuses and uploads every weight the forward reads. */
+/**
+ * Checks, converts, fuses and uploads every weight the forward reads. On any failure
+ * (a missing tensor in layer 20, out of memory...) what was uploaded so far is freed.
+ */
 export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Checkpoint, opts: BuildOptions): Weights<T> {
+  const uploaded: T[] = [];
+  const tracking: Ops<T> = Object.create(ops, {
+    upload: { value: (label: string, data: Float32Array, ...rest: unknown[]) => {
+      const t = (ops.upload as (...a: unknown[]) => T)(label, data, ...rest);
+      uploaded.push(t);
+      return t;
+    } },
+  });
+  try {
+    return buildWeightsOn(tracking, c, spec, ck, opts);
+  } catch (e) {
+    for (const t of uploaded) ops.free(t);
+    throw e;
+  }
+}
+
+/** Every distinct device tensor of a model's weights (for freeing them). */
+export function weightTensors<T>(w: Weights<T>): T[] {
+  const all = new Set<T>([w.embed, w.finalNorm, w.lmHead]);
+  for (const l of w.layers) for (const t of Object.values(l)) if (t) all.add(t as T);
+  if (w.deepKv) all.add(w.deepKv);
+  if (w.deepKvBias) all.add(w.deepKvBias);
+  return [...all];
+}
+function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Checkpoint, opts: BuildOptions): Weights<T> {
   const L = c.numLayers, H = c.hiddenSize, KV = kvDim(c);
   const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
   const global = (role: GlobalRole) => take(ck, spec.globalTensors[role], globalRoleShape(c, role));
