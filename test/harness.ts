@@ -10,11 +10,12 @@ import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { createGpuEngine, describeGpuEngine } from '../src/engine/create.ts';
 import { engineCases } from './engine_cases.ts';
 import { calibrate } from '../src/engine/calibrate.ts';
+import { abortStress } from './abort_cases.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
 
-const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate };
+const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

@@ -25,6 +25,13 @@ export interface EngineOptions {
   pop?: PopSetting;
   /** Build POP's stacked deep K/V weights (default true). */
   popWeights?: boolean;
+  /**
+   * int4 weight-only quantization on load (group 32 along K, f32 scales; src/ops/quant.ts) of
+   * the projection weights: qkv, o, gate|up, down and POP's deep K/V. Default 'none'.
+   */
+  quantization?: 'none' | 'q4' | 'q4-asym';
+  /** Quantize the LM head as well (default false; embeddings always stay f32). */
+  quantizeLmHead?: boolean;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -69,6 +76,24 @@ export interface GenerateResult {
 }
 
 const now = () => performance.now();
+
+/**
+ * Lets other tasks run (an interrupt, an abort, a Comlink message) between kernel steps.
+ * A MessageChannel round trip is not clamped the way nested setTimeout(0) is.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const s = (globalThis as { scheduler?: { yield?: () => Promise<void> } }).scheduler;
+  if (s?.yield) return s.yield();
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(null);
+  });
+}
 
 export class Engine<T> {
   readonly cache: PagedKvCache<T>;
@@ -116,9 +141,11 @@ export class Engine<T> {
     if (opts.contextWindow !== undefined && !(Number.isInteger(opts.contextWindow) && opts.contextWindow > 0)) {
       throw new InvalidArgumentError('contextWindow', `must be a positive integer (got ${opts.contextWindow})`);
     }
+    const quant = opts.quantization ?? 'none';
+    if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
     const ck = await loadCheckpoint(source, opts.onProgress, opts.signal);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
-    const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false, positions: contextWindow });
+    const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead });
     if (opts.signal?.aborted) {
       for (const t of weightTensors(weights)) ops.free(t);
       throw new AbortError('load');
@@ -189,6 +216,7 @@ export class Engine<T> {
     let next = -1;
     try {
       while (pos < prompt.length) {
+        await yieldToEventLoop();
         checkAbort('prefill');
         const end = Math.min(prompt.length, pos + chunk);
         const last = end === prompt.length;
@@ -211,7 +239,7 @@ export class Engine<T> {
         if (o.onToken?.(next) === true || stops.has(next)) { finish = 'stop'; break; }
         if (ids.length >= o.maxTokens) break;
         // Let interrupts and other messages through between tokens.
-        await new Promise((r) => setTimeout(r, 0));
+        await yieldToEventLoop();
         checkAbort('decode');
         forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [next], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
         this.cachedTokens.push(next);
