@@ -151,6 +151,11 @@ export class ChatEngine {
     return this.modelId;
   }
 
+  /** What a UI needs to know about the loaded model (null before a load). */
+  get info(): { layers: number; contextWindow: number } | null {
+    return this.engine ? { layers: this.engine.config.numLayers, contextWindow: this.engine.contextWindow } : null;
+  }
+
   unload(): void {
     this.abort?.abort();
     if (this.engine) {

@@ -24,6 +24,8 @@ export class WorkerEngine {
   private modelId = '';
   /** Set after reload when the model has no chat template. */
   templateNote: string | null = null;
+  /** Set after reload: the model's layer count (POP's L) and the context window. */
+  modelInfo: { layers: number; contextWindow: number } | null = null;
 
   readonly chat = {
     completions: {
@@ -65,9 +67,13 @@ export class WorkerEngine {
 
   async reload(model: string | File[], config: EngineConfig = {}): Promise<void> {
     const { initProgressCallback, ...rest } = config;
-    const r = await this.call(() => this.remote.reload(model, rest, initProgressCallback ? Comlink.proxy(initProgressCallback) : undefined));
+    this.modelInfo = null;
+    // Relative URLs are the page's: the worker would resolve them against its own script URL.
+    const target = typeof model === 'string' && /^\.{0,2}\//.test(model) && typeof location !== 'undefined' ? new URL(model, location.href).href : model;
+    const r = await this.call(() => this.remote.reload(target, rest, initProgressCallback ? Comlink.proxy(initProgressCallback) : undefined));
     this.modelId = typeof model === 'string' ? model : 'local folder';
     this.templateNote = r.templateNote;
+    this.modelInfo = r.info;
   }
 
   private stream<C>(run: (onEvent: (e: StreamEvent) => void) => Promise<void>, toChunk: (e: StreamEvent) => C, signal?: AbortSignal): AsyncIterable<C> {
@@ -148,6 +154,11 @@ export class WorkerEngine {
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
   const engine = new WorkerEngine(worker);
-  await engine.reload(model, config);
+  try {
+    await engine.reload(model, config);
+  } catch (e) {
+    engine.terminate(); // nobody else holds the worker (and its GPU device)
+    throw e;
+  }
   return engine;
 }

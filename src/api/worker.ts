@@ -11,16 +11,16 @@ registerErrorTransfer();
 export class WorkerHost {
   private readonly chat = new ChatEngine();
 
-  async reload(model: string | File[], config: Omit<EngineConfig, 'initProgressCallback'>, onProgress?: (r: InitProgressReport) => void): Promise<{ templateNote: string | null }> {
+  async reload(model: string | File[], config: Omit<EngineConfig, 'initProgressCallback'>, onProgress?: (r: InitProgressReport) => void): Promise<{ templateNote: string | null; info: { layers: number; contextWindow: number } | null }> {
     const source = typeof model === 'string' ? model : filesSource(model, model[0]?.webkitRelativePath?.split('/')[0] || 'local folder');
     await this.chat.reload(source, { ...config, initProgressCallback: onProgress });
-    return { templateNote: this.chat.templateNote };
+    return { templateNote: this.chat.templateNote, info: this.chat.info };
   }
   chatCompletion(req: ChatCompletionRequestBase, onEvent: (e: StreamEvent) => void): Promise<void> {
-    return this.chat.chatCompletion(req, onEvent);
+    return delivered(onEvent, (cb) => this.chat.chatCompletion(req, cb));
   }
   completion(req: SamplingRequest & { prompt: string }, onEvent: (e: StreamEvent) => void): Promise<void> {
-    return this.chat.completion(req, onEvent);
+    return delivered(onEvent, (cb) => this.chat.completion(req, cb));
   }
   interruptGenerate(): void {
     this.chat.interruptGenerate();
@@ -33,6 +33,22 @@ export class WorkerHost {
   }
   runtimeStatsText(): string {
     return this.chat.runtimeStatsText();
+  }
+}
+
+/**
+ * Runs a streaming request and returns only once the page has received every event: stream
+ * events travel on the callback proxy's port and the reply on the worker's, which are not
+ * ordered, so the final event (with usage) could otherwise arrive after the stream ended.
+ */
+async function delivered(onEvent: (e: StreamEvent) => void, run: (cb: (e: StreamEvent) => void) => Promise<void>): Promise<void> {
+  let last: unknown;
+  try {
+    await run((e) => {
+      last = onEvent(e); // a Comlink proxy call: a promise settled when the page has handled it
+    });
+  } finally {
+    await Promise.resolve(last).catch(() => {});
   }
 }
 

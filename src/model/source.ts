@@ -42,13 +42,11 @@ export function urlSource(model: string, opts: { hubBase?: string; fetch?: typeo
       }
       if (res.status === 401 || res.status === 403) throw new ModelNotFoundError(model, `HTTP ${res.status} for ${name}: the model is gated or private; accept its licence on the Hub and use a token-enabled URL`);
       if (!res.ok) throw new ModelNotFoundError(model, `HTTP ${res.status} fetching ${name}`);
-      // Vite's dev server answers unknown paths with index.html (SPA fallback): not a model file.
-      if (name.endsWith('.json') || name.endsWith('.safetensors')) {
-        const type = res.headers.get('content-type') ?? '';
-        if (type.includes('text/html')) {
-          if (o.optional) return null;
-          throw new ModelFileMissingError(name, 404);
-        }
+      // Vite's dev server answers unknown paths with index.html (SPA fallback): no model file
+      // (config, weights, tokenizer, chat_template.jinja, pop.json) is ever HTML.
+      if ((res.headers.get('content-type') ?? '').includes('text/html')) {
+        if (o.optional) return null;
+        throw new ModelFileMissingError(name, 404);
       }
       try {
         return await res.arrayBuffer();
