@@ -53,7 +53,7 @@ export function calibrationSamples(ids: readonly number[], context: number, cont
 
 export async function calibrate<T>(engine: Engine<T>, ids: readonly number[], o: CalibrationOptions = {}, onProgress?: (done: number, total: number) => void): Promise<CalibrationReport> {
   const L = engine.config.numLayers;
-  const budget = o.budget ?? 0.05;
+  const budget = o.budget ?? 0.01;
   const contextLen = Math.min(o.context ?? 96, engine.contextWindow - 1);
   const contLen = o.continuation ?? 16;
   const samples = calibrationSamples(ids, contextLen, contLen).slice(0, 4);
