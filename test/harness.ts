@@ -11,11 +11,12 @@ import { createGpuEngine, describeGpuEngine } from '../src/engine/create.ts';
 import { engineCases } from './engine_cases.ts';
 import { calibrate } from '../src/engine/calibrate.ts';
 import { abortStress } from './abort_cases.ts';
+import { CreateWorkerEngine } from '../src/api/client.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
 
-const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress };
+const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

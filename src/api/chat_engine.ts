@@ -2,7 +2,10 @@
 // the page for tests): chat templates, stop strings, streaming chunks, usage, interrupts,
 // multi-turn KV reuse. Generation itself is engine/engine.ts.
 import { Template } from '@huggingface/jinja';
-import { EngineNotLoadedError, InvalidArgumentError } from '../errors.ts';
+import { EngineNotLoadedError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
+import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
+import { resolveModelUrl, urlSource } from '../model/source.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
 import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
@@ -21,6 +24,7 @@ export class ChatEngine {
   private engine: Engine<GPUBuffer> | null = null;
   private modelId = '';
   private abort: AbortController | null = null;
+  private loadAbort: AbortController | null = null;
   private startedAt = 0;
   /** Set when the model has no chat template (chat falls back to raw completion). */
   templateNote: string | null = null;
@@ -29,17 +33,50 @@ export class ChatEngine {
     return this.engine !== null;
   }
 
-  async reload(model: string | ModelSource, config: EngineConfig = {}): Promise<void> {
+  /**
+   * Loads a model. A URL or Hub id is first checked to fit (weights, KV cache at the context,
+   * largest binding, free storage: refused before any shard is fetched), then served from the
+   * browser cache where possible and downloaded, file by file, where not.
+   */
+  async reload(model: string | ModelSource, config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
     this.unload();
     const t0 = performance.now();
     const report = (progress: number, text: string) => config.initProgressCallback?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text } as InitProgressReport);
     report(0, 'Starting WebGPU');
-    this.engine = await createGpuEngine(model, {
-      pop: config.pop,
-      contextWindow: config.contextWindow,
-      hubBase: config.hubBase,
-      onProgress: (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
-    });
+    this.loadAbort = new AbortController();
+    const signal = config.signal ? anySignal([config.signal, this.loadAbort.signal]) : this.loadAbort.signal;
+    let source: ModelSource | string = model;
+    let cached: ReturnType<typeof cachedSource> | null = null;
+    try {
+      if (typeof model === 'string') {
+        const fit = await this.checkFit(model, config);
+        assertFits(fit);
+        if (config.useCache !== false && cacheAvailable()) {
+          cached = cachedSource(model, {
+            hubBase: config.hubBase,
+            totalBytes: fit.downloadBytes,
+            onProgress: (p) => report(p.totalBytes ? Math.min(0.99, p.loadedBytes / p.totalBytes) : 0.5,
+              `${p.fromCache ? 'From cache' : 'Downloaded'} ${p.file}: ${(p.loadedBytes / 1e6).toFixed(1)}${p.totalBytes ? ` / ${(p.totalBytes / 1e6).toFixed(1)}` : ''} MB` + (p.etaSeconds !== null && !p.fromCache ? `, ${Math.ceil(p.etaSeconds)} s left` : '')),
+          });
+          source = cached;
+        }
+      }
+      this.engine = await createGpuEngine(source, {
+        pop: config.pop,
+        contextWindow: config.contextWindow,
+        hubBase: config.hubBase,
+        signal,
+        onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
+      });
+      await cached?.markComplete();
+    } catch (e) {
+      // A corrupt file must not stay cached: the next load fetches it again.
+      const file = (e as PopError)?.fields?.file;
+      if (cached && typeof file === 'string' && ((e as PopError).code === 'TRUNCATED_FILE' || (e as PopError).code === 'MALFORMED_FILE')) await cached.forget(file);
+      throw e;
+    } finally {
+      this.loadAbort = null;
+    }
     this.modelId = typeof model === 'string' ? model : model.id;
     this.templateNote = this.engine.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
     report(1, 'Ready');
@@ -135,6 +172,42 @@ export class ChatEngine {
 
   interruptGenerate(): void {
     this.abort?.abort();
+  }
+
+  /** Stops a model load in progress (its AbortSignal, from the other side of the worker). */
+  interruptLoad(): void {
+    this.loadAbort?.abort();
+  }
+
+  /**
+   * Whether a model fits this device and browser, from config.json and file sizes only
+   * (nothing else is downloaded). Apps use it to grey out models.
+   */
+  async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean } = {}): Promise<FitReport> {
+    // The small JSON files go through the cache too: the load that follows reads them there.
+    const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
+    const json = async (name: string, optional: boolean) => {
+      const b = await net.fetchFile(name, { optional });
+      return b ? JSON.parse(new TextDecoder().decode(b)) : null;
+    };
+    const raw = await json('config.json', false);
+    const index = await json('model.safetensors.index.json', true);
+    const bytes = await downloadSize(resolveModelUrl(model, o.hubBase), index);
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
+    let storageAvailable: number | undefined;
+    const est = await navigator.storage?.estimate?.().catch(() => undefined);
+    if (est?.quota !== undefined) {
+      const already = Object.values((await cachedModelInfo(model).catch(() => null))?.files ?? {}).reduce((a, b) => a + b, 0);
+      storageAvailable = Math.max(0, est.quota - (est.usage ?? 0)) + already;
+    }
+    const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable };
+    return estimateFit(raw, bytes, o.contextWindow, limits);
+  }
+
+  /** Removes a downloaded model from the browser cache. */
+  async deleteCachedModel(model: string, hubBase?: string): Promise<void> {
+    await deleteCachedModel(model, hubBase);
   }
 
   resetChat(): void {

@@ -3,7 +3,8 @@
 // runtimeStatsText), backed by the worker over Comlink. Streams arrive through a proxied
 // callback and are handed out as async iterables; nothing polls.
 import * as Comlink from 'comlink';
-import { WorkerDiedError } from '../errors.ts';
+import { AbortError, WorkerDiedError } from '../errors.ts';
+import type { FitReport } from '../model/fit.ts';
 import type { StreamEvent } from './chat_engine.ts';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
@@ -13,6 +14,11 @@ import { registerErrorTransfer } from './transfer.ts';
 import type { WorkerHost } from './worker.ts';
 
 registerErrorTransfer();
+
+/** Relative URLs are the page's: the worker would resolve them against its own script URL. */
+function pageUrl<M extends string | File[]>(model: M): M {
+  return (typeof model === 'string' && /^\.{0,2}\//.test(model) && typeof location !== 'undefined' ? new URL(model, location.href).href : model) as M;
+}
 
 let seq = 0;
 const newId = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
@@ -65,12 +71,19 @@ export class WorkerEngine {
     });
   }
 
-  async reload(model: string | File[], config: EngineConfig = {}): Promise<void> {
-    const { initProgressCallback, ...rest } = config;
+  async reload(model: string | File[], config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
+    const { initProgressCallback, signal, ...rest } = config;
     this.modelInfo = null;
-    // Relative URLs are the page's: the worker would resolve them against its own script URL.
-    const target = typeof model === 'string' && /^\.{0,2}\//.test(model) && typeof location !== 'undefined' ? new URL(model, location.href).href : model;
-    const r = await this.call(() => this.remote.reload(target, rest, initProgressCallback ? Comlink.proxy(initProgressCallback) : undefined));
+    const target = pageUrl(model);
+    const onAbort = () => void this.remote.interruptLoad();
+    if (signal?.aborted) throw new AbortError('load');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let r;
+    try {
+      r = await this.call(() => this.remote.reload(target, rest, initProgressCallback ? Comlink.proxy(initProgressCallback) : undefined));
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
     this.modelId = typeof model === 'string' ? model : 'local folder';
     this.templateNote = r.templateNote;
     this.modelInfo = r.info;
@@ -129,6 +142,18 @@ export class WorkerEngine {
     let last: CompletionChunk | null = null;
     for await (const c of chunks) (text += c.choices[0].text), (last = c);
     return { id, object: 'text_completion', created, model: this.modelId, choices: [{ index: 0, text, finish_reason: last?.choices[0].finish_reason ?? 'stop' }], usage: last!.usage! };
+  }
+
+  /** Whether a model fits this device and browser, before downloading it (grey out models). */
+  checkFit(model: string, options: { contextWindow?: number; hubBase?: string } = {}): Promise<FitReport> {
+    const m = pageUrl(model) as string;
+    return this.call(() => this.remote.checkFit(m, options));
+  }
+
+  /** Removes a downloaded model from the browser cache. */
+  deleteCachedModel(model: string, hubBase?: string): Promise<void> {
+    const m = pageUrl(model) as string;
+    return this.call(() => this.remote.deleteCachedModel(m, hubBase));
   }
 
   interruptGenerate(): void {

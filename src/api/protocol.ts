@@ -92,4 +92,6 @@ export interface EngineConfig {
   contextWindow?: number;
   /** Base URL for Hub ids (defaults to https://huggingface.co). */
   hubBase?: string;
+  /** Keep downloads in the browser cache (default true). */
+  useCache?: boolean;
 }

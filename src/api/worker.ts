@@ -5,6 +5,7 @@ import { ChatEngine, type StreamEvent } from './chat_engine.ts';
 import type { ChatCompletionRequestBase, EngineConfig, InitProgressReport, SamplingRequest } from './protocol.ts';
 import { registerErrorTransfer } from './transfer.ts';
 import { filesSource } from '../model/source.ts';
+import type { FitReport } from '../model/fit.ts';
 
 registerErrorTransfer();
 
@@ -21,6 +22,15 @@ export class WorkerHost {
   }
   completion(req: SamplingRequest & { prompt: string }, onEvent: (e: StreamEvent) => void): Promise<void> {
     return delivered(onEvent, (cb) => this.chat.completion(req, cb));
+  }
+  interruptLoad(): void {
+    this.chat.interruptLoad();
+  }
+  checkFit(model: string, o: { contextWindow?: number; hubBase?: string }): Promise<FitReport> {
+    return this.chat.checkFit(model, o);
+  }
+  deleteCachedModel(model: string, hubBase?: string): Promise<void> {
+    return this.chat.deleteCachedModel(model, hubBase);
   }
   interruptGenerate(): void {
     this.chat.interruptGenerate();

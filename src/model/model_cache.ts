@@ -51,7 +51,7 @@ export async function deleteCachedModel(modelId: string, hubBase?: string): Prom
  * A source that serves files from the cache and downloads (with progress) what is missing.
  * `markComplete` is called by the loader once every file has been read.
  */
-export function cachedSource(model: string, opts: { hubBase?: string; totalBytes?: number; onProgress?: (p: DownloadProgress) => void; fetch?: typeof fetch } = {}): ModelSource & { markComplete(): Promise<void> } {
+export function cachedSource(model: string, opts: { hubBase?: string; totalBytes?: number; onProgress?: (p: DownloadProgress) => void; fetch?: typeof fetch } = {}): ModelSource & { markComplete(): Promise<void>; forget(file: string): Promise<void> } {
   const base = resolveModelUrl(model, opts.hubBase);
   const network = urlSource(model, { hubBase: opts.hubBase, fetch: opts.fetch });
   const started = performance.now();
@@ -112,6 +112,14 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
       }
       report(name, false);
       return buf;
+    },
+    /** Drops one file (found corrupt) so that the next load downloads it again. */
+    async forget(file: string) {
+      const m = await loadMeta();
+      await caches.open(CACHE_NAME).then((c) => c.delete(`${base}/${file}`)).catch(() => false);
+      delete m.files[file];
+      m.complete = false;
+      await set(metaKey(model), m).catch(() => undefined);
     },
     async markComplete() {
       const m = await loadMeta();
