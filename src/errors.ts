@@ -24,7 +24,9 @@ export type PopErrorCode =
   | 'ENGINE_NOT_LOADED'
   | 'WORKER_DIED'
   | 'MODEL_TOO_LARGE'
-  | 'STORAGE_QUOTA_EXCEEDED';
+  | 'STORAGE_QUOTA_EXCEEDED'
+  | 'IMAGE_DECODE_FAILED'
+  | 'IMAGE_TOO_LARGE';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -168,6 +170,18 @@ export class StorageQuotaError extends PopError {
   }
 }
 
+export class ImageDecodeError extends PopError {
+  constructor(index: number, detail: string) {
+    super('IMAGE_DECODE_FAILED', `Image ${index} could not be decoded (${detail}). Send a PNG, JPEG, WebP or GIF, an ImageBitmap, or RGBA bytes with width and height.`, { index, detail });
+  }
+}
+
+export class ImageTooLargeError extends PopError {
+  constructor(index: number, width: number, height: number, maxPixels: number) {
+    super('IMAGE_TOO_LARGE', `Image ${index} is ${width} x ${height} = ${width * height} pixels, more than the limit of ${maxPixels}. Downscale it, or raise maxImagePixels.`, { index, width, height, maxPixels });
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -191,4 +205,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
+  IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
 };

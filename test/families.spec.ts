@@ -29,8 +29,8 @@ test.describe('config normalization (node)', () => {
     const seen: string[] = [];
     for (const dir of readdirSync(CONFIGS, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
       const raw = cfg(dir);
-      if (raw.vision_config) {
-        // idefics3 / gemma3 / qwen3_vl: the wrappers are not text families.
+      if (raw.vision_config && raw.model_type !== 'idefics3') {
+        // gemma3 / qwen3_vl: the wrappers are not text families yet (idefics3: test/vlm.spec.ts).
         expect(() => familyFor(raw.model_type), dir).toThrow(UnsupportedModelTypeError);
         seen.push(`${dir}: unsupported (${raw.model_type})`);
         continue;

@@ -189,6 +189,54 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         }
         return { err: differ / draws, maxRef: 0, elements: draws };
       }
+      case 'layer_norm': {
+        const { rows, dim } = c;
+        const x = randn(r, rows * dim, 3).map((v, i) => v + (i % dim === 0 ? 5 : 0)), gw = randn(r, dim), bw = randn(r, dim);
+        const want = new Float32Array(rows * dim);
+        cpu.layerNorm(want, x, gw, bw, rows, dim, 1e-6);
+        const out = alloc(rows * dim);
+        g.layerNorm(out, upl(x), upl(gw), upl(bw), rows, dim, 1e-6);
+        return compare(await g.read(out, rows * dim), want);
+      }
+      case 'gelu': {
+        const { n } = c;
+        const x = randn(r, n, 12);
+        const want = Float32Array.from(x);
+        cpu.gelu(want, n);
+        const xb = upl(x);
+        g.gelu(xb, n);
+        return compare(await g.read(xb, n), want);
+      }
+      case 'patchify': {
+        const { tiles, channels, size, patch } = c;
+        const px = randn(r, tiles * channels * size * size);
+        const n = tiles * (size / patch) ** 2 * channels * patch * patch;
+        const want = new Float32Array(n);
+        cpu.patchify(want, px, tiles, channels, size, patch);
+        const out = alloc(n);
+        g.patchify(out, upl(px), tiles, channels, size, patch);
+        return compare(await g.read(out, n), want);
+      }
+      case 'attention_full': {
+        const { seqLen, seqs, heads, headDim, pad = 0 } = c;
+        const rows = seqLen * seqs, W = heads * headDim, stride = 3 * W + pad;
+        const qkv = randn(r, rows * stride, 2);
+        const shape = { rows, seqLen, stride, qOffset: pad, kOffset: pad + W, vOffset: pad + 2 * W, numHeads: heads, headDim, scale: 1 / Math.sqrt(headDim) };
+        const want = new Float32Array(rows * W);
+        cpu.attentionFull(want, qkv, shape);
+        const out = alloc(rows * W);
+        g.attentionFull(out, upl(qkv), shape);
+        return compare(await g.read(out, rows * W), want);
+      }
+      case 'pixel_shuffle': {
+        const { tiles, side, dim, scale } = c;
+        const x = randn(r, tiles * side * side * dim);
+        const want = new Float32Array(x.length);
+        cpu.pixelShuffle(want, x, tiles, side, dim, scale);
+        const out = alloc(x.length);
+        g.pixelShuffle(out, upl(x), tiles, side, dim, scale);
+        return compare(await g.read(out, x.length), want);
+      }
       default:
         throw new Error(`unknown op ${c.op}`);
     }

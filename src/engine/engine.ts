@@ -13,6 +13,9 @@ import type { Ops, SampleParams } from '../ops/ops.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
+import type { ImageInput } from '../vision/image_input.ts';
+import { imageTokenPositions } from '../vision/prompt.ts';
+import { encodeImages, freeVisionRuntime, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
 
 export interface EngineOptions {
   /** Tokens per sequence (default: the model's max_position_embeddings, at most 4096). */
@@ -32,6 +35,8 @@ export interface EngineOptions {
   quantization?: 'none' | 'q4' | 'q4-asym';
   /** Quantize the LM head as well (default false; embeddings always stay f32). */
   quantizeLmHead?: boolean;
+  /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger: IMAGE_TOO_LARGE. */
+  maxImagePixels?: number;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -49,6 +54,11 @@ export interface GenerateOptions {
   ignoreEos?: boolean;
   /** Reuse the KV of a shared prefix with the previous request (multi-turn). */
   reusePrefix?: boolean;
+  /**
+   * VLMs: one image per run of `<image>` tokens, in order. The prompt must already hold the
+   * expanded image tokens (src/vision/prompt.ts: tiles x tokensPerTile ids per image).
+   */
+  images?: readonly ImageInput[];
   /** Called for each generated token; returning true stops generation (stop strings). */
   onToken?: (id: number) => boolean | void;
   signal?: AbortSignal;
@@ -100,6 +110,8 @@ export class Engine<T> {
   readonly state: RunState<T>;
   readonly contextWindow: number;
   calibration: PopCalibration | null = null;
+  /** VLMs: vision tower, connector and image processor (null for text-only models). */
+  vision: VisionRuntime<T> | null = null;
   /** Tokens whose K/V sequence 0 holds, for multi-turn prefix reuse. */
   private cachedTokens: number[] = [];
   lastStats: GenerateStats | null = null;
@@ -153,7 +165,9 @@ export class Engine<T> {
     let engine: Engine<T>;
     try {
       const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
+      const vision = await loadVisionRuntime(ops, files.config, ck, source, opts.signal);
       engine = new Engine(ops, files, weights, tokenizer, opts);
+      engine.vision = vision;
     } catch (e) {
       for (const t of weightTensors(weights)) ops.free(t);
       throw e;
@@ -171,6 +185,24 @@ export class Engine<T> {
 
   resolveKeep(pop?: PopSetting): number {
     return resolveKeep(pop ?? this.opts.pop, this.config.numLayers, this.calibration);
+  }
+
+  /**
+   * Image features for a prompt: checks the images against the model and the prompt's
+   * `<image>` ids, runs the vision tower + connector. Returns null without images.
+   */
+  private async imageFeatures(prompt: readonly number[], images: readonly ImageInput[] | undefined): Promise<{ data: T; positions: number[] } | null> {
+    const rt = this.vision;
+    if (!images?.length) {
+      if (rt && prompt.includes(rt.config.imageTokenId)) throw new InvalidArgumentError('images', `the prompt holds image tokens (id ${rt.config.imageTokenId}) but no images were given`);
+      return null;
+    }
+    if (!rt) throw new InvalidArgumentError('images', `model type '${this.config.modelType}' is text-only: it does not accept images`);
+    const pre = await preprocessImages(images, rt.processor, this.opts.maxImagePixels);
+    const positions = imageTokenPositions(prompt, rt.config.imageTokenId);
+    const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
+    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want} (tiles x ${rt.config.tokensPerTile}); expand each <image> with expandImageTokens`);
+    return { data: encodeImages(this.ops, rt, pre).data, positions };
   }
 
   /** Forgets the conversation: frees every KV page. */
@@ -193,10 +225,11 @@ export class Engine<T> {
     if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
     const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
     const stops = new Set(o.ignoreEos ? [] : (o.stopTokenIds ?? c.eosTokenIds));
+    const img = await this.imageFeatures(prompt, o.images);
 
     // Multi-turn: keep the K/V of the longest shared prefix (leave >= 1 token to feed).
     let reused = 0;
-    if (o.reusePrefix) {
+    if (o.reusePrefix && !img) {
       while (reused < this.cachedTokens.length && reused < prompt.length - 1 && this.cachedTokens[reused] === prompt[reused]) reused++;
     }
     if (reused === 0) this.cache.reset();
@@ -220,7 +253,8 @@ export class Engine<T> {
         checkAbort('prefill');
         const end = Math.min(prompt.length, pos + chunk);
         const last = end === prompt.length;
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: last });
+        const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: last, embedOverride });
         pos = end;
       }
       next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
@@ -228,8 +262,11 @@ export class Engine<T> {
       this.cache.reset();
       this.cachedTokens = [];
       throw e;
+    } finally {
+      if (img) this.ops.free(img.data);
     }
-    this.cachedTokens.push(...prompt.slice(reused));
+    // Image rows are not their token ids: a later request must not reuse them as a prefix.
+    this.cachedTokens.push(...(img ? prompt.slice(reused).map((t, i) => (img.positions.includes(reused + i) ? -1 : t)) : prompt.slice(reused)));
     const t1 = now();
     const ids: number[] = [];
     let finish: GenerateStats['finishReason'] = 'length';
@@ -271,18 +308,21 @@ export class Engine<T> {
    * time at full depth. Returns the logits after the prompt and after each fed token
    * (tests, calibration). Leaves the chat reset.
    */
-  async teacherForced(prompt: readonly number[], continuation: readonly number[] = [], pop?: PopSetting, gate?: ForwardStep['gate']): Promise<Float32Array[]> {
+  async teacherForced(prompt: readonly number[], continuation: readonly number[] = [], pop?: PopSetting, gate?: ForwardStep['gate'], images?: readonly ImageInput[]): Promise<Float32Array[]> {
     const c = this.config;
     const keep = this.resolveKeep(pop);
     if (prompt.length + continuation.length > this.contextWindow) throw new ContextLengthExceededError(prompt.length + continuation.length, this.contextWindow);
     this.resetChat();
     const out: Float32Array[] = [];
+    const img = await this.imageFeatures(prompt, images);
     try {
       const chunk = this.state.maxRows;
       for (let pos = 0; pos < prompt.length; pos += chunk) {
         const end = Math.min(prompt.length, pos + chunk);
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate });
+        const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate, embedOverride });
       }
+      if (img) this.ops.free(img.data);
       out.push(await this.ops.read(this.state.logits, c.vocabSize));
       for (let i = 0; i < continuation.length; i++) {
         forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate });
@@ -295,8 +335,8 @@ export class Engine<T> {
   }
 
   /** Logits of the last prompt token after a POP prefill. */
-  async promptLogits(prompt: readonly number[], pop?: PopSetting): Promise<Float32Array> {
-    return (await this.teacherForced(prompt, [], pop))[0];
+  async promptLogits(prompt: readonly number[], pop?: PopSetting, images?: readonly ImageInput[]): Promise<Float32Array> {
+    return (await this.teacherForced(prompt, [], pop, undefined, images))[0];
   }
 
   /** Frees every device buffer the engine holds (cache, scratch, weights). */
@@ -304,5 +344,7 @@ export class Engine<T> {
     this.cache.destroy();
     freeRunState(this.ops, this.state);
     for (const t of weightTensors(this.weights)) this.ops.free(t);
+    if (this.vision) freeVisionRuntime(this.ops, this.vision);
+    this.vision = null;
   }
 }

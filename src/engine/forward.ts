@@ -47,7 +47,7 @@ export function freeRunState<T>(ops: Ops<T>, s: RunState<T>): void {
   for (const t of [s.x, s.xb, s.qkv, s.att, s.gu, s.hb, s.deepKv, s.gateSave, s.last, s.logits]) if (t) ops.free(t);
 }
 
-export interface ForwardStep {
+export interface ForwardStep<T = unknown> {
   seqId: number;
   tokens: ArrayLike<number>;
   /** Position of tokens[0]. */
@@ -62,10 +62,16 @@ export interface ForwardStep {
    * the last row). The layer still writes its K/V for those rows.
    */
   gate?: { layer: number; stage: 'prefill' | 'decode' };
+  /**
+   * VLMs: row rows[i] of this step takes row src[i] of `data` ([*, hidden], the image
+   * features) as its input embedding instead of the table row of its token id. Everything
+   * after the embedding (POP included) treats these rows like any other.
+   */
+  embedOverride?: { data: T; rows: ArrayLike<number>; src: ArrayLike<number> };
 }
 
 /** Runs one step; when lastRowFullDepth, `state.logits` holds the last row's logits. */
-export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, step: ForwardStep): void {
+export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, step: ForwardStep<T>): void {
   const n = step.tokens.length;
   const L = c.numLayers, H = c.hiddenSize, F = c.intermediateSize;
   const Q = qDim(c), KV = kvDim(c), QKV = Q + 2 * KV;
@@ -73,6 +79,7 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
   const seq = cache.reserve(step.seqId, step.startPos + n);
 
   ops.embed(s.x, step.tokens, w.embed, n, H, c.embeddingScale);
+  if (step.embedOverride) spliceRows(ops, s.x, step.embedOverride, H);
 
   let rows = n;
   let pos = step.startPos;
@@ -115,6 +122,16 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     if (c.finalLogitSoftcap > 0) ops.softcap(s.logits, c.vocabSize, c.finalLogitSoftcap);
   }
   ops.flush();
+}
+
+/** Copies override rows into the residual stream, one copy per run of consecutive rows. */
+function spliceRows<T>(ops: Ops<T>, x: T, o: NonNullable<ForwardStep<T>['embedOverride']>, H: number): void {
+  for (let i = 0; i < o.rows.length; ) {
+    let j = i + 1;
+    while (j < o.rows.length && o.rows[j] === o.rows[j - 1] + 1 && o.src[j] === o.src[j - 1] + 1) j++;
+    ops.copyRows(x, o.rows[i], o.data, o.src[i], j - i, H);
+    i = j;
+  }
 }
 
 /** Rows whose update the calibration gate discards at layer l, or null. */

@@ -1,5 +1,7 @@
 // The normalized model configuration every family's config.json is mapped into. The one
 // forward pass reads only this, never a family's raw keys.
+import type { VisionConfig } from '../vision/config.ts';
+
 export type Activation = 'silu' | 'gelu_tanh';
 
 export interface RopeConfig {
@@ -38,6 +40,8 @@ export interface ModelConfig {
   finalLogitSoftcap: number;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  /** VLMs: the vision tower and connector (src/vision/); absent for text-only models. */
+  vision?: VisionConfig;
 }
 
 export function kvDim(c: ModelConfig): number {

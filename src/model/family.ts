@@ -21,6 +21,16 @@ export interface FamilySpec {
   layerTensors: Partial<Record<LayerRole, string>>;
   /** RMSNorm gain is stored as w with the norm computing (1 + w) (Gemma). Folded at load. */
   normGainOffset: number;
+  /** Tensors beyond the text decoder (a VLM's vision tower and connector), for random fixtures. */
+  extraTensors?(c: ModelConfig): ExtraTensor[];
+}
+
+/** A checkpoint tensor outside the decoder roles; `fanIn` sets a random weight's scale. */
+export interface ExtraTensor {
+  name: string;
+  shape: number[];
+  kind: 'norm' | 'weight' | 'bias';
+  fanIn?: number;
 }
 
 /** Expected shape of each weight role, from the normalized config. */

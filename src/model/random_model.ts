@@ -44,11 +44,11 @@ export function randomModelFiles(rawConfig: Record<string, any>, o: RandomModelO
   const c: ModelConfig = spec.normalize(rawConfig);
   const g = gaussianSource(o.seed ?? 1234);
   const tensors: { name: string; shape: number[]; data: Float32Array; dtype?: SafetensorsDtype }[] = [];
-  const make = (name: string, shape: number[], kind: 'norm' | 'weight' | 'bias') => {
+  const make = (name: string, shape: number[], kind: 'norm' | 'weight' | 'bias', fanIn = shape[shape.length - 1]) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     // Norm gains near their identity value; weights ~ N(0, 1/in) so activations stay O(1).
-    const std = kind === 'weight' ? 1 / Math.sqrt(shape[shape.length - 1]) : 0.02;
+    const std = kind === 'weight' ? 1 / Math.sqrt(fanIn) : 0.02;
     const base = kind === 'norm' ? (spec.normGainOffset ? 0 : 1) : 0;
     for (let i = 0; i < n; i++) data[i] = base + std * g() * (kind === 'norm' ? 5 : 1);
     tensors.push({ name, shape, data, dtype: o.dtype });
@@ -63,6 +63,7 @@ export function randomModelFiles(rawConfig: Record<string, any>, o: RandomModelO
       make(pattern.replace('{layer}', String(l)), shape, role.endsWith('Norm') ? 'norm' : role.endsWith('Bias') ? 'bias' : 'weight');
     }
   }
+  for (const t of spec.extraTensors?.(c) ?? []) make(t.name, t.shape, t.kind, t.fanIn);
   const files = new Map<string, Uint8Array>();
   const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2));
   files.set('config.json', enc(rawConfig));

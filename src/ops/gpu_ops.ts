@@ -14,7 +14,9 @@ import { attention } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { sample } from '../kernels/sample.ts';
+import { attentionFull, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
+import type { FullAttentionShape } from './ops.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView } from './ops.ts';
 
 export class GpuOps implements Ops<GPUBuffer> {
@@ -120,6 +122,23 @@ export class GpuOps implements Ops<GPUBuffer> {
     const id = new Uint32Array(this.tokenRead.getMappedRange(0, 4))[0];
     this.tokenRead.unmap();
     return id;
+  }
+
+  // Vision towers: src/kernels/vision.ts.
+  layerNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer, bias: GPUBuffer, rows: number, dim: number, eps: number): void {
+    layerNorm(this.ctx, out, x, gain, bias, rows, dim, eps);
+  }
+  gelu(x: GPUBuffer, elements: number): void {
+    gelu(this.ctx, x, elements);
+  }
+  patchify(out: GPUBuffer, pixels: GPUBuffer, tiles: number, channels: number, size: number, patch: number): void {
+    patchify(this.ctx, out, pixels, tiles, channels, size, patch);
+  }
+  attentionFull(out: GPUBuffer, qkv: GPUBuffer, shape: FullAttentionShape): void {
+    attentionFull(this.ctx, out, qkv, shape);
+  }
+  pixelShuffle(out: GPUBuffer, x: GPUBuffer, tiles: number, side: number, dim: number, scale: number): void {
+    pixelShuffle(this.ctx, out, x, tiles, side, dim, scale);
   }
 
   flush(): void {

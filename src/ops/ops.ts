@@ -36,6 +36,20 @@ export interface HeadNorm<T> {
   eps: number;
 }
 
+/** Bidirectional attention over contiguous Q/K/V (vision towers): rows form sequences of seqLen. */
+export interface FullAttentionShape {
+  rows: number;
+  seqLen: number;
+  /** Row stride of qkv, and the column where Q, K and V start (head h at +h*headDim). */
+  stride: number;
+  qOffset: number;
+  kOffset: number;
+  vOffset: number;
+  numHeads: number;
+  headDim: number;
+  scale: number;
+}
+
 export interface Ops<T> {
   readonly name: string;
   /** Variant chosen per kernel (reported in stats). */
@@ -73,4 +87,16 @@ export interface Ops<T> {
   flush(): void;
   /** Reads floats back (tests, debugging, calibration). */
   read(t: T, elements: number, offset?: number): Promise<Float32Array>;
+
+  // Vision towers (SigLIP / Idefics3).
+  /** out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gain + bias; out must not alias x. */
+  layerNorm(out: T, x: T, gain: T, bias: T, rows: number, dim: number, eps: number): void;
+  /** x[i] = gelu_tanh(x[i]) in place. */
+  gelu(x: T, elements: number): void;
+  /** im2col: pixels [tiles, C, size, size] -> out [tiles * (size/patch)^2, C * patch^2], patches row-major. */
+  patchify(out: T, pixels: T, tiles: number, channels: number, size: number, patch: number): void;
+  /** out [rows, heads*headDim] = softmax(Q K^T * scale) V within each sequence of seqLen rows (no mask). */
+  attentionFull(out: T, qkv: T, shape: FullAttentionShape): void;
+  /** Idefics3 pixel shuffle: x [tiles, side^2, dim] -> out [tiles, (side/scale)^2, scale^2 * dim]. */
+  pixelShuffle(out: T, x: T, tiles: number, side: number, dim: number, scale: number): void;
 }

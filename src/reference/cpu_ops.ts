@@ -3,6 +3,8 @@
 import type { Activation } from '../model/config.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView } from '../ops/ops.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
+import { attentionFullCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
+import type { FullAttentionShape } from '../ops/ops.ts';
 
 export function silu(x: number): number {
   return x / (1 + Math.exp(-x));
@@ -156,5 +158,22 @@ export class CpuOps implements Ops<Float32Array> {
 
   async read(t: Float32Array, elements: number, offset = 0): Promise<Float32Array> {
     return t.slice(offset, offset + elements);
+  }
+
+  // Vision towers: see cpu_vision_ops.ts.
+  layerNorm(out: Float32Array, x: Float32Array, gain: Float32Array, bias: Float32Array, rows: number, dim: number, eps: number): void {
+    layerNormCpu(out, x, gain, bias, rows, dim, eps);
+  }
+  gelu(x: Float32Array, elements: number): void {
+    geluCpu(x, elements);
+  }
+  patchify(out: Float32Array, pixels: Float32Array, tiles: number, channels: number, size: number, patch: number): void {
+    patchifyCpu(out, pixels, tiles, channels, size, patch);
+  }
+  attentionFull(out: Float32Array, qkv: Float32Array, shape: FullAttentionShape): void {
+    attentionFullCpu(out, qkv, shape);
+  }
+  pixelShuffle(out: Float32Array, x: Float32Array, tiles: number, side: number, dim: number, scale: number): void {
+    pixelShuffleCpu(out, x, tiles, side, dim, scale);
   }
 }

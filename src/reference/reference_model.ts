@@ -142,14 +142,15 @@ export class ReferenceModel {
    * Feeds tokens at positions start.. . With keep < L (POP), every token but the last runs
    * layers [0, keep) and gets deep-layer K/V by projecting the hidden state leaving layer
    * keep-1 with each deep layer's own norm and K/V weights; the last token runs all layers.
-   * Returns the last token's logits.
+   * Returns the last token's logits. A Float32Array in `tokens` is an input embedding used
+   * as is (a VLM's image features) instead of a table row.
    */
-  feed(tokens: number[], start: number, keep = this.c.numLayers): Float32Array {
+  feed(tokens: (number | Float32Array)[], start: number, keep = this.c.numLayers): Float32Array {
     const L = this.c.numLayers;
     let last: Float32Array | null = null;
     tokens.forEach((id, i) => {
       const pos = start + i;
-      let h = this.embed(id);
+      let h = typeof id === 'number' ? this.embed(id) : Float32Array.from(id);
       const full = i === tokens.length - 1;
       const depth = full ? L : keep;
       for (let l = 0; l < depth; l++) h = this.layer(l, h, pos);

@@ -1,0 +1,170 @@
+// Image preprocessing for Idefics3 / SmolVLM, as pure math on RGBA arrays (testable in Node):
+//   alpha over white -> resize longest edge to `longestEdge` (aspect kept, short side even)
+//   -> resize up to multiples of the tile size -> split into rows x cols tiles (row-major)
+//   plus a global view resized to one tile -> rescale (1/255) -> normalize (mean/std).
+// A 512 px (or smaller) result is a single global tile (rows = cols = 0), as in HF's
+// Idefics3ImageProcessor. Resampling is PIL-style separable Lanczos-3 (antialiased when
+// shrinking, 8-bit rounding after each pass), so results are within ~1 LSB of PIL's.
+// Layout: RgbaImage.data u8 [height, width, 4]; output pixels f32 [tiles, 3, tile, tile].
+// Differences from HF: alpha is composited before resizing (equal for opaque images);
+// do_image_splitting = false resizes to one square tile (HF pads instead).
+import type { ImageProcessorConfig } from './config.ts';
+
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+}
+
+export interface PreprocessedImage {
+  /** f32 [tiles, 3, tileSize, tileSize]: the rows x cols tiles (row-major), then the global view. */
+  pixels: Float32Array;
+  tiles: number;
+  /** Tile grid (0 x 0 when the image is one global tile). */
+  rows: number;
+  cols: number;
+  tileSize: number;
+}
+
+/** HF's rescale-to-max-len: longest edge -> maxLen, short side int() and made even; then capped at 4096. */
+export function resizeForLongestEdge(height: number, width: number, maxLen: number): [number, number] {
+  const aspect = width / height;
+  let h = height, w = width;
+  if (w >= h) {
+    w = maxLen;
+    h = Math.trunc(w / aspect);
+    if (h % 2) h++;
+  } else {
+    h = maxLen;
+    w = Math.trunc(h * aspect);
+    if (w % 2) w++;
+  }
+  h = Math.max(h, 1), w = Math.max(w, 1);
+  const cap = 4096; // HF MAX_IMAGE_SIZE
+  const a2 = w / h;
+  if (w >= h && w > cap) (w = cap), (h = Math.trunc(w / a2));
+  else if (h > w && h > cap) (h = cap), (w = Math.trunc(h * a2));
+  return [Math.max(h, 1), Math.max(w, 1)];
+}
+
+/** HF's resize_for_vision_encoder: both sides up to multiples of the tile size (aspect from the long side). */
+export function resizeForTiles(height: number, width: number, tile: number): [number, number] {
+  const aspect = width / height;
+  let h: number, w: number;
+  if (width >= height) {
+    w = Math.ceil(width / tile) * tile;
+    h = Math.ceil(Math.trunc(w / aspect) / tile) * tile;
+  } else {
+    h = Math.ceil(height / tile) * tile;
+    w = Math.ceil(Math.trunc(h * aspect) / tile) * tile;
+  }
+  return [Math.max(h, tile), Math.max(w, tile)];
+}
+
+/** Tile grid and tile count an image of this size gets (without touching pixels). */
+export function tileLayout(height: number, width: number, p: ImageProcessorConfig): { rows: number; cols: number; tiles: number; resized: [number, number] } {
+  if (!p.doSplit) return { rows: 0, cols: 0, tiles: 1, resized: [p.tileSize, p.tileSize] };
+  let [h, w] = p.doResize ? resizeForLongestEdge(height, width, p.longestEdge) : [height, width];
+  [h, w] = resizeForTiles(h, w, p.tileSize);
+  if (h > p.tileSize || w > p.tileSize) {
+    const rows = h / p.tileSize, cols = w / p.tileSize;
+    return { rows, cols, tiles: rows * cols + 1, resized: [h, w] };
+  }
+  return { rows: 0, cols: 0, tiles: 1, resized: [h, w] };
+}
+
+function lanczos(x: number): number {
+  if (x === 0) return 1;
+  if (x <= -3 || x >= 3) return 0;
+  const px = Math.PI * x;
+  return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+}
+
+/** One resampling pass along an axis (PIL ImagingResample coefficients), u8 in and out. */
+function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number, horizontal: boolean): Uint8Array {
+  const inLen = horizontal ? inW : inH;
+  const scale = inLen / outLen, fscale = Math.max(scale, 1), support = 3 * fscale;
+  const outW = horizontal ? outLen : inW, outH = horizontal ? inH : outLen;
+  const dst = new Uint8Array(outW * outH * 4);
+  const ww: number[] = [];
+  for (let o = 0; o < outLen; o++) {
+    const center = (o + 0.5) * scale;
+    const lo = Math.max(Math.trunc(center - support + 0.5), 0);
+    const hi = Math.min(Math.trunc(center + support + 0.5), inLen);
+    ww.length = 0;
+    let sum = 0;
+    for (let i = lo; i < hi; i++) {
+      const w = lanczos((i - center + 0.5) / fscale);
+      ww.push(w), (sum += w);
+    }
+    const lines = horizontal ? inH : inW;
+    for (let line = 0; line < lines; line++) {
+      for (let ch = 0; ch < 4; ch++) {
+        let acc = 0;
+        for (let i = lo; i < hi; i++) {
+          const si = horizontal ? (line * inW + i) * 4 + ch : (i * inW + line) * 4 + ch;
+          acc += src[si] * ww[i - lo];
+        }
+        const v = Math.round(acc / (sum || 1));
+        const di = horizontal ? (line * outW + o) * 4 + ch : (o * outW + line) * 4 + ch;
+        dst[di] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  }
+  return dst;
+}
+
+/** Resizes RGBA to width x height (horizontal pass first, as PIL; an unchanged axis is skipped). */
+export function resizeRgba(img: RgbaImage, width: number, height: number): RgbaImage {
+  let data = img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
+  let w = img.width;
+  if (width !== img.width) (data = resamplePass(data, img.width, img.height, width, true)), (w = width);
+  if (height !== img.height) data = resamplePass(data, w, img.height, height, false);
+  return { width, height, data };
+}
+
+/** Composites RGBA over white (HF convert_to_rgb); alpha becomes 255. */
+export function flattenAlpha(img: RgbaImage): RgbaImage {
+  const d = new Uint8Array(img.data.length);
+  for (let i = 0; i < d.length; i += 4) {
+    const a = img.data[i + 3];
+    for (let c = 0; c < 3; c++) d[i + c] = a === 255 ? img.data[i + c] : Math.round((img.data[i + c] * a + 255 * (255 - a)) / 255);
+    d[i + 3] = 255;
+  }
+  return { width: img.width, height: img.height, data: d };
+}
+
+/** Writes the (x0, y0) tile of side t, rescaled and normalized, channels first, at out[offset..]. */
+function writeTile(out: Float32Array, offset: number, img: RgbaImage, x0: number, y0: number, t: number, p: ImageProcessorConfig): void {
+  const f = p.doRescale ? p.rescaleFactor : 1;
+  for (let c = 0; c < 3; c++) {
+    const m = p.doNormalize ? p.mean[c] : 0, s = p.doNormalize ? p.std[c] : 1;
+    for (let y = 0; y < t; y++) {
+      for (let x = 0; x < t; x++) {
+        const v = Math.fround(img.data[((y0 + y) * img.width + x0 + x) * 4 + c] * f);
+        out[offset + (c * t + y) * t + x] = (v - m) / s;
+      }
+    }
+  }
+}
+
+/** The whole preprocessing of one RGBA image into tiles. */
+export function preprocessRgba(img: RgbaImage, p: ImageProcessorConfig): PreprocessedImage {
+  const t = p.tileSize;
+  const layout = tileLayout(img.height, img.width, p);
+  let im = flattenAlpha(img);
+  if (!p.doSplit) im = resizeRgba(im, t, t);
+  else {
+    if (p.doResize) {
+      const [h, w] = resizeForLongestEdge(im.height, im.width, p.longestEdge);
+      im = resizeRgba(im, w, h);
+    }
+    im = resizeRgba(im, layout.resized[1], layout.resized[0]);
+  }
+  const pixels = new Float32Array(layout.tiles * 3 * t * t);
+  let k = 0;
+  for (let r = 0; r < layout.rows; r++) for (let c = 0; c < layout.cols; c++) writeTile(pixels, k++ * 3 * t * t, im, c * t, r * t, t, p);
+  const global = im.width === t && im.height === t ? im : resizeRgba(im, t, t);
+  writeTile(pixels, k * 3 * t * t, global, 0, 0, t, p);
+  return { pixels, tiles: layout.tiles, rows: layout.rows, cols: layout.cols, tileSize: t };
+}
