@@ -9,6 +9,8 @@ import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { memorySource, urlSource, type ModelSource } from '../src/model/source.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
+import { CpuOps } from '../src/reference/cpu_ops.ts';
+import { Engine as EngineClass, type EngineOptions } from '../src/engine/engine.ts';
 
 const engines = new Map<string, { engine: Engine<GPUBuffer>; ref: ReferenceModel }>();
 
@@ -36,6 +38,24 @@ async function open(spec: FixtureSpec): Promise<{ engine: Engine<GPUBuffer>; ref
   engines.set(key, (e = { engine, ref }));
   return e;
 }
+
+type Quantization = NonNullable<EngineOptions['quantization']>;
+const quantEngines = new Map<string, { gpu: Engine<GPUBuffer>; cpu: EngineClass<Float32Array> }>();
+
+/** A GPU engine and a CpuOps engine (the dequantized reference) loaded with the same quantization. */
+async function openQuant(spec: FixtureSpec, quantization: Quantization, quantizeLmHead = false): Promise<{ gpu: Engine<GPUBuffer>; cpu: EngineClass<Float32Array> }> {
+  const key = JSON.stringify([spec, quantization, quantizeLmHead]);
+  let e = quantEngines.get(key);
+  if (e) return e;
+  const source = spec.url ? urlSource(spec.url) : memorySource(randomModelFiles(spec.scale ? scaleConfig(spec.config!, spec.scale) : spec.config!, { seed: spec.seed ?? 7 }));
+  const opts = { prefillChunk: spec.prefillChunk, pageSize: spec.pageSize, quantization, quantizeLmHead };
+  const gpu = await createGpuEngine(source, opts);
+  const cpu = await EngineClass.load(new CpuOps(), source, opts);
+  quantEngines.set(key, (e = { gpu, cpu }));
+  return e;
+}
+
+const argmax = (x: Float32Array) => x.reduce((bi, v, i, a) => (v > a[bi] ? i : bi), 0);
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
   let d = 0, m = 0;
@@ -104,6 +124,50 @@ export const engineCases = {
     }
     engine.resetChat();
     return { k, v, layers };
+  },
+  /**
+   * Quantized weights: teacher-forced logits of the GPU engine vs the CPU engine with the same
+   * quantization (both compute with the same dequantized weights); worst normalized error per step.
+   */
+  async quantLogitsVsCpu(spec: FixtureSpec, quantization: Quantization, prompt: number[], continuation: number[], pop?: PopSetting, quantizeLmHead = false): Promise<number[]> {
+    const { gpu, cpu } = await openQuant(spec, quantization, quantizeLmHead);
+    const got = await gpu.teacherForced(prompt, continuation, pop);
+    const want = await cpu.teacherForced(prompt, continuation, pop);
+    return got.map((g, i) => maxDiff(g, want[i]));
+  },
+  /** Greedy ids and keep from the quantized GPU engine. */
+  async quantGenerate(spec: FixtureSpec, quantization: Quantization, prompt: number[], maxTokens: number, pop?: PopSetting): Promise<{ ids: number[]; keep: number; decodeTokensPerS: number }> {
+    const { gpu } = await openQuant(spec, quantization);
+    const r = await gpu.generate(prompt, { maxTokens, pop, ignoreEos: true });
+    return { ids: r.ids, keep: r.stats.keep, decodeTokensPerS: r.stats.decodeTokensPerS };
+  },
+  /**
+   * Quantized vs f32 on the GPU (reported, not asserted): greedy ids of both, the length of
+   * their common prefix, and on the f32 greedy continuation (teacher-forced) the worst
+   * normalized logit error and the fraction of steps whose argmax agrees; weight bytes of both.
+   */
+  async quantVsF32(spec: FixtureSpec, quantization: Quantization, prompt: number[], maxTokens: number, quantizeLmHead = false): Promise<Record<string, unknown>> {
+    const { engine } = await open(spec);
+    const { gpu } = await openQuant(spec, quantization, quantizeLmHead);
+    const f = await engine.generate(prompt, { maxTokens, ignoreEos: true, pop: 'off' });
+    const q = await gpu.generate(prompt, { maxTokens, ignoreEos: true, pop: 'off' });
+    let common = 0;
+    while (common < maxTokens && f.ids[common] === q.ids[common]) common++;
+    const cont = f.ids.slice(0, -1);
+    const lf = await engine.teacherForced(prompt, cont, 'off');
+    const lq = await gpu.teacherForced(prompt, cont, 'off');
+    const errs = lq.map((l, i) => maxDiff(l, lf[i]));
+    const agree = lq.filter((l, i) => argmax(l) === argmax(lf[i])).length / lq.length;
+    const bytes = (e: Engine<GPUBuffer>) => {
+      const w = e.weights;
+      const all = [w.embed, w.finalNorm, w.lmHead, w.deepKv, w.deepKvBias, ...w.layers.flatMap((l) => Object.values(l))];
+      return [...new Set(all.filter((t): t is GPUBuffer => !!t))].reduce((a, t) => a + t.size, 0);
+    };
+    return {
+      greedyCommonPrefix: common, greedyTokens: maxTokens, sameGreedy: common === maxTokens,
+      teacherForcedArgmaxAgreement: agree, maxLogitErr: Math.max(...errs), meanLogitErr: errs.reduce((a, b) => a + b, 0) / errs.length,
+      weightBytesF32: bytes(engine), weightBytesQuant: bytes(gpu),
+    };
   },
   async layers(spec: FixtureSpec): Promise<number> {
     return (await open(spec)).engine.config.numLayers;

@@ -6,6 +6,7 @@ import { GpuOps } from '../src/ops/gpu_ops.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { ropeTable } from '../src/model/config.ts';
 import { matmul } from '../src/kernels/matmul.ts';
+import { matmulQ4 } from '../src/kernels/matmul_q4.ts';
 import type { SeqView } from '../src/ops/ops.ts';
 
 export type KernelCase = { op: string; seed?: number } & Record<string, any>;
@@ -93,6 +94,25 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const out = upl(y0);
         matmul(g.ctx, { prefill: variant, decode: variant }, { out, x: upl(x), w: upl(w), bias: b ? upl(b) : null, m, n, k, accumulate: !!accumulate, xOffset: xRow * k, yOffset: 0 }, variant);
         return compare(await g.read(out, m * n), want);
+      }
+      case 'matmul_q4': {
+        // The q4 kernels against the CPU twin on the same dequantized weights (CpuOps.upload
+        // with quant); extra.quantErr: the dequantized weights' max error vs the f32 ones.
+        // gainRows: column gains per block of rows (POP's deep K/V layout).
+        const { m, n, k, bias, accumulate, variant, scheme, xRow = 0, gainRows = 0 } = c;
+        const x = randn(r, (m + xRow) * k), w = randn(r, n * k), b = bias ? randn(r, n) : null;
+        const y0 = randn(r, m * n);
+        const gains = gainRows ? { values: randn(r, (n / gainRows) * k, 2), rows: gainRows } : undefined;
+        const quant = { scheme, cols: k, gains };
+        const wq = cpu.upload('case', w, { quant });
+        const want = Float32Array.from(y0);
+        cpu.matmul(want, x, wq, m, n, k, { bias: b, accumulate, xRow });
+        const out = upl(y0);
+        const wb = g.upload('case', w, { quant }); held.push(wb);
+        matmulQ4(g.ctx, { out, x: upl(x), w: wb, bias: b ? upl(b) : null, m, n, k, accumulate: !!accumulate, xOffset: xRow * k, yOffset: 0 }, g.quantInfo(wb)!, variant);
+        let quantErr = 0;
+        if (!gains) for (let i = 0; i < w.length; i++) quantErr = Math.max(quantErr, Math.abs(w[i] - wq[i]));
+        return { ...compare(await g.read(out, m * n), want), extra: { quantErr } };
       }
       case 'rope': {
         const { rows, heads, headDim, startPos, norm, theta = 10000, scaling = null } = c;

@@ -20,6 +20,17 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `matmul ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul', variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
     { name: `matmul ${variant} 1x512x64 (lm head)`, op: 'matmul', variant, m: 1, n: 512, k: 64, tol: F32_DOT },
   ]),
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['regblock_q4', 'matvec_q4'].flatMap((variant) => [
+    { name: `matmul_q4 ${scheme} ${variant} 7x172x64`, op: 'matmul_q4', scheme, variant, m: 7, n: 172, k: 64, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} ${variant} 1x100x12 bias (K < group)`, op: 'matmul_q4', scheme, variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} ${variant} 33x100x172 accumulate (K % 8 = 4)`, op: 'matmul_q4', scheme, variant, m: 33, n: 100, k: 172, accumulate: true, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul_q4', scheme, variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} ${variant} 1x67x1540`, op: 'matmul_q4', scheme, variant, m: 1, n: 67, k: 1540, tol: F32_DOT },
+  ])),
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => [
+    { name: `matmul_q4 ${scheme} column gains 37x96x64 (deep K/V)`, op: 'matmul_q4', scheme, m: 37, n: 96, k: 64, gainRows: 16, bias: true, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_q4', scheme, m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
+  ]),
   { name: 'rope 5x8 heads hd 8', op: 'rope', rows: 5, heads: 8, headDim: 8, startPos: 0, tol: F32_DOT },
   { name: 'rope hd 64 pos 300 theta 1e5', op: 'rope', rows: 3, heads: 3, headDim: 64, startPos: 300, theta: 100000, tol: F32_DOT },
   { name: 'rope llama3 scaling', op: 'rope', rows: 2, heads: 2, headDim: 64, startPos: 5000, theta: 500000, scaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 }, tol: F32_DOT },

@@ -29,6 +29,7 @@ export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unk
     adapter: ops.gpu.identity,
     features: ops.gpu.features,
     variants: ops.variants,
+    quantization: engine.opts.quantization ?? 'none',
     probe: ops.probe,
     gpuBytes: ops.pool.bytesInUse,
   };

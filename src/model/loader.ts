@@ -3,8 +3,9 @@
 // tensor is checked against the shape the config implies, converted to f32, fused into the
 // layouts the forward reads (QKV, gate|up, POP's stacked deep K/V) and uploaded.
 import { MalformedFileError, MissingTensorError, ShapeMismatchError } from '../errors.ts';
-import type { Ops } from '../ops/ops.ts';
-import { kvDim, ropeTable, type ModelConfig } from './config.ts';
+import type { Ops, UploadOptions } from '../ops/ops.ts';
+import type { QuantScheme } from '../ops/quant.ts';
+import { kvDim, qDim, ropeTable, type ModelConfig } from './config.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type GlobalRole, type LayerRole } from './family.ts';
 import { familyFor } from './registry.ts';
 import { parseSafetensorsHeader, toFloat32, type TensorEntry } from './safetensors.ts';
@@ -142,6 +143,10 @@ export interface BuildOptions {
   pop: boolean;
   /** Positions the RoPE tables cover (the context window). */
   positions: number;
+  /** int4-quantize the projection weights (qkv, o, gate|up, down, POP's deep K/V); null: f32. */
+  quant?: QuantScheme | null;
+  /** Quantize the LM head too (a tied one gets its own q4 copy; the embedding table stays f32). */
+  quantLmHead?: boolean;
 }
 
 /**
@@ -178,16 +183,21 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
   const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
   const global = (role: GlobalRole) => take(ck, spec.globalTensors[role], globalRoleShape(c, role));
   const roles = new Set(layerRolesFor(c));
+  // Quantization is a property of the uploaded weight: matmul reads it, the forward does not know.
+  const q = (cols: number): UploadOptions | undefined => (opts.quant ? { quant: { scheme: opts.quant, cols } } : undefined);
 
   const embedHost = global('embed');
   const embed = ops.upload('embed', embedHost);
   const finalNorm = ops.upload('final_norm', gainOf(global('finalNorm')));
   let lmHead: T;
-  if (c.tieWordEmbeddings) lmHead = embed;
-  else lmHead = ops.upload('lm_head', global('lmHead'));
+  const qHead = opts.quantLmHead ? q(H) : undefined;
+  if (c.tieWordEmbeddings) lmHead = qHead ? ops.upload('lm_head', embedHost, qHead) : embed;
+  else lmHead = ops.upload('lm_head', global('lmHead'), qHead);
 
   const deepKvHost = opts.pop && L > 1 ? new Float32Array((L - 1) * 2 * KV * H) : null;
   const deepBiasHost = opts.pop && L > 1 && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
+  // Quantized, the deep K/V stack keeps the layers' own q4 values and takes the norm gains as column gains (see quant.ts).
+  const deepGainsHost = deepKvHost && opts.quant ? new Float32Array((L - 1) * H) : null;
   const ropeTables = new Map<string, T>();
   const ropeFor = (l: number) => {
     const key = JSON.stringify(c.rope[l]);
@@ -203,7 +213,7 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
       return take(ck, tensorName(pattern, l), layerRoleShape(c, role));
     };
     const opt = (role: LayerRole) => (roles.has(role) ? get(role) : null);
-    const q = get('q'), k = get('k'), v = get('v');
+    const qw = get('q'), k = get('k'), v = get('v');
     const qb = opt('qBias'), kb = opt('kBias'), vb = opt('vBias');
     const inputNorm = gainOf(get('inputNorm'));
     const name = (s: string) => `L${l}.${s}`;
@@ -214,28 +224,29 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
     const attnOut = opt('attnOutNorm'), mlpOut = opt('mlpOutNorm');
     layers.push({
       inputNorm: ops.upload(name('input_norm'), inputNorm),
-      qkv: ops.upload(name('qkv'), concatRows([q, k, v])),
+      qkv: ops.upload(name('qkv'), concatRows([qw, k, v]), q(H)),
       qkvBias: qb && kb && vb ? ops.upload(name('qkv_bias'), concatRows([qb, kb, vb])) : null,
       qNorm: headNorm('qNorm'),
       kNorm: headNorm('kNorm'),
-      o: ops.upload(name('o'), get('o')),
+      o: ops.upload(name('o'), get('o'), q(qDim(c))),
       attnOutNorm: attnOut ? ops.upload(name('attn_out_norm'), gainOf(attnOut)) : null,
       mlpNorm: ops.upload(name('mlp_norm'), gainOf(get('mlpNorm'))),
-      gateUp: ops.upload(name('gate_up'), concatRows([get('gate'), get('up')])),
-      down: ops.upload(name('down'), get('down')),
+      gateUp: ops.upload(name('gate_up'), concatRows([get('gate'), get('up')]), q(H)),
+      down: ops.upload(name('down'), get('down'), q(c.intermediateSize)),
       mlpOutNorm: mlpOut ? ops.upload(name('mlp_out_norm'), gainOf(mlpOut)) : null,
       rope: ropeFor(l),
     });
     if (deepKvHost && l >= 1) {
       const j = L - 1 - l;
-      deepKvHost.set(foldGain(k, inputNorm), j * 2 * KV * H);
-      deepKvHost.set(foldGain(v, inputNorm), (j * 2 + 1) * KV * H);
+      deepKvHost.set(deepGainsHost ? k : foldGain(k, inputNorm), j * 2 * KV * H);
+      deepKvHost.set(deepGainsHost ? v : foldGain(v, inputNorm), (j * 2 + 1) * KV * H);
+      deepGainsHost?.set(inputNorm, j * H);
       if (deepBiasHost && kb && vb) deepBiasHost.set(kb, j * 2 * KV), deepBiasHost.set(vb, j * 2 * KV + KV);
     }
   }
   return {
     embed, finalNorm, lmHead, layers,
-    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost) : null,
+    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost, deepGainsHost ? { quant: { scheme: opts.quant!, cols: H, gains: { values: deepGainsHost, rows: 2 * KV } } } : undefined) : null,
     deepKvBias: deepBiasHost ? ops.upload('pop.deep_kv_bias', deepBiasHost) : null,
   };
 }

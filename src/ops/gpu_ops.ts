@@ -13,11 +13,13 @@ import { kvWrite } from '../kernels/kv_write.ts';
 import { attention } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
+import { matmulQ4 } from '../kernels/matmul_q4.ts';
+import { quantizeQ4, type QuantInfo } from './quant.ts';
 import { sample } from '../kernels/sample.ts';
 import { attentionFull, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView } from './ops.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView, UploadOptions } from './ops.ts';
 
 export class GpuOps implements Ops<GPUBuffer> {
   readonly name = 'webgpu';
@@ -27,6 +29,9 @@ export class GpuOps implements Ops<GPUBuffer> {
   private readonly token: GPUBuffer;
   private readonly tokenRead: GPUBuffer;
   private readonly lengths = new WeakMap<GPUBuffer, number>();
+  /** Weights uploaded quantized: their packed layout (matmul picks the q4 kernels for them). */
+  private readonly quant = new WeakMap<GPUBuffer, QuantInfo>();
+  private quantized = 0;
   private rowScratch: GPUBuffer | null = null;
 
   probe: ProbeResult | null = null;
@@ -47,7 +52,8 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
 
   get variants(): Record<string, string> {
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, attention: 'online-softmax', sample: 'single-workgroup' };
+    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: 'matvec_q4' } : {};
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, attention: 'online-softmax', sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
@@ -55,8 +61,17 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.lengths.set(b, elements);
     return b;
   }
-  upload(label: string, data: Float32Array): GPUBuffer {
-    return this.pool.upload(label, data, STORAGE);
+  upload(label: string, data: Float32Array, opts: UploadOptions = {}): GPUBuffer {
+    if (!opts.quant) return this.pool.upload(label, data, STORAGE);
+    const { packed, info } = quantizeQ4(data, opts.quant);
+    const b = this.pool.upload(label, packed, STORAGE);
+    this.quant.set(b, info);
+    this.quantized++;
+    return b;
+  }
+  /** The packed layout of a quantized weight, or null for an f32 tensor. */
+  quantInfo(t: GPUBuffer): QuantInfo | null {
+    return this.quant.get(t) ?? null;
   }
   uploadU32(label: string, data: Uint32Array): GPUBuffer {
     return this.pool.upload(label, data, STORAGE);
@@ -77,7 +92,10 @@ export class GpuOps implements Ops<GPUBuffer> {
     rmsNorm(this.ctx, out, x, gain, rows, dim, eps);
   }
   matmul(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number } = {}): void {
-    matmul(this.ctx, this.matmulVariants, { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: (opt.outRow ?? 0) * n });
+    const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: (opt.outRow ?? 0) * n };
+    const q = this.quant.get(w);
+    if (q) matmulQ4(this.ctx, args, q);
+    else matmul(this.ctx, this.matmulVariants, args);
   }
   rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {
     rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, ropeTable, norm);

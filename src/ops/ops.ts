@@ -3,8 +3,19 @@
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
 import type { Activation } from '../model/config.ts';
 import type { SampleParams } from '../reference/sample.ts';
+import type { QuantSpec } from './quant.ts';
 
-export type { SampleParams };
+export type { SampleParams, QuantSpec };
+
+/**
+ * How `upload` stores a tensor. `quant`: int4 weight-only quantization of a [rows, quant.cols]
+ * weight (src/ops/quant.ts), for weights that are only ever the `w` of `matmul`: the GPU keeps
+ * the packed buffer and its matmul picks the q4 kernels; the CPU twin keeps the dequantized
+ * values. Such a tensor must not be read by other ops (`read` gives the packed words).
+ */
+export interface UploadOptions {
+  quant?: QuantSpec;
+}
 
 /** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V. */
 export interface KvLayerStorage<T> {
@@ -56,7 +67,7 @@ export interface Ops<T> {
   readonly variants: Record<string, string>;
 
   alloc(label: string, elements: number): T;
-  upload(label: string, data: Float32Array): T;
+  upload(label: string, data: Float32Array, opts?: UploadOptions): T;
   uploadU32(label: string, data: Uint32Array): T;
   writeU32(dst: T, data: Uint32Array): void;
   free(t: T): void;

@@ -1,7 +1,8 @@
 // The plain TypeScript twin of the GPU ops: each op as the obvious loop, in f64
 // accumulators. Used by the tests only, as the reference every kernel is compared with.
 import type { Activation } from '../model/config.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView } from '../ops/ops.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView, UploadOptions } from '../ops/ops.ts';
+import { dequantizeQ4, quantizeQ4 } from '../ops/quant.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
 import { attentionFullCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';
@@ -46,8 +47,11 @@ export class CpuOps implements Ops<Float32Array> {
   alloc(_label: string, elements: number): Float32Array {
     return new Float32Array(elements);
   }
-  upload(_label: string, data: Float32Array): Float32Array {
-    return Float32Array.from(data);
+  /** A quantized weight is kept as its dequantized values: what the GPU's q4 kernels compute with. */
+  upload(_label: string, data: Float32Array, opts: UploadOptions = {}): Float32Array {
+    if (!opts.quant) return Float32Array.from(data);
+    const { packed, info } = quantizeQ4(data, opts.quant);
+    return dequantizeQ4(packed, info);
   }
   uploadU32(_label: string, data: Uint32Array): Float32Array {
     return new Float32Array(data.length); // the CPU reads the host page table directly

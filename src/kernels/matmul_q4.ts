@@ -1,0 +1,34 @@
+// Y[M, N] (+)= X[M, K] · dequant(W)[N, K]^T (+ bias) over int4 weights packed by
+// src/ops/quant.ts: the prefill GEMM (register-blocked, dequantized in registers) and the
+// decode GEMV. Same binding layout as matmul.ts; Params add the packed buffer's scalesOffset
+// and minsOffset (u32 words), and column gains (POP's deep K/V, GEMM kernel only). GpuOps.matmul
+// routes here when the weight buffer is quantized.
+import matmulQ4Code from '../../shaders/matmul_q4.wgsl?raw';
+import matvecQ4Code from '../../shaders/matvec_q4.wgsl?raw';
+import type { QuantInfo } from '../ops/quant.ts';
+import { pipeline, type KernelContext } from './context.ts';
+import type { MatmulArgs, MatmulVariant } from './matmul.ts';
+
+export const MATMUL_Q4_VARIANTS: Record<string, MatmulVariant> = {
+  // 16x16 register block per invocation, workgroup 2x2 (tile 32 x 32).
+  regblock_q4: { code: matmulQ4Code, decode: false, tileM: 32, tileN: 32 },
+  // GEMV, 8 outputs per invocation, 8 invocations per workgroup (tile 64 x 1).
+  matvec_q4: { code: matvecQ4Code, decode: true, tileM: 1, tileN: 64 },
+};
+
+export function matmulQ4(ctx: KernelContext, a: MatmulArgs, q: QuantInfo, forceVariant?: string): void {
+  if (a.k !== q.cols || a.n > q.rows) throw new Error(`matmul q4: weight is [${q.rows}, ${q.cols}], asked for n = ${a.n}, k = ${a.k}`);
+  if (a.xOffset % 4) throw new Error(`matmul q4: xOffset = ${a.xOffset} must be a multiple of 4`);
+  // Column gains live in the GEMM kernel only (the deep K/V GEMM runs at prefill; M = 1 is rare).
+  const gain = q.gainsOffset !== 0;
+  const name = forceVariant ?? (a.m === 1 && !gain ? 'matvec_q4' : 'regblock_q4');
+  const v = MATMUL_Q4_VARIANTS[name];
+  if (!v) throw new Error(`matmul q4: unknown variant ${name}`);
+  if (gain && v.decode) throw new Error(`matmul q4: ${name} does not apply column gains`);
+  ctx.rec.dispatch({
+    pipeline: pipeline(ctx, { kernel: 'matmul', variant: name, constants: gain ? { GAIN: 1 } : undefined }, v.code),
+    params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, 0, q.scalesOffset, q.minsOffset, q.gainsOffset, q.gainRows],
+    buffers: [a.x, a.w, a.bias ?? ctx.dummy, a.out],
+    workgroups: [Math.ceil(a.n / v.tileN), Math.ceil(a.m / v.tileM)],
+  });
+}
