@@ -2,7 +2,11 @@
 // the page for tests): chat templates, stop strings, streaming chunks, usage, interrupts,
 // multi-turn KV reuse. Generation itself is engine/engine.ts.
 import { Template } from '@huggingface/jinja';
-import { EngineNotLoadedError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import { EngineNotLoadedError, ImageDecodeError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import type { ImageInput } from '../vision/image_input.ts';
+import { preprocessImages } from '../vision/runtime.ts';
+import { expandImageTokens, IMAGE_TOKEN } from '../vision/prompt.ts';
+import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
 import { resolveModelUrl, urlSource } from '../model/source.ts';
@@ -94,8 +98,11 @@ export class ChatEngine {
   /** Renders messages with the model's chat template (raw text when it has none). */
   renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
     if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
-    const plain = messages.map((m) => ({ role: m.role, content: contentText(m) }));
+    const vlm = !!this.e.vision;
     const tpl = this.e.files.chatTemplate;
+    // Image parts become the template's {type: 'image'} items (as HF processors pass them),
+    // or an inline <image> placeholder when there is no template.
+    const plain = messages.map((m) => ({ role: m.role, content: contentOf(m, vlm, !!tpl) }));
     if (!tpl) return { text: plain.map((m) => m.content).join('\n'), addSpecial: true };
     const tc = this.e.files.tokenizerConfig ?? {};
     const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
@@ -104,10 +111,19 @@ export class ChatEngine {
     return { text, addSpecial: false };
   }
 
-  async chatCompletion(req: ChatCompletionRequestBase, onEvent: (e: StreamEvent) => void): Promise<void> {
+  async chatCompletion(req: ChatCompletionRequestBase & { images?: ImageInput[] }, onEvent: (e: StreamEvent) => void): Promise<void> {
     const { text, addSpecial } = this.renderChat(req.messages);
-    const ids = this.tokenizer.encode(text, addSpecial);
-    await this.run(ids, req, onEvent, true);
+    const urls = imageUrls(req.messages);
+    if (!urls.length) return this.run(this.tokenizer.encode(text, addSpecial), { ...req, images: undefined }, onEvent, true);
+    // Images: decode (typed errors), preprocess once, expand each <image> for its tile layout.
+    const rt = this.e.vision!;
+    const inputs = req.images ?? (await Promise.all(urls.map((u, i) => fetchImage(u, i))));
+    if (inputs.length !== urls.length) throw new InvalidArgumentError('images', `${urls.length} image parts but ${inputs.length} images`);
+    const pre = await preprocessImages(inputs, rt.processor);
+    const placeholders = text.split(IMAGE_TOKEN).length - 1;
+    if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} <image> markers for ${pre.length} images`);
+    const expanded = expandImageTokens(text, pre, rt.config.tokensPerTile);
+    await this.run(this.tokenizer.encode(expanded, addSpecial), { ...req, images: pre }, onEvent, false);
   }
 
   async completion(req: SamplingRequest & { prompt: string }, onEvent: (e: StreamEvent) => void): Promise<void> {
@@ -115,7 +131,7 @@ export class ChatEngine {
     await this.run(this.tokenizer.encode(req.prompt, true), req, onEvent, false);
   }
 
-  private async run(ids: number[], req: SamplingRequest, onEvent: (e: StreamEvent) => void, reusePrefix: boolean): Promise<void> {
+  private async run(ids: number[], req: SamplingRequest & { images?: PreprocessedImage[] }, onEvent: (e: StreamEvent) => void, reusePrefix: boolean): Promise<void> {
     const e = this.e;
     const streamer = new TextStreamer(this.tokenizer);
     const stops = req.stop === undefined ? [] : Array.isArray(req.stop) ? req.stop : [req.stop];
@@ -134,6 +150,7 @@ export class ChatEngine {
         pop: req.pop,
         ignoreEos: req.ignore_eos,
         reusePrefix,
+        images: req.images,
         signal,
         onToken: (id) => {
           let delta = streamer.push(id);
@@ -238,15 +255,39 @@ export class ChatEngine {
   }
 }
 
-function contentText(m: ChatCompletionMessageParam): string {
+type Part = { type: string; text?: string; image_url?: { url: string } | string };
+
+/** A message's content for the template: text, or (VLM with a template) text and image items. */
+function contentOf(m: ChatCompletionMessageParam, vlm: boolean, templated: boolean): string | { type: string; text?: string }[] {
   const c = (m as { content?: unknown }).content;
   if (typeof c === 'string') return c;
-  if (Array.isArray(c)) {
-    const parts = c as { type: string; text?: string }[];
-    if (parts.some((p) => p.type === 'image_url')) throw new InvalidArgumentError('messages', 'this model does not accept images (it is text-only)');
-    return parts.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
+  if (!Array.isArray(c)) return '';
+  const parts = c as Part[];
+  if (parts.some((p) => p.type === 'image_url') && !vlm) throw new InvalidArgumentError('messages', 'this model does not accept images (it is text-only); send text only or load a vision-language model');
+  if (!vlm) return parts.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
+  const items = parts.map((p) => (p.type === 'image_url' ? { type: 'image' } : { type: 'text', text: p.text ?? '' }));
+  return templated ? items : items.map((p) => (p.type === 'image' ? IMAGE_TOKEN : p.text)).join('');
+}
+
+/** The image URLs of all messages, in order. */
+function imageUrls(messages: ChatCompletionMessageParam[]): string[] {
+  const out: string[] = [];
+  for (const m of messages) {
+    const c = (m as { content?: unknown }).content;
+    if (Array.isArray(c)) for (const p of c as Part[]) if (p.type === 'image_url') out.push(typeof p.image_url === 'string' ? p.image_url : p.image_url?.url ?? '');
   }
-  return '';
+  return out;
+}
+
+/** Fetches an image URL (http(s), data: or blob:) as bytes; failures are ImageDecodeErrors. */
+async function fetchImage(url: string, index: number): Promise<Blob> {
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return await res.blob();
+  } catch (e) {
+    throw new ImageDecodeError(index, `could not fetch ${url.slice(0, 64)}: ${(e as Error).message}`);
+  }
 }
 
 function anySignal(signals: AbortSignal[]): AbortSignal {

@@ -20,6 +20,46 @@ function pageUrl<M extends string | File[]>(model: M): M {
   return (typeof model === 'string' && /^\.{0,2}\//.test(model) && typeof location !== 'undefined' ? new URL(model, location.href).href : model) as M;
 }
 
+type ImageLike = Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas;
+
+/**
+ * Moves image parts whose url is an object (File, Blob, ImageBitmap, <img>, canvas) out of
+ * the messages into an `images` list (by image-part order; URL strings are fetched in the
+ * worker, so they are fetched here too to keep the order simple).
+ */
+async function detachImages(messages: ChatCompletionRequest['messages']): Promise<{ messages: ChatCompletionRequest['messages']; images: (Blob | ImageBitmap)[] | undefined; transfer: Transferable[] }> {
+  const images: (Blob | ImageBitmap)[] = [];
+  const transfer: Transferable[] = [];
+  let any = false;
+  const out = [] as unknown as ChatCompletionRequest['messages'];
+  for (const m of messages) {
+    const c = (m as { content?: unknown }).content;
+    if (!Array.isArray(c)) {
+      out.push(m);
+      continue;
+    }
+    const parts = [];
+    for (const p of c as { type: string; image_url?: { url: unknown } }[]) {
+      if (p.type !== 'image_url') {
+        parts.push(p);
+        continue;
+      }
+      const u = p.image_url?.url as string | ImageLike | undefined;
+      any = true;
+      let img: Blob | ImageBitmap;
+      if (typeof u === 'string') img = await fetch(u).then((r) => r.blob()).catch(() => new Blob([]));
+      else if (u instanceof Blob) img = u;
+      else if (typeof ImageBitmap !== 'undefined' && u instanceof ImageBitmap) img = u;
+      else img = await createImageBitmap(u as ImageBitmapSource);
+      if (typeof ImageBitmap !== 'undefined' && img instanceof ImageBitmap) transfer.push(img);
+      images.push(img);
+      parts.push({ type: 'image_url', image_url: { url: `pop-llm:image/${images.length - 1}` } });
+    }
+    out.push({ ...m, content: parts } as (typeof out)[number]);
+  }
+  return { messages: out, images: any ? images : undefined, transfer };
+}
+
 let seq = 0;
 const newId = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
 
@@ -115,10 +155,14 @@ export class WorkerEngine {
   private async createChat(req: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
     const id = newId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);
-    const { signal, ...wire } = req;
+    const { signal, ...rest } = req;
     if (signal?.aborted) this.interruptGenerate();
+    // Images that are not URLs (File, Blob, ImageBitmap, <img>) travel beside the messages;
+    // bitmaps are transferred, not copied.
+    const { messages, images, transfer } = await detachImages(rest.messages);
+    const wire = { ...rest, messages, images };
     let first = true;
-    const chunks = this.stream<ChatCompletionChunk>((cb) => this.remote.chatCompletion(wire, cb), (e) => {
+    const chunks = this.stream<ChatCompletionChunk>((cb) => this.remote.chatCompletion(Comlink.transfer(wire, transfer), cb), (e) => {
       const delta = first ? { role: 'assistant' as const, content: e.delta } : { content: e.delta };
       first = false;
       return { id, object: 'chat.completion.chunk', created, model: this.modelId, choices: [{ index: 0, delta, finish_reason: e.finishReason }], usage: e.usage };

@@ -14,6 +14,7 @@ import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
+import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { imageTokenPositions } from '../vision/prompt.ts';
 import { encodeImages, freeVisionRuntime, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
 
@@ -58,7 +59,7 @@ export interface GenerateOptions {
    * VLMs: one image per run of `<image>` tokens, in order. The prompt must already hold the
    * expanded image tokens (src/vision/prompt.ts: tiles x tokensPerTile ids per image).
    */
-  images?: readonly ImageInput[];
+  images?: readonly (ImageInput | PreprocessedImage)[];
   /** Called for each generated token; returning true stops generation (stop strings). */
   onToken?: (id: number) => boolean | void;
   signal?: AbortSignal;
@@ -86,6 +87,10 @@ export interface GenerateResult {
 }
 
 const now = () => performance.now();
+
+function isPreprocessed(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && 'pixels' in x && 'tiles' in x && 'tileSize' in x;
+}
 
 /**
  * Lets other tasks run (an interrupt, an abort, a Comlink message) between kernel steps.
@@ -191,14 +196,17 @@ export class Engine<T> {
    * Image features for a prompt: checks the images against the model and the prompt's
    * `<image>` ids, runs the vision tower + connector. Returns null without images.
    */
-  private async imageFeatures(prompt: readonly number[], images: readonly ImageInput[] | undefined): Promise<{ data: T; positions: number[] } | null> {
+  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined): Promise<{ data: T; positions: number[] } | null> {
     const rt = this.vision;
     if (!images?.length) {
       if (rt && prompt.includes(rt.config.imageTokenId)) throw new InvalidArgumentError('images', `the prompt holds image tokens (id ${rt.config.imageTokenId}) but no images were given`);
       return null;
     }
     if (!rt) throw new InvalidArgumentError('images', `model type '${this.config.modelType}' is text-only: it does not accept images`);
-    const pre = await preprocessImages(images, rt.processor, this.opts.maxImagePixels);
+    // Callers that expanded the prompt already preprocessed the images (the tile layout
+    // decides the expansion): do not do it twice.
+    const done = images.every(isPreprocessed);
+    const pre = done ? (images as unknown as PreprocessedImage[]) : await preprocessImages(images as readonly ImageInput[], rt.processor, this.opts.maxImagePixels);
     const positions = imageTokenPositions(prompt, rt.config.imageTokenId);
     const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
     if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want} (tiles x ${rt.config.tokensPerTile}); expand each <image> with expandImageTokens`);
