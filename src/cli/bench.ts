@@ -45,7 +45,8 @@ export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
-const DEFAULT_POPS = 'off,exact,0.667';
+// 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
+const DEFAULT_POPS = 'off,exact,2/3';
 
 export function parseBench(p: ParsedArgs): BenchCommand {
   checkKnown(p, BENCH_OPTIONS);

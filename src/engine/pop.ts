@@ -32,9 +32,12 @@ function clampKeep(k: number, layers: number): number {
   return Math.max(1, Math.min(layers, k));
 }
 
-/** Parses a CLI/API string: off | exact | auto | <keep> | <ratio in (0,1)>. */
+/** Parses a CLI/API string: off | exact | auto | <keep> | <ratio in (0,1)> | <a/b>. */
 export function parsePopSetting(s: string): PopSetting {
   if (s === 'off' || s === 'exact' || s === 'auto') return s;
+  // A fraction such as 2/3 (keep = ceil(2/3 · L), exactly 20 of 30 layers).
+  const frac = /^(\d+)\/(\d+)$/.exec(s);
+  if (frac && Number(frac[2]) > 0) return { ratio: Number(frac[1]) / Number(frac[2]) };
   const v = Number(s);
   if (!Number.isFinite(v)) throw new InvalidArgumentError('pop', `expected off, exact, auto, a keep or a ratio (got '${s}')`);
   return Number.isInteger(v) && v >= 1 ? v : { ratio: v };
