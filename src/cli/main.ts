@@ -12,10 +12,10 @@ const USAGE = `usage:
   pop-llm generate [--model <dir|url|random:<config-dir>>] (--prompt TEXT | --ids 1,2,3) [--max-tokens N]
                    [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
-  pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,0.667]
+  pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,2/3]
                    [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--json]
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
-                   off vs exact vs 0.667, plus first-token KL and greedy agreement on stories260K)
+                   off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
   pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--budget NATS] [--context N]
                    [--continuation N] [--json]
