@@ -17,7 +17,7 @@
 // Keys a config leaves out take Gemma3TextConfig's defaults.
 import type { FamilySpec } from '../family.ts';
 import type { ModelConfig, RopeConfig } from '../config.ts';
-import { eosList, readRopeScaling } from './llama.ts';
+import { eosList, HF_GLOBAL_TENSORS, HF_LAYER_TENSORS, readRopeScaling } from './llama.ts';
 
 const DEFAULTS = {
   vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8,
@@ -82,20 +82,11 @@ export const gemma3Text: FamilySpec = {
       eosTokenIds: eosList(r, gen),
     };
   },
-  globalTensors: { embed: 'model.embed_tokens.weight', finalNorm: 'model.norm.weight', lmHead: 'lm_head.weight' },
+  globalTensors: HF_GLOBAL_TENSORS,
   layerTensors: {
-    inputNorm: 'model.layers.{layer}.input_layernorm.weight',
-    q: 'model.layers.{layer}.self_attn.q_proj.weight',
-    k: 'model.layers.{layer}.self_attn.k_proj.weight',
-    v: 'model.layers.{layer}.self_attn.v_proj.weight',
-    o: 'model.layers.{layer}.self_attn.o_proj.weight',
-    qNorm: 'model.layers.{layer}.self_attn.q_norm.weight',
-    kNorm: 'model.layers.{layer}.self_attn.k_norm.weight',
+    ...HF_LAYER_TENSORS,
     attnOutNorm: 'model.layers.{layer}.post_attention_layernorm.weight',
     mlpNorm: 'model.layers.{layer}.pre_feedforward_layernorm.weight',
-    gate: 'model.layers.{layer}.mlp.gate_proj.weight',
-    up: 'model.layers.{layer}.mlp.up_proj.weight',
-    down: 'model.layers.{layer}.mlp.down_proj.weight',
     mlpOutNorm: 'model.layers.{layer}.post_feedforward_layernorm.weight',
   },
   normGainOffset: 1,

@@ -2,8 +2,8 @@
 // (always on; o_proj has none). Sliding-window layers only when use_sliding_window is set:
 // then layers i >= max_window_layers (or those `layer_types` marks) use `sliding_window`.
 import type { FamilySpec } from '../family.ts';
-import type { ModelConfig, RopeConfig } from '../config.ts';
-import { eosList, llama, readRopeScaling } from './llama.ts';
+import type { ModelConfig } from '../config.ts';
+import { decoderConfig, llama } from './llama.ts';
 
 /** Per-layer windows, HF's Qwen2/Qwen3 rule (the window counts the query token itself). */
 export function qwenSlidingWindows(raw: Record<string, any>, layers: number): number[] {
@@ -20,33 +20,8 @@ export function qwenSlidingWindows(raw: Record<string, any>, layers: number): nu
 
 /** The normalized config shared by Qwen2 and Qwen3 (HF defaults where a key is absent). */
 export function qwenBase(raw: Record<string, any>, gen: Record<string, any> | undefined, headDim: number): ModelConfig {
-  const layers = raw.num_hidden_layers;
-  const rope: RopeConfig = { theta: raw.rope_theta ?? 10000, scaling: readRopeScaling(raw) };
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') throw new Error(`hidden_act '${raw.hidden_act}' is not supported (silu only)`);
-  return {
-    modelType: raw.model_type,
-    hiddenSize: raw.hidden_size,
-    intermediateSize: raw.intermediate_size,
-    numLayers: layers,
-    numHeads: raw.num_attention_heads,
-    numKvHeads: raw.num_key_value_heads ?? raw.num_attention_heads,
-    headDim,
-    vocabSize: raw.vocab_size,
-    maxPositionEmbeddings: raw.max_position_embeddings ?? 32768,
-    rmsNormEps: raw.rms_norm_eps ?? 1e-6,
-    rope: Array.from({ length: layers }, () => rope),
-    slidingWindow: qwenSlidingWindows(raw, layers),
-    activation: 'silu',
-    tieWordEmbeddings: raw.tie_word_embeddings ?? false,
-    attentionBias: false,
-    qkNorm: false,
-    postNorms: false,
-    embeddingScale: 1,
-    attnScale: 1 / Math.sqrt(headDim),
-    finalLogitSoftcap: 0,
-    bosTokenId: gen?.bos_token_id ?? raw.bos_token_id ?? null,
-    eosTokenIds: eosList(raw, gen),
-  };
+  return decoderConfig(raw, gen, { headDim, maxPositions: 32768, slidingWindow: qwenSlidingWindows(raw, raw.num_hidden_layers) });
 }
 
 export const qwen2: FamilySpec = {

@@ -14,10 +14,6 @@ export const qwen3: FamilySpec = {
     return { ...qwenBase(raw, gen, raw.head_dim ?? 128), qkNorm: true };
   },
   globalTensors: llama.globalTensors,
-  layerTensors: {
-    ...llama.layerTensors,
-    qNorm: 'model.layers.{layer}.self_attn.q_norm.weight',
-    kNorm: 'model.layers.{layer}.self_attn.k_norm.weight',
-  },
+  layerTensors: llama.layerTensors, // q_norm / k_norm are among the shared HF names
   normGainOffset: 0,
 };
