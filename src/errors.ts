@@ -16,6 +16,7 @@ export type PopErrorCode =
   | 'MISSING_TENSOR'
   | 'SHAPE_MISMATCH'
   | 'UNSUPPORTED_DTYPE'
+  | 'UNSUPPORTED_QUANTIZATION'
   | 'UNSUPPORTED_MODEL_TYPE'
   | 'CONTEXT_LENGTH_EXCEEDED'
   | 'KV_CACHE_FULL'
@@ -116,6 +117,12 @@ export class UnsupportedDtypeError extends PopError {
   }
 }
 
+export class UnsupportedQuantizationError extends PopError {
+  constructor(quantization: string, supported: readonly string[]) {
+    super('UNSUPPORTED_QUANTIZATION', `Quantization '${quantization}' is not supported; supported: ${supported.join(', ')}. Use the model's q4f32_1 or q4f16_1 build.`, { quantization, supported: supported.join(',') });
+  }
+}
+
 export class UnsupportedModelTypeError extends PopError {
   constructor(modelType: string, supported: readonly string[]) {
     super('UNSUPPORTED_MODEL_TYPE', `model_type '${modelType}' is not supported; supported: ${supported.join(', ')}.`, { modelType, supported: supported.join(',') });
@@ -201,7 +208,7 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   NO_WEBGPU: NoWebGPUError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
   GPU_ERROR: GpuError, UNSUPPORTED_FEATURE: UnsupportedFeatureError, MODEL_NOT_FOUND: ModelNotFoundError, MODEL_FILE_MISSING: ModelFileMissingError,
   TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
-  SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
+  SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_QUANTIZATION: UnsupportedQuantizationError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,

@@ -26,7 +26,7 @@ test('cli generate: greedy ids from BOS equal the stories260K reference', async 
   const out = JSON.parse(r.stdout);
   expect(out.prompt_ids).toEqual([1]);
   expect(out.ids).toEqual(ref.generated_token_ids);
-  expect(out.keep).toBe(5);
+  expect(out.keep).toBe(4); // POP exact is the default (lossless)
   expect(out.layers).toBe(5);
 });
 
@@ -59,7 +59,16 @@ test('cli generate: a missing model folder exits 1 with its error code', async (
 test('cli bench: one JSON line per POP setting, off first', async () => {
   const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '16', '--pop', 'off,exact', '--json']);
   expect(r.code, r.stderr).toBe(0);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const all = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  // The load's memory line first (src/cli/memory.ts), then one line per run.
+  const mem = all[0];
+  expect(mem.kind).toBe('memory');
+  expect(mem.model_bytes).toBe(260032 * 4); // stories260K's parameters, f32
+  expect(mem.weight_bytes).toBeGreaterThan(mem.model_bytes); // + POP's deep K/V and RoPE tables
+  expect(mem.gpu_bytes).toBeGreaterThan(mem.weight_bytes + mem.kv_bytes);
+  expect(mem.gpu_peak_bytes).toBeGreaterThanOrEqual(mem.gpu_bytes);
+  expect(mem.js_heap_peak_bytes).toBeGreaterThan(mem.js_heap_base_bytes);
+  const lines = all.slice(1);
   expect(lines).toHaveLength(2);
   expect(lines.map((l) => [l.model, l.pop, l.keep, l.layers, l.prompt_tokens])).toEqual([
     ['public/models/stories260K', 'off', 5, 5, 16],
@@ -77,7 +86,7 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
 test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () => {
   const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '32', '--pop', 'exact', '--max-tokens', '2', '--gemm', '--json']);
   expect(r.code, r.stderr).toBe(0);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind !== 'memory');
   // No 'off' run: no speedup and no whole-prefill line, but the GEMM line.
   expect(lines.map((l) => l.kind ?? 'run')).toEqual(['run', 'gemm']);
   expect(lines[0].speedup_vs_off).toBeNull();

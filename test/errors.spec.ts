@@ -24,6 +24,7 @@ const CASES: Case[] = [
   { error: new E.MissingTensorError('lm_head.weight', 'model.safetensors'), cls: E.MissingTensorError, code: 'MISSING_TENSOR', fields: { tensor: 'lm_head.weight', file: 'model.safetensors' }, mentions: ['lm_head.weight'] },
   { error: new E.ShapeMismatchError('w', [2, 3], [3, 2]), cls: E.ShapeMismatchError, code: 'SHAPE_MISMATCH', fields: { tensor: 'w', expected: '2x3', actual: '3x2' }, mentions: ['[2, 3]', '[3, 2]'] },
   { error: new E.UnsupportedDtypeError('w', 'I32'), cls: E.UnsupportedDtypeError, code: 'UNSUPPORTED_DTYPE', fields: { tensor: 'w', dtype: 'I32' }, mentions: ['I32'] },
+  { error: new E.UnsupportedQuantizationError('q3f16_0', ['q4f32_1', 'q4f16_1']), cls: E.UnsupportedQuantizationError, code: 'UNSUPPORTED_QUANTIZATION', fields: { quantization: 'q3f16_0', supported: 'q4f32_1,q4f16_1' }, mentions: ['q3f16_0', 'q4f32_1, q4f16_1'] },
   { error: new E.UnsupportedModelTypeError('gpt2', ['llama', 'qwen2']), cls: E.UnsupportedModelTypeError, code: 'UNSUPPORTED_MODEL_TYPE', fields: { modelType: 'gpt2', supported: 'llama,qwen2' }, mentions: ['gpt2', 'llama, qwen2'] },
   { error: new E.ContextLengthExceededError(600, 512), cls: E.ContextLengthExceededError, code: 'CONTEXT_LENGTH_EXCEEDED', fields: { requested: 600, limit: 512 }, mentions: ['600', '512'] },
   { error: new E.KvCacheFullError(3, 1, 16), cls: E.KvCacheFullError, code: 'KV_CACHE_FULL', fields: { neededPages: 3, freePages: 1, pageSize: 16 }, mentions: ['3', '1 free', '16'] },

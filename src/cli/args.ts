@@ -6,12 +6,15 @@ import { parsePopSetting, type PopSetting } from '../engine/pop.ts';
 export interface ParsedArgs {
   command: string | null;
   values: Map<string, string>;
+  /** Every value of each option, in order (repeatable options such as --image). */
+  lists: Map<string, string[]>;
   flags: Set<string>;
   positionals: string[];
 }
 
 export function parseArgs(argv: readonly string[], booleans: ReadonlySet<string>): ParsedArgs {
   const values = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   const flags = new Set<string>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -39,8 +42,9 @@ export function parseArgs(argv: readonly string[], booleans: ReadonlySet<string>
       i++;
     }
     values.set(key, value);
+    lists.set(key, [...(lists.get(key) ?? []), value]);
   }
-  return { command: positionals.shift() ?? null, values, flags, positionals };
+  return { command: positionals.shift() ?? null, values, lists, flags, positionals };
 }
 
 /** Rejects options a command does not know (typos would otherwise be silently ignored). */
@@ -83,7 +87,7 @@ export function popOption(p: ParsedArgs): { setting: PopSetting | undefined; lab
     if (!(r > 0 && r <= 1)) throw new InvalidArgumentError('--pop-ratio', `must be in (0, 1] (got ${r})`);
     return { setting: { ratio: r }, label: `ratio:${r}` };
   }
-  if (pop === undefined) return { setting: undefined, label: 'off' };
+  if (pop === undefined) return { setting: undefined, label: 'exact' };
   return { setting: parsePopSetting(pop), label: pop };
 }
 

@@ -3,6 +3,7 @@
 // PopError code and exit 1.
 import { parseArgs } from './args.ts';
 import { parseBench, QUALITY_TEXT, runBench, runPopQuality } from './bench.ts';
+import { parseVsWebllm, runVsWebllm } from './vs_webllm.ts';
 import { readFileSync } from 'node:fs';
 import { parseGenerate, runGenerate } from './generate.ts';
 import { parseCalibrate, runCalibrate } from './calibrate.ts';
@@ -17,6 +18,10 @@ const USAGE = `usage:
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
                    off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
+  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--json]
+                   (WebLLM 0.2.79 and pop-llm on one random q4f32_1 Qwen2.5-0.5B folder in MLC layout,
+                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids)
+
   pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--budget NATS] [--context N]
                    [--continuation N] [--json]
 
@@ -26,7 +31,7 @@ const USAGE = `usage:
   --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
 
-const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help', 'pop-suite']);
+const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help', 'pop-suite', 'vs-webllm']);
 
 /** `bench --pop` with no value selects the POP suite. */
 function bareBenchPop(argv: string[]): string[] {
@@ -57,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       const c = parseCalibrate(p);
       session = await Session.open();
       await runCalibrate(session, c);
+    } else if (p.command === 'bench' && p.flags.has('vs-webllm')) {
+      await runVsWebllm(parseVsWebllm(p));
     } else if (p.command === 'bench') {
       const b = parseBench(p);
       session = await Session.open();

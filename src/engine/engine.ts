@@ -6,6 +6,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { kvDim } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
 import { buildWeights, loadCheckpoint, loadModelFiles, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
+import { buildMlcWeights, loadMlcCheckpoint } from '../model/mlc.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
@@ -160,9 +161,11 @@ export class Engine<T> {
     }
     const quant = opts.quantization ?? 'none';
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
-    const ck = await loadCheckpoint(source, opts.onProgress, opts.signal);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
-    const weights = buildWeights(ops, files.config, files.spec, ck, { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead });
+    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead };
+    // MLC folders come quantized (their q4 is kept as is); `quantization` applies to f32 weights.
+    const ck = files.mlc ? null : await loadCheckpoint(source, opts.onProgress, opts.signal);
+    const weights = ck ? buildWeights(ops, files.config, files.spec, ck, build) : buildMlcWeights(ops, files.config, files.spec, await loadMlcCheckpoint(source, opts.onProgress, opts.signal), build);
     if (opts.signal?.aborted) {
       for (const t of weightTensors(weights)) ops.free(t);
       throw new AbortError('load');
@@ -170,7 +173,7 @@ export class Engine<T> {
     let engine: Engine<T>;
     try {
       const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
-      const vision = await loadVisionRuntime(ops, files.config, ck, source, opts.signal);
+      const vision = ck ? await loadVisionRuntime(ops, files.config, ck, source, opts.signal) : null;
       engine = new Engine(ops, files, weights, tokenizer, opts);
       engine.vision = vision;
     } catch (e) {

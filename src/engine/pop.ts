@@ -12,8 +12,11 @@ export interface PopCalibration {
   budget?: number;
 }
 
+/** No setting means 'exact': lossless, and it skips one layer of prefill. */
+export const DEFAULT_POP: PopSetting = 'exact';
+
 export function resolveKeep(setting: PopSetting | undefined, layers: number, calibrated: PopCalibration | null): number {
-  const s = setting ?? 'off';
+  const s = setting ?? DEFAULT_POP;
   if (s === 'off') return layers;
   if (s === 'exact') return Math.max(1, layers - 1);
   if (s === 'auto') return calibrated && calibrated.layers === layers ? clampKeep(calibrated.keep, layers) : Math.max(1, layers - 1);

@@ -1,13 +1,15 @@
 // Loads a Hugging Face model folder: config.json (-> family spec -> ModelConfig),
 // generation_config.json, tokenizer files, and model.safetensors or a sharded index. Every
 // tensor is checked against the shape the config implies, converted to f32, fused into the
-// layouts the forward reads (QKV, gate|up, POP's stacked deep K/V) and uploaded.
+// layouts the forward reads (QKV, gate|up, POP's stacked deep K/V) and uploaded. A folder with
+// mlc-chat-config.json instead (MLC / WebLLM) loads its weights through src/model/mlc.ts.
 import { MalformedFileError, MissingTensorError, ShapeMismatchError } from '../errors.ts';
 import type { Ops, UploadOptions } from '../ops/ops.ts';
 import type { QuantScheme } from '../ops/quant.ts';
 import { kvDim, qDim, ropeTable, type ModelConfig } from './config.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type GlobalRole, type LayerRole } from './family.ts';
 import { familyFor } from './registry.ts';
+import { MLC_CONFIG, mlcModelInfo, type MlcModelInfo } from './mlc.ts';
 import { parseSafetensorsHeader, toFloat32, type TensorEntry } from './safetensors.ts';
 import type { ModelSource } from './source.ts';
 import type { LayerWeights, Weights } from './weights.ts';
@@ -20,6 +22,8 @@ export interface ModelFiles {
   chatTemplate: string | null;
   config: ModelConfig;
   spec: FamilySpec;
+  /** Set for an MLC / WebLLM folder: its weights load through src/model/mlc.ts. */
+  mlc?: MlcModelInfo;
 }
 
 export interface LoadProgress {
@@ -44,19 +48,30 @@ async function readJson(source: ModelSource, name: string, optional: boolean, si
 
 /** Reads the small files: config, generation config, tokenizer, chat template. */
 export async function loadModelFiles(source: ModelSource, signal?: AbortSignal): Promise<ModelFiles> {
-  const rawConfig = (await readJson(source, 'config.json', false, signal))!;
+  // An MLC / WebLLM folder (src/model/mlc.ts) has mlc-chat-config.json instead of config.json.
+  let rawConfig = await readJson(source, 'config.json', true, signal);
+  let mlc: MlcModelInfo | undefined;
+  if (!rawConfig) {
+    const chat = await readJson(source, MLC_CONFIG, true, signal);
+    if (!chat) rawConfig = (await readJson(source, 'config.json', false, signal))!; // MODEL_FILE_MISSING config.json
+    else {
+      mlc = mlcModelInfo(chat);
+      rawConfig = mlc.rawConfig;
+    }
+  }
+  const configFile = mlc ? MLC_CONFIG : 'config.json';
   const spec = familyFor(rawConfig.model_type);
   const generationConfig = await readJson(source, 'generation_config.json', true, signal);
   let config: ModelConfig;
   try {
     config = spec.normalize(rawConfig, generationConfig ?? undefined);
   } catch (e) {
-    throw new MalformedFileError('config.json', (e as Error).message);
+    throw new MalformedFileError(configFile, (e as Error).message);
   }
   for (const k of ['hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize'] as const) {
-    if (!Number.isInteger(config[k]) || config[k] <= 0) throw new MalformedFileError('config.json', `${k} must be a positive integer (got ${config[k]})`);
+    if (!Number.isInteger(config[k]) || config[k] <= 0) throw new MalformedFileError(configFile, `${k} must be a positive integer (got ${config[k]})`);
   }
-  if (config.numHeads % config.numKvHeads) throw new MalformedFileError('config.json', 'num_attention_heads must be a multiple of num_key_value_heads');
+  if (config.numHeads % config.numKvHeads) throw new MalformedFileError(configFile, 'num_attention_heads must be a multiple of num_key_value_heads');
   const tokenizerJson = await readJson(source, 'tokenizer.json', true, signal);
   const tokenizerConfig = await readJson(source, 'tokenizer_config.json', true, signal);
   let chatTemplate: string | null = (tokenizerConfig?.chat_template as string | undefined) ?? null;
@@ -64,7 +79,7 @@ export async function loadModelFiles(source: ModelSource, signal?: AbortSignal):
     const t = await source.fetchFile('chat_template.jinja', { optional: true, signal });
     if (t) chatTemplate = new TextDecoder().decode(t);
   }
-  return { rawConfig, generationConfig, tokenizerJson, tokenizerConfig, chatTemplate, config, spec };
+  return { rawConfig, generationConfig, tokenizerJson, tokenizerConfig, chatTemplate, config, spec, mlc };
 }
 
 /** Host-side tensors of one checkpoint, found across its shards. */

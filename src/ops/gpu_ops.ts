@@ -69,6 +69,13 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.quantized++;
     return b;
   }
+  uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): GPUBuffer {
+    if (packed.length !== info.words) throw new Error(`uploadPacked ${label}: ${packed.length} words, layout needs ${info.words}`);
+    const b = this.pool.upload(label, packed, STORAGE);
+    this.quant.set(b, info);
+    this.quantized++;
+    return b;
+  }
   /** The packed layout of a quantized weight, or null for an f32 tensor. */
   quantInfo(t: GPUBuffer): QuantInfo | null {
     return this.quant.get(t) ?? null;

@@ -3,7 +3,7 @@
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
 import type { Activation } from '../model/config.ts';
 import type { SampleParams } from '../reference/sample.ts';
-import type { QuantSpec } from './quant.ts';
+import type { QuantInfo, QuantSpec } from './quant.ts';
 
 export type { SampleParams, QuantSpec };
 
@@ -68,6 +68,11 @@ export interface Ops<T> {
 
   alloc(label: string, elements: number): T;
   upload(label: string, data: Float32Array, opts?: UploadOptions): T;
+  /**
+   * A weight that arrives already int4-packed in the layout of src/ops/quant.ts (MLC q4
+   * checkpoints, src/model/mlc.ts): stored as is, read only as the `w` of `matmul`.
+   */
+  uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): T;
   uploadU32(label: string, data: Uint32Array): T;
   writeU32(dst: T, data: Uint32Array): void;
   free(t: T): void;

@@ -2,7 +2,7 @@
 // accumulators. Used by the tests only, as the reference every kernel is compared with.
 import type { Activation } from '../model/config.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView, UploadOptions } from '../ops/ops.ts';
-import { dequantizeQ4, quantizeQ4 } from '../ops/quant.ts';
+import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../ops/quant.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
 import { attentionFullCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';
@@ -51,6 +51,10 @@ export class CpuOps implements Ops<Float32Array> {
   upload(_label: string, data: Float32Array, opts: UploadOptions = {}): Float32Array {
     if (!opts.quant) return Float32Array.from(data);
     const { packed, info } = quantizeQ4(data, opts.quant);
+    return dequantizeQ4(packed, info);
+  }
+  /** An already packed weight: its dequantized values, as the q4 kernels compute with them. */
+  uploadPacked(_label: string, packed: Uint32Array, info: QuantInfo): Float32Array {
     return dequantizeQ4(packed, info);
   }
   uploadU32(_label: string, data: Uint32Array): Float32Array {
