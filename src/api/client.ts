@@ -216,6 +216,9 @@ export class WorkerEngine {
   terminate(): void {
     this.worker.terminate();
     this.dead = new WorkerDiedError('terminated');
+    // Nothing will answer the calls in flight: reject them rather than leave them hanging.
+    for (const reject of this.pending) reject(this.dead);
+    this.pending.clear();
   }
 }
 
