@@ -1,10 +1,11 @@
-// attention_decode: attention for one query token (decode) over a long paged cache. One
-// workgroup per head; its WG invocations split the keys (key t goes to invocation t % WG),
-// each keeps an online-softmax partial (max, sum, acc), and the partials are merged in
-// workgroup memory, DCHUNK output dims at a time.
-// Layout: q f32 at row 0, head h at h*headDim; out f32 [heads*headDim]; pageTable u32;
-// kCache/vCache f32 [pages, pageSize, kvHeads, headDim]. headDim % 4 == 0, <= 256.
-// Dispatch: numHeads workgroups.
+// attention_decode: attention for few query tokens over a long paged cache (decode, and short
+// prefills after a long reused prefix, where one invocation per query would leave the
+// device idle). One workgroup per (head, row); its WG invocations split the keys (key t goes
+// to invocation t % WG), each keeps an online-softmax partial (max, sum, acc), and the
+// partials are merged in workgroup memory, DCHUNK output dims at a time.
+// Layout: q f32 rows of qStride, head h at h*headDim; out f32 [rows, heads*headDim];
+// pageTable u32; kCache/vCache f32 [pages, pageSize, kvHeads, headDim]. headDim % 4 == 0, <= 256.
+// Dispatch: (numHeads, rows) workgroups; row r is at position startPos + r (causal).
 struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, _p0: u32, _p1: u32, _p2: u32 }
 override WG: u32 = 32;
 const MAX_D4: u32 = 64u;
@@ -23,15 +24,16 @@ var<workgroup> wacc: array<array<vec4<f32>, DCHUNK4>, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
+  let r = wid.y;
   let d4 = p.headDim / 4u;
   let kvh = h / (p.numHeads / p.numKvHeads);
-  let pos = p.startPos; // rows == 1
+  let pos = p.startPos + r;
   var first = 0u;
   if (p.window > 0u && pos + 1u > p.window) { first = pos + 1u - p.window; }
 
   var qv: array<vec4<f32>, MAX_D4>;
   var acc: array<vec4<f32>, MAX_D4>;
-  let q0 = h * p.headDim / 4u;
+  let q0 = (r * p.qStride + h * p.headDim) / 4u;
   for (var d = 0u; d < d4; d++) { qv[d] = q[q0 + d] * p.scale; acc[d] = vec4<f32>(0.0); }
   var m = -3.0e38;
   var l = 0.0;
@@ -63,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lid < DCHUNK4 && c + lid < d4) {
       var sum = vec4<f32>(0.0);
       for (var j = 0u; j < WG; j++) { sum += wacc[j][lid]; }
-      out[h * d4 + c + lid] = sum / gl;
+      out[(r * p.numHeads + h) * d4 + c + lid] = sum / gl;
     }
     workgroupBarrier();
   }

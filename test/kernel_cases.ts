@@ -6,7 +6,9 @@ import { GpuOps } from '../src/ops/gpu_ops.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { ropeTable } from '../src/model/config.ts';
 import { matmul } from '../src/kernels/matmul.ts';
+import { attention } from '../src/kernels/attention.ts';
 import { matmulQ4 } from '../src/kernels/matmul_q4.ts';
+import { halfComputeWorks, matmulF16 } from '../src/kernels/matmul_f16.ts';
 import type { SeqView } from '../src/ops/ops.ts';
 
 export type KernelCase = { op: string; seed?: number } & Record<string, any>;
@@ -16,6 +18,15 @@ let gpuOps: GpuOps | null = null;
 async function gpu(): Promise<GpuOps> {
   if (!gpuOps) gpuOps = new GpuOps(await acquireGpu(), { prefill: 'regblock', decode: 'matvec' }, 4096);
   return gpuOps;
+}
+
+/** GpuOps on the same device that splits tensors over `maxBindingBytes` into row parts (src/ops/split.ts). */
+const splitOps = new Map<number, GpuOps>();
+async function gpuSplit(maxBindingBytes: number): Promise<GpuOps> {
+  const g = await gpu();
+  let s = splitOps.get(maxBindingBytes);
+  if (!s) splitOps.set(maxBindingBytes, (s = new GpuOps(g.gpu, { prefill: 'regblock', decode: 'matvec' }, 4096, { maxBindingBytes })));
+  return s;
 }
 
 export function rng(seed: number): () => number {
@@ -76,6 +87,48 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         g.embed(out, ids, upl(table), rows, hidden, scale);
         return compare(await g.read(out, rows * hidden), want);
       }
+      case 'embed_split': {
+        // The table stored as row parts (forced by maxBindingBytes): one gather per part.
+        // Ids include the first and last row of every part.
+        const { rows, hidden, vocab, scale, maxBindingBytes } = c;
+        const s = await gpuSplit(maxBindingBytes);
+        const table = randn(r, vocab * hidden);
+        const tb = s.upload('case', table, { cols: hidden });
+        const parts = s.splitInfo(tb)?.parts ?? [];
+        const edges = parts.flatMap((p) => [p.row0, p.row0 + p.rows - 1]);
+        const ids = [...edges, ...Array.from({ length: Math.max(0, rows - edges.length) }, () => Math.floor(r() * vocab))];
+        const want = new Float32Array(ids.length * hidden);
+        cpu.embed(want, ids, table, ids.length, hidden, scale);
+        const out = s.alloc('case', ids.length * hidden);
+        s.embed(out, ids, tb, ids.length, hidden, scale);
+        const got = await s.read(out, ids.length * hidden);
+        const back = await s.read(tb, vocab * hidden); // read over the parts
+        s.free(out); s.free(tb);
+        const res = compare(got, want);
+        return { ...res, err: Math.max(res.err, compare(back, table).err), extra: { parts: parts.length, bytesInUse: s.pool.bytesInUse } };
+      }
+      case 'matmul_split': {
+        // GpuOps.matmul over a weight stored as row parts (forced by maxBindingBytes), f32 or q4
+        // (scheme; gainRows: column gains), vs the CPU twin; n may be less than the weight's rows.
+        const { m, n, k, bias, accumulate, variant, scheme, maxBindingBytes, xRow = 0, outRow = 0, gainRows = 0, wRows = n } = c;
+        const s = await gpuSplit(maxBindingBytes);
+        s.matmulVariants = { prefill: variant, decode: variant };
+        const x = randn(r, (m + xRow) * k), w = randn(r, wRows * k), b = bias ? randn(r, n) : null;
+        const y0 = randn(r, (m + outRow) * n);
+        const gains = gainRows ? { values: randn(r, (wRows / gainRows) * k, 2), rows: gainRows } : undefined;
+        const opts = scheme ? { quant: { scheme, cols: k, gains } } : { cols: k };
+        const wc = cpu.upload('case', w, opts);
+        const want = Float32Array.from(y0);
+        cpu.matmul(want, x, wc, m, n, k, { bias: b, accumulate, xRow, outRow });
+        const mine: GPUBuffer[] = [];
+        const put = (d: Float32Array, o?: object) => { const t = s.upload('case', d, o); mine.push(t); return t; };
+        const wb = put(w, opts), out = put(y0);
+        s.matmul(out, put(x), wb, m, n, k, { bias: b ? put(b) : null, accumulate, xRow, outRow });
+        const got = await s.read(out, y0.length);
+        const parts = s.splitInfo(wb)?.parts.length ?? 1;
+        for (const t of mine) s.free(t);
+        return { ...compare(got, want), extra: { parts, bytesInUse: s.pool.bytesInUse } };
+      }
       case 'rms_norm': {
         const { rows, dim, gain, inplace } = c;
         const x = randn(r, rows * dim, 3), gw = gain ? randn(r, dim) : null;
@@ -113,6 +166,54 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         let quantErr = 0;
         if (!gains) for (let i = 0; i < w.length; i++) quantErr = Math.max(quantErr, Math.abs(w[i] - wq[i]));
         return { ...compare(await g.read(out, m * n), want), extra: { quantErr } };
+      }
+      case 'matmul_f16': {
+        // The f16-storage kernels against the CPU twin on the same f16-rounded weights (CpuOps.upload
+        // with half); extra.roundErr: the rounded weights' max error vs the f32 ones.
+        // gainRows: column gains per block of rows (POP's deep K/V layout).
+        const { m, n, k, bias, accumulate, variant, xRow = 0, gainRows = 0 } = c;
+        const x = randn(r, (m + xRow) * k), w = randn(r, n * k), b = bias ? randn(r, n) : null;
+        const y0 = randn(r, m * n);
+        const half = gainRows ? { cols: k, gains: { values: randn(r, (n / gainRows) * k, 2), rows: gainRows } } : (true as const);
+        const wr = cpu.upload('case', w, { half });
+        const want = Float32Array.from(y0);
+        cpu.matmul(want, x, wr, m, n, k, { bias: b, accumulate, xRow });
+        const out = upl(y0);
+        const wb = g.upload('case', w, { half }); held.push(wb);
+        matmulF16(g.ctx, g.matmulVariants, { out, x: upl(x), w: wb, bias: b ? upl(b) : null, m, n, k, accumulate: !!accumulate, xOffset: xRow * k, yOffset: 0 }, g.halfInfo(wb)!, false, variant);
+        let roundErr = 0;
+        if (!gainRows) for (let i = 0; i < w.length; i++) roundErr = Math.max(roundErr, Math.abs(w[i] - wr[i]));
+        return { ...compare(await g.read(out, m * n), want), extra: { roundErr } };
+      }
+      case 'f16_guard': {
+        // Without shader-f16 the f16-arithmetic kernels are refused before any module is created.
+        if (g.gpu.features.shaderF16) return { err: 0, maxRef: 0, elements: 1, extra: { skipped: 'adapter has shader-f16' } };
+        const before = g.ctx.pipelines.size;
+        const wb = g.upload('case', new Float32Array(64), { half: true }); held.push(wb);
+        let refused = 0;
+        for (const variant of ['tiled_f16', 'matvec_wg_f16']) {
+          try {
+            matmulF16(g.ctx, g.matmulVariants, { out: alloc(4), x: upl(new Float32Array(16)), w: wb, bias: null, m: 1, n: 4, k: 16, accumulate: false, xOffset: 0, yOffset: 0 }, g.halfInfo(wb)!, true, variant);
+          } catch {
+            refused++;
+          }
+        }
+        g.halfCompute = true; // as if set by mistake: the kernel wrapper still refuses
+        try {
+          g.matmul(alloc(4), upl(new Float32Array(16)), wb, 1, 4, 16);
+        } catch {
+          refused++;
+        } finally {
+          g.halfCompute = false;
+        }
+        const created = g.ctx.pipelines.size - before;
+        return { err: refused === 3 && created === 0 ? 0 : 1, maxRef: 0, elements: 1, extra: { refused, created } };
+      }
+      case 'f16_check': {
+        // The load-time check of the f16-arithmetic kernels, run on their f32 twins: true here.
+        const ok = await halfComputeWorks(g.ctx, { gemm: 'tiled_f16w', gemv: 'matvec_wg_f16w' });
+        const f16 = await halfComputeWorks(g.ctx);
+        return { err: ok && f16 === g.gpu.features.shaderF16 ? 0 : 1, maxRef: 0, elements: 1, extra: { ok, f16 } };
       }
       case 'rope': {
         const { rows, heads, headDim, startPos, norm, theta = 10000, scaling = null } = c;
@@ -156,7 +257,8 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const want = new Float32Array(rows * heads * headDim);
         cpu.attention(want, q, qStride, cpuLayer, cpuSeq, rows, startPos, shape);
         const out = alloc(rows * heads * headDim);
-        g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape);
+        if (c.variant) attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape }, c.variant);
+        else g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape);
         return compare(await g.read(out, want.length), want);
       }
       case 'glu': {

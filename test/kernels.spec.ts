@@ -31,6 +31,20 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `matmul_q4 ${scheme} column gains 37x96x64 (deep K/V)`, op: 'matmul_q4', scheme, m: 37, n: 96, k: 64, gainRows: 16, bias: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_q4', scheme, m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
   ]),
+  // f16 weight storage (core unpack2x16float, f32 math) vs the CPU twin on the same f16-rounded weights.
+  ...['regblock_f16w', 'matvec_f16w', 'tiled_f16w', 'matvec_wg_f16w'].flatMap((variant) => [
+    { name: `matmul_f16 ${variant} 7x172x64`, op: 'matmul_f16', variant, m: 7, n: 172, k: 64, tol: F32_DOT },
+    { name: `matmul_f16 ${variant} 1x100x12 bias`, op: 'matmul_f16', variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
+    { name: `matmul_f16 ${variant} 33x100x172 accumulate`, op: 'matmul_f16', variant, m: 33, n: 100, k: 172, accumulate: true, tol: F32_DOT },
+    { name: `matmul_f16 ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul_f16', variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
+    { name: `matmul_f16 ${variant} 1x512x64 (lm head)`, op: 'matmul_f16', variant, m: 1, n: 512, k: 64, tol: F32_DOT },
+  ]),
+  ...['regblock_f16w', 'tiled_f16w'].flatMap((variant) => [
+    { name: `matmul_f16 ${variant} column gains 37x96x64 (deep K/V)`, op: 'matmul_f16', variant, m: 37, n: 96, k: 64, gainRows: 16, bias: true, tol: F32_DOT },
+    { name: `matmul_f16 ${variant} column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_f16', variant, m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
+  ]),
+  { name: 'f16 arithmetic kernels are never compiled without shader-f16', op: 'f16_guard', tol: 0 },
+  { name: 'f16 arithmetic load check passes on the f32 twins', op: 'f16_check', tol: 0 },
   { name: 'rope 5x8 heads hd 8', op: 'rope', rows: 5, heads: 8, headDim: 8, startPos: 0, tol: F32_DOT },
   { name: 'rope hd 64 pos 300 theta 1e5', op: 'rope', rows: 3, heads: 3, headDim: 64, startPos: 300, theta: 100000, tol: F32_DOT },
   { name: 'rope llama3 scaling', op: 'rope', rows: 2, heads: 2, headDim: 64, startPos: 5000, theta: 500000, scaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 }, tol: F32_DOT },
@@ -43,6 +57,10 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention decode pos 0', op: 'attention', rows: 1, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
   { name: 'attention decode pos 77 hd 64', op: 'attention', rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
   { name: 'attention decode hd 256 window 20', op: 'attention', rows: 1, startPos: 50, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
+  ...(['split_keys', 'rows4'] as const).flatMap((variant) => [
+    { name: `attention ${variant}: 7 new rows after 90 cached (multi-turn)`, op: 'attention', variant, rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
+    { name: `attention ${variant}: 5 rows after 40 cached, window 12`, op: 'attention', variant, rows: 5, startPos: 40, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 12, tol: F32_DOT },
+  ]),
   { name: 'glu silu 3x172', op: 'glu', rows: 3, inter: 172, act: 'silu', tol: F32_DOT },
   { name: 'glu gelu_tanh 2x100', op: 'glu', rows: 2, inter: 100, act: 'gelu_tanh', tol: F32_DOT },
   { name: 'add 1000', op: 'add', n: 1000, tol: F32_EXACT },
