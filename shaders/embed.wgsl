@@ -1,7 +1,9 @@
-// embed: gathers embedding rows.  out[r, i] = table[ids[r], i] * scale
-// Layout: ids u32 [rows]; table f32 [vocab, hidden]; out f32 [rows, hidden].
+// embed: gathers embedding rows.  out[r, i] = table[ids[r] - idBase, i] * scale  for ids in [idBase, idBase + idCount)
+// Layout: ids u32 [rows]; table f32 [idCount, hidden] (one row-part of the [vocab, hidden] table,
+// or all of it with idBase = 0); out f32 [rows, hidden]. Rows whose id falls outside this part
+// are left untouched: a table split across bindings (GpuOps) runs one dispatch per part.
 // Dispatch: ceil(rows * hidden / WG) workgroups (folded into x, y).
-struct Params { rows: u32, hidden: u32, scale: f32, _pad: u32 }
+struct Params { rows: u32, hidden: u32, scale: f32, idBase: u32, idCount: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 override WG: u32 = 256;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
@@ -14,5 +16,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.rows * p.hidden) { return; }
   let r = i / p.hidden;
   let c = i % p.hidden;
-  out[i] = table[ids[r] * p.hidden + c] * p.scale;
+  let id = ids[r];
+  if (id < p.idBase || id - p.idBase >= p.idCount) { return; }
+  out[i] = table[(id - p.idBase) * p.hidden + c] * p.scale;
 }

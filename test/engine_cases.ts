@@ -11,6 +11,7 @@ import { memorySource, urlSource, type ModelSource } from '../src/model/source.t
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { Engine as EngineClass, type EngineOptions } from '../src/engine/engine.ts';
+import type { GpuOps } from '../src/ops/gpu_ops.ts';
 
 const engines = new Map<string, { engine: Engine<GPUBuffer>; ref: ReferenceModel }>();
 
@@ -54,6 +55,8 @@ async function openQuant(spec: FixtureSpec, quantization: Quantization, quantize
   quantEngines.set(key, (e = { gpu, cpu }));
   return e;
 }
+
+const splitEngines = new Map<string, Engine<GPUBuffer>>();
 
 const argmax = (x: Float32Array) => x.reduce((bi, v, i, a) => (v > a[bi] ? i : bi), 0);
 
@@ -168,6 +171,28 @@ export const engineCases = {
       teacherForcedArgmaxAgreement: agree, maxLogitErr: Math.max(...errs), meanLogitErr: errs.reduce((a, b) => a + b, 0) / errs.length,
       weightBytesF32: bytes(engine), weightBytesQuant: bytes(gpu),
     };
+  },
+  /**
+   * Tensors split into row parts: an engine whose GpuOps splits everything over
+   * `maxBindingBytes` (embedding, LM head, projections, deep K/V) against the same model
+   * unsplit. Teacher-forced logits (max |split - whole| per step) and the part counts.
+   */
+  async splitVsWhole(spec: FixtureSpec, maxBindingBytes: number, prompt: number[], continuation: number[], pop?: PopSetting, quantization?: Quantization): Promise<{ diffs: number[]; parts: Record<string, number>; gpuBytes: number; wholeGpuBytes: number }> {
+    const whole = quantization ? (await openQuant(spec, quantization, true)).gpu : (await open(spec)).engine;
+    const key = JSON.stringify([spec, maxBindingBytes, quantization]);
+    let split = splitEngines.get(key);
+    if (!split) {
+      const source = spec.url ? urlSource(spec.url) : memorySource(randomModelFiles(spec.scale ? scaleConfig(spec.config!, spec.scale) : spec.config!, { seed: spec.seed ?? 7 }));
+      split = await createGpuEngine(source, { prefillChunk: spec.prefillChunk, pageSize: spec.pageSize, maxBindingBytes, quantization, quantizeLmHead: !!quantization });
+      splitEngines.set(key, split);
+    }
+    const got = await split.teacherForced(prompt, continuation, pop);
+    const want = await whole.teacherForced(prompt, continuation, pop);
+    const diffs = got.map((g, i) => g.reduce((d, v, j) => Math.max(d, Math.abs(v - want[i][j])), g.length === want[i].length ? 0 : Infinity));
+    const ops = split.ops as GpuOps, w = split.weights;
+    const count = (t: GPUBuffer | null) => (t ? ops.splitInfo(t)?.parts.length ?? 1 : 0);
+    const parts = { embed: count(w.embed), lmHead: count(w.lmHead), qkv: count(w.layers[0].qkv), gateUp: count(w.layers[0].gateUp), down: count(w.layers[0].down), deepKv: count(w.deepKv) };
+    return { diffs, parts, gpuBytes: ops.pool.bytesInUse, wholeGpuBytes: (whole.ops as GpuOps).pool.bytesInUse };
   },
   async layers(spec: FixtureSpec): Promise<number> {
     return (await open(spec)).engine.config.numLayers;

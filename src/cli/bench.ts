@@ -7,7 +7,7 @@ import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
 import type { Session } from './session.ts';
 
-export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help'];
+export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'quant'];
 
 interface BenchModel {
   model: string;
@@ -27,6 +27,8 @@ export interface BenchCommand {
   json: boolean;
   /** `bench --pop` with no value: the POP suite, with quality figures on stories260K. */
   popSuite: boolean;
+  /** --quant: int4 weights on load (the memory line shows their bytes). */
+  quant: 'none' | 'q4' | 'q4-asym';
 }
 
 /** `npm run bench -- --pop`: SmolLM2-135M and Qwen3-0.6B shapes (random weights). */
@@ -54,6 +56,8 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   const model = p.values.get('model');
   const popSuite = p.flags.has('pop-suite');
   const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens }));
+  const quant = p.values.get('quant') ?? 'none';
+  if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('--quant', `must be none, q4 or q4-asym (got '${quant}')`);
   const pops = popList(p.values.get('pop') ?? DEFAULT_POPS);
   // 'off' first: the others' speedups are measured against it.
   pops.sort((a, b) => Number(b.setting === 'off') - Number(a.setting === 'off'));
@@ -66,7 +70,7 @@ export function parseBench(p: ParsedArgs): BenchCommand {
     repeat: num(p, 'repeat', { integer: true, min: 1 }) ?? 1,
     gemm: (model === undefined && !popSuite) || p.flags.has('gemm'),
     json: p.flags.has('json'),
-    popSuite,
+    popSuite, quant,
   };
 }
 
@@ -115,13 +119,32 @@ class Table {
   }
 }
 
+const mb = (x: number | null) => (x === null ? '-' : `${(x / 1e6).toFixed(1)} MB`);
+
+/** The load's memory (src/cli/memory.ts): one JSON line, or one text line. */
+function printMemory(model: string, b: BenchCommand, info: ModelInfo): void {
+  const m = info.memory;
+  const row = {
+    model, kind: 'memory', quant: b.quant, context: info.contextWindow,
+    gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, deep_kv_bytes: m.deepKvBytes,
+    scratch_bytes: m.gpuBytes - m.weightBytes - m.kvBytes,
+    js_heap_peak_bytes: m.jsHeapPeakBytes, js_heap_base_bytes: m.jsHeapBaseBytes, js_heap_after_bytes: m.jsHeapAfterBytes,
+    js_heap_covers: 'performance.memory.usedJSHeapSize of the page during load, ArrayBuffers included (model files, f32 conversions, packing); base: before load after GC (holds a random model\'s in-memory files), after: after load after GC',
+    model_bytes: m.modelBytes, params: m.params,
+  };
+  if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
+  process.stdout.write(`memory (${b.quant === 'none' ? 'f32' : b.quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
+    + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
+}
+
 export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const bm of b.models) {
     const t0 = performance.now();
-    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context });
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: b.quant });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
+    printMemory(bm.model, b, info);
 
     // Warm-up: compile every pipeline a timed run uses (full depth, and POP's deep-KV path).
     const warm = benchPromptIds(Math.min(8, info.contextWindow - 1), info.vocabSize, info.bosTokenId, b.seed + 1);

@@ -14,7 +14,7 @@ const USAGE = `usage:
                    [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,2/3]
-                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--json]
+                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--json]
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
                    off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
@@ -28,6 +28,8 @@ const USAGE = `usage:
   --model defaults to public/models/stories260K; bench without --model runs stories260K and
   random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct and adds the GEMM lines (--gemm: the
   prefill matmul alone on the model's shapes, and the whole prefill's GFLOP/s against it).
+  Each bench model prints its memory after load: GPU bytes (weights, KV cache, scratch; peak) and the
+  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights.
   --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
 

@@ -9,6 +9,7 @@ import { randomModelFiles } from '../model/random_model.ts';
 import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
+import { HeapSampler, loadMemory } from './memory.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
@@ -79,7 +80,16 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
   return wrap(async () => {
     engine?.unload();
     engine = null;
-    engine = await createGpuEngine(sourceFor(req), { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk });
+    let source: ModelSource | null = sourceFor(req);
+    // The JS heap during the load (src/cli/memory.ts); a random model's files are in the baseline.
+    const heap = new HeapSampler();
+    await heap.start();
+    try {
+      engine = await createGpuEngine(source, { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk, quantization: req.quantization, onProgress: heap.sample });
+    } finally {
+      heap.stop();
+      source = null; // unreachable before the after-load heap figure
+    }
     if (req.calibration) engine.calibration = req.calibration;
     const c = engine.config;
     const d = describeGpuEngine(engine);
@@ -88,6 +98,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
       numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, bosTokenId: c.bosTokenId,
       contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
       variants: d.variants as Record<string, string>, adapter: d.adapter,
+      memory: await loadMemory(engine, heap),
     };
   });
 }

@@ -40,6 +40,31 @@ export interface LoadRequest {
   calibration?: PopCalibration | null;
   contextWindow?: number;
   prefillChunk?: number;
+  /** int4 weight-only quantization on load (EngineOptions.quantization; default 'none'). */
+  quantization?: 'none' | 'q4' | 'q4-asym';
+}
+
+/** Memory of one load (src/cli/memory.ts). */
+export interface LoadMemory {
+  /** The engine's BufferPool after load: bytes held (weights + KV cache + scratch) and the peak. */
+  gpuBytes: number;
+  gpuPeakBytes: number;
+  /** Text weights on the GPU (POP's deep K/V and RoPE tables included), and the KV cache. */
+  weightBytes: number;
+  kvBytes: number;
+  deepKvBytes: number;
+  /** Parameters of the text model (from its config) and their f32 bytes. */
+  params: number;
+  modelBytes: number;
+  /**
+   * performance.memory.usedJSHeapSize (ArrayBuffers included): before the load (after a GC),
+   * its peak during the load (files, conversions, uploads), and after it (after a GC); null
+   * where the browser has no performance.memory.
+   */
+  jsHeapBaseBytes: number | null;
+  jsHeapPeakBytes: number | null;
+  jsHeapAfterBytes: number | null;
+  jsHeapSamples: number;
 }
 
 export interface ModelInfo {
@@ -55,6 +80,7 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   variants: Record<string, string>;
   adapter: unknown;
+  memory: LoadMemory;
 }
 
 export interface GenerateRequest {

@@ -11,12 +11,14 @@ export interface GpuEngineOptions extends EngineOptions {
   /** Base for Hub ids (tests point it at a local server). */
   hubBase?: string;
   gpu?: GpuDevice;
+  /** Split tensors larger than this many bytes into row parts (default: the device's binding limit; tests). */
+  maxBindingBytes?: number;
 }
 
 export async function createGpuEngine(model: string | ModelSource, opts: GpuEngineOptions = {}): Promise<Engine<GPUBuffer>> {
   const gpu = opts.gpu ?? (await acquireGpu());
   const maxRows = opts.prefillChunk ?? 512;
-  const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows);
+  const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
   await ops.probeVariants({ useCache: opts.probeCache });
   const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
   return Engine.load(ops, source, opts);

@@ -199,15 +199,16 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
   const global = (role: GlobalRole) => take(ck, spec.globalTensors[role], globalRoleShape(c, role));
   const roles = new Set(layerRolesFor(c));
   // Quantization is a property of the uploaded weight: matmul reads it, the forward does not know.
-  const q = (cols: number): UploadOptions | undefined => (opts.quant ? { quant: { scheme: opts.quant, cols } } : undefined);
+  // `cols` lets a device split a weight larger than one binding into row parts (src/ops/split.ts).
+  const q = (cols: number): UploadOptions => ({ cols, ...(opts.quant ? { quant: { scheme: opts.quant, cols } } : undefined) });
 
   const embedHost = global('embed');
-  const embed = ops.upload('embed', embedHost);
+  const embed = ops.upload('embed', embedHost, { cols: H });
   const finalNorm = ops.upload('final_norm', gainOf(global('finalNorm')));
   let lmHead: T;
   const qHead = opts.quantLmHead ? q(H) : undefined;
-  if (c.tieWordEmbeddings) lmHead = qHead ? ops.upload('lm_head', embedHost, qHead) : embed;
-  else lmHead = ops.upload('lm_head', global('lmHead'), qHead);
+  if (c.tieWordEmbeddings) lmHead = qHead ? ops.upload('lm_head', embedHost, { cols: H, ...qHead }) : embed;
+  else lmHead = ops.upload('lm_head', global('lmHead'), { cols: H, ...qHead });
 
   const deepKvHost = opts.pop && L > 1 ? new Float32Array((L - 1) * 2 * KV * H) : null;
   const deepBiasHost = opts.pop && L > 1 && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
@@ -261,7 +262,7 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
   }
   return {
     embed, finalNorm, lmHead, layers,
-    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost, deepGainsHost ? { quant: { scheme: opts.quant!, cols: H, gains: { values: deepGainsHost, rows: 2 * KV } } } : undefined) : null,
+    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost, deepGainsHost ? { quant: { scheme: opts.quant!, cols: H, gains: { values: deepGainsHost, rows: 2 * KV } } } : { cols: H }) : null,
     deepKvBias: deepBiasHost ? ops.upload('pop.deep_kv_bias', deepBiasHost) : null,
   };
 }

@@ -19,6 +19,9 @@ export const CHROMIUM_ARGS = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
   '--use-webgpu-adapter=swiftshader',
+  // performance.memory to the byte (bench memory figures), and gc() for a clean baseline.
+  '--enable-precise-memory-info',
+  '--js-flags=--expose-gc',
 ];
 
 export async function launchChromium(): Promise<Browser> {

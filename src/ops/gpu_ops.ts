@@ -16,10 +16,20 @@ import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
 import { quantizeQ4, type QuantInfo } from './quant.ts';
 import { sample } from '../kernels/sample.ts';
+import { partOptions, planSplit, type SplitTensor } from './split.ts';
 import { attentionFull, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView, UploadOptions } from './ops.ts';
+
+export interface GpuOpsOptions {
+  /**
+   * Largest tensor stored in one buffer (default: the device's maxStorageBufferBindingSize,
+   * capped by maxBufferSize). Larger uploads that give a row length are split into row parts
+   * (src/ops/split.ts); tests set it small to split tiny tensors.
+   */
+  maxBindingBytes?: number;
+}
 
 export class GpuOps implements Ops<GPUBuffer> {
   readonly name = 'webgpu';
@@ -33,11 +43,18 @@ export class GpuOps implements Ops<GPUBuffer> {
   private readonly quant = new WeakMap<GPUBuffer, QuantInfo>();
   private quantized = 0;
   private rowScratch: GPUBuffer | null = null;
+  /** Tensors stored as row parts (src/ops/split.ts), keyed by their handle. */
+  private readonly splits = new WeakMap<GPUBuffer, SplitTensor>();
+  /** Slices of a bias for split weights' parts, by "row0:rows", made on first use. */
+  private readonly biasParts = new WeakMap<GPUBuffer, Map<string, GPUBuffer>>();
+  readonly maxBindingBytes: number;
 
   probe: ProbeResult | null = null;
 
-  constructor(readonly gpu: GpuDevice, public matmulVariants: MatmulVariants, maxRows: number) {
+  constructor(readonly gpu: GpuDevice, public matmulVariants: MatmulVariants, maxRows: number, opts: GpuOpsOptions = {}) {
     this.pool = new BufferPool(gpu);
+    const limit = opts.maxBindingBytes ?? Math.min(gpu.limits.maxBufferSize, gpu.limits.maxStorageBufferBindingSize);
+    this.maxBindingBytes = Math.floor(limit / 16) * 16;
     this.ctx = { gpu, pipelines: new PipelineCache(gpu.device), rec: new Recorder(gpu), dummy: this.pool.create('dummy', 16) };
     this.ids = this.pool.create('token-ids', maxRows * 4);
     this.token = this.pool.create('sampled-token', 16);
@@ -62,6 +79,8 @@ export class GpuOps implements Ops<GPUBuffer> {
     return b;
   }
   upload(label: string, data: Float32Array, opts: UploadOptions = {}): GPUBuffer {
+    const plan = planSplit(data.length, opts, this.maxBindingBytes);
+    if (plan) return this.uploadSplit(label, data, opts, plan.cols, plan.partRows);
     if (!opts.quant) return this.pool.upload(label, data, STORAGE);
     const { packed, info } = quantizeQ4(data, opts.quant);
     const b = this.pool.upload(label, packed, STORAGE);
@@ -87,19 +106,28 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.gpu.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, data.byteLength);
   }
   free(t: GPUBuffer): void {
+    for (const p of this.splits.get(t)?.parts ?? []) this.pool.destroy(p.buf);
+    this.splits.delete(t);
+    for (const b of this.biasParts.get(t)?.values() ?? []) this.pool.destroy(b);
+    this.biasParts.delete(t);
     this.pool.destroy(t);
   }
 
   embed(out: GPUBuffer, ids: ArrayLike<number>, table: GPUBuffer, rows: number, hidden: number, scale: number): void {
     // The ids are written before this forward's commands are submitted (queue order).
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids as ArrayLike<number>));
-    embed(this.ctx, out, this.ids, table, rows, hidden, scale);
+    const split = this.splits.get(table);
+    if (!split) return embed(this.ctx, out, this.ids, table, rows, hidden, scale);
+    for (const p of split.parts) embed(this.ctx, out, this.ids, p.buf, rows, hidden, scale, p.row0, p.rows);
   }
   rmsNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer | null, rows: number, dim: number, eps: number): void {
     rmsNorm(this.ctx, out, x, gain, rows, dim, eps);
   }
-  matmul(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number } = {}): void {
-    const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: (opt.outRow ?? 0) * n };
+  /** `yOffset` (GPU only): where row 0 of the output starts, in elements (overrides outRow). */
+  matmul(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number; yOffset?: number } = {}): void {
+    const split = this.splits.get(w);
+    if (split) return this.matmulSplit(split, out, x, m, n, k, opt);
+    const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: opt.yOffset ?? (opt.outRow ?? 0) * n };
     const q = this.quant.get(w);
     if (q) matmulQ4(this.ctx, args, q);
     else matmul(this.ctx, this.matmulVariants, args);
@@ -172,6 +200,8 @@ export class GpuOps implements Ops<GPUBuffer> {
 
   async read(t: GPUBuffer, elements: number, offset = 0): Promise<Float32Array> {
     this.ctx.rec.submit();
+    const split = this.splits.get(t);
+    if (split) return this.readSplit(split, elements, offset);
     return new Float32Array(await readBuffer(this.gpu, t, elements * 4, offset * 4));
   }
 
@@ -180,6 +210,80 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.ctx.rec.submit();
     await this.gpu.device.queue.onSubmittedWorkDone();
     this.gpu.checkAlive();
+  }
+
+  // Tensors split into row parts (src/ops/split.ts).
+
+  /** Bytes a tensor holds on the device (all its parts for a split one). */
+  bytesOf(t: GPUBuffer): number {
+    return this.splits.get(t)?.parts.reduce((a, p) => a + p.buf.size, t.size) ?? t.size;
+  }
+  /** The row parts of a split tensor, or null. */
+  splitInfo(t: GPUBuffer): SplitTensor | null {
+    return this.splits.get(t) ?? null;
+  }
+  private uploadSplit(label: string, data: Float32Array, opts: UploadOptions, cols: number, partRows: number[]): GPUBuffer {
+    const split: SplitTensor = { rows: data.length / cols, cols, parts: [] };
+    try {
+      let row0 = 0;
+      for (const rows of partRows) {
+        const buf = this.upload(`${label}[${row0}:${row0 + rows}]`, data.subarray(row0 * cols, (row0 + rows) * cols), partOptions(opts, cols, row0, rows));
+        split.parts.push({ buf, row0, rows });
+        row0 += rows;
+      }
+    } catch (e) {
+      for (const p of split.parts) this.pool.destroy(p.buf);
+      throw e;
+    }
+    // The handle: a 16-byte buffer that only keys the parts.
+    const handle = this.pool.create(`${label} (${partRows.length} row parts)`, 16);
+    this.splits.set(handle, split);
+    return handle;
+  }
+  /**
+   * One dispatch per part over its N range. M = 1 writes the part's columns in place; M > 1
+   * computes [M, part N] into a scratch buffer and copies its rows into the output (the
+   * kernels write rows of N = the part's N; accumulate copies the output's columns in first).
+   */
+  private matmulSplit(split: SplitTensor, out: GPUBuffer, x: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number; yOffset?: number }): void {
+    if (k !== split.cols || n > split.rows) throw new Error(`matmul: split weight is [${split.rows}, ${split.cols}], asked for n = ${n}, k = ${k}`);
+    const y0 = opt.yOffset ?? (opt.outRow ?? 0) * n;
+    for (const p of split.parts) {
+      const pn = Math.min(p.rows, n - p.row0);
+      if (pn <= 0) break;
+      const bias = opt.bias ? this.biasPart(opt.bias, p.row0, pn) : null;
+      if (m === 1) {
+        this.matmul(out, x, p.buf, 1, pn, k, { bias, accumulate: opt.accumulate, xRow: opt.xRow, yOffset: y0 + p.row0 });
+        continue;
+      }
+      const scratch = this.pool.acquire('split-matmul-scratch', m * pn * 4);
+      if (opt.accumulate) for (let r = 0; r < m; r++) this.ctx.rec.copy(out, (y0 + r * n + p.row0) * 4, scratch, r * pn * 4, pn * 4);
+      this.matmul(scratch, x, p.buf, m, pn, k, { bias, accumulate: opt.accumulate, xRow: opt.xRow });
+      for (let r = 0; r < m; r++) this.ctx.rec.copy(scratch, r * pn * 4, out, (y0 + r * n + p.row0) * 4, pn * 4);
+      // Commands run in recording order: a later acquire may reuse it within this submission.
+      this.pool.release(scratch);
+    }
+  }
+  /** bias[row0, row0 + rows) as its own buffer (copied on first use, freed with the bias). */
+  private biasPart(bias: GPUBuffer, row0: number, rows: number): GPUBuffer {
+    let m = this.biasParts.get(bias);
+    if (!m) this.biasParts.set(bias, (m = new Map()));
+    const key = `${row0}:${rows}`;
+    let b = m.get(key);
+    if (!b) {
+      m.set(key, (b = this.pool.create(`${bias.label}[${row0}:${row0 + rows}]`, rows * 4)));
+      this.ctx.rec.copy(bias, row0 * 4, b, 0, rows * 4);
+    }
+    return b;
+  }
+  /** Floats [offset, offset + elements) of a split f32 tensor. */
+  private async readSplit(split: SplitTensor, elements: number, offset: number): Promise<Float32Array> {
+    const out = new Float32Array(elements);
+    for (const p of split.parts) {
+      const lo = p.row0 * split.cols, a = Math.max(offset, lo), b = Math.min(offset + elements, lo + p.rows * split.cols);
+      if (a < b) out.set(new Float32Array(await readBuffer(this.gpu, p.buf, (b - a) * 4, (a - lo) * 4)), a - offset);
+    }
+    return out;
   }
 
   destroy(): void {

@@ -14,6 +14,12 @@ export type { SampleParams, QuantSpec };
  * values. Such a tensor must not be read by other ops (`read` gives the packed words).
  */
 export interface UploadOptions {
+  /**
+   * Row length of a [rows, cols] tensor (quant.cols / half.cols count too). With it, a device
+   * may store a tensor larger than one binding (maxStorageBufferBindingSize) as row parts that
+   * `embed` (table) and `matmul` (w) read; without it such a tensor is refused (GPU_OUT_OF_MEMORY).
+   */
+  cols?: number;
   quant?: QuantSpec;
 }
 
