@@ -87,11 +87,13 @@ test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () =>
   const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '32', '--pop', 'exact', '--max-tokens', '2', '--gemm', '--json']);
   expect(r.code, r.stderr).toBe(0);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind !== 'memory');
-  // No 'off' run: no speedup and no whole-prefill line, but the GEMM line.
-  expect(lines.map((l) => l.kind ?? 'run')).toEqual(['run', 'gemm']);
+  // No 'off' run: no speedup and no whole-prefill line, but the reference GEMM and the model's GEMMs.
+  expect(lines.map((l) => l.kind ?? 'run')).toEqual(['run', 'gemm_target', 'gemm']);
   expect(lines[0].speedup_vs_off).toBeNull();
-  expect(lines[1].shapes.map((x: any) => [x.m, x.n, x.k])).toEqual([[32, 128, 64], [32, 64, 64], [32, 344, 64], [32, 64, 172]]);
+  expect([lines[1].m, lines[1].n, lines[1].k]).toEqual([512, 1536, 576]);
   expect(lines[1].gflops).toBeGreaterThan(0);
+  expect(lines[2].shapes.map((x: any) => [x.m, x.n, x.k])).toEqual([[32, 128, 64], [32, 64, 64], [32, 344, 64], [32, 64, 172]]);
+  expect(lines[2].gflops).toBeGreaterThan(0);
 });
 
 test('cli calibrate: per-layer importances, recommended keep, pop.json read back by --pop auto', async () => {
