@@ -7,12 +7,29 @@ import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
 import type { Session } from './session.ts';
 
-export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'quant'];
+export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'image-size', 'image-edge', 'image-full', 'quant'];
 
 interface BenchModel {
   model: string;
+  /** Text-prompt lengths (none: only the image-prompt rows, for a VLM). */
   promptTokens: number[];
 }
+
+/** The image-prompt rows a VLM gets: one image of this size, resized to at most `longestEdge`. */
+export interface ImageBench {
+  width: number;
+  height: number;
+  /** The image processor's size.longest_edge for the bench (512: one 512 px tile, no split). */
+  longestEdge: number;
+  /**
+   * Run every POP setting end to end (tower included). Default: the tower once (its time does
+   * not depend on POP) and the prompt's prefill per setting; TTFT = preprocess + tower + prefill.
+   */
+  full: boolean;
+}
+
+/** SmolVLM's chat format around one image (the expanded `<image>` is 64 tokens per 512 px tile). */
+export const IMAGE_PROMPT = '<|im_start|>User:<image>Describe this image in one sentence.<end_of_utterance>\nAssistant:';
 
 export interface BenchCommand {
   models: BenchModel[];
@@ -29,6 +46,7 @@ export interface BenchCommand {
   popSuite: boolean;
   /** --quant: int4 weights on load (the memory line shows their bytes). */
   quant: 'none' | 'q4' | 'q4-asym';
+  image: ImageBench;
 }
 
 /** `npm run bench -- --pop`: SmolLM2-135M and Qwen3-0.6B shapes (random weights). */
@@ -40,11 +58,16 @@ export const POP_SUITE: BenchModel[] = [
 export const QUALITY_MODEL = 'public/models/stories260K';
 export const QUALITY_TEXT = 'bench/calibration.txt';
 
-/** What `npm run bench` runs: the embedded model, and the SmolLM2-135M shape with random weights. */
+/**
+ * What `npm run bench` runs: the embedded model, the SmolLM2-135M shape with random weights,
+ * and an image+text prompt on the SmolVLM-256M shape (random weights).
+ */
 export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'public/models/stories260K', promptTokens: [128, 384] },
   // 512 tokens: the issue's whole-prefill check against the GEMM rate (about a minute per run here).
   { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
+  // An image+text prompt only (no text rows): SigLIP 768 x 12 layers on one 512 px tile + SmolLM2-135M text.
+  { model: 'random:../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct', promptTokens: [] },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
@@ -55,7 +78,10 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   const tokens = intList(p, 'prompt-tokens', 1);
   const model = p.values.get('model');
   const popSuite = p.flags.has('pop-suite');
-  const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens }));
+  const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: m.promptTokens.length ? tokens ?? m.promptTokens : [] }));
+  const size = p.values.get('image-size') ?? '512x512';
+  const wh = /^(\d+)x(\d+)$/.exec(size);
+  if (!wh || +wh[1] < 1 || +wh[2] < 1) throw new InvalidArgumentError('--image-size', `expected WIDTHxHEIGHT in pixels (got '${size}')`);
   const quant = p.values.get('quant') ?? 'none';
   if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('--quant', `must be none, q4 or q4-asym (got '${quant}')`);
   const pops = popList(p.values.get('pop') ?? DEFAULT_POPS);
@@ -71,16 +97,18 @@ export function parseBench(p: ParsedArgs): BenchCommand {
     gemm: (model === undefined && !popSuite) || p.flags.has('gemm'),
     json: p.flags.has('json'),
     popSuite, quant,
+    image: { width: +wh[1], height: +wh[2], longestEdge: num(p, 'image-edge', { integer: true, min: 1 }) ?? 512, full: p.flags.has('image-full') },
   };
 }
 
-/** Deterministic prompt ids in 3..vocab-1, BOS first when the model has one. */
-export function benchPromptIds(n: number, vocab: number, bos: number | null, seed: number): number[] {
+/** Deterministic prompt ids in 3..vocab-1 (never `avoid`, a VLM's image token), BOS first when the model has one. */
+export function benchPromptIds(n: number, vocab: number, bos: number | null, seed: number, avoid = -1): number[] {
   let s = (seed * 2654435761 + n) >>> 0 || 1;
   const ids: number[] = [];
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    ids.push(3 + (s % Math.max(1, vocab - 3)));
+    const id = 3 + (s % Math.max(1, vocab - 3));
+    ids.push(id === avoid ? id - 1 : id);
   }
   if (bos !== null && n > 0) ids[0] = bos;
   return ids;
@@ -146,8 +174,9 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, info);
 
+    const avoid = info.vision?.imageTokenId ?? -1;
     // Warm-up: compile every pipeline a timed run uses (full depth, and POP's deep-KV path).
-    const warm = benchPromptIds(Math.min(8, info.contextWindow - 1), info.vocabSize, info.bosTokenId, b.seed + 1);
+    const warm = benchPromptIds(Math.min(8, info.contextWindow - 1), info.vocabSize, info.bosTokenId, b.seed + 1, avoid);
     await s.generate({ promptIds: warm, maxTokens: 2, ignoreEos: true, pop: 'off' });
     const popOn = b.pops.find((x) => x.setting !== 'off');
     if (popOn) await s.generate({ promptIds: warm, maxTokens: 2, ignoreEos: true, pop: info.layers > 1 ? 'exact' : 'off' });
@@ -155,7 +184,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
     const table = b.json ? null : new Table([['tokens', 6], ['pop', 7], ['keep', 7], ['prefill ms', 11], ['ttft ms', 9], ['decode tok/s', 12], ['speedup', 7]]);
     const offMs = new Map<number, number>();
     for (const n of bm.promptTokens) {
-      const ids = benchPromptIds(n, info.vocabSize, info.bosTokenId, b.seed);
+      const ids = benchPromptIds(n, info.vocabSize, info.bosTokenId, b.seed, avoid);
       for (const pop of b.pops) {
         let r = await s.generate({ promptIds: ids, maxTokens: b.maxTokens, temperature: 0, ignoreEos: true, pop: pop.setting });
         for (let i = 1; i < b.repeat; i++) {
@@ -171,7 +200,8 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       }
     }
 
-    if (!b.gemm) continue;
+    if (info.vision) await runImagePrompt(s, b, bm.model, info);
+    if (!b.gemm || !bm.promptTokens.length) continue;
     // The prefill matmul alone, on this model's GEMM shapes at each prompt length: one
     // dispatch per layer in one submission, as a prefill records them.
     // The reference shape (tokens x out x in = 512 x 1536 x 576: SmolLM2-135M's MLP) first.
@@ -199,6 +229,42 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       if (b.json) print(row);
       else process.stdout.write(`prefill ${n} tokens (pop off): ${row.gflops_prefill} GFLOP/s vs GEMMs alone ${row.gflops_gemm_only} GFLOP/s (ratio ${row.ratio})\n`);
     }
+  }
+}
+
+/**
+ * TTFT of an image+text prompt on a VLM, per POP setting. The tower (+ connector) runs once,
+ * timed alone (it does not depend on POP); each setting's prefill runs on the same prompt with
+ * the image rows as text ids (the same rows through the same layers), so
+ * TTFT = preprocess + tower + prefill. With --image-full every setting runs end to end.
+ */
+export async function runImagePrompt(s: Session, b: BenchCommand, model: string, info: ModelInfo): Promise<void> {
+  const im = b.image;
+  const req = { text: IMAGE_PROMPT, images: [{ kind: 'pattern' as const, width: im.width, height: im.height }], longestEdge: im.longestEdge, maxTokens: 1 };
+  const table = b.json ? null : new Table([['image', 9], ['tiles', 5], ['img tok', 7], ['tokens', 6], ['pop', 7], ['keep', 7], ['vision ms', 10], ['prefill ms', 11], ['ttft ms', 10], ['speedup', 7]]);
+  let vision: number | null = null;
+  if (!im.full) {
+    // The tower's pipelines compile on this first run; a tile costs far more than compiling them.
+    vision = (await s.imagePrompt({ ...req, part: 'vision' })).ttftMs;
+  }
+  let off: { ttft: number; prefill: number } | null = null;
+  for (const pop of b.pops) {
+    let r = await s.imagePrompt({ ...req, pop: pop.setting, part: im.full ? 'full' : 'text' });
+    for (let i = 1; i < b.repeat; i++) {
+      const again = await s.imagePrompt({ ...req, pop: pop.setting, part: im.full ? 'full' : 'text' });
+      if (again.ttftMs < r.ttftMs) r = again;
+    }
+    const prefill = im.full ? null : r.ttftMs;
+    const ttft = im.full ? r.ttftMs : r.preprocessMs + vision! + r.ttftMs;
+    if (pop.setting === 'off') off = { ttft, prefill: prefill ?? ttft };
+    const row = {
+      model, kind: 'image_prompt', image: `${im.width}x${im.height}`, longest_edge: im.longestEdge, tiles: r.tiles, image_tokens: r.imageTokens, prompt_tokens: r.promptTokens,
+      pop: pop.label, keep: r.keep, layers: r.layers, vision_layers: info.vision!.layers, ttft_ms: r2(ttft), vision_ms: vision === null ? null : r2(vision),
+      prefill_ms: prefill === null ? null : r2(prefill), preprocess_ms: r2(r.preprocessMs), ttft_source: im.full ? 'measured' : 'preprocess+vision+prefill',
+      speedup_vs_off: off ? r3(off.ttft / ttft) : null, prefill_speedup_vs_off: off && prefill !== null ? r3(off.prefill / prefill) : null,
+    };
+    if (table) table.row([row.image, row.tiles, row.image_tokens, row.prompt_tokens, pop.label, `${r.keep}/${r.layers}`, row.vision_ms, row.prefill_ms, row.ttft_ms, row.speedup_vs_off === null ? null : `${row.speedup_vs_off}x`]);
+    else process.stdout.write(JSON.stringify(row) + '\n');
   }
 }
 

@@ -22,18 +22,24 @@ const USAGE = `usage:
                    (WebLLM 0.2.79 and pop-llm on one random q4f32_1 Qwen2.5-0.5B folder in MLC layout,
                    written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids)
 
-  pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--budget NATS] [--context N]
-                   [--continuation N] [--json]
+  pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--image FILE ...] [--budget NATS]
+                   [--context N] [--continuation N] [--json]
 
   --model defaults to public/models/stories260K; bench without --model runs stories260K and
   random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct and adds the GEMM lines (--gemm: the
   prefill matmul alone on the model's shapes, and the whole prefill's GFLOP/s against it).
+  A VLM (e.g. random:../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct, also in the default run)
+  adds image+text prompt rows: TTFT per POP setting for one --image-size WxH test image (default 512x512)
+  resized to at most --image-edge px (default 512: one tile); the tower runs once and is added to each
+  setting's prefill, or runs in every setting with --image-full.
+  calibrate --image FILE (repeatable, VLMs): image i is paired with the text's i-th paragraph (or i-th
+  equal part); the loss is measured on the text after the image.
   Each bench model prints its memory after load: GPU bytes (weights, KV cache, scratch; peak) and the
   page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights.
   --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
 
-const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help', 'pop-suite', 'vs-webllm']);
+const BOOLEANS = new Set(['json', 'ignore-eos', 'gemm', 'help', 'pop-suite', 'image-full', 'vs-webllm']);
 
 /** `bench --pop` with no value selects the POP suite. */
 function bareBenchPop(argv: string[]): string[] {

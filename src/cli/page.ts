@@ -2,15 +2,21 @@
 // exactly the code a tab runs. It holds one engine and answers load / generate / gemm calls
 // with plain JSON: {ok} or {error: {code, message, fields}}.
 import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
-import { calibrate } from '../engine/calibrate.ts';
+import { calibrate, type CalibrationSample } from '../engine/calibrate.ts';
 import type { Engine } from '../engine/engine.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { randomModelFiles } from '../model/random_model.ts';
 import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
-import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
+import type { ImageInput } from '../vision/image_input.ts';
+import type { PreprocessedImage } from '../vision/preprocess.ts';
+import { expandImageTokens, IMAGE_TOKEN } from '../vision/prompt.ts';
+import { patternImage, randomVlmFiles } from '../vision/random_vlm.ts';
+import { encodeImages, preprocessImages } from '../vision/runtime.ts';
+import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
 
@@ -33,8 +39,11 @@ function sourceFor(req: LoadRequest): ModelSource {
   const m = req.model;
   if (m.kind === 'url') return { ...urlSource(m.url), id: m.id };
   // Big random models are written as bf16 (half the bytes in the page); the loader converts.
-  const big = Number(m.config.hidden_size) * Number(m.config.num_hidden_layers) > 20000;
-  const files = randomModelFiles(m.config, { seed: m.seed, dtype: big ? 'BF16' : 'F32' });
+  const text = (m.config.text_config ?? m.config) as Record<string, unknown>;
+  const big = Number(text.hidden_size) * Number(text.num_hidden_layers) > 20000;
+  const o = { seed: m.seed, dtype: big ? 'BF16' as const : 'F32' as const };
+  // VLMs (Idefics3 / SmolVLM): vision tower + connector too, and the real image processor settings.
+  const files = m.config.model_type === 'idefics3' ? randomVlmFiles(m.config, m.preprocessorConfig ?? {}, o) : randomModelFiles(m.config, o);
   const enc = new TextEncoder();
   if (m.tokenizerJson) files.set('tokenizer.json', enc.encode(m.tokenizerJson));
   if (m.tokenizerConfigJson) files.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
@@ -98,6 +107,11 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
       numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, bosTokenId: c.bosTokenId,
       contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
       variants: d.variants as Record<string, string>, adapter: d.adapter,
+      vision: engine.vision ? {
+        layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.imageSize,
+        patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.tokensPerTile, imageTokenId: engine.vision.config.imageTokenId,
+        longestEdge: engine.vision.processor.longestEdge,
+      } : null,
       memory: await loadMemory(engine, heap),
     };
   });
@@ -166,11 +180,105 @@ async function gemm(shapes: GemmShape[], o: { reps?: number; batch?: number } = 
   });
 }
 
+function base64Bytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Decodes and preprocesses images for the loaded VLM (typed errors for bad ones and for text-only models). */
+async function prepareImages(e: Engine<GPUBuffer>, payloads: readonly ImagePayload[], longestEdge?: number): Promise<{ pre: PreprocessedImage[]; ms: number }> {
+  const rt = e.vision;
+  if (!rt) throw new InvalidArgumentError('images', `model type '${e.config.modelType}' is text-only: it does not accept images`);
+  const processor = longestEdge ? { ...rt.processor, longestEdge } : rt.processor;
+  const t0 = performance.now();
+  const inputs: ImageInput[] = payloads.map((p) => (p.kind === 'pattern' ? patternImage(p.width, p.height) : base64Bytes(p.base64)));
+  const pre = await preprocessImages(inputs, processor);
+  return { pre, ms: performance.now() - t0 };
+}
+
+/** Token ids of text whose `<image>` markers are expanded for the images' tile layouts. */
+function imagePromptIds(e: Engine<GPUBuffer>, text: string, pre: readonly PreprocessedImage[], addSpecial = true): number[] {
+  const rt = e.vision!;
+  const tok = requireTokenizer(e);
+  const ids = tok.encode(expandImageTokens(text, pre, rt.config.tokensPerTile), addSpecial);
+  const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
+  const got = ids.filter((id) => id === rt.config.imageTokenId).length;
+  if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} ${IMAGE_TOKEN} markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks Idefics3's special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
+  return ids;
+}
+
+function requireTokenizer(e: Engine<GPUBuffer>): TextTokenizer {
+  if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: this call reads text."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
+  return e.tokenizer;
+}
+
+/** Times one image+text prompt (or its text part, or its vision part) to the first token. */
+async function imagePrompt(req: ImagePromptRequest): Promise<Reply<ImagePromptReply>> {
+  return wrap(async () => {
+    const e = requireEngine();
+    const rt = e.vision;
+    const { pre, ms } = await prepareImages(e, req.images, req.longestEdge);
+    const ids = imagePromptIds(e, req.text, pre);
+    const tiles = pre.reduce((a, p) => a + p.tiles, 0);
+    const imageTokens = tiles * rt!.config.tokensPerTile;
+    const part = req.part ?? 'full';
+    const base = { promptTokens: ids.length, imageTokens, tiles, preprocessMs: ms, layers: e.config.numLayers };
+    if (part === 'vision') {
+      const t0 = performance.now();
+      const f = encodeImages(e.ops, rt!, pre);
+      await e.ops.read(f.data, 1);
+      const t = performance.now() - t0;
+      e.ops.free(f.data);
+      return { ...base, ttftMs: t, prefillMs: 0, keep: e.config.numLayers, ids: [] };
+    }
+    // 'text': the image rows become a text id (same prompt length, no tower).
+    const swap = ids.find((id) => id !== rt!.config.imageTokenId && id > 2) ?? 3;
+    const prompt = part === 'text' ? ids.map((id) => (id === rt!.config.imageTokenId ? swap : id)) : ids;
+    let first = 0;
+    const t0 = performance.now();
+    const r = await e.generate(prompt, {
+      maxTokens: req.maxTokens, temperature: 0, ignoreEos: true, pop: req.pop, images: part === 'full' ? pre : undefined,
+      onToken: () => void (first ||= performance.now()),
+    });
+    return { ...base, ttftMs: first - t0, prefillMs: r.stats.prefillMs, keep: r.stats.keep, ids: r.ids };
+  });
+}
+
+/**
+ * Calibration samples from text and images: image i goes with the i-th part of the text
+ * (its i-th paragraph when there are as many paragraphs as images, else an even split by
+ * tokens). Each sample's context is the image's tokens plus the first 3/4 of its text (at
+ * most `context` tokens); the rest (at most `continuation`) is predicted.
+ */
+async function imageSamples(e: Engine<GPUBuffer>, req: CalibrateRequest): Promise<CalibrationSample[]> {
+  const tok = requireTokenizer(e);
+  const images = req.images!;
+  const { pre } = await prepareImages(e, images);
+  const paras = req.text.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
+  let parts: number[][];
+  if (paras.length === images.length) parts = paras.map((p) => tok.encode(' ' + p, false));
+  else {
+    const all = tok.encode(req.text, false);
+    const n = Math.floor(all.length / images.length);
+    parts = images.map((_, i) => all.slice(i * n, (i + 1) * n));
+  }
+  return pre.map((img, i) => {
+    const part = parts[i];
+    if (part.length < 2) throw new InvalidArgumentError('--text', `the text paired with image ${i + 1} (${images[i].kind === 'file' ? images[i].name : 'pattern'}) needs at least 2 tokens (got ${part.length})`);
+    const c = Math.max(1, Math.min(req.context ?? Infinity, Math.floor(part.length * 0.75), part.length - 1));
+    const n = Math.min(req.continuation ?? 16, part.length - c);
+    return { context: [...imagePromptIds(e, IMAGE_TOKEN, [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
+  });
+}
+
 async function calibrateModel(req: CalibrateRequest): Promise<Reply<CalibrateReply>> {
   return wrap(async () => {
     const e = requireEngine();
-    if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: calibration reads text."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
-    return calibrate(e, e.tokenizer.encode(req.text), { budget: req.budget, context: req.context, continuation: req.continuation });
+    const tok = requireTokenizer(e);
+    const input = req.images?.length ? await imageSamples(e, req) : tok.encode(req.text);
+    return calibrate(e, input, { budget: req.budget, context: req.context, continuation: req.continuation });
   });
 }
 
@@ -217,5 +325,5 @@ function unload(): void {
   engine = null;
 }
 
-(globalThis as any).popCli = { load, generate, gemm, calibrate: calibrateModel, popQuality, unload };
+(globalThis as any).popCli = { load, generate, gemm, calibrate: calibrateModel, imagePrompt, popQuality, unload };
 (globalThis as any).__popReady = true;

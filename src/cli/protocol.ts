@@ -3,11 +3,18 @@
 import type { PopCalibration, PopSetting } from '../engine/pop.ts';
 import type { CalibrationReport } from '../engine/calibrate.ts';
 
+/** An image the page decodes: an encoded file (base64 bytes), or a test pattern it draws. */
+export type ImagePayload =
+  | { kind: 'file'; name: string; base64: string }
+  | { kind: 'pattern'; width: number; height: number };
+
 export interface CalibrateRequest {
   text: string;
   budget?: number;
   context?: number;
   continuation?: number;
+  /** VLMs: image+text samples, image i paired with the i-th part of the text. */
+  images?: ImagePayload[];
 }
 export type CalibrateReply = CalibrationReport;
 
@@ -32,7 +39,7 @@ export interface PopQualityRow {
 /** A model as the page loads it: a URL (served or remote) or a random model from a config. */
 export type ModelSpec =
   | { kind: 'url'; id: string; url: string }
-  | { kind: 'random'; id: string; config: Record<string, unknown>; tokenizerJson: string | null; tokenizerConfigJson: string | null; seed?: number };
+  | { kind: 'random'; id: string; config: Record<string, unknown>; tokenizerJson: string | null; tokenizerConfigJson: string | null; seed?: number; preprocessorConfig?: Record<string, unknown> | null };
 
 export interface LoadRequest {
   model: ModelSpec;
@@ -80,7 +87,39 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   variants: Record<string, string>;
   adapter: unknown;
+  /** VLMs: the vision tower and image processor (null for text-only models). */
+  vision: { layers: number; hiddenSize: number; imageSize: number; patchSize: number; tokensPerTile: number; imageTokenId: number; longestEdge: number } | null;
   memory: LoadMemory;
+}
+
+/** One image+text prompt: `text` holds an `<image>` marker per image (expanded in the page). */
+export interface ImagePromptRequest {
+  text: string;
+  images: ImagePayload[];
+  /** Overrides the image processor's size.longest_edge (e.g. 512: one tile per image). */
+  longestEdge?: number;
+  maxTokens: number;
+  pop?: PopSetting;
+  /**
+   * 'full': images through the tower, then the prompt; 'text': the same prompt with the image
+   * tokens swapped for text ids and no images (the prefill alone); 'vision': tower + connector only.
+   */
+  part?: 'full' | 'text' | 'vision';
+}
+
+export interface ImagePromptReply {
+  promptTokens: number;
+  imageTokens: number;
+  tiles: number;
+  /** Decode + resize + normalize in the page. */
+  preprocessMs: number;
+  /** From the call into the engine to the first token (vision tower included for 'full'). */
+  ttftMs: number;
+  /** The engine's own prefill time (it starts after the images were recorded). */
+  prefillMs: number;
+  keep: number;
+  layers: number;
+  ids: number[];
 }
 
 export interface GenerateRequest {

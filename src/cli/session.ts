@@ -9,8 +9,12 @@ import type { ViteDevServer } from 'vite';
 import { ModelFileMissingError, PopError } from '../errors.ts';
 import { isHubId } from '../model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
+import { withIdefics3Tokens } from '../vision/random_vlm.ts';
 import { cachedCalibration } from './calibrate.ts';
-import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
+import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
+
+/** Where a random SmolVLM without a tokenizer of its own borrows one: its text model, SmolLM2-135M. */
+const SMOLVLM_TEXT_TOKENIZER = 'HuggingFaceTB__SmolLM2-135M-Instruct';
 
 /** An error that came out of the page (or the CLI itself), with its PopError code. */
 export class CliError extends Error {
@@ -116,7 +120,23 @@ export class Session {
         if (e instanceof PopError) throw e;
         throw new CliError('MALFORMED_FILE', `File '${dir}/config.json' is malformed: ${(e as Error).message}.`, { file: 'config.json' });
       }
-      return { kind: 'random', id: arg, config, tokenizerJson: read('tokenizer.json', true), tokenizerConfigJson: read('tokenizer_config.json', true) };
+      let tokenizerJson = read('tokenizer.json', true);
+      let tokenizerConfigJson = read('tokenizer_config.json', true);
+      if (config.model_type !== 'idefics3') return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson };
+      // A random SmolVLM: the real image processor settings, and a tokenizer with Idefics3's
+      // special tokens (the config folder's own, else SmolLM2's from a sibling folder).
+      const pre = read('preprocessor_config.json', true);
+      if (!tokenizerJson) {
+        const sib = resolve(dir, '..', SMOLVLM_TEXT_TOKENIZER);
+        if (existsSync(resolve(sib, 'tokenizer.json'))) {
+          tokenizerJson = readFileSync(resolve(sib, 'tokenizer.json'), 'utf8');
+          tokenizerConfigJson ??= existsSync(resolve(sib, 'tokenizer_config.json')) ? readFileSync(resolve(sib, 'tokenizer_config.json'), 'utf8') : null;
+        }
+      }
+      const text = (config.text_config ?? {}) as Record<string, unknown>;
+      const vocab = Number(config.vocab_size ?? text.vocab_size);
+      if (tokenizerJson) tokenizerJson = withIdefics3Tokens(tokenizerJson, Number(config.image_token_id ?? 128257), vocab);
+      return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson, preprocessorConfig: pre ? JSON.parse(pre) : null };
     }
     if (/^https?:\/\//.test(arg)) return { kind: 'url', id: arg, url: arg };
     // A Hub id (owner/name) when no such local folder exists; anything else is a local folder.
@@ -147,6 +167,11 @@ export class Session {
 
   popQuality(req: PopQualityRequest): Promise<PopQualityRow[]> {
     return this.call<PopQualityRow[]>('popQuality', req);
+  }
+
+  /** Times an image+text prompt (or its text or vision part) on a loaded VLM. */
+  imagePrompt(req: ImagePromptRequest): Promise<ImagePromptReply> {
+    return this.call<ImagePromptReply>('imagePrompt', req);
   }
 
   calibrate(req: CalibrateRequest): Promise<CalibrateReply> {

@@ -1,7 +1,11 @@
 // The bench page: one prompt at several lengths, POP off / exact / auto, time to first token
 // measured by the engine (usage.extra) through the worker; an inline SVG chart and a table.
-// Query parameters (used by the e2e latency test): model, lengths, modes, max_tokens, reps, autorun=1.
-// Results are also left on window.__bench. A WebLLM baseline runs only on request, online.
+// Then an image+text prompt (a test-pattern PNG and a question, as an OpenAI image part) per
+// POP setting, when the model is a vision-language model ("needs a vision-language model"
+// otherwise): TTFT is the wall time of a one-token request (image decode, tower, prefill).
+// Query parameters (used by the e2e tests): model, lengths, modes, max_tokens, reps, image=0|1,
+// image_size=WxH, autorun=1. Results are also left on window.__bench. A WebLLM baseline runs
+// only on request, online.
 import { CreateWorkerEngine, type WorkerEngine } from '../api/client.ts';
 import type { CompletionUsage } from '../api/protocol.ts';
 import { errorCode, errorText, parsePop } from '../embed/chat.ts';
@@ -20,7 +24,26 @@ export interface BenchRow {
   /** TTFT of every repetition; ttftMs is their median. */
   runs: number[];
 }
-interface BenchState { status: 'idle' | 'running' | 'done' | 'error'; model: string; rows: BenchRow[]; error?: { code: string; message: string } }
+export interface ImageBenchRow {
+  mode: string;
+  promptTokens: number;
+  keep: number;
+  layers: number;
+  /** Wall time of a one-token request (image decode + tower + prefill + first token), median of the runs. */
+  ttftMs: number;
+  /** The engine's own TTFT (usage.extra.ttft_ms) of that run. */
+  engineTtftMs: number;
+  speedupVsOff: number | null;
+  firstToken: string;
+  runs: number[];
+}
+export interface ImageBenchState {
+  status: 'idle' | 'running' | 'done' | 'needs-vlm' | 'skipped' | 'error';
+  image: string;
+  rows: ImageBenchRow[];
+  error?: { code: string; message: string };
+}
+interface BenchState { status: 'idle' | 'running' | 'done' | 'error'; model: string; rows: BenchRow[]; error?: { code: string; message: string }; image: ImageBenchState }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('bench-form');
@@ -29,11 +52,15 @@ const lengthsIn = $<HTMLInputElement>('bench-lengths');
 const modesIn = $<HTMLInputElement>('bench-modes');
 const maxIn = $<HTMLInputElement>('bench-max-tokens');
 const repsIn = $<HTMLInputElement>('bench-reps');
+const imageIn = $<HTMLInputElement>('bench-image');
+const imageSizeIn = $<HTMLInputElement>('bench-image-size');
+const imageStatus = $('image-status');
+const imageBody = $('image-results').querySelector('tbody')!;
 const status = $('bench-status');
 const errorBox = $('error');
 const chart = $('chart') as unknown as SVGSVGElement;
 const tbody = $('results').querySelector('tbody')!;
-const bench: BenchState = { status: 'idle', model: '', rows: [] };
+const bench: BenchState = { status: 'idle', model: '', rows: [], image: { status: 'idle', image: '', rows: [] } };
 (globalThis as { __bench?: BenchState }).__bench = bench;
 
 const q = new URLSearchParams(location.search);
@@ -42,6 +69,8 @@ if (q.get('lengths')) lengthsIn.value = q.get('lengths')!;
 if (q.get('modes')) modesIn.value = q.get('modes')!;
 if (q.get('max_tokens')) maxIn.value = q.get('max_tokens')!;
 if (q.get('reps')) repsIn.value = q.get('reps')!;
+if (q.get('image')) imageIn.checked = q.get('image') !== '0';
+if (q.get('image_size')) imageSizeIn.value = q.get('image_size')!;
 
 // Words that are one token each in the embedded model's tokenizer: N-1 of them plus BOS make
 // an N-token prompt there (other tokenizers count differently; the table shows the real count).
@@ -71,6 +100,91 @@ async function runOne(mode: string, target: number, maxTokens: number): Promise<
   };
 }
 
+/** The question that goes with the image (SmolVLM-style: the image first, then the text). */
+export const IMAGE_QUESTION = 'Describe this image in one sentence.';
+
+/** A deterministic test pattern (gradients + a checker) as a PNG. */
+async function patternPng(width: number, height: number): Promise<Blob> {
+  const c = new OffscreenCanvas(width, height);
+  const g = c.getContext('2d')!;
+  const grad = g.createLinearGradient(0, 0, width, height);
+  grad.addColorStop(0, '#d9480f');
+  grad.addColorStop(1, '#2f6fdf');
+  g.fillStyle = grad;
+  g.fillRect(0, 0, width, height);
+  g.fillStyle = 'rgba(255,255,255,0.7)';
+  const s = Math.max(4, Math.round(Math.min(width, height) / 8));
+  for (let y = 0; y < height; y += s) for (let x = ((y / s) % 2) * s; x < width; x += 2 * s) g.fillRect(x, y, s, s);
+  return c.convertToBlob({ type: 'image/png' });
+}
+
+/** One image+text request of one token; TTFT is its wall time. */
+async function runImageOne(image: Blob, mode: string): Promise<Omit<ImageBenchRow, 'speedupVsOff' | 'runs'>> {
+  const t0 = performance.now();
+  const chunks = await engine!.chat.completions.create({
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image as unknown as string } }, { type: 'text', text: IMAGE_QUESTION }] }],
+    max_tokens: 1, ignore_eos: true, pop: parsePop(mode), stream: true, temperature: 0,
+  });
+  let text = '';
+  let usage: CompletionUsage | undefined;
+  for await (const c of chunks) {
+    text += c.choices[0]?.delta.content ?? '';
+    if (c.usage) usage = c.usage;
+  }
+  const wall = performance.now() - t0;
+  const x = usage!.extra;
+  return { mode, promptTokens: usage!.prompt_tokens, keep: x.pop_keep, layers: x.layers, ttftMs: wall, engineTtftMs: x.ttft_ms, firstToken: text };
+}
+
+/** The image-prompt rows: a warm-up (compiles the tower's kernels; a text-only model says so here), then each mode. */
+async function runImage(modes: string[], reps: number): Promise<void> {
+  const im = bench.image;
+  imageBody.replaceChildren();
+  const size = /^(\d+)\s*x\s*(\d+)$/.exec(imageSizeIn.value.trim());
+  Object.assign(im, { status: 'running', image: size ? `${size[1]}x${size[2]}` : '', rows: [], error: undefined });
+  if (!imageIn.checked) {
+    im.status = 'skipped';
+    imageStatus.textContent = 'Skipped (image prompt unchecked).';
+    return;
+  }
+  if (!size) throw Object.assign(new Error(`image size '${imageSizeIn.value}' is not WIDTHxHEIGHT`), { code: 'INVALID_ARGUMENT' });
+  const image = await patternPng(Number(size[1]), Number(size[2]));
+  imageStatus.textContent = 'Image prompt: warming up…';
+  try {
+    await runImageOne(image, 'off');
+  } catch (e) {
+    if (errorCode(e) === 'INVALID_ARGUMENT' && /image/i.test((e as Error).message)) {
+      im.status = 'needs-vlm';
+      imageStatus.textContent = 'Image prompt: needs a vision-language model (this one is text-only). Load one, e.g. a SmolVLM.';
+      return;
+    }
+    throw e;
+  }
+  let off: number | null = null;
+  for (const mode of modes) {
+    const runs: Omit<ImageBenchRow, 'speedupVsOff' | 'runs'>[] = [];
+    for (let r = 0; r < reps; r++) {
+      imageStatus.textContent = `Image prompt (${im.image}), POP ${mode} (run ${r + 1}/${reps})…`;
+      runs.push(await runImageOne(image, mode));
+    }
+    const sorted = [...runs].sort((a, b) => a.ttftMs - b.ttftMs);
+    const med = sorted[(reps - 1) >> 1];
+    if (runs.some((r) => r.firstToken !== med.firstToken)) throw new Error(`image prompt, POP ${mode}: different first tokens between repetitions`);
+    if (mode === 'off') off = med.ttftMs;
+    const row: ImageBenchRow = { ...med, speedupVsOff: off === null ? null : off / med.ttftMs, runs: runs.map((r) => r.ttftMs) };
+    im.rows.push(row);
+    const tr = document.createElement('tr');
+    for (const v of [row.mode, row.promptTokens, `${row.keep}/${row.layers}`, row.ttftMs.toFixed(1), row.engineTtftMs.toFixed(1), row.speedupVsOff === null ? '-' : `${row.speedupVsOff.toFixed(2)}x`, JSON.stringify(row.firstToken)]) {
+      const td = document.createElement('td');
+      td.textContent = String(v);
+      tr.append(td);
+    }
+    imageBody.append(tr);
+  }
+  im.status = 'done';
+  imageStatus.textContent = `Image prompt (${im.image} test pattern + "${IMAGE_QUESTION}"): TTFT is the wall time of a one-token request (image decode, vision tower, prefill).`;
+}
+
 async function run(): Promise<void> {
   const model = modelIn.value.trim();
   const lengths = lengthsIn.value.split(',').map((s) => parseInt(s, 10)).filter((n) => n > 0);
@@ -78,6 +192,9 @@ async function run(): Promise<void> {
   const maxTokens = Math.max(1, Number(maxIn.value) || 4);
   const reps = Math.max(1, Number(repsIn.value) || 1);
   Object.assign(bench, { status: 'running', model, rows: [], error: undefined });
+  Object.assign(bench.image, { status: 'idle', rows: [], error: undefined });
+  imageBody.replaceChildren();
+  imageStatus.textContent = 'Not run yet.';
   document.body.dataset.state = 'running';
   errorBox.hidden = true;
   tbody.replaceChildren();
@@ -90,7 +207,7 @@ async function run(): Promise<void> {
       loadedModel = model;
     }
     status.textContent = 'Warming up (shader compilation)…';
-    await runOne('off', Math.min(...lengths), 2);
+    if (lengths.length) await runOne('off', Math.min(...lengths), 2);
     for (const n of lengths) {
       for (const mode of modes) {
         // Repetitions: the median TTFT is reported; the tokens must not change between them.
@@ -107,10 +224,17 @@ async function run(): Promise<void> {
         draw(bench.rows);
       }
     }
+    status.textContent = 'Image prompt…';
+    await runImage(modes, reps);
     bench.status = 'done';
-    status.textContent = `Done: ${bench.rows.length} runs on ${model}.`;
+    status.textContent = `Done: ${bench.rows.length} runs on ${model}` + (bench.image.rows.length ? `, ${bench.image.rows.length} image-prompt rows.` : '.');
   } catch (e) {
     if (errorCode(e) !== 'ENGINE_NOT_LOADED') loadedModel = '';
+    if (bench.image.status === 'running') {
+      bench.image.status = 'error';
+      bench.image.error = { code: errorCode(e), message: (e as Error).message };
+      imageStatus.textContent = `Image prompt failed: ${errorText(e)}`;
+    }
     bench.status = 'error';
     bench.error = { code: errorCode(e), message: (e as Error).message };
     errorBox.textContent = errorText(e);

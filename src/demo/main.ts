@@ -1,9 +1,11 @@
 // The chat demo: every GPU call goes through the worker (CreateWorkerEngine). Loads the
 // embedded model on open; the picker, a URL / Hub id, or a local folder (input or drop)
 // reload it. The whole conversation is sent each turn; the engine reuses the shared prefix.
+// Images (the Image… button, paste, or drop onto the page) go with the next message as
+// OpenAI image parts; a vision-language model answers, a text-only one says INVALID_ARGUMENT.
 import { CreateWorkerEngine, type WorkerEngine } from '../api/client.ts';
 import type { InitProgressReport } from '../api/protocol.ts';
-import { ChatSession, errorCode, errorText, formatStats } from '../embed/chat.ts';
+import { ChatSession, errorCode, errorText, formatStats, type UserContent } from '../embed/chat.ts';
 import type { PopSetting } from '../engine/pop.ts';
 import catalog from './models.json';
 
@@ -28,6 +30,8 @@ const ui = {
   maxTokens: $<HTMLInputElement>('max-tokens'),
   reset: $<HTMLButtonElement>('reset'),
   prompt: $<HTMLTextAreaElement>('prompt'),
+  imageInput: $<HTMLInputElement>('image-input'),
+  attachments: $('attachments'),
   send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'),
   stats: $('stats'),
@@ -46,10 +50,14 @@ function setState(s: typeof state): void {
   for (const el of [ui.modelSelect, ui.modelUrl, ui.folder, ui.reset]) el.disabled = s === 'loading' || s === 'generating';
 }
 
-function showError(e: unknown): void {
+/** Shows `CODE: message` and a hint; `imageNames` (the conversation's images, in order) names the file an image error is about. */
+function showError(e: unknown, imageNames: string[] = []): void {
   const code = errorCode(e);
   ui.error.dataset.code = code;
-  ui.error.textContent = errorText(e) + (HINTS[code] ? ` ${HINTS[code]}` : '');
+  const index = (e as { fields?: { index?: unknown } } | null)?.fields?.index;
+  const file = code.startsWith('IMAGE_') && typeof index === 'number' ? imageNames[index] : undefined;
+  const hint = hintFor(code, (e as { message?: string } | null)?.message ?? '');
+  ui.error.textContent = errorText(e) + (file ? ` (That is '${file}'.)` : '') + (hint ? ` ${hint}` : '');
   ui.error.hidden = false;
 }
 const HINTS: Record<string, string> = {
@@ -57,7 +65,13 @@ const HINTS: Record<string, string> = {
   DEVICE_LOST: 'Pick the model again to reload it.',
   WORKER_DIED: 'Reload the page.',
   MODEL_NOT_FOUND: 'Hub models need a network connection; stories260K works offline.',
+  IMAGE_DECODE_FAILED: 'That file is not an image this browser can decode: attach a PNG, JPEG, WebP or GIF. The conversation goes on without it.',
+  IMAGE_TOO_LARGE: 'Attach a smaller image (fewer pixels). The conversation goes on without it.',
 };
+function hintFor(code: string, message: string): string | undefined {
+  if (code === 'INVALID_ARGUMENT' && /image/i.test(message)) return 'Load a vision-language model (such as SmolVLM) to send images; this message was not sent, and text messages still work.';
+  return HINTS[code];
+}
 function clearError(): void {
   ui.error.hidden = true;
   ui.error.textContent = '';
@@ -104,19 +118,74 @@ async function load(model: string | File[], label: string): Promise<void> {
   }
 }
 
+/** Object URLs of the thumbnails shown in messages (revoked with the messages). */
+let messageUrls: string[] = [];
+
 function clearMessages(): void {
   ui.messages.replaceChildren();
   ui.stats.textContent = '';
+  for (const u of messageUrls) URL.revokeObjectURL(u);
+  messageUrls = [];
 }
 
-function addMessage(role: 'user' | 'assistant', text: string): HTMLElement {
+function thumb(url: string, alt: string): HTMLImageElement {
+  const img = document.createElement('img');
+  img.className = 'thumb';
+  img.src = url;
+  img.alt = alt;
+  return img;
+}
+
+function addMessage(role: 'user' | 'assistant', text: string, images: Attachment[] = []): HTMLElement {
   const el = document.createElement('div');
   el.className = `msg ${role}`;
   el.dataset.role = role;
-  el.textContent = text;
+  if (images.length) {
+    const row = document.createElement('div');
+    row.className = 'images';
+    for (const a of images) row.append(thumb(a.url, a.file.name));
+    messageUrls.push(...images.map((a) => a.url));
+    const body = document.createElement('span');
+    body.textContent = text;
+    el.append(row, body);
+    el.dataset.images = String(images.length);
+  } else el.textContent = text;
   ui.messages.append(el);
   el.scrollIntoView({ block: 'end' });
   return el;
+}
+
+// Images waiting to go with the next message.
+interface Attachment { file: File; url: string }
+let attached: Attachment[] = [];
+
+const isImageFile = (f: File) => f.type.startsWith('image/') || /\.(png|jpe?g|gif|webp|bmp|avif|ico|svg)$/i.test(f.name);
+
+/** Attaches files to the next message (any file: one the browser cannot decode gets IMAGE_DECODE_FAILED from the engine). */
+function attach(files: File[]): void {
+  for (const file of files) attached.push({ file, url: URL.createObjectURL(file) });
+  renderAttachments();
+  ui.prompt.focus();
+}
+
+function renderAttachments(): void {
+  ui.attachments.replaceChildren(...attached.map((a, i) => {
+    const box = document.createElement('div');
+    box.className = 'attachment';
+    box.dataset.name = a.file.name;
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = '×';
+    remove.title = `Remove ${a.file.name}`;
+    remove.addEventListener('click', () => {
+      URL.revokeObjectURL(a.url);
+      attached.splice(i, 1);
+      renderAttachments();
+    });
+    box.append(thumb(a.url, a.file.name), remove);
+    return box;
+  }));
+  ui.attachments.hidden = attached.length === 0;
 }
 
 function popSetting(): PopSetting {
@@ -126,15 +195,29 @@ function popSetting(): PopSetting {
 
 async function send(): Promise<void> {
   const text = ui.prompt.value.trim();
-  if (!text || !session || state !== 'ready') return;
+  if ((!text && !attached.length) || !session || state !== 'ready') return;
   clearError();
   ui.prompt.value = '';
-  addMessage('user', text);
+  // Images first, then the text (as SmolVLM's examples order them).
+  const images = attached;
+  attached = [];
+  renderAttachments();
+  const content: UserContent = images.length
+    ? [...images.map((a) => ({ type: 'image_url' as const, image_url: { url: a.file } })), ...(text ? [{ type: 'text' as const, text }] : [])]
+    : text;
+  // The engine numbers images across the whole conversation: name them for its errors.
+  const imageNames = [...session.history.flatMap((m) => (Array.isArray(m.content) ? m.content : []).filter((p) => p.type === 'image_url').map((p) => {
+    const url = (p as { image_url: { url: unknown } }).image_url.url;
+    return url instanceof File ? url.name : 'an earlier image';
+  })), ...images.map((a) => a.file.name)];
+  const user = addMessage('user', text, images);
   const out = addMessage('assistant', '');
   out.classList.add('streaming');
+  ui.stats.textContent = '';
+  delete ui.stats.dataset.finish;
   setState('generating');
   try {
-    const r = await session.send(text, { maxTokens: Number(ui.maxTokens.value) || undefined, pop: popSetting() }, (t) => {
+    const r = await session.send(content, { maxTokens: Number(ui.maxTokens.value) || undefined, pop: popSetting() }, (t) => {
       out.textContent = t;
       out.scrollIntoView({ block: 'end' });
     });
@@ -142,8 +225,11 @@ async function send(): Promise<void> {
     ui.stats.dataset.finish = r.finishReason;
     ui.stats.textContent = r.usage ? formatStats(r.usage) + ` · ${r.finishReason}` : 'Stopped.';
   } catch (e) {
+    // The turn is not part of the conversation (ChatSession dropped it): say so on its bubble.
     out.remove();
-    showError(e);
+    user.classList.add('failed');
+    user.dataset.failed = errorCode(e);
+    showError(e, imageNames);
   } finally {
     out.classList.remove('streaming');
     setState('ready');
@@ -177,8 +263,25 @@ document.addEventListener('dragleave', () => document.body.classList.remove('dra
 document.addEventListener('drop', async (ev) => {
   ev.preventDefault();
   document.body.classList.remove('dragging');
-  const files = await droppedFiles(ev.dataTransfer);
+  // Image files (no folder) are attached to the next message; anything else is a model folder.
+  const dt = ev.dataTransfer;
+  const top = dt ? [...dt.files] : [];
+  const folder = dt ? [...dt.items].some((i) => i.webkitGetAsEntry?.()?.isDirectory) : false;
+  if (top.length && !folder && top.every(isImageFile)) return attach(top);
+  const files = await droppedFiles(dt);
   if (files.length) void load(files, 'dropped folder');
+});
+ui.imageInput.addEventListener('change', () => {
+  const files = [...(ui.imageInput.files ?? [])];
+  ui.imageInput.value = '';
+  if (files.length) attach(files);
+});
+// Paste an image (a screenshot, a copied file) anywhere on the page.
+document.addEventListener('paste', (ev) => {
+  const files = [...(ev.clipboardData?.files ?? [])].filter(isImageFile);
+  if (!files.length) return;
+  ev.preventDefault();
+  attach(files);
 });
 
 /** Every file in what was dropped, walking into folders. */

@@ -11,6 +11,9 @@ export interface TurnOptions {
   temperature?: number;
 }
 
+/** A user turn: text, or OpenAI content parts (text and images: URL strings, File/Blob, ImageBitmap, <img>). */
+export type UserContent = string | ({ type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string | Blob | ImageBitmap | HTMLImageElement } })[];
+
 export interface TurnResult {
   reply: string;
   /** Absent when the turn was stopped (the engine reports no usage for an aborted request). */
@@ -28,11 +31,14 @@ export class ChatSession {
     return this.running;
   }
 
-  /** Sends one user message; `onText` gets the reply so far after each streamed piece. */
-  async send(text: string, o: TurnOptions, onText: (replySoFar: string) => void): Promise<TurnResult> {
+  /**
+   * Sends one user message (text, or text and image parts); `onText` gets the reply so far
+   * after each streamed piece. A failed turn (a bad image, say) is not kept in the history.
+   */
+  async send(content: UserContent, o: TurnOptions, onText: (replySoFar: string) => void): Promise<TurnResult> {
     if (this.running) throw new Error('a reply is still being generated');
     this.running = true;
-    this.history.push({ role: 'user', content: text });
+    this.history.push({ role: 'user', content } as ChatCompletionMessageParam);
     let reply = '';
     try {
       const chunks = await this.engine.chat.completions.create({

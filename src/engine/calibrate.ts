@@ -3,10 +3,23 @@
 // stage is the rise in next-token loss when its gate is closed (its residual update dropped
 // for those tokens), measured by ablation in the engine on a calibration text. The keep to
 // recommend is then found by running POP itself at every keep and taking the smallest whose
-// loss rise stays within the budget.
+// loss rise stays within the budget. Samples come from a token stream (text), or are given
+// one by one, each optionally with images (VLMs: the context holds the expanded `<image>`
+// tokens, the images are preprocessed once here and encoded by the engine on every pass).
 import { InvalidArgumentError } from '../errors.ts';
+import type { ImageInput } from '../vision/image_input.ts';
+import type { PreprocessedImage } from '../vision/preprocess.ts';
+import { preprocessImages } from '../vision/runtime.ts';
 import type { Engine } from './engine.ts';
 import type { PopCalibration } from './pop.ts';
+
+/** One calibration sample: the loss is measured on `continuation` given `context` (and its images). */
+export interface CalibrationSample {
+  context: number[];
+  continuation: number[];
+  /** VLMs: one image per run of image tokens in `context`, in order. */
+  images?: readonly (ImageInput | PreprocessedImage)[];
+}
 
 export interface CalibrationOptions {
   /** Allowed rise in mean next-token loss (nats) for the recommended keep. */
@@ -20,6 +33,8 @@ export interface CalibrationOptions {
 export interface CalibrationReport extends PopCalibration {
   budget: number;
   samples: number;
+  /** Samples that carried images. */
+  imageSamples: number;
   contextTokens: number;
   predictedTokens: number;
   baseLoss: number;
@@ -51,18 +66,44 @@ export function calibrationSamples(ids: readonly number[], context: number, cont
   return out;
 }
 
-export async function calibrate<T>(engine: Engine<T>, ids: readonly number[], o: CalibrationOptions = {}, onProgress?: (done: number, total: number) => void): Promise<CalibrationReport> {
+function isPreprocessed(x: unknown): x is PreprocessedImage {
+  return typeof x === 'object' && x !== null && 'pixels' in x && 'tiles' in x && 'tileSize' in x;
+}
+
+/**
+ * Calibrates POP on `input`: a token stream (split into up to 4 samples of `context` +
+ * `continuation` tokens), or explicit samples (all of them are used; image samples need a VLM).
+ */
+export async function calibrate<T>(engine: Engine<T>, input: readonly number[] | readonly CalibrationSample[], o: CalibrationOptions = {}, onProgress?: (done: number, total: number) => void): Promise<CalibrationReport> {
   const L = engine.config.numLayers;
   const budget = o.budget ?? 0.01;
   const contextLen = Math.min(o.context ?? 96, engine.contextWindow - 1);
   const contLen = o.continuation ?? 16;
-  const samples = calibrationSamples(ids, contextLen, contLen).slice(0, 4);
-  if (samples.length === 0) throw new InvalidArgumentError('calibration text', `needs at least 4 tokens (got ${ids.length})`);
+  let samples: CalibrationSample[];
+  if (input.length > 0 && typeof input[0] === 'object') {
+    samples = [];
+    for (const [i, s] of (input as readonly CalibrationSample[]).entries()) {
+      if (!s.context?.length || !s.continuation?.length) throw new InvalidArgumentError(`samples[${i}]`, 'needs at least one context and one continuation token');
+      if (s.context.length + s.continuation.length > engine.contextWindow) throw new InvalidArgumentError(`samples[${i}]`, `${s.context.length + s.continuation.length} tokens exceed the context window ${engine.contextWindow}`);
+      let images = s.images?.length ? s.images : undefined;
+      if (images) {
+        const rt = engine.vision;
+        if (!rt) throw new InvalidArgumentError(`samples[${i}].images`, `model type '${engine.config.modelType}' is text-only: it does not accept images`);
+        // Preprocess once: every pass below feeds the same tiles to the tower.
+        if (!images.every(isPreprocessed)) images = await preprocessImages(images as readonly ImageInput[], rt.processor);
+      }
+      samples.push({ context: [...s.context], continuation: [...s.continuation], images });
+    }
+  } else {
+    const ids = input as readonly number[];
+    samples = calibrationSamples(ids, contextLen, contLen).slice(0, 4);
+    if (samples.length === 0) throw new InvalidArgumentError('calibration text', `needs at least 4 tokens (got ${ids.length})`);
+  }
 
   const total = samples.length * (1 + 2 * L + (L - 1));
   let done = 0;
   /** Mean NLL of the continuation given the context, under a gate or a POP keep. */
-  const loss = async (run: (s: { context: number[]; continuation: number[] }) => Promise<Float32Array[]>) => {
+  const loss = async (run: (s: CalibrationSample) => Promise<Float32Array[]>) => {
     let sum = 0, count = 0;
     for (const s of samples) {
       const logits = await run(s);
@@ -72,18 +113,20 @@ export async function calibrate<T>(engine: Engine<T>, ids: readonly number[], o:
     }
     return sum / count;
   };
-  const feed = (s: { context: number[]; continuation: number[] }) => s.continuation.slice(0, -1);
+  const feed = (s: CalibrationSample) => s.continuation.slice(0, -1);
+  // The engine takes preprocessed images as well (it skips preprocessing for them).
+  const imgs = (s: CalibrationSample) => s.images as readonly ImageInput[] | undefined;
 
-  const baseLoss = await loss((s) => engine.teacherForced(s.context, feed(s), 'off'));
+  const baseLoss = await loss((s) => engine.teacherForced(s.context, feed(s), 'off', undefined, imgs(s)));
   const prefillImportance: number[] = [];
   const decodeImportance: number[] = [];
   for (let l = 0; l < L; l++) {
-    prefillImportance.push((await loss((s) => engine.teacherForced(s.context, feed(s), 'off', { layer: l, stage: 'prefill' }))) - baseLoss);
-    decodeImportance.push((await loss((s) => engine.teacherForced(s.context, feed(s), 'off', { layer: l, stage: 'decode' }))) - baseLoss);
+    prefillImportance.push((await loss((s) => engine.teacherForced(s.context, feed(s), 'off', { layer: l, stage: 'prefill' }, imgs(s)))) - baseLoss);
+    decodeImportance.push((await loss((s) => engine.teacherForced(s.context, feed(s), 'off', { layer: l, stage: 'decode' }, imgs(s)))) - baseLoss);
   }
   const popLoss = [{ keep: L, loss: baseLoss, delta: 0 }];
   for (let keep = L - 1; keep >= 1; keep--) {
-    const lk = await loss((s) => engine.teacherForced(s.context, feed(s), keep));
+    const lk = await loss((s) => engine.teacherForced(s.context, feed(s), keep, undefined, imgs(s)));
     popLoss.push({ keep, loss: lk, delta: lk - baseLoss });
   }
   popLoss.sort((a, b) => a.keep - b.keep);
@@ -94,7 +137,7 @@ export async function calibrate<T>(engine: Engine<T>, ids: readonly number[], o:
     else break;
   }
   return {
-    keep: recommended, layers: L, budget, samples: samples.length,
+    keep: recommended, layers: L, budget, samples: samples.length, imageSamples: samples.filter((s) => s.images?.length).length,
     contextTokens: samples.reduce((a, s) => a + s.context.length, 0),
     predictedTokens: samples.reduce((a, s) => a + s.continuation.length, 0),
     baseLoss, prefillImportance, decodeImportance, popLoss,

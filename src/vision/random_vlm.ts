@@ -33,3 +33,57 @@ export function randomVlmFiles(rawConfig: Record<string, any>, preprocessor: Rec
   files.set('preprocessor_config.json', new TextEncoder().encode(JSON.stringify(pre, null, 2)));
   return files;
 }
+
+/** Idefics3 / SmolVLM's special tokens besides `<image>`: the global view, tile positions (6 x 6), the wrapper, the turn end. */
+export function idefics3SpecialTokens(): string[] {
+  const out = ['<global-img>'];
+  for (let r = 1; r <= 6; r++) for (let c = 1; c <= 6; c++) out.push(`<row_${r}_col_${c}>`);
+  out.push('<fake_token_around_image>', '<end_of_utterance>');
+  return out;
+}
+
+/**
+ * A tokenizer.json (text, e.g. SmolLM2's) with Idefics3's special tokens added, so that a
+ * random VLM can tokenize expanded image prompts. `<image>` goes to `imageTokenId`; the others
+ * take SmolVLM's ids (image-38 .. image-1 for the global view, tiles and wrapper; vocab-1 for
+ * `<end_of_utterance>`) when those are free, else the lowest free ids below `vocabSize`.
+ * Tokens the tokenizer already has are left alone.
+ */
+export function withIdefics3Tokens(tokenizerJson: string, imageTokenId: number, vocabSize: number): string {
+  const tok = JSON.parse(tokenizerJson);
+  const added: { id: number; content: string }[] = tok.added_tokens ?? [];
+  const used = new Set<number>([...Object.values((tok.model?.vocab ?? {}) as Record<string, number>), ...added.map((t) => t.id)]);
+  const have = new Set(added.map((t) => t.content));
+  const want: [string, number | null][] = [['<image>', imageTokenId]];
+  const rest = idefics3SpecialTokens();
+  rest.forEach((content, i) => want.push([content, content === '<end_of_utterance>' ? vocabSize - 1 : imageTokenId - (rest.length - 1) + i]));
+  const smolFree = want.every(([c, id]) => have.has(c) || (id !== null && id >= 0 && id < vocabSize && !used.has(id)));
+  let next = 0;
+  const free = () => {
+    while (used.has(next) || next === imageTokenId) next++;
+    if (next >= vocabSize) throw new Error(`no free token id below ${vocabSize} for Idefics3's special tokens`);
+    return next;
+  };
+  for (const [content, id] of want) {
+    if (have.has(content)) continue;
+    const at = content === '<image>' || smolFree ? id! : free();
+    used.add(at);
+    added.push({ id: at, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true } as { id: number; content: string });
+  }
+  tok.added_tokens = added;
+  return JSON.stringify(tok);
+}
+
+/** A deterministic RGBA test pattern (gradients + a checker), for benchmarks and tests. */
+export function patternImage(width: number, height: number): { width: number; height: number; data: Uint8ClampedArray } {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      data[i] = (x * 255) / width;
+      data[i + 1] = (y * 255) / height;
+      data[i + 2] = ((x >> 4) + (y >> 4)) % 2 ? 220 : 30;
+      data[i + 3] = 255;
+    }
+  return { width, height, data };
+}
