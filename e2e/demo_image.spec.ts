@@ -2,8 +2,8 @@
 // drop; the thumbnail shows in the message and the image goes as an OpenAI image part with
 // the text. On a tiny-random SmolVLM (served through page.route, loaded with the custom URL
 // field) a PNG and a JPEG each get a streamed answer; an undecodable file says
-// IMAGE_DECODE_FAILED and the next message still works. On the default text-only model an
-// image says INVALID_ARGUMENT and the conversation goes on.
+// IMAGE_DECODE_FAILED (an 8200 x 8200 PNG: IMAGE_TOO_LARGE) and the next message still works.
+// On the default text-only model an image says INVALID_ARGUMENT and the conversation goes on.
 import { test, expect, type Page } from '@playwright/test';
 import { BASE, waitState } from './helpers.ts';
 import { serveTinyVlm, testImages } from './vlm_fixture.ts';
@@ -142,4 +142,27 @@ test('paste and drop attach images; × removes one', async () => {
   await expect(page.locator('#attachments .attachment')).toHaveCount(1);
   expect(await send('Describe it.')).toMatch(/TTFT \d+ ms/);
   await expect(page.locator('#messages .msg.user').last().locator('img.thumb')).toHaveCount(1);
+});
+
+test('an image over the pixel limit shows IMAGE_TOO_LARGE; the next message still works', async () => {
+  test.setTimeout(120_000);
+  await page.click('#reset');
+  // 8200 x 8200 = 67.2 M pixels, over the engine's default limit of 8192 x 8192 (a flat PNG is small).
+  const b64 = await page.evaluate(async () => {
+    const c = new OffscreenCanvas(8200, 8200);
+    const g = c.getContext('2d')!;
+    g.fillStyle = '#3a6';
+    g.fillRect(0, 0, 8200, 8200);
+    const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  });
+  await attachFile('huge.png', 'image/png', Buffer.from(b64, 'base64'));
+  expect(await send('How big is this?')).toBe('');
+  await expect(page.locator('#error')).toHaveAttribute('data-code', 'IMAGE_TOO_LARGE');
+  await expect(page.locator('#error')).toContainText("That is 'huge.png'");
+  await expect(page.locator('#error')).toContainText('smaller image');
+  expect(await send('Tell me a story.')).toMatch(/TTFT \d+ ms/);
+  await expect(page.locator('#error')).toBeHidden();
 });
