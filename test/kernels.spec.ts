@@ -57,7 +57,7 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention decode pos 0', op: 'attention', rows: 1, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
   { name: 'attention decode pos 77 hd 64', op: 'attention', rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
   { name: 'attention decode hd 256 window 20', op: 'attention', rows: 1, startPos: 50, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
-  ...(['split_keys', 'rows4'] as const).flatMap((variant) => [
+  ...(['split_keys', 'rows8'] as const).flatMap((variant) => [
     { name: `attention ${variant}: 7 new rows after 90 cached (multi-turn)`, op: 'attention', variant, rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention ${variant}: 5 rows after 40 cached, window 12`, op: 'attention', variant, rows: 5, startPos: 40, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 12, tol: F32_DOT },
   ]),
