@@ -44,7 +44,7 @@ test('cli generate: a text prompt returns text and stats', async () => {
     expect(typeof out[k], k).toBe('number');
     expect(out[k], k).toBeGreaterThanOrEqual(0);
   }
-  expect(out.pop).toBe('off');
+  expect(out.pop).toBe('exact'); // the default
   expect(typeof out.variants.matmul).toBe('string');
   expect(out.adapter).toBeTruthy();
 });
