@@ -31,11 +31,11 @@ export function attentionFull(ctx: KernelContext, out: GPUBuffer, qkv: GPUBuffer
   const aligned = [a.headDim, a.stride, a.qOffset, a.kOffset, a.vOffset].every((v) => v % 4 === 0);
   if (!aligned || a.headDim > 256) throw new Error(`attentionFull: headDim ${a.headDim}, stride and offsets must be multiples of 4 (headDim <= 256)`);
   if (a.rows % a.seqLen) throw new Error(`attentionFull: rows ${a.rows} must be a multiple of seqLen ${a.seqLen}`);
-  const wg = 64;
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'attention_full', constants: { HD4: a.headDim / 4 } }, attentionFullCode),
     params: [a.rows, a.seqLen, a.numHeads, a.headDim, a.stride, a.qOffset, a.kOffset, a.vOffset, a.scale, 0, 0, 0], f32: [8],
     buffers: [qkv, out],
-    workgroups: [(a.rows / a.seqLen) * Math.ceil(a.seqLen / wg), a.numHeads],
+    // 8 query rows per invocation, WG = 16 invocations per workgroup.
+    workgroups: elementGrid(ctx, (a.rows / a.seqLen) * Math.ceil(a.seqLen / 8) * a.numHeads, 16),
   });
 }
