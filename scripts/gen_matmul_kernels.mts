@@ -1,20 +1,30 @@
 // Generates the register-blocked matmul kernels (fully unrolled, so written by a program
 // once and committed as plain WGSL): R rows x C cols per invocation (C a multiple of 4);
 // share 'x' hands X rows round a quad with quadBroadcast (needs subgroups).
-// Run: npx tsx scripts/gen_matmul_kernels.mts   (rewrites the three files below)
+// Run: npx tsx scripts/gen_matmul_kernels.mts   (rewrites every file below)
+// wType 'f16': W is f16 storage (src/ops/half.ts): array<vec2<u32>>, 4 halves per vec4 index,
+// unpacked with the core unpack2x16float (no extension), f32 math; optional column gains (GAIN).
 import { writeFileSync } from 'node:fs';
-export function gen(R: number, C: number, share: 'none' | 'x' | 'w', unroll = 1, acc = 'dot'): string {
+// f16 storage: four weights from one vec2<u32> (element 2i in the low half); column gains are
+// f32 words in W, read at a vec2 index.
+const HALF_FNS = `fn half4(v: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
+fn gain4(i: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vec4<u32>(W[i], W[i + 1u])); }`;
+export function gen(R: number, C: number, share: 'none' | 'x' | 'w', unroll = 1, acc = 'dot', wType: 'f32' | 'f16' = 'f32'): string {
   const L: string[] = [];
   const sub = share !== 'none';
+  const half = wType === 'f16';
+  if (half && sub) throw new Error('gen: f16 weights only without sharing');
   if (sub) L.push('enable subgroups;');
-  L.push(`struct Params { M: u32, N: u32, K: u32, xOffset: u32, yOffset: u32, accumulate: u32, hasBias: u32, _pad: u32 }
+  L.push(`struct Params { M: u32, N: u32, K: u32, xOffset: u32, yOffset: u32, accumulate: u32, hasBias: u32, _pad: u32${half ? ', gainsOffset: u32, gainRows: u32' : ''} }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> W: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> W: array<${half ? 'vec2<u32>' : 'vec4<f32>'}>;
 @group(0) @binding(3) var<storage, read> B: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 override WG_N: u32 = 16;
-override WG_M: u32 = 4;
+override WG_M: u32 = 4;${half ? `
+override GAIN: bool = false;
+${HALF_FNS}` : ''}
 @compute @workgroup_size(WG_N * WG_M)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {`);
   if (share === 'w') L.push(`  let im = li % WG_M; let inn = li / WG_M;`); else L.push(`  let inn = li % WG_N; let im = li / WG_N;`);
@@ -27,13 +37,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (share === 'x') { for (let t = 0; t < R / 4; t++) L.push(`  let xr${t} = xb + min(m0 + q * ${R / 4}u + ${t}u, p.M - 1u) * K4;`); }
   else for (let r = 0; r < R; r++) L.push(`  let xr${r} = xb + min(m0 + ${r}u, p.M - 1u) * K4;`);
   if (share === 'w') { for (let t = 0; t < C / 4; t++) L.push(`  let wr${t} = min(n0 + q * ${C / 4}u + ${t}u, p.N - 1u) * K4;`); }
-  else for (let c = 0; c < C; c++) L.push(`  let wr${c} = min(n0 + ${c}u, p.N - 1u) * K4;`);
+  else for (let c = 0; c < C; c++) L.push(`  let wr${c} = min(n0 + ${c}u, p.N - 1u) * K4;${half ? ` let gr${c} = p.gainsOffset / 2u + min(n0 + ${c}u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);` : ''}`);
   for (let r = 0; r < R; r++) for (let cb = 0; cb < C / 4; cb++) L.push(`  var a${r}_${cb} = vec4<f32>();`);
   const body = (kk: string) => {
     const B: string[] = [];
     if (share === 'w') {
       for (let t = 0; t < C / 4; t++) B.push(`    let wl${t} = W[wr${t} + ${kk}];`);
       for (let c = 0; c < C; c++) B.push(`    let w${c} = quadBroadcast(wl${c % (C / 4)}, ${Math.floor(c / (C / 4))}u);`);
+    } else if (half) {
+      for (let c = 0; c < C; c++) B.push(`    var w${c} = half4(W[wr${c} + ${kk}]); if (GAIN) { w${c} *= gain4(gr${c} + 2u * (${kk})); }`);
     } else for (let c = 0; c < C; c++) B.push(`    let w${c} = W[wr${c} + ${kk}];`);
     if (share === 'x') {
       for (let t = 0; t < R / 4; t++) B.push(`    let xl${t} = X[xr${t} + ${kk}];`);
@@ -169,7 +181,130 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`);
   return L.join('\n') + '\n';
 }
+// The real-GPU shapes over f16 storage, one template for two arithmetics: T = 'f32' (core WGSL,
+// unpack2x16float, f32 math: runs and is tested everywhere) and T = 'f16' ('enable f16;': halves
+// bitcast straight from the words, X converted to f16, each 4-term dot product in f16, summed into
+// f32 accumulators). Both files differ only in the alias H4, half4 and the extension line, so the
+// f16 kernels' indexing is the tested f32 twin's.
+function halfHeader(T: 'f32' | 'f16'): string {
+  return `${T === 'f16' ? 'enable f16;\n' : ''}struct Params { M: u32, N: u32, K: u32, xOffset: u32, yOffset: u32, accumulate: u32, hasBias: u32, _pad: u32, gainsOffset: u32, gainRows: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> W: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
+alias H4 = vec4<${T}>;
+fn half4(v: vec2<u32>) -> H4 { return ${T === 'f16' ? 'H4(bitcast<vec2<f16>>(v.x), bitcast<vec2<f16>>(v.y))' : 'H4(unpack2x16float(v.x), unpack2x16float(v.y))'}; }
+fn gain4(i: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vec4<u32>(W[i], W[i + 1u])); }`;
+}
+export function genTiledHalf(T: 'f32' | 'f16'): string {
+  return `${halfHeader(T)}
+
+const TILE: u32 = 64u;   // rows of X and rows of W per tile
+const BK4: u32 = 8u;     // K-slice per stage, in vec4 (= 32 values)
+override WG_N: u32 = 16u;
+override WG_M: u32 = 16u;
+override GAIN: bool = false;
+
+// [row][k4], padded by one vec4 per row to spread banks.
+var<workgroup> Xs: array<H4, TILE * (BK4 + 1u)>;
+var<workgroup> Ws: array<H4, TILE * (BK4 + 1u)>;
+
+@compute @workgroup_size(WG_N, WG_M)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let K4 = p.K / 4u;
+  let xb = p.xOffset / 4u;
+  let mBase = wid.y * TILE;
+  let nBase = wid.x * TILE;
+  var acc: array<vec4<f32>, 4>;   // acc[i][j]: row mBase + lid.y + 16i, col nBase + lid.x + 16j
+  for (var k0 = 0u; k0 < K4; k0 += BK4) {
+    // Stage: 64 rows x 8 vec4 = 512 vec4 per operand, 256 invocations -> 2 each. Out-of-range -> 0.
+    for (var t = 0u; t < 2u; t++) {
+      let e = li + t * 256u;
+      let r = e / BK4;
+      let c = e % BK4;
+      let k = k0 + c;
+      let m = mBase + r;
+      let n = nBase + r;
+      var xv = H4(); var wv = H4();
+      if (m < p.M && k < K4) { xv = H4(X[xb + m * K4 + k]); }
+      if (n < p.N && k < K4) {
+        // Column gains (f32 math; the f16 arithmetic path never gets them).
+        if (GAIN) { wv = H4(vec4<f32>(half4(W[n * K4 + k])) * gain4(p.gainsOffset / 2u + n / max(p.gainRows, 1u) * (p.K / 2u) + 2u * k)); }
+        else { wv = half4(W[n * K4 + k]); }
+      }
+      Xs[r * (BK4 + 1u) + c] = xv;
+      Ws[r * (BK4 + 1u) + c] = wv;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < BK4; c++) {
+      var w: array<H4, 4>;
+      for (var j = 0u; j < 4u; j++) { w[j] = Ws[(lid.x + 16u * j) * (BK4 + 1u) + c]; }
+      for (var i = 0u; i < 4u; i++) {
+        let x = Xs[(lid.y + 16u * i) * (BK4 + 1u) + c];
+        acc[i] += vec4<f32>(H4(dot(x, w[0]), dot(x, w[1]), dot(x, w[2]), dot(x, w[3])));
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = mBase + lid.y + 16u * i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = nBase + lid.x + 16u * j;
+      if (n >= p.N) { break; }
+      let yi = p.yOffset + m * p.N + n;
+      var v = acc[i][j];
+      if (p.accumulate != 0u) { v += Y[yi]; }
+      if (p.hasBias != 0u) { v += B[n]; }
+      Y[yi] = v;
+    }
+  }
+}
+`;
+}
+export function genMatvecWgHalf(T: 'f32' | 'f16'): string {
+  return `${halfHeader(T)}
+const ROWS: u32 = 4u;
+override WG: u32 = 64u;
+var<workgroup> red: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let m = wid.y;
+  let n0 = wid.x * ROWS;
+  let K4 = p.K / 4u;
+  let xr = p.xOffset / 4u + m * K4;
+  var r: array<u32, 4>;
+  for (var j = 0u; j < ROWS; j++) { r[j] = min(n0 + j, p.N - 1u) * K4; }
+  var s = vec4<f32>();
+  for (var k = li; k < K4; k += WG) {
+    let x = H4(X[xr + k]);
+    s += vec4<f32>(H4(dot(x, half4(W[r[0] + k])), dot(x, half4(W[r[1] + k])), dot(x, half4(W[r[2] + k])), dot(x, half4(W[r[3] + k]))));
+  }
+  red[li] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (li < stride) { red[li] += red[li + stride]; }
+    workgroupBarrier();
+  }
+  if (li < ROWS) {
+    let n = n0 + li;
+    if (n < p.N) {
+      let yi = p.yOffset + m * p.N + n;
+      var v = red[0][li];
+      if (p.accumulate != 0u) { v += Y[yi]; }
+      if (p.hasBias != 0u) { v += B[n]; }
+      Y[yi] = v;
+    }
+  }
+}
+`;
+}
 const root = new URL('../', import.meta.url);
+// matvec_f16w's register block: outputs per invocation and invocations per workgroup.
+const MV_F16W = { c: 4, wg: 64 };
 const fix = (src: string, wn: number, wm: number) => src.replace('override WG_N: u32 = 16;', `override WG_N: u32 = ${wn};`).replace('override WG_M: u32 = 4;', `override WG_M: u32 = ${wm};`);
 writeFileSync(new URL('shaders/matmul_regblock.wgsl', root), `// matmul_regblock: Y[m,n] = sum_k X[xOffset + m*K + k] * W[n*K + k] (+Y_old if accumulate) (+B[n] if hasBias), f32.
 // X: [M,K] row-major, W: [N,K] row-major (nn.Linear weight), Y: [M,N] row-major at yOffset.
@@ -210,3 +345,51 @@ ${Q4_CONTRACT}
 // Workgroup = WG_N * WG_M (1-D); tile = (8*WG_N) n x WG_M m; defaults WG_N = 8, WG_M = 1 -> tile 64 x 1.
 // Dispatch grid: (ceil(N / (8*WG_N)), ceil(M / WG_M), 1). Generated by scripts/gen_matmul_kernels.mts (1x8, factored).
 ` + fix(genQ4(1, 8, 'factored'), 8, 1));
+const HALF_CONTRACT = `// W: f16 storage packed by src/ops/half.ts, array<vec2<u32>>: row n's 4 halves k4*4..k4*4+3 at vec2 index n*K/4 + k4,
+// element 2i in the low 16 bits of word i. Params add gainsOffset / gainRows (u32 words into W): column gains,
+// w = half(w) * gains[n / gainRows, k] in f32, read only with override GAIN = true (POP's deep K/V).
+// Requires K % 4 == 0 and xOffset % 4 == 0.`;
+writeFileSync(new URL('shaders/matmul_f16w.wgsl', root), `// matmul_f16w: Y[m,n] = sum_k X[xOffset + m*K + k] * half(W)[n, k] (+Y_old if accumulate) (+B[n] if hasBias), f32 math
+// over f16 weights read with the core unpack2x16float (no extension: runs on every adapter). Like matmul_regblock, a
+// 16 (m) x 16 (n) register block per invocation, no workgroup memory; each word pair is unpacked once for 16 rows.
+${HALF_CONTRACT}
+// Workgroup = WG_N * WG_M (1-D), tile = (16*WG_N) n x (16*WG_M) m; defaults 2 x 2 -> 32 x 32.
+// Dispatch grid: (ceil(N / (16*WG_N)), ceil(M / (16*WG_M)), 1). Generated by scripts/gen_matmul_kernels.mts.
+` + fix(gen(16, 16, 'none', 1, 'dot', 'f16'), 2, 2));
+writeFileSync(new URL('shaders/matvec_f16w.wgsl', root), `// matvec_f16w: GEMV for small M (decode, M = 1; correct for any M) over f16 weights (core unpack2x16float, f32 math):
+// Y[m,n] = sum_k X[xOffset + m*K + k] * half(W)[n, k] (+Y_old if accumulate) (+B[n] if hasBias).
+${HALF_CONTRACT}
+// Each invocation computes ${MV_F16W.c} consecutive outputs n of one row m.
+// Workgroup = WG_N * WG_M (1-D); tile = (${MV_F16W.c}*WG_N) n x WG_M m; defaults WG_N = ${MV_F16W.wg}, WG_M = 1 -> tile ${MV_F16W.c * MV_F16W.wg} x 1.
+// Dispatch grid: (ceil(N / (${MV_F16W.c}*WG_N)), ceil(M / WG_M), 1). Generated by scripts/gen_matmul_kernels.mts (1x${MV_F16W.c}).
+` + fix(gen(1, MV_F16W.c, 'none', 1, 'dot', 'f16'), MV_F16W.wg, 1));
+const TILED_HALF = (T: string) => `// Workgroup = 16 x 16 invocations, each a 4 (m) x 4 (n) register block strided by 16 inside the tile; tile = 64 (n) x 64 (m),
+// K staged 32 at a time (8 vec4) in workgroup memory${T === 'f16' ? ' as f16' : ''}. Dispatch grid: (ceil(N / 64), ceil(M / 64), 1). WG_N/WG_M fixed at 16.
+// Generated by scripts/gen_matmul_kernels.mts (genTiledHalf('${T}')).
+`;
+const WG_HALF = (T: string) => `// One workgroup of WG invocations computes ROWS = 4 outputs n of one row m: invocations split K (vec4 stride WG),
+// then a shared-memory tree reduction (f32). WG a power of two <= 256 (default 64). Dispatch grid: (ceil(N / 4), M, 1).
+// Generated by scripts/gen_matmul_kernels.mts (genMatvecWgHalf('${T}')).
+`;
+const UNTESTED = `// NEEDS the 'shader-f16' device feature. Selected only when gpu.features.shaderF16 (src/kernels/matmul_f16.ts refuses
+// otherwise, so it is never compiled on adapters without it, SwiftShader included): it cannot run in this repository's
+// tests. Its indexing is the same text as the f32 twin's, which is tested; its f16 arithmetic is checked at load
+// against a CPU product (halfComputeWorks) before the engine uses it. X is converted to f16: |x| must stay < 65504.
+`;
+writeFileSync(new URL('shaders/matmul_tiled_f16w.wgsl', root), `// matmul_tiled_f16w: Y[m,n] = sum_k X[xOffset + m*K + k] * half(W)[n, k] (+Y_old if accumulate) (+B[n] if hasBias).
+// matmul_tiled (workgroup-memory tiling, the real-GPU shape) over f16 weights, core unpack2x16float, f32 math.
+${HALF_CONTRACT}
+${TILED_HALF('f32')}` + genTiledHalf('f32'));
+writeFileSync(new URL('shaders/matmul_f16.wgsl', root), `// matmul_f16: Y[m,n] = sum_k X[xOffset + m*K + k] * W[n, k] (+Y_old if accumulate) (+B[n] if hasBias) with f16
+// ARITHMETIC: f16 weights and X converted to f16, each 4-term dot product in f16, accumulated in f32. The f16 twin of
+// matmul_tiled_f16w (same text but for the types).
+${UNTESTED}${HALF_CONTRACT}
+${TILED_HALF('f16')}` + genTiledHalf('f16'));
+writeFileSync(new URL('shaders/matvec_wg_f16w.wgsl', root), `// matvec_wg_f16w: workgroup-reduction GEMV (the real-GPU shape) over f16 weights, core unpack2x16float, f32 math:
+// Y[m,n] = sum_k X[xOffset + m*K + k] * half(W)[n, k] (+Y_old if accumulate) (+B[n] if hasBias), any M.
+${HALF_CONTRACT}
+${WG_HALF('f32')}` + genMatvecWgHalf('f32'));
+writeFileSync(new URL('shaders/matvec_f16.wgsl', root), `// matvec_f16: workgroup-reduction GEMV with f16 ARITHMETIC: Y[m,n] = sum_k X[xOffset + m*K + k] * W[n, k] (+Y_old if
+// accumulate) (+B[n] if hasBias), any M; each 4-term dot product in f16, summed in f32. The f16 twin of matvec_wg_f16w.
+${UNTESTED}${HALF_CONTRACT}
+${WG_HALF('f16')}` + genMatvecWgHalf('f16'));

@@ -69,6 +69,7 @@ export class ChatEngine {
         pop: config.pop,
         contextWindow: config.contextWindow,
         hubBase: config.hubBase,
+        weightDtype: config.weightDtype,
         signal,
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
       });
@@ -200,7 +201,7 @@ export class ChatEngine {
    * Whether a model fits this device and browser, from config.json and file sizes only
    * (nothing else is downloaded). Apps use it to grey out models.
    */
-  async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean } = {}): Promise<FitReport> {
+  async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean } = {}): Promise<FitReport> {
     // The small JSON files go through the cache too: the load that follows reads them there.
     const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
     const json = async (name: string, optional: boolean) => {
@@ -219,7 +220,9 @@ export class ChatEngine {
       storageAvailable = Math.max(0, est.quota - (est.usage ?? 0)) + already;
     }
     const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable };
-    return estimateFit(raw, bytes, o.contextWindow, limits);
+    // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
+    const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
+    return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead });
   }
 
   /** Removes a downloaded model from the browser cache. */

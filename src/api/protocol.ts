@@ -94,4 +94,6 @@ export interface EngineConfig {
   hubBase?: string;
   /** Keep downloads in the browser cache (default true). */
   useCache?: boolean;
+  /** Matmul weight storage: 'auto' (default: f16 where the adapter has shader-f16), 'f32' or 'f16' (EngineOptions.weightDtype). */
+  weightDtype?: 'auto' | 'f32' | 'f16';
 }

@@ -2,6 +2,7 @@
 // load the model. Used by the worker, the CLI page and the tests alike.
 import { acquireGpu, type GpuDevice } from '../gpu/device.ts';
 import { GpuOps } from '../ops/gpu_ops.ts';
+import { halfComputeWorks } from '../kernels/matmul_f16.ts';
 import { urlSource, type ModelSource } from '../model/source.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 
@@ -13,6 +14,16 @@ export interface GpuEngineOptions extends EngineOptions {
   gpu?: GpuDevice;
   /** Split tensors larger than this many bytes into row parts (default: the device's binding limit; tests). */
   maxBindingBytes?: number;
+  /**
+   * f16 weights: use f16 arithmetic where the adapter has shader-f16 (default true; it is
+   * checked once at load and dropped if wrong). false: f32 math over f16 storage everywhere.
+   */
+  shaderF16?: boolean;
+}
+
+/** 'auto' weights: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader). */
+export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: GpuDevice): 'f32' | 'f16' {
+  return dtype === 'f16' || ((dtype ?? 'auto') === 'auto' && gpu.features.shaderF16) ? 'f16' : 'f32';
 }
 
 export async function createGpuEngine(model: string | ModelSource, opts: GpuEngineOptions = {}): Promise<Engine<GPUBuffer>> {
@@ -20,8 +31,11 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
   const maxRows = opts.prefillChunk ?? 512;
   const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
   await ops.probeVariants({ useCache: opts.probeCache });
+  const weightDtype = resolveWeightDtype(opts.weightDtype, gpu);
+  // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
+  if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
   const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-  return Engine.load(ops, source, opts);
+  return Engine.load(ops, source, { ...opts, weightDtype });
 }
 
 /** What the engine runs on, for stats: adapter, features and the chosen kernel variants. */
@@ -32,6 +46,8 @@ export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unk
     features: ops.gpu.features,
     variants: ops.variants,
     quantization: engine.opts.quantization ?? 'none',
+    weightDtype: engine.opts.weightDtype ?? 'f32',
+    f16Arithmetic: ops.halfCompute,
     probe: ops.probe,
     gpuBytes: ops.pool.bytesInUse,
   };

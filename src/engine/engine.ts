@@ -37,6 +37,15 @@ export interface EngineOptions {
   quantization?: 'none' | 'q4' | 'q4-asym';
   /** Quantize the LM head as well (default false; embeddings always stay f32). */
   quantizeLmHead?: boolean;
+  /**
+   * Storage of the matmul weights not quantized (projections, POP's deep K/V, the LM head; a
+   * tied head gets its own copy): 'f16' = packed halves read by f16 kernels (src/ops/half.ts;
+   * every adapter; f16 arithmetic where the adapter has shader-f16), 'f32', or 'auto' (default)
+   * = f16 where the adapter has shader-f16, else f32. createGpuEngine resolves 'auto' (and
+   * reports the result in engine.opts.weightDtype); an unresolved 'auto' loads f32.
+   * Embeddings, norms and biases stay f32.
+   */
+  weightDtype?: 'auto' | 'f32' | 'f16';
   /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger: IMAGE_TOO_LARGE. */
   maxImagePixels?: number;
   onProgress?: (p: LoadProgress) => void;
@@ -161,8 +170,9 @@ export class Engine<T> {
     }
     const quant = opts.quantization ?? 'none';
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
+    if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
-    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead };
+    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead, half: opts.weightDtype === 'f16' };
     // MLC folders come quantized (their q4 is kept as is); `quantization` applies to f32 weights.
     const ck = files.mlc ? null : await loadCheckpoint(source, opts.onProgress, opts.signal);
     const weights = ck ? buildWeights(ops, files.config, files.spec, ck, build) : buildMlcWeights(ops, files.config, files.spec, await loadMlcCheckpoint(source, opts.onProgress, opts.signal), build);

@@ -1,7 +1,8 @@
 // "Will it fit?" before any shard is fetched: from config.json and the file sizes alone
 // (the index's total_size, or HEAD requests), estimate the device bytes of the weights (f32
-// after conversion), the KV cache at the requested context, and the largest single binding,
-// and compare them with the adapter's limits and the browser's free storage.
+// after conversion, or f16 / int4 as `WeightFormat` says), the KV cache at the requested
+// context, and the largest single binding, and compare them with the adapter's limits and the
+// browser's free storage.
 import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { familyFor } from './registry.ts';
@@ -25,6 +26,18 @@ export interface FitReport {
   problems: { what: string; bytes: number; limitName: string; limit: number; suggestion: string }[];
 }
 
+/** How the engine will store the weights (EngineOptions; 'auto' resolved by the caller). Default: f32. */
+export interface WeightFormat {
+  weightDtype?: 'f32' | 'f16';
+  quantization?: 'none' | 'q4' | 'q4-asym';
+  quantizeLmHead?: boolean;
+}
+
+/** Device bytes per weight of a matmul weight: q4 nibbles + f32 group-32 scale (+ offset when asymmetric), f16, f32. */
+function bytesPerWeight(kind: 'q4' | 'q4-asym' | 'f16' | 'f32'): number {
+  return kind === 'q4' ? 0.5 + 4 / 32 : kind === 'q4-asym' ? 0.5 + 8 / 32 : kind === 'f16' ? 2 : 4;
+}
+
 /** Parameter count of the weights the engine keeps (POP's stacked deep K/V included). */
 export function paramCount(c: ModelConfig): number {
   const H = c.hiddenSize, F = c.intermediateSize, Q = qDim(c), KV = kvDim(c);
@@ -34,16 +47,27 @@ export function paramCount(c: ModelConfig): number {
   return c.vocabSize * H + head + c.numLayers * perLayer + deepKv;
 }
 
-export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits): FitReport {
+export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {
   const c = familyFor(rawConfig.model_type).normalize(rawConfig);
   const ctx = contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
   const params = paramCount(c);
-  const weightBytes = params * 4;
+  // Embeddings, norms and biases stay f32; projections and POP's deep K/V take the quantization
+  // (else weightDtype); the LM head too when asked (a tied one then gets its own copy).
+  const quant = format.quantization ?? 'none';
+  const proj = bytesPerWeight(quant !== 'none' ? quant : format.weightDtype ?? 'f32');
+  const headKind = quant !== 'none' && format.quantizeLmHead ? quant : format.weightDtype ?? 'f32';
+  const head = bytesPerWeight(headKind);
+  const H = c.hiddenSize, embed = c.vocabSize * H;
+  const projParams = c.numLayers * (H * (qDim(c) + 2 * kvDim(c)) + qDim(c) * H + 3 * H * c.intermediateSize) + (c.numLayers - 1) * 2 * kvDim(c) * H;
+  const headBytes = c.tieWordEmbeddings ? (headKind === 'f32' ? 0 : embed * head) : embed * head;
+  const gains = proj !== 4 ? (c.numLayers - 1) * H * 4 : 0;
+  const weightBytes = Math.round((params - projParams - (c.tieWordEmbeddings ? 0 : embed)) * 4 + projParams * proj + headBytes + gains);
   const kvBytes = c.numLayers * 2 * kvDim(c) * ctx * 4;
   const bindings: [string, number][] = [
     ['embedding table', c.vocabSize * c.hiddenSize * 4],
-    ['gate|up projection', 2 * c.intermediateSize * c.hiddenSize * 4],
-    ['POP deep K/V stack', (c.numLayers - 1) * 2 * kvDim(c) * c.hiddenSize * 4],
+    ['gate|up projection', 2 * c.intermediateSize * c.hiddenSize * proj],
+    ['POP deep K/V stack', (c.numLayers - 1) * 2 * kvDim(c) * c.hiddenSize * proj],
+    ['LM head', c.tieWordEmbeddings && headKind === 'f32' ? 0 : embed * head],
     ['KV cache of one layer', kvBytes / (2 * c.numLayers)],
   ];
   const [largestBinding, largestBindingBytes] = bindings.reduce((a, b) => (b[1] > a[1] ? b : a));

@@ -162,6 +162,12 @@ export interface BuildOptions {
   quant?: QuantScheme | null;
   /** Quantize the LM head too (a tied one gets its own q4 copy; the embedding table stays f32). */
   quantLmHead?: boolean;
+  /**
+   * f16 storage (src/ops/half.ts) for the matmul weights not quantized: projections, POP's deep
+   * K/V (layer values rounded, norm gains as column gains) and the LM head (a tied one gets its
+   * own f16 copy). Embeddings, norms and biases stay f32.
+   */
+  half?: boolean;
 }
 
 /**
@@ -185,6 +191,11 @@ export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, c
   }
 }
 
+/** How POP's deep K/V stack is stored when quantized or f16: the layers' own values, norm gains as column gains. */
+function deepKvStorage(opts: BuildOptions, cols: number, gains: { values: Float32Array; rows: number }): UploadOptions {
+  return opts.quant ? { quant: { scheme: opts.quant, cols, gains } } : { half: { cols, gains } };
+}
+
 /** Every distinct device tensor of a model's weights (for freeing them). */
 export function weightTensors<T>(w: Weights<T>): T[] {
   const all = new Set<T>([w.embed, w.finalNorm, w.lmHead]);
@@ -200,20 +211,20 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
   const roles = new Set(layerRolesFor(c));
   // Quantization is a property of the uploaded weight: matmul reads it, the forward does not know.
   // `cols` lets a device split a weight larger than one binding into row parts (src/ops/split.ts).
-  const q = (cols: number): UploadOptions => ({ cols, ...(opts.quant ? { quant: { scheme: opts.quant, cols } } : undefined) });
+  const q = (cols: number): UploadOptions => ({ cols, ...(opts.quant ? { quant: { scheme: opts.quant, cols } } : opts.half ? { half: true } : undefined) });
 
   const embedHost = global('embed');
   const embed = ops.upload('embed', embedHost, { cols: H });
   const finalNorm = ops.upload('final_norm', gainOf(global('finalNorm')));
   let lmHead: T;
-  const qHead = opts.quantLmHead ? q(H) : undefined;
+  const qHead = opts.quantLmHead ? q(H) : opts.half ? { half: true as const } : undefined;
   if (c.tieWordEmbeddings) lmHead = qHead ? ops.upload('lm_head', embedHost, { cols: H, ...qHead }) : embed;
   else lmHead = ops.upload('lm_head', global('lmHead'), { cols: H, ...qHead });
 
   const deepKvHost = opts.pop && L > 1 ? new Float32Array((L - 1) * 2 * KV * H) : null;
   const deepBiasHost = opts.pop && L > 1 && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
-  // Quantized, the deep K/V stack keeps the layers' own q4 values and takes the norm gains as column gains (see quant.ts).
-  const deepGainsHost = deepKvHost && opts.quant ? new Float32Array((L - 1) * H) : null;
+  // Quantized or f16, the deep K/V stack keeps the layers' own q4 / f16 values and takes the norm gains as column gains (see quant.ts).
+  const deepGainsHost = deepKvHost && (opts.quant || opts.half) ? new Float32Array((L - 1) * H) : null;
   const ropeTables = new Map<string, T>();
   const ropeFor = (l: number) => {
     const key = JSON.stringify(c.rope[l]);
@@ -262,7 +273,7 @@ function buildWeightsOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Ch
   }
   return {
     embed, finalNorm, lmHead, layers,
-    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost, deepGainsHost ? { quant: { scheme: opts.quant!, cols: H, gains: { values: deepGainsHost, rows: 2 * KV } } } : { cols: H }) : null,
+    deepKv: deepKvHost ? ops.upload('pop.deep_kv', deepKvHost, deepGainsHost ? deepKvStorage(opts, H, { values: deepGainsHost, rows: 2 * KV }) : { cols: H }) : null,
     deepKvBias: deepBiasHost ? ops.upload('pop.deep_kv_bias', deepBiasHost) : null,
   };
 }

@@ -14,6 +14,8 @@ import { attention } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
+import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
+import { packHalf, type HalfInfo } from './half.ts';
 import { quantizeQ4, type QuantInfo } from './quant.ts';
 import { sample } from '../kernels/sample.ts';
 import { partOptions, planSplit, type SplitTensor } from './split.ts';
@@ -42,6 +44,11 @@ export class GpuOps implements Ops<GPUBuffer> {
   /** Weights uploaded quantized: their packed layout (matmul picks the q4 kernels for them). */
   private readonly quant = new WeakMap<GPUBuffer, QuantInfo>();
   private quantized = 0;
+  /** Weights uploaded as f16 (src/ops/half.ts): matmul picks the f16 kernels for them. */
+  private readonly half = new WeakMap<GPUBuffer, HalfInfo>();
+  private halves = 0;
+  /** f16 arithmetic for f16 weights; set only on adapters with shader-f16 (createGpuEngine). */
+  halfCompute = false;
   private rowScratch: GPUBuffer | null = null;
   /** Tensors stored as row parts (src/ops/split.ts), keyed by their handle. */
   private readonly splits = new WeakMap<GPUBuffer, SplitTensor>();
@@ -70,7 +77,9 @@ export class GpuOps implements Ops<GPUBuffer> {
 
   get variants(): Record<string, string> {
     const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: 'matvec_q4' } : {};
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, attention: 'online-softmax', sample: 'single-workgroup' };
+    const v = this.matmulVariants, hc = this.halfCompute;
+    const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: 'online-softmax', sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
@@ -81,6 +90,13 @@ export class GpuOps implements Ops<GPUBuffer> {
   upload(label: string, data: Float32Array, opts: UploadOptions = {}): GPUBuffer {
     const plan = planSplit(data.length, opts, this.maxBindingBytes);
     if (plan) return this.uploadSplit(label, data, opts, plan.cols, plan.partRows);
+    if (opts.half && !opts.quant) {
+      const { packed, info } = packHalf(data, opts.half);
+      const b = this.pool.upload(label, packed, STORAGE);
+      this.half.set(b, info);
+      this.halves++;
+      return b;
+    }
     if (!opts.quant) return this.pool.upload(label, data, STORAGE);
     const { packed, info } = quantizeQ4(data, opts.quant);
     const b = this.pool.upload(label, packed, STORAGE);
@@ -98,6 +114,10 @@ export class GpuOps implements Ops<GPUBuffer> {
   /** The packed layout of a quantized weight, or null for an f32 tensor. */
   quantInfo(t: GPUBuffer): QuantInfo | null {
     return this.quant.get(t) ?? null;
+  }
+  /** The packed layout of an f16 weight, or null. */
+  halfInfo(t: GPUBuffer): HalfInfo | null {
+    return this.half.get(t) ?? null;
   }
   uploadU32(label: string, data: Uint32Array): GPUBuffer {
     return this.pool.upload(label, data, STORAGE);
@@ -129,7 +149,9 @@ export class GpuOps implements Ops<GPUBuffer> {
     if (split) return this.matmulSplit(split, out, x, m, n, k, opt);
     const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: opt.yOffset ?? (opt.outRow ?? 0) * n };
     const q = this.quant.get(w);
+    const h = q ? undefined : this.half.get(w);
     if (q) matmulQ4(this.ctx, args, q);
+    else if (h) matmulF16(this.ctx, this.matmulVariants, args, h, this.halfCompute);
     else matmul(this.ctx, this.matmulVariants, args);
   }
   rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {

@@ -3,6 +3,7 @@
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
 import type { Activation } from '../model/config.ts';
 import type { SampleParams } from '../reference/sample.ts';
+import type { HalfSpec } from './half.ts';
 import type { QuantInfo, QuantSpec } from './quant.ts';
 
 export type { SampleParams, QuantSpec };
@@ -21,6 +22,12 @@ export interface UploadOptions {
    */
   cols?: number;
   quant?: QuantSpec;
+  /**
+   * f16 storage of a weight read only as the `w` of `matmul` (src/ops/half.ts): `true`, or
+   * { cols, gains } for column gains (POP's deep K/V). The GPU keeps packed halves and its
+   * matmul picks the f16 kernels; the CPU twin keeps the f16-rounded values.
+   */
+  half?: true | HalfSpec;
 }
 
 /** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V. */

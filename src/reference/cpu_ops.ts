@@ -3,6 +3,7 @@
 import type { Activation } from '../model/config.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView, UploadOptions } from '../ops/ops.ts';
 import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../ops/quant.ts';
+import { roundHalf } from '../ops/half.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
 import { attentionFullCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';
@@ -49,6 +50,7 @@ export class CpuOps implements Ops<Float32Array> {
   }
   /** A quantized weight is kept as its dequantized values: what the GPU's q4 kernels compute with. */
   upload(_label: string, data: Float32Array, opts: UploadOptions = {}): Float32Array {
+    if (opts.half && !opts.quant) return roundHalf(data, opts.half); // the f16-rounded reference
     if (!opts.quant) return Float32Array.from(data);
     const { packed, info } = quantizeQ4(data, opts.quant);
     return dequantizeQ4(packed, info);
