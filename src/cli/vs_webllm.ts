@@ -157,6 +157,9 @@ export async function runVsWebllm(c: VsWebllmCommand): Promise<void> {
   const t0 = performance.now();
   if (!existsSync(join(SHARED, WASM))) throw new CliError('MODEL_FILE_MISSING', `WebLLM's model library ${join(SHARED, WASM)} is missing.`, { file: WASM });
   const folder = ensureFolder(c.seed, say);
+  // This machine's timings depend on what else runs: the 1-minute load average, sampled during the runs, goes with them.
+  const loads: number[] = [];
+  const sampler = setInterval(() => loads.push(loadavg()[0]), 5000);
   const [files, vite, browser] = await Promise.all([serve(folder.dir), startServer(0), launchChromium()]);
   try {
     const modelUrl = `${files.url}/model/resolve/main/`;
@@ -166,8 +169,9 @@ export async function runVsWebllm(c: VsWebllmCommand): Promise<void> {
     say(`webllm: ttft ${(web.ttftMs / 1000).toFixed(1)} s, ids ${web.ids.join(',')}`);
     const pops = await inPage<RunFigures[]>(browser, vite.url, 'runPop', { modelUrl, promptIds: web.promptIds, maxTokens: c.maxTokens, pop: c.pops }, 300_000);
     const rows = [{ runtime: 'webllm-0.2.79', pop: '-', r: web }, ...pops.map((r, i) => ({ runtime: 'pop-llm', pop: c.pops[i], r }))];
-    // This machine's timings depend on what else runs: the 1-minute load average goes with them.
-    const base = { model: 'random Qwen2.5-0.5B q4f32_1 (MLC layout, WebLLM Qwen2-0.5B-Instruct-q4f32_1 model library)', prompt_tokens: web.promptIds.length, max_tokens: c.maxTokens, load_average: r2(loadavg()[0]) };
+    loads.push(loadavg()[0]);
+    const load = `${r2(Math.min(...loads))}..${r2(Math.max(...loads))} (mean ${r2(loads.reduce((a, x) => a + x, 0) / loads.length)})`;
+    const base = { model: 'random Qwen2.5-0.5B q4f32_1 (MLC layout, WebLLM Qwen2-0.5B-Instruct-q4f32_1 model library)', prompt_tokens: web.promptIds.length, max_tokens: c.maxTokens, load_average: load };
     if (c.json) {
       for (const { runtime, pop, r } of rows) {
         process.stdout.write(JSON.stringify({ ...base, runtime, pop, load_s: r2(r.loadMs / 1000), ttft_ms: r2(r.ttftMs), prefill_tokens_per_s: r4(r.prefillTokensPerS), decode_tokens_per_s: r4(r.decodeTokensPerS), wall_ms: r2(r.wallMs), ids: r.ids, ...(runtime === 'pop-llm' ? { keep: r.detail.keep, layers: r.detail.layers, ttft_ratio: r2(web.ttftMs / r.ttftMs), prefill_ratio: r2(r.prefillTokensPerS / web.prefillTokensPerS), decode_ratio: r2(r.decodeTokensPerS / web.decodeTokensPerS), greedy_ids_agree: sameIds(r.ids, web.ids) } : {}) }) + '\n');
@@ -187,6 +191,7 @@ export async function runVsWebllm(c: VsWebllmCommand): Promise<void> {
     }
     say(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   } finally {
+    clearInterval(sampler);
     await Promise.allSettled([browser.close(), vite.server.close(), new Promise((ok) => files.server.close(() => ok(null)))]);
   }
 }
