@@ -5,7 +5,8 @@
 // names (qwen2 q4f32_1 / q4f16_1 / q0f32, untied llama, nibbles 15); typed errors (truncated
 // shard, unknown quantization, missing tensor, no record list). WebGPU: the same fixture's
 // teacher-forced logits match the reference and the CpuOps engine within 1e-4 normalized
-// (same dequantized weights; f32 accumulation order only), over POP keeps; POP exact = off.
+// (same dequantized weights; f32 accumulation order only), over POP keeps and with the
+// embedding split into row parts; POP exact = off.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -185,10 +186,11 @@ test.describe('WebGPU', () => {
         const key = JSON.stringify([hf, quant, o]);
         let e = g.__mlc.get(key);
         if (!e) {
-          const files = w.writeMlcModel(w.mlcChatConfig(hf, quant), { seed: 5, shardBytes: 20_000, ...o });
+          const { maxBindingBytes, ...writer } = o;
+          const files = w.writeMlcModel(w.mlcChatConfig(hf, quant), { seed: 5, shardBytes: 20_000, ...writer });
           const src = pop.memorySource(files);
           const opts = { pageSize: 8, prefillChunk: 16 };
-          const gpu = await pop.createGpuEngine(src, opts);
+          const gpu = await pop.createGpuEngine(src, { ...opts, maxBindingBytes });
           const cpu = await pop.Engine.load(new pop.CpuOps(), src, opts);
           const t = w.mlcReferenceTensors(files);
           const ref = new pop.ReferenceModel(gpu.config, (n: string) => t.get(n) ?? null);
@@ -218,7 +220,8 @@ test.describe('WebGPU', () => {
       return { ids: r.ids, keep: r.stats.keep };
     }, [fn, args]);
 
-  for (const [label, o] of [['q4f32_1', {}], ['q4f32_1 with nibbles 15 (asym)', { nibble15: true }]] as const) {
+  // maxBindingBytes 32 KiB: the 300 x 64 f32 embedding (75 KiB) is stored as row parts (src/ops/split.ts).
+  for (const [label, o] of [['q4f32_1', {}], ['q4f32_1 with nibbles 15 (asym)', { nibble15: true }], ['q4f32_1, embedding split into row parts', { maxBindingBytes: 32 * 1024 }]] as const) {
     test(`tiny qwen2 ${label}: GPU teacher-forced logits vs the reference and the CpuOps engine (${GPU_TOL}), across prompt lengths and POP keeps`, async ({ harness }) => {
       const L = SCALE.layers;
       for (const n of [1, 9, 20, 40]) {

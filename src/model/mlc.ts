@@ -372,11 +372,12 @@ function buildOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: MlcCheckp
     const data = concatRows(parts.map(dequantizeMlc));
     if (opts.quant) return ops.upload(label, data, { quant: { scheme: opts.quant, cols, gains } });
     if (gains) for (let i = 0; i < data.length; i++) data[i] *= gains.values[Math.floor(i / cols / gains.rows) * cols + (i % cols)];
-    return ops.upload(label, data);
+    return ops.upload(label, data, { cols });
   };
 
   const embedW = linear(names.embed, c.vocabSize, H);
-  const embed = ops.upload('embed', dequantizeMlc(embedW));
+  // `cols`: a table larger than one binding is stored as row parts (src/ops/split.ts).
+  const embed = ops.upload('embed', dequantizeMlc(embedW), { cols: H });
   const finalNorm = ops.upload('final_norm', gainOf(vector(names.finalNorm, H)));
   let lmHead: T;
   if (!c.tieWordEmbeddings) lmHead = put('lm_head', [linear(names.lmHead, c.vocabSize, H)]);
