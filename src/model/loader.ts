@@ -11,7 +11,7 @@ import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type G
 import { familyFor } from './registry.ts';
 import { MLC_CONFIG, mlcModelInfo, type MlcModelInfo } from './mlc.ts';
 import { parseSafetensorsHeader, toFloat32, type TensorEntry } from './safetensors.ts';
-import type { ModelSource } from './source.ts';
+import { readJsonObject, type ModelSource } from './source.ts';
 import type { LayerWeights, Weights } from './weights.ts';
 
 export interface ModelFiles {
@@ -33,27 +33,15 @@ export interface LoadProgress {
   loadedBytes: number;
 }
 
-async function readJson(source: ModelSource, name: string, optional: boolean, signal?: AbortSignal): Promise<Record<string, any> | null> {
-  const buf = await source.fetchFile(name, { optional, signal });
-  if (!buf) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(buf));
-  } catch (e) {
-    throw new MalformedFileError(name, `not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MalformedFileError(name, 'not a JSON object');
-  return v as Record<string, any>;
-}
 
 /** Reads the small files: config, generation config, tokenizer, chat template. */
 export async function loadModelFiles(source: ModelSource, signal?: AbortSignal): Promise<ModelFiles> {
   // An MLC / WebLLM folder (src/model/mlc.ts) has mlc-chat-config.json instead of config.json.
-  let rawConfig = await readJson(source, 'config.json', true, signal);
+  let rawConfig = await readJsonObject(source, 'config.json', true, signal);
   let mlc: MlcModelInfo | undefined;
   if (!rawConfig) {
-    const chat = await readJson(source, MLC_CONFIG, true, signal);
-    if (!chat) rawConfig = (await readJson(source, 'config.json', false, signal))!; // MODEL_FILE_MISSING config.json
+    const chat = await readJsonObject(source, MLC_CONFIG, true, signal);
+    if (!chat) rawConfig = (await readJsonObject(source, 'config.json', false, signal))!; // MODEL_FILE_MISSING config.json
     else {
       mlc = mlcModelInfo(chat);
       rawConfig = mlc.rawConfig;
@@ -61,7 +49,7 @@ export async function loadModelFiles(source: ModelSource, signal?: AbortSignal):
   }
   const configFile = mlc ? MLC_CONFIG : 'config.json';
   const spec = familyFor(rawConfig.model_type);
-  const generationConfig = await readJson(source, 'generation_config.json', true, signal);
+  const generationConfig = await readJsonObject(source, 'generation_config.json', true, signal);
   let config: ModelConfig;
   try {
     config = spec.normalize(rawConfig, generationConfig ?? undefined);
@@ -72,8 +60,8 @@ export async function loadModelFiles(source: ModelSource, signal?: AbortSignal):
     if (!Number.isInteger(config[k]) || config[k] <= 0) throw new MalformedFileError(configFile, `${k} must be a positive integer (got ${config[k]})`);
   }
   if (config.numHeads % config.numKvHeads) throw new MalformedFileError(configFile, 'num_attention_heads must be a multiple of num_key_value_heads');
-  const tokenizerJson = await readJson(source, 'tokenizer.json', true, signal);
-  const tokenizerConfig = await readJson(source, 'tokenizer_config.json', true, signal);
+  const tokenizerJson = await readJsonObject(source, 'tokenizer.json', true, signal);
+  const tokenizerConfig = await readJsonObject(source, 'tokenizer_config.json', true, signal);
   let chatTemplate: string | null = (tokenizerConfig?.chat_template as string | undefined) ?? null;
   if (!chatTemplate) {
     const t = await source.fetchFile('chat_template.jinja', { optional: true, signal });
@@ -91,7 +79,7 @@ export interface Checkpoint {
 
 /** Fetches model.safetensors, or every shard named by model.safetensors.index.json. */
 export async function loadCheckpoint(source: ModelSource, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<Checkpoint> {
-  const index = await readJson(source, 'model.safetensors.index.json', true, signal);
+  const index = await readJsonObject(source, 'model.safetensors.index.json', true, signal);
   let files: string[];
   if (index) {
     const map = index.weight_map;

@@ -28,7 +28,7 @@ import { kvDim, qDim, ropeTable, type ModelConfig } from './config.ts';
 import type { FamilySpec } from './family.ts';
 import type { BuildOptions, LoadProgress } from './loader.ts';
 import { halfToFloat } from './safetensors.ts';
-import type { ModelSource } from './source.ts';
+import { readJsonObject, type ModelSource } from './source.ts';
 import type { LayerWeights, Weights } from './weights.ts';
 
 export const MLC_CONFIG = 'mlc-chat-config.json';
@@ -170,25 +170,13 @@ export function parseMlcCache(file: string, json: Record<string, any>): MlcShard
   });
 }
 
-async function readJsonFile(source: ModelSource, name: string, signal?: AbortSignal): Promise<Record<string, any> | null> {
-  const buf = await source.fetchFile(name, { optional: true, signal });
-  if (!buf) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(buf));
-  } catch (e) {
-    throw new MalformedFileError(name, `not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(v)) throw new MalformedFileError(name, 'not a JSON object');
-  return v;
-}
 
 /** Fetches the record list and every shard; a shard shorter than its records is TRUNCATED_FILE naming it. */
 export async function loadMlcCheckpoint(source: ModelSource, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<MlcCheckpoint> {
   let index: string | null = null;
   let json: Record<string, any> | null = null;
   for (const name of MLC_CACHE_FILES) {
-    json = await readJsonFile(source, name, signal);
+    json = await readJsonObject(source, name, true, signal);
     if (json) {
       index = name;
       break;

@@ -1,7 +1,7 @@
 // Where model files come from: a base URL (Hugging Face `resolve/main`, a local server, the
 // app's own public folder) or files the user picked. Missing files and network failures
 // become typed errors that name the file.
-import { ModelFileMissingError, ModelNotFoundError } from '../errors.ts';
+import { MalformedFileError, ModelFileMissingError, ModelNotFoundError } from '../errors.ts';
 
 export interface ModelSource {
   readonly id: string;
@@ -88,4 +88,18 @@ export function memorySource(files: Map<string, Uint8Array | ArrayBuffer>, id = 
       return f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength) as ArrayBuffer;
     },
   };
+}
+
+/** A JSON object file of a model (null when optional and absent); anything else is MALFORMED_FILE. */
+export async function readJsonObject(source: ModelSource, name: string, optional: boolean, signal?: AbortSignal): Promise<Record<string, any> | null> {
+  const buf = await source.fetchFile(name, { optional, signal });
+  if (!buf) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(buf));
+  } catch (e) {
+    throw new MalformedFileError(name, `not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MalformedFileError(name, 'not a JSON object');
+  return v as Record<string, any>;
 }
