@@ -74,6 +74,13 @@ export class ChatEngine {
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
       });
       await cached?.markComplete();
+      // Compile the pipelines a request uses now (prefill GEMM, attention, POP's deep K/V,
+      // GEMV, sampler), so the first message's TTFT is not a shader-compilation time.
+      report(0.99, 'Compiling GPU kernels');
+      const e = this.engine;
+      const warm = [e.config.bosTokenId ?? 0, e.config.bosTokenId ?? 0];
+      await e.generate(warm, { maxTokens: 2, ignoreEos: true, pop: e.config.numLayers > 1 ? e.config.numLayers - 1 : 'off' });
+      e.resetChat();
     } catch (e) {
       // A corrupt file must not stay cached: the next load fetches it again.
       const file = (e as PopError)?.fields?.file;
