@@ -257,31 +257,19 @@ export class Engine<T> {
     else this.cache.truncate(0, reused);
     this.cachedTokens = prompt.slice(0, reused) as number[];
 
+    // Any failure (abort, device loss) forgets the sequence: its pages are freed, and the next
+    // request starts from a clean cache.
     const checkAbort = (stage: string) => {
-      if (o.signal?.aborted) {
-        this.cache.reset();
-        this.cachedTokens = [];
-        throw new AbortError(stage);
-      }
+      if (o.signal?.aborted) throw new AbortError(stage);
     };
     const t0 = now();
-    const chunk = this.state.maxRows;
-    let pos = reused;
+    let pos = prompt.length;
     let next = -1;
     try {
-      while (pos < prompt.length) {
-        await yieldToEventLoop();
-        checkAbort('prefill');
-        const end = Math.min(prompt.length, pos + chunk);
-        const last = end === prompt.length;
-        const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: last, embedOverride });
-        pos = end;
-      }
+      await this.prefill(prompt, reused, keep, img, { checkAbort: () => checkAbort('prefill') });
       next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
     } catch (e) {
-      this.cache.reset();
-      this.cachedTokens = [];
+      this.resetChat();
       throw e;
     } finally {
       if (img) this.ops.free(img.data);
@@ -305,9 +293,7 @@ export class Engine<T> {
         next = await this.ops.sample(this.state.logits, c.vocabSize, params, step);
       }
     } catch (e) {
-      if (e instanceof AbortError) finish = 'abort';
-      this.cache.reset();
-      this.cachedTokens = [];
+      this.resetChat();
       throw e;
     }
     const t2 = now();
@@ -325,6 +311,25 @@ export class Engine<T> {
   }
 
   /**
+   * Feeds prompt[start..] in chunks of the run state's rows: POP's keep for every row but the
+   * prompt's last, which runs at full depth; image features spliced over their token rows.
+   * `checkAbort` (generation) runs between chunks, after other tasks had a turn.
+   */
+  private async prefill(prompt: readonly number[], start: number, keep: number, img: { data: T; positions: number[] } | null, o: { gate?: ForwardStep['gate']; checkAbort?: () => void } = {}): Promise<void> {
+    const c = this.config;
+    for (let pos = start; pos < prompt.length; ) {
+      if (o.checkAbort) {
+        await yieldToEventLoop();
+        o.checkAbort();
+      }
+      const end = Math.min(prompt.length, pos + this.state.maxRows);
+      const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
+      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride });
+      pos = end;
+    }
+  }
+
+  /**
    * Teacher-forced logits: prefill `prompt` with POP, then feed `continuation` one token at a
    * time at full depth. Returns the logits after the prompt and after each fed token
    * (tests, calibration). Leaves the chat reset.
@@ -337,13 +342,11 @@ export class Engine<T> {
     const out: Float32Array[] = [];
     const img = await this.imageFeatures(prompt, images);
     try {
-      const chunk = this.state.maxRows;
-      for (let pos = 0; pos < prompt.length; pos += chunk) {
-        const end = Math.min(prompt.length, pos + chunk);
-        const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate, embedOverride });
+      try {
+        await this.prefill(prompt, 0, keep, img, { gate });
+      } finally {
+        if (img) this.ops.free(img.data);
       }
-      if (img) this.ops.free(img.data);
       out.push(await this.ops.read(this.state.logits, c.vocabSize));
       for (let i = 0; i < continuation.length; i++) {
         forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate });
