@@ -82,6 +82,9 @@ export class ChatEngine {
       await e.generate(warm, { maxTokens: 2, ignoreEos: true, pop: e.config.numLayers > 1 ? e.config.numLayers - 1 : 'off' });
       e.resetChat();
     } catch (e) {
+      // Nothing half-loaded stays behind (a failed warm-up would otherwise leave an engine
+      // that looks loaded and holds its buffers).
+      this.unload();
       // A corrupt file must not stay cached: the next load fetches it again.
       const file = (e as PopError)?.fields?.file;
       if (cached && typeof file === 'string' && ((e as PopError).code === 'TRUNCATED_FILE' || (e as PopError).code === 'MALFORMED_FILE')) await cached.forget(file);
