@@ -9,13 +9,26 @@ import { writeFileSync } from 'node:fs';
 // f32 words in W, read at a vec2 index.
 const HALF_FNS = `fn half4(v: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
 fn gain4(i: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vec4<u32>(W[i], W[i + 1u])); }`;
+const F32_PARAMS = 'wOffset: u32, xBatch: u32, wBatch: u32, yBatch: u32, bandMode: u32, bandRows: u32, bandEnd: u32, _pad: u32';
+// The causal band, shared by the f32 kernels: row m of X only needs columns n (bandMode 1) or K
+// indices (bandMode 2) below (m % bandRows) + bandEnd. Rows are query rows (bandRows of them per
+// stacked head) and columns/K are keys, so attention skips blocks wholly above the diagonal.
+// bandLimit is the exclusive bound for rows m0..m1 (a block that wraps a head gets the widest).
+// Branch-free: any branch ahead of quadBroadcast (even a uniform one) corrupts it on SwiftShader.
+export const BAND_FN = `fn bandLimit(m0: u32, m1: u32) -> u32 {
+  let wraps = m0 % p.bandRows + (m1 - m0) >= p.bandRows;
+  return select(m1 % p.bandRows, p.bandRows - 1u, wraps) + p.bandEnd;
+}`;
 export function gen(R: number, C: number, share: 'none' | 'x' | 'w', unroll = 1, acc = 'dot', wType: 'f32' | 'f16' = 'f32'): string {
   const L: string[] = [];
   const sub = share !== 'none';
   const half = wType === 'f16';
   if (half && sub) throw new Error('gen: f16 weights only without sharing');
   if (sub) L.push('enable subgroups;');
-  L.push(`struct Params { M: u32, N: u32, K: u32, xOffset: u32, yOffset: u32, accumulate: u32, hasBias: u32, _pad: u32${half ? ', gainsOffset: u32, gainRows: u32' : ''} }
+  // f32 weights also take a W offset, a batch over workgroup z (attention: one GEMM per KV head)
+  // and the causal band (see F32_BAND_CONTRACT).
+  const ext = !half;
+  L.push(`struct Params { M: u32, N: u32, K: u32, xOffset: u32, yOffset: u32, accumulate: u32, hasBias: u32, ${half ? '_pad: u32, gainsOffset: u32, gainRows: u32' : F32_PARAMS} }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> W: array<${half ? 'vec2<u32>' : 'vec4<f32>'}>;
@@ -24,20 +37,35 @@ export function gen(R: number, C: number, share: 'none' | 'x' | 'w', unroll = 1,
 override WG_N: u32 = 16;
 override WG_M: u32 = 4;${half ? `
 override GAIN: bool = false;
-${HALF_FNS}` : ''}
+${HALF_FNS}` : `
+${BAND_FN}`}
 @compute @workgroup_size(WG_N * WG_M)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {`);
   if (share === 'w') L.push(`  let im = li % WG_M; let inn = li / WG_M;`); else L.push(`  let inn = li % WG_N; let im = li / WG_N;`);
   L.push(`  let n0 = (wid.x * WG_N + inn) * ${C}u;
   let m0 = (wid.y * WG_M + im) * ${R}u;
-  let K4 = p.K / 4u; let xb = p.xOffset / 4u; let q = li & 3u;`);
+  let K4 = p.K / 4u; let q = li & 3u;`);
+  if (ext) L.push(`  let xb = (p.xOffset + wid.z * p.xBatch) / 4u; let wb = (p.wOffset + wid.z * p.wBatch) / 4u; let yb = p.yOffset + wid.z * p.yBatch;`);
+  else L.push(`  let xb = p.xOffset / 4u; let wb = 0u; let yb = p.yOffset;`);
   if (!sub) L.push(`  if (n0 >= p.N || m0 >= p.M) { return; }`);
+  // Band: skip this block's columns (mode 1) or stop K early (mode 2). With quadBroadcast the whole workgroup
+  // decides together, without a branch (a skipped tile runs zero K steps and writes zeros): on SwiftShader a loop
+  // bound or branch that differs between invocations ahead of quadBroadcast corrupts it.
+  if (!ext) L.push(`  let KE = K4;`);
+  else {
+    if (sub) L.push(`  let mw = wid.y * WG_M * ${R}u;
+  let lim = bandLimit(mw, min(mw + WG_M * ${R}u - 1u, p.M - 1u));
+  let KE = select(K4, min(K4, (lim + 3u) / 4u), p.bandMode == 2u) * select(1u, 0u, p.bandMode == 1u && wid.x * WG_N * ${C}u >= lim);`);
+    else L.push(`  let lim = bandLimit(m0, min(m0 + ${R - 1}u, p.M - 1u));
+  if (p.bandMode == 1u && n0 >= lim) { return; }
+  let KE = select(K4, min(K4, (lim + 3u) / 4u), p.bandMode == 2u);`);
+  }
   // row/col base indices
   const xLoads: string[] = [], wLoads: string[] = [];
   if (share === 'x') { for (let t = 0; t < R / 4; t++) L.push(`  let xr${t} = xb + min(m0 + q * ${R / 4}u + ${t}u, p.M - 1u) * K4;`); }
   else for (let r = 0; r < R; r++) L.push(`  let xr${r} = xb + min(m0 + ${r}u, p.M - 1u) * K4;`);
-  if (share === 'w') { for (let t = 0; t < C / 4; t++) L.push(`  let wr${t} = min(n0 + q * ${C / 4}u + ${t}u, p.N - 1u) * K4;`); }
-  else for (let c = 0; c < C; c++) L.push(`  let wr${c} = min(n0 + ${c}u, p.N - 1u) * K4;${half ? ` let gr${c} = p.gainsOffset / 2u + min(n0 + ${c}u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);` : ''}`);
+  if (share === 'w') { for (let t = 0; t < C / 4; t++) L.push(`  let wr${t} = wb + min(n0 + q * ${C / 4}u + ${t}u, p.N - 1u) * K4;`); }
+  else for (let c = 0; c < C; c++) L.push(`  let wr${c} = wb + min(n0 + ${c}u, p.N - 1u) * K4;${half ? ` let gr${c} = p.gainsOffset / 2u + min(n0 + ${c}u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);` : ''}`);
   for (let r = 0; r < R; r++) for (let cb = 0; cb < C / 4; cb++) L.push(`  var a${r}_${cb} = vec4<f32>();`);
   const body = (kk: string) => {
     const B: string[] = [];
@@ -65,16 +93,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return B.join('\n');
   };
   if (unroll > 1) {
-    L.push(`  var k = 0u;\n  for (; k + ${unroll - 1}u < K4; k += ${unroll}u) {`);
+    L.push(`  var k = 0u;\n  for (; k + ${unroll - 1}u < KE; k += ${unroll}u) {`);
     for (let u = 0; u < unroll; u++) L.push(`   {\n${body(`k + ${u}u`)}\n   }`);
-    L.push(`  }\n  for (; k < K4; k++) {\n${body('k')}\n  }`);
-  } else L.push(`  for (var k = 0u; k < K4; k++) {\n${body('k')}\n  }`);
+    L.push(`  }\n  for (; k < KE; k++) {\n${body('k')}\n  }`);
+  } else L.push(`  for (var k = 0u; k < KE; k++) {\n${body('k')}\n  }`);
   L.push(`  var acc = array<vec4<f32>, ${R * C / 4}>(${Array.from({ length: R }, (_, r) => Array.from({ length: C / 4 }, (_, cb) => `a${r}_${cb}`)).flat().join(', ')});
   for (var i = 0u; i < ${R}u; i++) {
     let m = m0 + i; if (m >= p.M) { break; }
     for (var j = 0u; j < ${C}u; j++) {
       let n = n0 + j; if (n >= p.N) { break; }
-      let yi = p.yOffset + m * p.N + n;
+      let yi = yb + m * p.N + n;
       var v = acc[i * ${C / 4}u + j / 4u][j % 4u];
       if (p.accumulate != 0u) { v += Y[yi]; }
       if (p.hasBias != 0u) { v += B[n]; }
@@ -303,6 +331,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 `;
 }
 const root = new URL('../', import.meta.url);
+const F32_EXT_CONTRACT = `// Batch: workgroup z = b reads X at xOffset + b*xBatch, W at wOffset + b*wBatch and writes Y at yOffset + b*yBatch
+// (attention runs one GEMM per KV head this way). Band (attention's causal mask, an optimisation hint): with
+// bandMode 1 a block whose columns all lie at or past bandLimit of its rows is not computed (those Y entries are left
+// as they were); with bandMode 2 the K loop stops at that limit (X must be zero past each row's own limit).
+// Row m's limit is (m % bandRows) + bandEnd.`;
 // matvec_f16w's register block: outputs per invocation and invocations per workgroup.
 const MV_F16W = { c: 4, wg: 64 };
 const fix = (src: string, wn: number, wm: number) => src.replace('override WG_N: u32 = 16;', `override WG_N: u32 = ${wn};`).replace('override WG_M: u32 = 4;', `override WG_M: u32 = ${wm};`);
@@ -312,7 +345,8 @@ writeFileSync(new URL('shaders/matmul_regblock.wgsl', root), `// matmul_regblock
 // Each invocation computes a 16 (m) x 16 (n) register block (scalar dot-accumulators, fully unrolled);
 // the fastest shape measured on SwiftShader (fewer robust gathers per FLOP). Workgroup = WG_N * WG_M
 // invocations (1-D), tile = (16*WG_N) n x (16*WG_M) m; defaults WG_N = WG_M = 2 -> tile 32 x 32.
-// Dispatch grid: (ceil(N / (16*WG_N)), ceil(M / (16*WG_M)), 1). Generated by scripts/gen_matmul_kernels.mts.
+// Dispatch grid: (ceil(N / (16*WG_N)), ceil(M / (16*WG_M)), batch). Generated by scripts/gen_matmul_kernels.mts.
+${F32_EXT_CONTRACT}
 ` + fix(gen(16, 16, 'none'), 2, 2));
 writeFileSync(new URL('shaders/matmul_regblock_quad.wgsl', root), `// matmul_regblock_quad: same contract as matmul_regblock.wgsl but needs the 'subgroups' device feature.
 // Each invocation computes a 16 (m) x 16 (n) block; the 4 lanes of a quad share the same 16 rows and each loads

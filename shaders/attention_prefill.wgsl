@@ -4,11 +4,12 @@
 // state, A = rows 0..3, B = rows 4..7), so every K/V vector it loads serves eight queries
 // (loads dominate on SwiftShader: 8 rows measured ~1.4x faster than 4); online softmax per
 // row, with causal and window masks per row. HD4 = headDim / 4 is an override (constant trip
-// counts).
+// counts). With hasKeyEnd, row r also attends keys below keyEnd[r] (bidirectional spans such as
+// an image's tokens; still within the window).
 // Layout: q f32 rows of qStride, head h at h*headDim; out f32 [rows, heads*headDim];
-// pageTable u32; kCache/vCache f32 [pages, pageSize, kvHeads, headDim]. headDim % 4 == 0, <= 256.
+// pageTable u32; kCache/vCache f32 [pages, pageSize, kvHeads, headDim]; keyEnd u32 [rows]. headDim % 4 == 0, <= 256.
 // Dispatch: ceil(ceil(rows / 8) * heads / WG) workgroups (folded into x, y).
-struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, _p0: u32, _p1: u32, _p2: u32 }
+struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, hasKeyEnd: u32, _p1: u32, _p2: u32 }
 override WG: u32 = 16;
 override HD4: u32 = 16u;
 const R: u32 = 8u;
@@ -19,13 +20,20 @@ const MAX_D4: u32 = 64u;
 @group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> vCache: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> keyEnd: array<u32>;
 
-fn mask(t: u32, pos0: u32) -> vec4<bool> {
+// Keys each of four rows may see: causal (t <= pos) or below the row's key end; within the window.
+fn mask(t: u32, pos0: u32, end: vec4<u32>) -> vec4<bool> {
   let tp = vec4<f32>(f32(t));
   let pos = vec4<f32>(f32(pos0), f32(pos0 + 1u), f32(pos0 + 2u), f32(pos0 + 3u));
-  var valid = tp <= pos;
+  var valid = (tp <= pos) | (vec4<u32>(t) < end);
   if (p.window > 0u) { valid = valid & (tp + vec4<f32>(f32(p.window)) > pos); }
   return valid;
+}
+
+fn keyEnds(r: u32, last: u32) -> vec4<u32> {
+  if (p.hasKeyEnd == 0u) { return vec4<u32>(0u); }
+  return vec4<u32>(keyEnd[min(r, last)], keyEnd[min(r + 1u, last)], keyEnd[min(r + 2u, last)], keyEnd[min(r + 3u, last)]);
 }
 
 @compute @workgroup_size(WG)
@@ -62,7 +70,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var lA = vec4<f32>(0.0); var lB = vec4<f32>(0.0);
   var first = 0u;
   if (p.window > 0u && pos0 + 1u > p.window) { first = pos0 + 1u - p.window; }
-  for (var t = first; t <= posL; t++) {
+  let endA = keyEnds(r0, last); let endB = keyEnds(r0 + 4u, last);
+  let lastKey = max(posL + 1u, max(max(endA.x, endA.y), max(max(endA.z, endA.w), max(max(endB.x, endB.y), max(endB.z, endB.w))))) - 1u;
+  for (var t = first; t <= lastKey; t++) {
     let base = ((pageTable[t / p.pageSize] * p.pageSize + t % p.pageSize) * p.numKvHeads + kvh) * HD4;
     var sA = vec4<f32>(0.0); var sB = vec4<f32>(0.0);
     for (var d = 0u; d < HD4; d++) {
@@ -70,7 +80,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       sA += vec4<f32>(dot(q0[d], k), dot(q1[d], k), dot(q2[d], k), dot(q3[d], k));
       sB += vec4<f32>(dot(q4[d], k), dot(q5[d], k), dot(q6[d], k), dot(q7[d], k));
     }
-    let vA = mask(t, pos0); let vB = mask(t, pos0 + 4u);
+    let vA = mask(t, pos0, endA); let vB = mask(t, pos0 + 4u, endB);
     sA = select(vec4<f32>(-3.0e38), sA, vA); sB = select(vec4<f32>(-3.0e38), sB, vB);
     let nA = max(mA, sA); let nB = max(mB, sB);
     let cA = exp(mA - nA); let cB = exp(mB - nB);

@@ -23,8 +23,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let inn = li % WG_N; let im = li / WG_N;
   let n0 = (wid.x * WG_N + inn) * 16u;
   let m0 = (wid.y * WG_M + im) * 16u;
-  let K4 = p.K / 4u; let xb = p.xOffset / 4u; let q = li & 3u;
+  let K4 = p.K / 4u; let q = li & 3u;
+  let xb = p.xOffset / 4u; let wb = 0u; let yb = p.yOffset;
   if (n0 >= p.N || m0 >= p.M) { return; }
+  let KE = K4;
   let xr0 = xb + min(m0 + 0u, p.M - 1u) * K4;
   let xr1 = xb + min(m0 + 1u, p.M - 1u) * K4;
   let xr2 = xb + min(m0 + 2u, p.M - 1u) * K4;
@@ -41,22 +43,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let xr13 = xb + min(m0 + 13u, p.M - 1u) * K4;
   let xr14 = xb + min(m0 + 14u, p.M - 1u) * K4;
   let xr15 = xb + min(m0 + 15u, p.M - 1u) * K4;
-  let wr0 = min(n0 + 0u, p.N - 1u) * K4; let gr0 = p.gainsOffset / 2u + min(n0 + 0u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr1 = min(n0 + 1u, p.N - 1u) * K4; let gr1 = p.gainsOffset / 2u + min(n0 + 1u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr2 = min(n0 + 2u, p.N - 1u) * K4; let gr2 = p.gainsOffset / 2u + min(n0 + 2u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr3 = min(n0 + 3u, p.N - 1u) * K4; let gr3 = p.gainsOffset / 2u + min(n0 + 3u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr4 = min(n0 + 4u, p.N - 1u) * K4; let gr4 = p.gainsOffset / 2u + min(n0 + 4u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr5 = min(n0 + 5u, p.N - 1u) * K4; let gr5 = p.gainsOffset / 2u + min(n0 + 5u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr6 = min(n0 + 6u, p.N - 1u) * K4; let gr6 = p.gainsOffset / 2u + min(n0 + 6u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr7 = min(n0 + 7u, p.N - 1u) * K4; let gr7 = p.gainsOffset / 2u + min(n0 + 7u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr8 = min(n0 + 8u, p.N - 1u) * K4; let gr8 = p.gainsOffset / 2u + min(n0 + 8u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr9 = min(n0 + 9u, p.N - 1u) * K4; let gr9 = p.gainsOffset / 2u + min(n0 + 9u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr10 = min(n0 + 10u, p.N - 1u) * K4; let gr10 = p.gainsOffset / 2u + min(n0 + 10u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr11 = min(n0 + 11u, p.N - 1u) * K4; let gr11 = p.gainsOffset / 2u + min(n0 + 11u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr12 = min(n0 + 12u, p.N - 1u) * K4; let gr12 = p.gainsOffset / 2u + min(n0 + 12u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr13 = min(n0 + 13u, p.N - 1u) * K4; let gr13 = p.gainsOffset / 2u + min(n0 + 13u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr14 = min(n0 + 14u, p.N - 1u) * K4; let gr14 = p.gainsOffset / 2u + min(n0 + 14u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr15 = min(n0 + 15u, p.N - 1u) * K4; let gr15 = p.gainsOffset / 2u + min(n0 + 15u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr0 = wb + min(n0 + 0u, p.N - 1u) * K4; let gr0 = p.gainsOffset / 2u + min(n0 + 0u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr1 = wb + min(n0 + 1u, p.N - 1u) * K4; let gr1 = p.gainsOffset / 2u + min(n0 + 1u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr2 = wb + min(n0 + 2u, p.N - 1u) * K4; let gr2 = p.gainsOffset / 2u + min(n0 + 2u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr3 = wb + min(n0 + 3u, p.N - 1u) * K4; let gr3 = p.gainsOffset / 2u + min(n0 + 3u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr4 = wb + min(n0 + 4u, p.N - 1u) * K4; let gr4 = p.gainsOffset / 2u + min(n0 + 4u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr5 = wb + min(n0 + 5u, p.N - 1u) * K4; let gr5 = p.gainsOffset / 2u + min(n0 + 5u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr6 = wb + min(n0 + 6u, p.N - 1u) * K4; let gr6 = p.gainsOffset / 2u + min(n0 + 6u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr7 = wb + min(n0 + 7u, p.N - 1u) * K4; let gr7 = p.gainsOffset / 2u + min(n0 + 7u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr8 = wb + min(n0 + 8u, p.N - 1u) * K4; let gr8 = p.gainsOffset / 2u + min(n0 + 8u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr9 = wb + min(n0 + 9u, p.N - 1u) * K4; let gr9 = p.gainsOffset / 2u + min(n0 + 9u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr10 = wb + min(n0 + 10u, p.N - 1u) * K4; let gr10 = p.gainsOffset / 2u + min(n0 + 10u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr11 = wb + min(n0 + 11u, p.N - 1u) * K4; let gr11 = p.gainsOffset / 2u + min(n0 + 11u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr12 = wb + min(n0 + 12u, p.N - 1u) * K4; let gr12 = p.gainsOffset / 2u + min(n0 + 12u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr13 = wb + min(n0 + 13u, p.N - 1u) * K4; let gr13 = p.gainsOffset / 2u + min(n0 + 13u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr14 = wb + min(n0 + 14u, p.N - 1u) * K4; let gr14 = p.gainsOffset / 2u + min(n0 + 14u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr15 = wb + min(n0 + 15u, p.N - 1u) * K4; let gr15 = p.gainsOffset / 2u + min(n0 + 15u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
   var a0_0 = vec4<f32>();
   var a0_1 = vec4<f32>();
   var a0_2 = vec4<f32>();
@@ -121,7 +123,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var a15_1 = vec4<f32>();
   var a15_2 = vec4<f32>();
   var a15_3 = vec4<f32>();
-  for (var k = 0u; k < K4; k++) {
+  for (var k = 0u; k < KE; k++) {
     var w0 = half4(W[wr0 + k]); if (GAIN) { w0 *= gain4(gr0 + 2u * (k)); }
     var w1 = half4(W[wr1 + k]); if (GAIN) { w1 *= gain4(gr1 + 2u * (k)); }
     var w2 = half4(W[wr2 + k]); if (GAIN) { w2 *= gain4(gr2 + 2u * (k)); }
@@ -224,7 +226,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let m = m0 + i; if (m >= p.M) { break; }
     for (var j = 0u; j < 16u; j++) {
       let n = n0 + j; if (n >= p.N) { break; }
-      let yi = p.yOffset + m * p.N + n;
+      let yi = yb + m * p.N + n;
       var v = acc[i * 4u + j / 4u][j % 4u];
       if (p.accumulate != 0u) { v += Y[yi]; }
       if (p.hasBias != 0u) { v += B[n]; }

@@ -23,15 +23,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let inn = li % WG_N; let im = li / WG_N;
   let n0 = (wid.x * WG_N + inn) * 4u;
   let m0 = (wid.y * WG_M + im) * 1u;
-  let K4 = p.K / 4u; let xb = p.xOffset / 4u; let q = li & 3u;
+  let K4 = p.K / 4u; let q = li & 3u;
+  let xb = p.xOffset / 4u; let wb = 0u; let yb = p.yOffset;
   if (n0 >= p.N || m0 >= p.M) { return; }
+  let KE = K4;
   let xr0 = xb + min(m0 + 0u, p.M - 1u) * K4;
-  let wr0 = min(n0 + 0u, p.N - 1u) * K4; let gr0 = p.gainsOffset / 2u + min(n0 + 0u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr1 = min(n0 + 1u, p.N - 1u) * K4; let gr1 = p.gainsOffset / 2u + min(n0 + 1u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr2 = min(n0 + 2u, p.N - 1u) * K4; let gr2 = p.gainsOffset / 2u + min(n0 + 2u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
-  let wr3 = min(n0 + 3u, p.N - 1u) * K4; let gr3 = p.gainsOffset / 2u + min(n0 + 3u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr0 = wb + min(n0 + 0u, p.N - 1u) * K4; let gr0 = p.gainsOffset / 2u + min(n0 + 0u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr1 = wb + min(n0 + 1u, p.N - 1u) * K4; let gr1 = p.gainsOffset / 2u + min(n0 + 1u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr2 = wb + min(n0 + 2u, p.N - 1u) * K4; let gr2 = p.gainsOffset / 2u + min(n0 + 2u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
+  let wr3 = wb + min(n0 + 3u, p.N - 1u) * K4; let gr3 = p.gainsOffset / 2u + min(n0 + 3u, p.N - 1u) / max(p.gainRows, 1u) * (p.K / 2u);
   var a0_0 = vec4<f32>();
-  for (var k = 0u; k < K4; k++) {
+  for (var k = 0u; k < KE; k++) {
     var w0 = half4(W[wr0 + k]); if (GAIN) { w0 *= gain4(gr0 + 2u * (k)); }
     var w1 = half4(W[wr1 + k]); if (GAIN) { w1 *= gain4(gr1 + 2u * (k)); }
     var w2 = half4(W[wr2 + k]); if (GAIN) { w2 *= gain4(gr2 + 2u * (k)); }
@@ -44,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let m = m0 + i; if (m >= p.M) { break; }
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + j; if (n >= p.N) { break; }
-      let yi = p.yOffset + m * p.N + n;
+      let yi = yb + m * p.N + n;
       var v = acc[i * 1u + j / 4u][j % 4u];
       if (p.accumulate != 0u) { v += Y[yi]; }
       if (p.hasBias != 0u) { v += B[n]; }

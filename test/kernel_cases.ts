@@ -6,7 +6,8 @@ import { GpuOps } from '../src/ops/gpu_ops.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { ropeTable } from '../src/model/config.ts';
 import { matmul } from '../src/kernels/matmul.ts';
-import { attention } from '../src/kernels/attention.ts';
+import { attention, AttentionScratch } from '../src/kernels/attention.ts';
+import { attentionFull } from '../src/kernels/vision.ts';
 import { matmulQ4 } from '../src/kernels/matmul_q4.ts';
 import { halfComputeWorks, matmulF16 } from '../src/kernels/matmul_f16.ts';
 import type { SeqView } from '../src/ops/ops.ts';
@@ -229,7 +230,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
       }
       case 'kv_write':
       case 'attention': {
-        const { rows, startPos, kvHeads, headDim, pageSize, heads = kvHeads, window = 0, norm = false } = c;
+        const { rows, startPos, kvHeads, headDim, pageSize, heads = kvHeads, window = 0, norm = false, spans = [], gemmMatmul = 'regblock' } = c;
         const total = startPos + rows;
         const pages = pagesFor(total, pageSize, r);
         const numPages = pages.length * 2;
@@ -255,10 +256,20 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const q = randn(r, rows * qStride);
         const shape = { numHeads: heads, numKvHeads: kvHeads, headDim, scale: 1 / Math.sqrt(headDim), window };
         const want = new Float32Array(rows * heads * headDim);
-        cpu.attention(want, q, qStride, cpuLayer, cpuSeq, rows, startPos, shape);
+        // Bidirectional spans [a, b) of positions: their rows also attend keys up to b.
+        const keyEnd = (spans as [number, number][]).length
+          ? Array.from({ length: rows }, (_, i) => (spans as [number, number][]).find(([a, b]) => startPos + i >= a && startPos + i < b)?.[1] ?? startPos + i + 1)
+          : null;
+        cpu.attention(want, q, qStride, cpuLayer, cpuSeq, rows, startPos, shape, keyEnd);
         const out = alloc(rows * heads * headDim);
-        if (c.variant) attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape }, c.variant);
-        else g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape);
+        if (c.variant) {
+          const keyEndBuf = keyEnd ? g.uploadU32('case', Uint32Array.from(keyEnd)) : null;
+          if (keyEndBuf) held.push(keyEndBuf);
+          // maxScores: a small ceiling forces the GEMM path to slice the query rows.
+          const scratch = c.maxScores ? new AttentionScratch((l, n) => alloc(n), () => {}, { scores: c.maxScores }) : g.attnScratch;
+          const gemm = { variants: { prefill: gemmMatmul, decode: 'matvec' }, scratch };
+          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf }, gemm, c.variant);
+        } else g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape, keyEnd);
         return compare(await g.read(out, want.length), want);
       }
       case 'glu': {
@@ -347,7 +358,8 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const want = new Float32Array(rows * W);
         cpu.attentionFull(want, qkv, shape);
         const out = alloc(rows * W);
-        g.attentionFull(out, upl(qkv), shape);
+        if (c.variant === 'rows8') attentionFull(g.ctx, out, upl(qkv), shape);
+        else g.attentionFull(out, upl(qkv), shape);
         return compare(await g.read(out, rows * W), want);
       }
       case 'pixel_shuffle': {

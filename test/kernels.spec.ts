@@ -57,6 +57,16 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention decode pos 0', op: 'attention', rows: 1, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
   { name: 'attention decode pos 77 hd 64', op: 'attention', rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
   { name: 'attention decode hd 256 window 20', op: 'attention', rows: 1, startPos: 50, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
+  // The GEMM path (software adapters' prefill) over each f32 matmul variant: causal band, GQA
+  // stacking, keys not a multiple of 4, sliding window, and key ends (bidirectional spans).
+  ...['regblock', 'regblock_quad', 'tiled'].flatMap((gemmMatmul) => [
+    { name: `attention gemm/${gemmMatmul}: 37 rows GQA 9/3 hd 64`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 37, startPos: 0, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
+    { name: `attention gemm/${gemmMatmul}: 21 rows after 50 cached, window 30`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 21, startPos: 50, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 30, tol: F32_DOT },
+    { name: `attention gemm/${gemmMatmul}: 40 rows at pos 7, image span [12, 30)`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 40, startPos: 7, heads: 8, kvHeads: 4, headDim: 16, pageSize: 16, spans: [[12, 30]], tol: F32_DOT },
+  ]),
+  { name: 'attention gemm: 45 rows in slices of 12 (score ceiling) after 20 cached', op: 'attention', variant: 'gemm', rows: 45, startPos: 20, heads: 4, kvHeads: 4, headDim: 16, pageSize: 16, maxScores: 4 * 12 * 68, tol: F32_DOT },
+  { name: 'attention gemm: 130 rows (two 16-row blocks wrap heads) hd 8', op: 'attention', variant: 'gemm', rows: 130, startPos: 3, heads: 6, kvHeads: 2, headDim: 8, pageSize: 16, tol: F32_DOT },
+  { name: 'attention rows8: 20 rows, image span [4, 15), window 9', op: 'attention', variant: 'rows8', rows: 20, startPos: 2, heads: 4, kvHeads: 2, headDim: 16, pageSize: 8, window: 9, spans: [[4, 15]], tol: F32_DOT },
   ...(['split_keys', 'rows8'] as const).flatMap((variant) => [
     { name: `attention ${variant}: 7 new rows after 90 cached (multi-turn)`, op: 'attention', variant, rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention ${variant}: 5 rows after 40 cached, window 12`, op: 'attention', variant, rows: 5, startPos: 40, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 12, tol: F32_DOT },
@@ -74,6 +84,7 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention_full 16 rows 4 heads hd 16', op: 'attention_full', seqLen: 16, seqs: 1, heads: 4, headDim: 16, tol: F32_DOT },
   { name: 'attention_full 3 seqs of 100 (partial blocks) hd 64, offset Q', op: 'attention_full', seqLen: 100, seqs: 3, heads: 2, headDim: 64, pad: 4, tol: F32_DOT },
   { name: 'attention_full 70 rows hd 8', op: 'attention_full', seqLen: 70, seqs: 1, heads: 3, headDim: 8, tol: F32_DOT },
+  { name: 'attention_full rows8 kernel: 2 seqs of 37 hd 16', op: 'attention_full', variant: 'rows8', seqLen: 37, seqs: 2, heads: 2, headDim: 16, pad: 4, tol: F32_DOT },
   { name: 'pixel_shuffle 2 tiles side 8 dim 12 scale 2', op: 'pixel_shuffle', tiles: 2, side: 8, dim: 12, scale: 2, tol: 0 },
   { name: 'pixel_shuffle side 32 dim 8 scale 4', op: 'pixel_shuffle', tiles: 1, side: 32, dim: 8, scale: 4, tol: 0 },
   { name: 'sample greedy vocab 512', op: 'sample', vocab: 512, draws: 20, temperature: 0, tol: 0 },

@@ -44,6 +44,12 @@ export interface MatmulArgs {
   m: number; n: number; k: number; accumulate: boolean;
   /** Element offsets into x and out. */
   xOffset: number; yOffset: number;
+  /** Element offset into w (f32 weights only). */
+  wOffset?: number;
+  /** `count` GEMMs in one dispatch (grid z); GEMM b shifts x, w and out by b times these strides. */
+  batch?: { count: number; x: number; w: number; y: number };
+  /** Attention's causal band (a hint; see matmul_regblock.wgsl): row m only needs columns (mode 1) or K (mode 2) below (m % rows) + end. */
+  band?: { mode: 1 | 2; rows: number; end: number };
 }
 
 export function matmul(ctx: KernelContext, variants: MatmulVariants, a: MatmulArgs, forceVariant?: string): void {
@@ -53,8 +59,9 @@ export function matmul(ctx: KernelContext, variants: MatmulVariants, a: MatmulAr
   if (!v) throw new Error(`matmul: unknown variant ${name}`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'matmul', variant: name }, v.code),
-    params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, 0],
+    params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, a.wOffset ?? 0,
+      a.batch?.x ?? 0, a.batch?.w ?? 0, a.batch?.y ?? 0, a.band?.mode ?? 0, a.band?.rows ?? 1, a.band?.end ?? 0, 0, 0],
     buffers: [a.x, a.w, a.bias ?? ctx.dummy, a.out],
-    workgroups: [Math.ceil(a.n / v.tileN), Math.ceil(a.m / v.tileM)],
+    workgroups: [Math.ceil(a.n / v.tileN), Math.ceil(a.m / v.tileM), a.batch?.count ?? 1],
   });
 }

@@ -10,7 +10,7 @@ import { embed } from '../kernels/embed.ts';
 import { rmsNorm } from '../kernels/rms_norm.ts';
 import { rope } from '../kernels/rope.ts';
 import { kvWrite } from '../kernels/kv_write.ts';
-import { attention } from '../kernels/attention.ts';
+import { attention, attentionFullGemm, attentionVariant, AttentionScratch } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
@@ -38,6 +38,11 @@ export class GpuOps implements Ops<GPUBuffer> {
   readonly pool: BufferPool;
   readonly ctx: KernelContext;
   private readonly ids: GPUBuffer;
+  /** Per-row key ends of the attention call that has them (bidirectional spans). */
+  private readonly keyEnds: GPUBuffer;
+  private readonly maxRows: number;
+  /** Working memory of the GEMM attention path (software adapters), sized at load. */
+  readonly attnScratch: AttentionScratch;
   private readonly token: GPUBuffer;
   private readonly tokenRead: GPUBuffer;
   private readonly lengths = new WeakMap<GPUBuffer, number>();
@@ -64,6 +69,9 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.maxBindingBytes = Math.floor(limit / 16) * 16;
     this.ctx = { gpu, pipelines: new PipelineCache(gpu.device), rec: new Recorder(gpu), dummy: this.pool.create('dummy', 16) };
     this.ids = this.pool.create('token-ids', maxRows * 4);
+    this.keyEnds = this.pool.create('key-ends', maxRows * 4);
+    this.maxRows = maxRows;
+    this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => this.free(b));
     this.token = this.pool.create('sampled-token', 16);
     this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
@@ -79,7 +87,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: 'matvec_q4' } : {};
     const v = this.matmulVariants, hc = this.halfCompute;
     const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: 'online-softmax', sample: 'single-workgroup' };
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: this.gpu.isSoftware ? 'gemm (prefill), split-keys (decode)' : 'rows8 (prefill), split-keys (decode)', sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
@@ -160,8 +168,16 @@ export class GpuOps implements Ops<GPUBuffer> {
   kvWrite(layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, src: GPUBuffer, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, kNorm: HeadNorm<GPUBuffer> | null): void {
     kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
   }
-  attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape): void {
-    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape });
+  attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void {
+    if (keyEnd) {
+      if (rows > this.maxRows) throw new Error(`attention: ${rows} rows with key ends, at most ${this.maxRows}`);
+      // Written before this forward's commands are submitted (queue order), like the token ids.
+      this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
+    }
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch });
+  }
+  reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void {
+    if (attentionVariant(this.ctx, rows, 0) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
   }
   glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {
     glu(this.ctx, out, gu, rows, inter, act);
@@ -210,7 +226,8 @@ export class GpuOps implements Ops<GPUBuffer> {
     patchify(this.ctx, out, pixels, tiles, channels, size, patch);
   }
   attentionFull(out: GPUBuffer, qkv: GPUBuffer, shape: FullAttentionShape): void {
-    attentionFull(this.ctx, out, qkv, shape);
+    const gemm = attentionVariant(this.ctx, shape.seqLen, 0) === 'gemm';
+    if (!gemm || !attentionFullGemm(this.ctx, out, qkv, shape, this.matmulVariants, this.attnScratch)) attentionFull(this.ctx, out, qkv, shape);
   }
   pixelShuffle(out: GPUBuffer, x: GPUBuffer, tiles: number, side: number, dim: number, scale: number): void {
     pixelShuffle(this.ctx, out, x, tiles, side, dim, scale);

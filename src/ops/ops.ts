@@ -100,8 +100,15 @@ export interface Ops<T> {
   rope(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: T, norm: HeadNorm<T> | null): void;
   /** Writes K (after optional k-norm and RoPE) and V of `rows` tokens at positions startPos.. into the cache pages. */
   kvWrite(layer: KvLayerStorage<T>, seq: SeqView<T>, src: T, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: T, kNorm: HeadNorm<T> | null): void;
-  /** Causal attention for `rows` queries at positions startPos.. over the cache (keys 0..pos). Q read from `q` at column 0 with `qStride`. */
-  attention(out: T, q: T, qStride: number, layer: KvLayerStorage<T>, seq: SeqView<T>, rows: number, startPos: number, shape: AttentionShape): void;
+  /**
+   * Causal attention for `rows` queries at positions startPos.. over the cache (keys 0..pos, or
+   * the last `window`). Q read from `q` at column 0 with `qStride`. `keyEnd` (one entry per row,
+   * absolute positions) lets row r also attend keys below keyEnd[r]: bidirectional spans such as
+   * an image's tokens; those keys must already be in the cache.
+   */
+  attention(out: T, q: T, qStride: number, layer: KvLayerStorage<T>, seq: SeqView<T>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void;
+  /** Sizes attention's working memory at load for up to `rows` queries over up to `keys` keys (so requests allocate nothing). */
+  reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void;
   /** out[r, i] = act(gu[r, i]) * gu[r, inter + i] */
   glu(out: T, gu: T, rows: number, inter: number, act: Activation): void;
   /** out[i] += a[i] */

@@ -63,6 +63,7 @@ export class CpuOps implements Ops<Float32Array> {
     return new Float32Array(data.length); // the CPU reads the host page table directly
   }
   writeU32(): void {}
+  reserveAttention(): void {}
   free(): void {}
 
   embed(out: Float32Array, ids: ArrayLike<number>, table: Float32Array, rows: number, hidden: number, scale: number): void {
@@ -116,16 +117,17 @@ export class CpuOps implements Ops<Float32Array> {
     }
   }
 
-  attention(out: Float32Array, q: Float32Array, qStride: number, layer: KvLayerStorage<Float32Array>, seq: SeqView<Float32Array>, rows: number, startPos: number, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, qStride: number, layer: KvLayerStorage<Float32Array>, seq: SeqView<Float32Array>, rows: number, startPos: number, s: AttentionShape, keyEnd?: ArrayLike<number> | null): void {
     const group = s.numHeads / s.numKvHeads;
     for (let r = 0; r < rows; r++) {
       const pos = startPos + r;
       const first = s.window > 0 ? Math.max(0, pos - s.window + 1) : 0;
+      const last = Math.max(pos, keyEnd ? keyEnd[r] - 1 : pos);
       for (let h = 0; h < s.numHeads; h++) {
         const kvh = Math.floor(h / group);
         const qo = r * qStride + h * s.headDim;
         const scores: number[] = [];
-        for (let t = first; t <= pos; t++) {
+        for (let t = first; t <= last; t++) {
           const ko = kvOffset(seq, t, s.numKvHeads, s.headDim, kvh);
           let dot = 0;
           for (let i = 0; i < s.headDim; i++) dot += q[qo + i] * layer.k[ko + i];
@@ -136,7 +138,7 @@ export class CpuOps implements Ops<Float32Array> {
         const sum = e.reduce((a, b) => a + b, 0);
         for (let i = 0; i < s.headDim; i++) {
           let acc = 0;
-          for (let t = first; t <= pos; t++) acc += (e[t - first] / sum) * layer.v[kvOffset(seq, t, s.numKvHeads, s.headDim, kvh) + i];
+          for (let t = first; t <= last; t++) acc += (e[t - first] / sum) * layer.v[kvOffset(seq, t, s.numKvHeads, s.headDim, kvh) + i];
           out[r * s.numHeads * s.headDim + h * s.headDim + i] = acc;
         }
       }
