@@ -2,7 +2,10 @@
 // re-sends the whole history (as a chat app does); the engine keeps the paged KV of the shared
 // prefix and prefills only the new tokens. TTFT on the tenth turn is compared with a fresh
 // prompt of the same number of new tokens, and written to e2e/results/multiturn.json. Model:
-// random weights at SmolLM2-135M's config scaled down for CI (6 layers, hidden 128).
+// random weights at SmolLM2-135M's real widths (hidden 576, 9/3 heads of 64, MLP 1536) with 4
+// layers and a 2048 vocab for CI: the ratio depends on attention's share of a layer, which the
+// widths set, so it is the full model's; narrower stand-ins (hidden 128) inflate it.
+// `npm run bench:e2e` (POP_LLM_E2E_FULL=1) runs the full SmolLM2-135M shape.
 // Asserts the reuse itself (reused and prefilled token counts); the ratio is recorded.
 import { test, expect } from '@playwright/test';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,10 +13,11 @@ import { join } from 'node:path';
 import { BASE, ROOT } from './helpers.ts';
 
 const CONFIG = JSON.parse(readFileSync(join(ROOT, '../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json'), 'utf8'));
-const SCALE = { layers: 6, hidden: 128, inter: 384, heads: 4, kvHeads: 2, vocab: 2048 };
+const FULL = !!process.env.POP_LLM_E2E_FULL;
+const SCALE = FULL ? {} : { layers: 4, vocab: 2048 };
 
 test('multi-turn: turn 10 prefills only its new tokens; TTFT vs a fresh prompt of that size', async ({ page }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(FULL ? 1_200_000 : 240_000);
   await page.goto(`${BASE}/test/harness.html`);
   await page.waitForFunction(() => (globalThis as any).__popReady === true);
   const r = await page.evaluate(async ([config, scale]) => {
@@ -53,7 +57,7 @@ test('multi-turn: turn 10 prefills only its new tokens; TTFT vs a fresh prompt o
   const ratio = r.turns[9].ttft / r.freshTtft;
   mkdirSync(join(ROOT, 'e2e/results'), { recursive: true });
   writeFileSync(join(ROOT, 'e2e/results/multiturn.json'), JSON.stringify({
-    note: 'SCALED DOWN FOR CI: random SmolLM2-135M config at 6 layers / hidden 128; WebGPU on SwiftShader (CPU). Best of 3 per turn. Target: turn-10 TTFT within 1.2x of a fresh prompt with the same number of new tokens.',
+    note: (FULL ? 'Full SmolLM2-135M shape (random weights)' : 'SCALED DOWN FOR CI: random weights at SmolLM2-135M widths (hidden 576, 9/3 heads, MLP 1536) with 4 layers and a 2048 vocab') + '; WebGPU on SwiftShader (CPU). Best of 3 per turn. Target: turn-10 TTFT within 1.2x of a fresh prompt with the same number of new tokens.',
     turns: r.turns.map((x, i) => ({ turn: i + 1, ttft_ms: +x.ttft.toFixed(1), prefilled_tokens: x.prefilled, reused_tokens: x.reused })),
     fresh_prompt_tokens: r.newTokens,
     fresh_ttft_ms: +r.freshTtft.toFixed(1),
