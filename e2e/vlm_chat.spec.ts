@@ -65,7 +65,8 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
     const png = canvas.toDataURL('image/png');
     const jpegBlob: Blob = await new Promise((res) => canvas.toBlob((b) => res(b!), 'image/jpeg', 0.9));
     const jpeg = new File([jpegBlob], 'photo.jpg', { type: 'image/jpeg' });
-    const e = await pop.CreateWorkerEngine(modelUrl);
+    // The pixel limit is an engine option: exactly this PNG's 96 x 80 is allowed.
+    const e = await pop.CreateWorkerEngine(modelUrl, { maxImagePixels: 96 * 80 });
     const ask = async (img: unknown) => {
       const chunks = await e.chat.completions.create({ stream: true, max_tokens: 6, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture? ' }, { type: 'image_url', image_url: { url: img } }] }] });
       let text = '', n = 0, usage: any = null;
@@ -76,12 +77,17 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
     const b = await ask(jpeg);
     const code = async (p: Promise<unknown>) => p.then(() => 'no error', (x: any) => x.code);
     const bad = await code(ask('data:image/png;base64,AAAAAAAA'));
+    const big = document.createElement('canvas');
+    big.width = 97;
+    big.height = 80;
+    big.getContext('2d')!.fillRect(0, 0, 97, 80);
+    const tooLarge = await code(ask(big.toDataURL('image/png')));
     const after = await ask(png);
     e.terminate();
     const t = await pop.CreateWorkerEngine('/models/stories260K');
     const textOnly = await code(t.chat.completions.create({ max_tokens: 2, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: png } }] }] }));
     t.terminate();
-    return { a, b, bad, after, textOnly };
+    return { a, b, bad, tooLarge, after, textOnly };
   }, url);
   for (const x of [r.a, r.b, r.after]) {
     expect(x.n).toBeGreaterThan(1);
@@ -92,5 +98,6 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
   expect(r.a.usage.prompt_tokens).toBe(r.b.usage.prompt_tokens);
   expect(r.after.text).toBe(r.a.text);
   expect(r.bad).toBe('IMAGE_DECODE_FAILED');
+  expect(r.tooLarge).toBe('IMAGE_TOO_LARGE');
   expect(r.textOnly).toBe('INVALID_ARGUMENT');
 });

@@ -70,6 +70,7 @@ export class ChatEngine {
         contextWindow: config.contextWindow,
         hubBase: config.hubBase,
         weightDtype: config.weightDtype,
+        maxImagePixels: config.maxImagePixels,
         signal,
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
       });
@@ -130,7 +131,7 @@ export class ChatEngine {
     const rt = this.e.vision!;
     const inputs = req.images ?? (await Promise.all(urls.map((u, i) => fetchImage(u, i))));
     if (inputs.length !== urls.length) throw new InvalidArgumentError('images', `${urls.length} image parts but ${inputs.length} images`);
-    const pre = await preprocessImages(inputs, rt.processor);
+    const pre = await preprocessImages(inputs, rt.processor, this.e.opts.maxImagePixels);
     const placeholders = text.split(IMAGE_TOKEN).length - 1;
     if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} <image> markers for ${pre.length} images`);
     const expanded = expandImageTokens(text, pre, rt.config.tokensPerTile);

@@ -96,4 +96,6 @@ export interface EngineConfig {
   useCache?: boolean;
   /** Matmul weight storage: 'auto' (default: f16 where the adapter has shader-f16), 'f32' or 'f16' (EngineOptions.weightDtype). */
   weightDtype?: 'auto' | 'f32' | 'f16';
+  /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger images get IMAGE_TOO_LARGE. */
+  maxImagePixels?: number;
 }
