@@ -7,6 +7,7 @@
 // and on the loader's progress callback.
 import type { Engine } from '../engine/engine.ts';
 import { weightTensors } from '../model/loader.ts';
+import { visionWeightTensors } from '../vision/siglip.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor } from '../model/family.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
 import type { LoadMemory } from './protocol.ts';
@@ -75,7 +76,9 @@ export function textParams(e: Engine<unknown>): number {
 export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promise<LoadMemory> {
   const ops = e.ops as GpuOps;
   const bytes = (t: GPUBuffer) => (ops.bytesOf ? ops.bytesOf(t) : t.size);
-  const weightBytes = weightTensors(e.weights).reduce((a, t) => a + bytes(t), 0);
+  // A VLM's tower and connector are weights too (not scratch).
+  const tensors = [...weightTensors(e.weights), ...(e.vision ? visionWeightTensors(e.vision.weights) : [])];
+  const weightBytes = tensors.reduce((a, t) => a + bytes(t), 0);
   const kvBytes = e.cache.layers.reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0);
   const params = textParams(e as Engine<unknown>);
   const after = await settledHeap();
