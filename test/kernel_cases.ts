@@ -371,6 +371,16 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         g.pixelShuffle(out, upl(x), tiles, side, dim, scale);
         return compare(await g.read(out, x.length), want);
       }
+      case 'avg_pool': {
+        const { tiles, side, dim, kernel } = c;
+        const x = randn(r, tiles * side * side * dim);
+        const n = tiles * (side / kernel) ** 2 * dim;
+        const want = new Float32Array(n);
+        cpu.avgPool(want, x, tiles, side, dim, kernel);
+        const out = alloc(n);
+        g.avgPool(out, upl(x), tiles, side, dim, kernel);
+        return compare(await g.read(out, n), want);
+      }
       default:
         throw new Error(`unknown op ${c.op}`);
     }

@@ -39,13 +39,14 @@ test.describe('SmolVLM config, preprocessing and prompt (node)', () => {
   test('the real SmolVLM-256M config normalizes: SmolLM2 text, SigLIP 768 x 12, 64 tokens per tile', () => {
     const c = familyFor('idefics3').normalize(SMOLVLM);
     expect(c).toMatchObject({ modelType: 'idefics3', hiddenSize: 576, numLayers: 30, numHeads: 9, numKvHeads: 3, vocabSize: 49280, tieWordEmbeddings: false });
-    expect(c.vision).toMatchObject({ hiddenSize: 768, numLayers: 12, numHeads: 12, headDim: 64, imageSize: 512, patchSize: 16, scaleFactor: 4, imageTokenId: 49190, tokensPerTile: 64, textHidden: 576 });
+    expect(c.vision).toMatchObject({ hiddenSize: 768, numLayers: 12, numHeads: 12, headDim: 64, imageSize: 512, patchSize: 16, imageTokenId: 49190, tokensPerTile: 64, textHidden: 576, prompt: 'idefics3', bidirectionalImages: false, towerPrefix: 'model.vision_model.' });
+    expect(c.vision!.connector).toEqual({ kind: 'pixel_shuffle', scaleFactor: 4, weight: 'model.connector.modality_projection.proj.weight' });
     expect(familyFor('idefics3').globalTensors.embed).toBe('model.text_model.embed_tokens.weight');
   });
 
   test('HF sizes: 100x80 -> 2048 longest edge -> 4 x 4 tiles + global = 17 tiles (1088 tokens)', () => {
     const p = normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision!);
-    expect(p).toMatchObject({ longestEdge: 2048, tileSize: 512, doSplit: true, rescaleFactor: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+    expect(p).toMatchObject({ longestEdge: 2048, tileSize: 512, doSplit: true, resample: 'lanczos', rescaleFactor: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
     expect(resizeForLongestEdge(80, 100, 2048)).toEqual([1638, 2048]);
     expect(tileLayout(80, 100, p)).toMatchObject({ rows: 4, cols: 4, tiles: 17, resized: [2048, 2048] });
     expect(tileLayout(1000, 300, p)).toMatchObject({ rows: 4, cols: 2, tiles: 9 }); // 2048 x 614 -> 2048 x 1024

@@ -1,31 +1,55 @@
-// VLM checks run in the page: a tiny-random Idefics3 (SmolVLM-256M's structure scaled down)
-// on the WebGPU engine against the independent CPU reference of the whole pipeline
-// (src/reference/vlm_reference.ts): preprocessing, vision tower, connector, first-token
-// logits, POP; and the typed image errors.
+// VLM checks run in the page: tiny-random Idefics3 (SmolVLM-256M's structure scaled down)
+// and Gemma 3 (gemma-3-4b's) models on the WebGPU engine against the independent CPU
+// reference of the whole pipeline (src/reference/vlm_reference.ts): preprocessing, vision
+// tower, connector, first-token logits (Gemma 3: with its bidirectional image mask), POP;
+// and the typed image errors.
 import { createGpuEngine } from '../src/engine/create.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import type { PopSetting } from '../src/engine/pop.ts';
-import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
+import { aliasCheckpoint, loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { memorySource } from '../src/model/source.ts';
 import { VlmReference } from '../src/reference/vlm_reference.ts';
-import { randomVlmFiles, scaleIdefics3Config, type VlmScale } from '../src/vision/random_vlm.ts';
+import { randomVlmFiles, scaleGemma3Config, scaleIdefics3Config, type Gemma3Scale, type VlmScale } from '../src/vision/random_vlm.ts';
 import { toRgba } from '../src/vision/image_input.ts';
 import { preprocessRgba, type RgbaImage } from '../src/vision/preprocess.ts';
 import { encodeTile } from '../src/vision/siglip.ts';
 import { patchesPerSide } from '../src/vision/config.ts';
 
-export interface VlmFixture { config: Record<string, any>; preprocessor: Record<string, any>; scale: VlmScale; prefillChunk?: number; pageSize?: number }
+export type VlmFixture = { preprocessor: Record<string, any>; prefillChunk?: number; pageSize?: number } & (
+  | { config: Record<string, any>; scale: VlmScale; family?: 'idefics3' }
+  | {
+    config: Record<string, any>; scale: Gemma3Scale; family: 'gemma3';
+    /** Store the older checkpoint layout (language_model.model.*, vision_tower.*, multi_modal_projector.*). */
+    oldLayout?: boolean;
+    /** Leave preprocessor_config.json out (Gemma3ImageProcessor's defaults at the tower size). */
+    noPreprocessor?: boolean;
+  }
+);
+
+/** Gemma 3's older tensor names (transformers' _checkpoint_conversion_mapping, reversed). */
+export function gemma3OldName(n: string): string {
+  for (const [now, old] of [['model.language_model.', 'language_model.model.'], ['model.vision_tower.', 'vision_tower.'], ['model.multi_modal_projector.', 'multi_modal_projector.']]) if (n.startsWith(now)) return old + n.slice(now.length);
+  return n;
+}
 
 const opened = new Map<string, { engine: Engine<GPUBuffer>; ref: VlmReference }>();
+
+/** The fixture's files (random weights at seed 11). */
+export function fixtureFiles(f: VlmFixture): Map<string, Uint8Array> {
+  if (f.family !== 'gemma3') return randomVlmFiles(scaleIdefics3Config(f.config, f.scale), f.preprocessor, { seed: 11 });
+  const files = randomVlmFiles(scaleGemma3Config(f.config, f.scale), f.preprocessor, { seed: 11, rename: f.oldLayout ? gemma3OldName : undefined });
+  if (f.noPreprocessor) files.delete('preprocessor_config.json');
+  return files;
+}
 
 async function open(f: VlmFixture) {
   const key = JSON.stringify(f);
   let e = opened.get(key);
   if (e) return e;
-  const source = memorySource(randomVlmFiles(scaleIdefics3Config(f.config, f.scale), f.preprocessor, { seed: 11 }));
+  const source = memorySource(fixtureFiles(f));
   const engine = await createGpuEngine(source, { prefillChunk: f.prefillChunk, pageSize: f.pageSize });
   const files = await loadModelFiles(source);
-  const ck = await loadCheckpoint(source);
+  const ck = aliasCheckpoint(await loadCheckpoint(source), files.spec);
   e = { engine, ref: new VlmReference(files.config, (n) => ck.get(n)) };
   opened.set(key, e);
   return e;
@@ -112,6 +136,45 @@ export const vlmCases = {
     const pre = preprocessRgba(img, engine.vision!.processor);
     const want = ref.promptLogits(prompt, ref.imageFeatures(pre.pixels, pre.tiles), keep ?? L);
     return { err: maxDiff(got, want), sameArgmax: argmax(got) === argmax(want) };
+  },
+
+  /**
+   * First-token logits of a prompt with several images (sizes [w, h] each), engine vs
+   * reference with POP keep (default off); `causalGap`: how far the engine is from a reference
+   * without the bidirectional image mask (large when the mask is applied and matters).
+   */
+  async imagesLogitsVsReference(f: VlmFixture, prompt: number[], sizes: [number, number][], keep?: number): Promise<{ err: number; sameArgmax: boolean; causalGap: number }> {
+    const { engine, ref } = await open(f);
+    const L = engine.config.numLayers;
+    const imgs = sizes.map(([w, h]) => testImage(w, h));
+    const got = await engine.promptLogits(prompt, keep ?? 'off', imgs);
+    const features = imgs.flatMap((img) => {
+      const pre = preprocessRgba(img, engine.vision!.processor);
+      return ref.imageFeatures(pre.pixels, pre.tiles);
+    });
+    const want = ref.promptLogits(prompt, features, keep ?? L);
+    const causal = ref.promptLogits(prompt, features, keep ?? L, true);
+    return { err: maxDiff(got, want), sameArgmax: argmax(got) === argmax(want), causalGap: maxDiff(got, causal) };
+  },
+
+  /** Greedy ids with several images (sizes [w, h]) under a POP setting. */
+  async generateImages(f: VlmFixture, prompt: number[], sizes: [number, number][], maxTokens: number, pop: PopSetting): Promise<{ ids: number[]; keep: number }> {
+    const { engine } = await open(f);
+    const r = await engine.generate(prompt, { maxTokens, pop, ignoreEos: true, images: sizes.map(([w, h]) => testImage(w, h)) });
+    return { ids: r.ids, keep: r.stats.keep };
+  },
+
+  /** The engine's processor settings and the preprocessed pixels of one image (checks in Node). */
+  async processorOf(f: VlmFixture, w: number, h: number): Promise<{ processor: Record<string, unknown>; tiles: number; pixels: number[] }> {
+    const { engine } = await open(f);
+    const pre = preprocessRgba(testImage(w, h), engine.vision!.processor);
+    return { processor: { ...engine.vision!.processor }, tiles: pre.tiles, pixels: Array.from(pre.pixels) };
+  },
+
+  /** An error code for a prompt that the engine must refuse. */
+  async refuses(f: VlmFixture, prompt: number[], images: number): Promise<string> {
+    const { engine } = await open(f);
+    return errorCode(engine.generate(prompt, { maxTokens: 1, images: Array.from({ length: images }, () => testImage(30, 20)) }));
   },
 
   /** Greedy ids with images under a POP setting. */

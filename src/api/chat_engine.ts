@@ -5,7 +5,7 @@ import { Template } from '@huggingface/jinja';
 import { EngineNotLoadedError, ImageDecodeError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import { preprocessImages } from '../vision/runtime.ts';
-import { expandImageTokens, IMAGE_TOKEN } from '../vision/prompt.ts';
+import { expandImages, imagePlaceholder } from '../vision/prompt.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
@@ -110,11 +110,11 @@ export class ChatEngine {
   /** Renders messages with the model's chat template (raw text when it has none). */
   renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
     if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
-    const vlm = !!this.e.vision;
+    const placeholder = this.e.vision ? imagePlaceholder(this.e.vision.config) : null;
     const tpl = this.e.files.chatTemplate;
     // Image parts become the template's {type: 'image'} items (as HF processors pass them),
-    // or an inline <image> placeholder when there is no template.
-    const plain = messages.map((m) => ({ role: m.role, content: contentOf(m, vlm, !!tpl) }));
+    // or an inline placeholder (<image>, Gemma 3's <start_of_image>) when there is no template.
+    const plain = messages.map((m) => ({ role: m.role, content: contentOf(m, placeholder, !!tpl) }));
     if (!tpl) return { text: plain.map((m) => m.content).join('\n'), addSpecial: true };
     const tc = this.e.files.tokenizerConfig ?? {};
     const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
@@ -127,14 +127,15 @@ export class ChatEngine {
     const { text, addSpecial } = this.renderChat(req.messages);
     const urls = imageUrls(req.messages);
     if (!urls.length) return this.run(this.tokenizer.encode(text, addSpecial), { ...req, images: undefined }, onEvent, true);
-    // Images: decode (typed errors), preprocess once, expand each <image> for its tile layout.
+    // Images: decode (typed errors), preprocess once, expand each placeholder as the model's processor does.
     const rt = this.e.vision!;
     const inputs = req.images ?? (await Promise.all(urls.map((u, i) => fetchImage(u, i))));
     if (inputs.length !== urls.length) throw new InvalidArgumentError('images', `${urls.length} image parts but ${inputs.length} images`);
     const pre = await preprocessImages(inputs, rt.processor, this.e.opts.maxImagePixels);
-    const placeholders = text.split(IMAGE_TOKEN).length - 1;
-    if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} <image> markers for ${pre.length} images`);
-    const expanded = expandImageTokens(text, pre, rt.config.tokensPerTile);
+    const marker = imagePlaceholder(rt.config);
+    const placeholders = text.split(marker).length - 1;
+    if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} ${marker} markers for ${pre.length} images`);
+    const expanded = expandImages(text, pre, rt.config);
     await this.run(this.tokenizer.encode(expanded, addSpecial), { ...req, images: pre }, onEvent, false);
   }
 
@@ -271,16 +272,19 @@ export class ChatEngine {
 
 type Part = { type: string; text?: string; image_url?: { url: string } | string };
 
-/** A message's content for the template: text, or (VLM with a template) text and image items. */
-function contentOf(m: ChatCompletionMessageParam, vlm: boolean, templated: boolean): string | { type: string; text?: string }[] {
+/**
+ * A message's content for the template: text, or (VLM with a template) text and image items;
+ * without a template, images become the model's placeholder inline. `placeholder` null: text-only model.
+ */
+function contentOf(m: ChatCompletionMessageParam, placeholder: string | null, templated: boolean): string | { type: string; text?: string }[] {
   const c = (m as { content?: unknown }).content;
   if (typeof c === 'string') return c;
   if (!Array.isArray(c)) return '';
   const parts = c as Part[];
-  if (parts.some((p) => p.type === 'image_url') && !vlm) throw new InvalidArgumentError('messages', 'this model does not accept images (it is text-only); send text only or load a vision-language model');
-  if (!vlm) return parts.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
+  if (parts.some((p) => p.type === 'image_url') && placeholder === null) throw new InvalidArgumentError('messages', 'this model does not accept images (it is text-only); send text only or load a vision-language model');
+  if (placeholder === null) return parts.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
   const items = parts.map((p) => (p.type === 'image_url' ? { type: 'image' } : { type: 'text', text: p.text ?? '' }));
-  return templated ? items : items.map((p) => (p.type === 'image' ? IMAGE_TOKEN : p.text)).join('');
+  return templated ? items : items.map((p) => (p.type === 'image' ? placeholder : p.text)).join('');
 }
 
 /** The image URLs of all messages, in order. */

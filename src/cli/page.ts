@@ -13,7 +13,7 @@ import type { GpuOps } from '../ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { expandImageTokens, IMAGE_TOKEN } from '../vision/prompt.ts';
+import { expandImages, imagePlaceholder } from '../vision/prompt.ts';
 import { patternImage, randomVlmFiles } from '../vision/random_vlm.ts';
 import { encodeImages, preprocessImages } from '../vision/runtime.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
@@ -42,8 +42,8 @@ function sourceFor(req: LoadRequest): ModelSource {
   const text = (m.config.text_config ?? m.config) as Record<string, unknown>;
   const big = Number(text.hidden_size) * Number(text.num_hidden_layers) > 20000;
   const o = { seed: m.seed, dtype: big ? 'BF16' as const : 'F32' as const };
-  // VLMs (Idefics3 / SmolVLM): vision tower + connector too, and the real image processor settings.
-  const files = m.config.model_type === 'idefics3' ? randomVlmFiles(m.config, m.preprocessorConfig ?? {}, o) : randomModelFiles(m.config, o);
+  // VLMs (Idefics3 / SmolVLM, Gemma 3): vision tower + connector too, and the real image processor settings.
+  const files = m.config.vision_config ? randomVlmFiles(m.config, m.preprocessorConfig ?? {}, o) : randomModelFiles(m.config, o);
   const enc = new TextEncoder();
   if (m.tokenizerJson) files.set('tokenizer.json', enc.encode(m.tokenizerJson));
   if (m.tokenizerConfigJson) files.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
@@ -198,14 +198,14 @@ async function prepareImages(e: Engine<GPUBuffer>, payloads: readonly ImagePaylo
   return { pre, ms: performance.now() - t0 };
 }
 
-/** Token ids of text whose `<image>` markers are expanded for the images' tile layouts. */
+/** Token ids of text whose image placeholders are expanded for the images (tile layouts). */
 function imagePromptIds(e: Engine<GPUBuffer>, text: string, pre: readonly PreprocessedImage[], addSpecial = true): number[] {
   const rt = e.vision!;
   const tok = requireTokenizer(e);
-  const ids = tok.encode(expandImageTokens(text, pre, rt.config.tokensPerTile), addSpecial);
+  const ids = tok.encode(expandImages(text, pre, rt.config), addSpecial);
   const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
   const got = ids.filter((id) => id === rt.config.imageTokenId).length;
-  if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} ${IMAGE_TOKEN} markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks Idefics3's special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
+  if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} image token markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks the model's image special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
   return ids;
 }
 
@@ -269,7 +269,7 @@ async function imageSamples(e: Engine<GPUBuffer>, req: CalibrateRequest): Promis
     if (part.length < 2) throw new InvalidArgumentError('--text', `the text paired with image ${i + 1} (${images[i].kind === 'file' ? images[i].name : 'pattern'}) needs at least 2 tokens (got ${part.length})`);
     const c = Math.max(1, Math.min(req.context ?? Infinity, Math.floor(part.length * 0.75), part.length - 1));
     const n = Math.min(req.continuation ?? 16, part.length - c);
-    return { context: [...imagePromptIds(e, IMAGE_TOKEN, [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
+    return { context: [...imagePromptIds(e, imagePlaceholder(e.vision!.config), [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
   });
 }
 

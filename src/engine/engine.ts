@@ -5,7 +5,7 @@ import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '..
 import type { ModelConfig } from '../model/config.ts';
 import { kvDim } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
-import { buildWeights, loadCheckpoint, loadModelFiles, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
+import { aliasCheckpoint, buildWeights, loadCheckpoint, loadModelFiles, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
 import { buildMlcWeights, loadMlcCheckpoint } from '../model/mlc.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
@@ -16,7 +16,7 @@ import { createRunState, forward, freeRunState, type ForwardStep, type RunState 
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { imageTokenPositions } from '../vision/prompt.ts';
+import { imagePlaceholder, imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
 import { encodeImages, freeVisionRuntime, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
 
 export interface EngineOptions {
@@ -66,8 +66,8 @@ export interface GenerateOptions {
   /** Reuse the KV of a shared prefix with the previous request (multi-turn). */
   reusePrefix?: boolean;
   /**
-   * VLMs: one image per run of `<image>` tokens, in order. The prompt must already hold the
-   * expanded image tokens (src/vision/prompt.ts: tiles x tokensPerTile ids per image).
+   * VLMs: one image per image placeholder, in order. The prompt must already hold the
+   * expanded image tokens (src/vision/prompt.ts expandImages: tiles x tokensPerTile ids per image).
    */
   images?: readonly (ImageInput | PreprocessedImage)[];
   /** Called for each generated token; returning true stops generation (stop strings). */
@@ -97,6 +97,14 @@ export interface GenerateResult {
 }
 
 const now = () => performance.now();
+
+/** A request's image features on the device, the prompt rows they fill, and (Gemma 3) the bidirectional runs. */
+interface ImageRows<T> {
+  data: T;
+  positions: number[];
+  /** [start, end) of each run of image tokens that attend to each other (empty: causal). */
+  runs: [number, number][];
+}
 
 function isPreprocessed(x: unknown): boolean {
   return typeof x === 'object' && x !== null && 'pixels' in x && 'tiles' in x && 'tileSize' in x;
@@ -141,7 +149,9 @@ export class Engine<T> {
     const c = files.config;
     this.contextWindow = opts.contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
     this.contextWindow = Math.max(1, this.contextWindow);
-    const chunk = opts.prefillChunk ?? 512;
+    // An image whose tokens attend to each other (Gemma 3) is prefilled in one chunk: the chunk
+    // holds at least one image's tokens.
+    const chunk = Math.max(opts.prefillChunk ?? 512, c.vision?.bidirectionalImages ? c.vision.tokensPerTile : 1);
     this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
     ops.reserveAttention(chunk, this.contextWindow, c.numHeads, c.numKvHeads, c.headDim);
     this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1 });
@@ -175,7 +185,7 @@ export class Engine<T> {
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
     const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead, half: opts.weightDtype === 'f16' };
     // MLC folders come quantized (their q4 is kept as is); `quantization` applies to f32 weights.
-    const ck = files.mlc ? null : await loadCheckpoint(source, opts.onProgress, opts.signal);
+    const ck = files.mlc ? null : aliasCheckpoint(await loadCheckpoint(source, opts.onProgress, opts.signal), files.spec);
     const weights = ck ? buildWeights(ops, files.config, files.spec, ck, build) : buildMlcWeights(ops, files.config, files.spec, await loadMlcCheckpoint(source, opts.onProgress, opts.signal), build);
     if (opts.signal?.aborted) {
       for (const t of weightTensors(weights)) ops.free(t);
@@ -210,7 +220,7 @@ export class Engine<T> {
    * Image features for a prompt: checks the images against the model and the prompt's
    * `<image>` ids, runs the vision tower + connector. Returns null without images.
    */
-  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined): Promise<{ data: T; positions: number[] } | null> {
+  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined): Promise<ImageRows<T> | null> {
     const rt = this.vision;
     if (!images?.length) {
       if (rt && prompt.includes(rt.config.imageTokenId)) throw new InvalidArgumentError('images', `the prompt holds image tokens (id ${rt.config.imageTokenId}) but no images were given`);
@@ -223,8 +233,12 @@ export class Engine<T> {
     const pre = done ? (images as unknown as PreprocessedImage[]) : await preprocessImages(images as readonly ImageInput[], rt.processor, this.opts.maxImagePixels);
     const positions = imageTokenPositions(prompt, rt.config.imageTokenId);
     const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
-    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want} (tiles x ${rt.config.tokensPerTile}); expand each <image> with expandImageTokens`);
-    return { data: encodeImages(this.ops, rt, pre).data, positions };
+    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want} (tiles x ${rt.config.tokensPerTile}); expand each ${imagePlaceholder(rt.config)} with expandImages`);
+    // Gemma 3: each run of image tokens is one bidirectional block, prefilled within one chunk.
+    const runs = rt.config.bidirectionalImages ? imageTokenRuns(positions) : [];
+    const long = runs.find(([s, e]) => e - s > this.state.maxRows);
+    if (long) throw new InvalidArgumentError('prompt', `a run of ${long[1] - long[0]} image tokens at position ${long[0]} is longer than the prefill chunk (${this.state.maxRows} rows); separate images with text tokens`);
+    return { data: encodeImages(this.ops, rt, pre).data, positions, runs };
   }
 
   /** Forgets the conversation: frees every KV page. */
@@ -316,14 +330,18 @@ export class Engine<T> {
    * prompt's last, which runs at full depth; image features spliced over their token rows.
    * `checkAbort` (generation) runs between chunks, after other tasks had a turn.
    */
-  private async prefill(prompt: readonly number[], start: number, keep: number, img: { data: T; positions: number[] } | null, o: { gate?: ForwardStep['gate']; checkAbort?: () => void } = {}): Promise<void> {
+  private async prefill(prompt: readonly number[], start: number, keep: number, img: ImageRows<T> | null, o: { gate?: ForwardStep['gate']; checkAbort?: () => void } = {}): Promise<void> {
     const c = this.config;
     for (let pos = start; pos < prompt.length; ) {
       if (o.checkAbort) {
         await yieldToEventLoop();
         o.checkAbort();
       }
-      const end = Math.min(prompt.length, pos + this.state.maxRows);
+      let end = Math.min(prompt.length, pos + this.state.maxRows);
+      // Never split a bidirectional image run: its rows attend keys up to its end, which must
+      // be in the cache (written by this same step) when they attend.
+      const cut = img?.runs.find(([s, e]) => s < end && end < e);
+      if (cut) end = cut[0];
       const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
       forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride });
       pos = end;

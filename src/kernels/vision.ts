@@ -1,10 +1,12 @@
 // Thin wrappers for the vision-tower kernels: LayerNorm with bias, GELU (tanh) in place,
-// im2col patchify, bidirectional attention over contiguous Q/K/V, Idefics3 pixel shuffle.
+// im2col patchify, bidirectional attention over contiguous Q/K/V, Idefics3 pixel shuffle,
+// Gemma 3's patch average pool.
 import layerNormCode from '../../shaders/layer_norm.wgsl?raw';
 import geluCode from '../../shaders/gelu.wgsl?raw';
 import patchifyCode from '../../shaders/patchify.wgsl?raw';
 import attentionFullCode from '../../shaders/attention_full.wgsl?raw';
 import pixelShuffleCode from '../../shaders/pixel_shuffle.wgsl?raw';
+import avgPoolCode from '../../shaders/avg_pool.wgsl?raw';
 import type { FullAttentionShape } from '../ops/ops.ts';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 
@@ -25,6 +27,12 @@ export function patchify(ctx: KernelContext, out: GPUBuffer, pixels: GPUBuffer, 
 export function pixelShuffle(ctx: KernelContext, out: GPUBuffer, x: GPUBuffer, tiles: number, side: number, dim: number, scale: number): void {
   const total = tiles * side * side * dim;
   ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'pixel_shuffle' }, pixelShuffleCode), params: [tiles, side, dim, scale], buffers: [x, out], workgroups: elementGrid(ctx, total, 256) });
+}
+
+export function avgPool(ctx: KernelContext, out: GPUBuffer, x: GPUBuffer, tiles: number, side: number, dim: number, kernel: number): void {
+  if (side % kernel) throw new Error(`avgPool: side ${side} must be a multiple of kernel ${kernel}`);
+  const total = tiles * (side / kernel) ** 2 * dim;
+  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'avg_pool' }, avgPoolCode), params: [tiles, side, dim, kernel], buffers: [x, out], workgroups: elementGrid(ctx, total, 256) });
 }
 
 export function attentionFull(ctx: KernelContext, out: GPUBuffer, qkv: GPUBuffer, a: FullAttentionShape): void {

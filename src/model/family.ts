@@ -23,14 +23,25 @@ export interface FamilySpec {
   normGainOffset: number;
   /** Tensors beyond the text decoder (a VLM's vision tower and connector), for random fixtures. */
   extraTensors?(c: ModelConfig): ExtraTensor[];
+  /**
+   * Other checkpoint layouts of the same model: [canonical prefix, alias prefix] pairs. A name
+   * the checkpoint lacks is looked up with its canonical prefix replaced by the alias
+   * (Gemma 3: `model.language_model.*` was `language_model.model.*` in older checkpoints).
+   */
+  checkpointAliases?: readonly (readonly [string, string])[];
 }
 
-/** A checkpoint tensor outside the decoder roles; `fanIn` sets a random weight's scale. */
+/**
+ * A checkpoint tensor outside the decoder roles; `fanIn` sets a random weight's scale.
+ * `normOffset` (norms): the stored value w is used as a gain of normOffset + w (default 0:
+ * SigLIP's LayerNorms store the gain itself; Gemma 3's projector RMSNorm stores w: 1).
+ */
 export interface ExtraTensor {
   name: string;
   shape: number[];
   kind: 'norm' | 'weight' | 'bias';
   fanIn?: number;
+  normOffset?: number;
 }
 
 /** Expected shape of each weight role, from the normalized config. */

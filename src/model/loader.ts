@@ -114,6 +114,21 @@ export async function loadCheckpoint(source: ModelSource, onProgress?: (p: LoadP
   };
 }
 
+/**
+ * The checkpoint seen through a family's other layouts (FamilySpec.checkpointAliases): a
+ * canonical name the files lack is found under its alias. Errors keep naming the canonical name.
+ */
+export function aliasCheckpoint(ck: Checkpoint, spec: Pick<FamilySpec, 'checkpointAliases'>): Checkpoint {
+  const aliases = spec.checkpointAliases;
+  if (!aliases?.length) return ck;
+  const resolve = (name: string): string => {
+    if (ck.entry(name)) return name;
+    for (const [canonical, alias] of aliases) if (name.startsWith(canonical) && ck.entry(alias + name.slice(canonical.length))) return alias + name.slice(canonical.length);
+    return name;
+  };
+  return { files: ck.files, entry: (name) => ck.entry(resolve(name)), get: (name) => ck.get(resolve(name)) };
+}
+
 function tensorName(pattern: string, layer: number): string {
   return pattern.replace('{layer}', String(layer));
 }

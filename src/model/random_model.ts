@@ -11,6 +11,8 @@ export interface RandomModelOptions {
   dtype?: SafetensorsDtype;
   /** Split the weights over this many shards with an index (default 1: model.safetensors). */
   shards?: number;
+  /** Stores each tensor under rename(name) (another checkpoint layout of the family, e.g. Gemma 3's older names). */
+  rename?: (name: string) => string;
 }
 
 /** Scales a real config.json down (fewer layers, narrower) keeping its structure. */
@@ -44,14 +46,14 @@ export function randomModelFiles(rawConfig: Record<string, any>, o: RandomModelO
   const c: ModelConfig = spec.normalize(rawConfig);
   const g = gaussianSource(o.seed ?? 1234);
   const tensors: { name: string; shape: number[]; data: Float32Array; dtype?: SafetensorsDtype }[] = [];
-  const make = (name: string, shape: number[], kind: 'norm' | 'weight' | 'bias', fanIn = shape[shape.length - 1]) => {
+  const make = (name: string, shape: number[], kind: 'norm' | 'weight' | 'bias', fanIn = shape[shape.length - 1], normOffset = spec.normGainOffset) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     // Norm gains near their identity value; weights ~ N(0, 1/in) so activations stay O(1).
     const std = kind === 'weight' ? 1 / Math.sqrt(fanIn) : 0.02;
-    const base = kind === 'norm' ? (spec.normGainOffset ? 0 : 1) : 0;
+    const base = kind === 'norm' ? (normOffset ? 0 : 1) : 0;
     for (let i = 0; i < n; i++) data[i] = base + std * g() * (kind === 'norm' ? 5 : 1);
-    tensors.push({ name, shape, data, dtype: o.dtype });
+    tensors.push({ name: o.rename ? o.rename(name) : name, shape, data, dtype: o.dtype });
   };
   const globals: GlobalRole[] = ['embed', 'finalNorm'];
   if (!c.tieWordEmbeddings) globals.push('lmHead');
@@ -63,7 +65,8 @@ export function randomModelFiles(rawConfig: Record<string, any>, o: RandomModelO
       make(pattern.replace('{layer}', String(l)), shape, role.endsWith('Norm') ? 'norm' : role.endsWith('Bias') ? 'bias' : 'weight');
     }
   }
-  for (const t of spec.extraTensors?.(c) ?? []) make(t.name, t.shape, t.kind, t.fanIn);
+  // Extra tensors (a VLM's tower) keep their own gain convention: SigLIP's LayerNorms store the gain.
+  for (const t of spec.extraTensors?.(c) ?? []) make(t.name, t.shape, t.kind, t.fanIn, t.normOffset ?? 0);
   const files = new Map<string, Uint8Array>();
   const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2));
   files.set('config.json', enc(rawConfig));

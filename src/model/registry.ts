@@ -6,8 +6,9 @@ import { qwen2 } from './families/qwen2.ts';
 import { qwen3 } from './families/qwen3.ts';
 import { gemma3Text } from './families/gemma3.ts';
 import { idefics3 } from './families/idefics3.ts';
+import { gemma3 } from './families/gemma3_vlm.ts';
 
-const FAMILIES: readonly FamilySpec[] = [llama, qwen2, qwen3, gemma3Text, idefics3];
+const FAMILIES: readonly FamilySpec[] = [llama, qwen2, qwen3, gemma3Text, idefics3, gemma3];
 
 export function familyFor(modelType: string | undefined): FamilySpec {
   const spec = FAMILIES.find((f) => f.modelTypes.includes(modelType ?? ''));

@@ -19,7 +19,7 @@ import { packHalf, type HalfInfo } from './half.ts';
 import { quantizeQ4, type QuantInfo } from './quant.ts';
 import { sample } from '../kernels/sample.ts';
 import { partOptions, planSplit, type SplitTensor } from './split.ts';
-import { attentionFull, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
+import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView, UploadOptions } from './ops.ts';
@@ -231,6 +231,9 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
   pixelShuffle(out: GPUBuffer, x: GPUBuffer, tiles: number, side: number, dim: number, scale: number): void {
     pixelShuffle(this.ctx, out, x, tiles, side, dim, scale);
+  }
+  avgPool(out: GPUBuffer, x: GPUBuffer, tiles: number, side: number, dim: number, kernel: number): void {
+    avgPool(this.ctx, out, x, tiles, side, dim, kernel);
   }
 
   flush(): void {

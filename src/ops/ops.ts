@@ -124,7 +124,7 @@ export interface Ops<T> {
   /** Reads floats back (tests, debugging, calibration). */
   read(t: T, elements: number, offset?: number): Promise<Float32Array>;
 
-  // Vision towers (SigLIP / Idefics3).
+  // Vision towers (SigLIP) and connectors (Idefics3, Gemma 3).
   /** out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gain + bias; out must not alias x. */
   layerNorm(out: T, x: T, gain: T, bias: T, rows: number, dim: number, eps: number): void;
   /** x[i] = gelu_tanh(x[i]) in place. */
@@ -135,4 +135,6 @@ export interface Ops<T> {
   attentionFull(out: T, qkv: T, shape: FullAttentionShape): void;
   /** Idefics3 pixel shuffle: x [tiles, side^2, dim] -> out [tiles, (side/scale)^2, scale^2 * dim]. */
   pixelShuffle(out: T, x: T, tiles: number, side: number, dim: number, scale: number): void;
+  /** Gemma 3's projector pool: x [tiles, side^2, dim] -> out [tiles, (side/kernel)^2, dim], the mean of each kernel x kernel block of patches. */
+  avgPool(out: T, x: T, tiles: number, side: number, dim: number, kernel: number): void;
 }

@@ -5,7 +5,7 @@ import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView, UploadOpti
 import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../ops/quant.ts';
 import { roundHalf } from '../ops/half.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
-import { attentionFullCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
+import { attentionFullCpu, avgPoolCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';
 
 export function silu(x: number): number {
@@ -187,5 +187,8 @@ export class CpuOps implements Ops<Float32Array> {
   }
   pixelShuffle(out: Float32Array, x: Float32Array, tiles: number, side: number, dim: number, scale: number): void {
     pixelShuffleCpu(out, x, tiles, side, dim, scale);
+  }
+  avgPool(out: Float32Array, x: Float32Array, tiles: number, side: number, dim: number, kernel: number): void {
+    avgPoolCpu(out, x, tiles, side, dim, kernel);
   }
 }

@@ -1,5 +1,5 @@
 // CPU twins of the vision-tower ops (LayerNorm, GELU, patchify, full attention, pixel
-// shuffle), as the obvious loops with f64 accumulators. CpuOps delegates to these.
+// shuffle, average pool), as the obvious loops with f64 accumulators. CpuOps delegates to these.
 import type { FullAttentionShape } from '../ops/ops.ts';
 
 export function geluTanhCpu(x: number): number {
@@ -71,4 +71,16 @@ export function pixelShuffleCpu(out: Float32Array, x: Float32Array, tiles: numbe
             const dst = ((t * m + hb) * m + wb) * s * s * dim + (i * s + j) * dim;
             out.set(x.subarray(src, src + dim), dst);
           }
+}
+
+export function avgPoolCpu(out: Float32Array, x: Float32Array, tiles: number, side: number, dim: number, k: number): void {
+  const m = side / k;
+  for (let t = 0; t < tiles; t++)
+    for (let pr = 0; pr < m; pr++)
+      for (let pc = 0; pc < m; pc++)
+        for (let d = 0; d < dim; d++) {
+          let acc = 0;
+          for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) acc += x[(t * side * side + (pr * k + i) * side + pc * k + j) * dim + d];
+          out[((t * m + pr) * m + pc) * dim + d] = acc / (k * k);
+        }
 }

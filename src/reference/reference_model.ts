@@ -79,49 +79,63 @@ export class ReferenceModel {
     return { k, v };
   }
 
-  /** One decoder layer for one token at `pos`; appends its K/V and returns the new hidden state. */
-  private layer(l: number, h: Float32Array, pos: number): Float32Array {
+  /**
+   * One decoder layer for the tokens at positions start.. (one token, or a bidirectional
+   * block): appends their K/V, then each row attends every key HF's mask shows it: keys at or
+   * before it (within the layer's sliding window), or (block rows) any key of its block, as
+   * Gemma 3's token_type_ids mask ORs the image block over the causal (sliding) mask.
+   */
+  private layer(l: number, hs: Float32Array[], start: number, block: readonly [number, number] | null): Float32Array[] {
     const c = this.c, p = `model.layers.${l}.`;
-    const xn = rmsnorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps, this.normOffset);
-    const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * c.headDim);
-    if (c.qkNorm) headNorm(q, c.numHeads, c.headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
-    rope(q, c.numHeads, c.headDim, pos, this.invFreq[l]);
-    const { k, v } = this.layerKv(l, h, pos);
-    this.kCache[l][pos] = k;
-    this.vCache[l][pos] = v;
-
-    const att = new Float32Array(c.numHeads * c.headDim);
+    const qs = hs.map((h, i) => {
+      const xn = rmsnorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps, this.normOffset);
+      const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * c.headDim);
+      if (c.qkNorm) headNorm(q, c.numHeads, c.headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
+      rope(q, c.numHeads, c.headDim, start + i, this.invFreq[l]);
+      const { k, v } = this.layerKv(l, h, start + i);
+      this.kCache[l][start + i] = k;
+      this.vCache[l][start + i] = v;
+      return q;
+    });
     const group = c.numHeads / c.numKvHeads;
     const win = c.slidingWindow[l];
-    const first = win > 0 ? Math.max(0, pos - win + 1) : 0;
-    for (let hh = 0; hh < c.numHeads; hh++) {
-      const kh = Math.floor(hh / group);
-      const scores: number[] = [];
-      for (let t = first; t <= pos; t++) {
-        let s = 0;
-        for (let i = 0; i < c.headDim; i++) s += q[hh * c.headDim + i] * this.kCache[l][t][kh * c.headDim + i];
-        scores.push(s * c.attnScale);
+    return hs.map((h, i) => {
+      const pos = start + i, q = qs[i];
+      const keys: number[] = [];
+      for (let t = 0; t < this.kCache[l].length; t++) {
+        const causal = t <= pos && (win === 0 || t > pos - win);
+        const sameBlock = block !== null && t >= block[0] && t < block[1];
+        if (causal || sameBlock) keys.push(t);
       }
-      const m = Math.max(...scores);
-      const e = scores.map((s) => Math.exp(s - m));
-      const z = e.reduce((a, b) => a + b, 0);
-      for (let t = first; t <= pos; t++) {
-        for (let i = 0; i < c.headDim; i++) att[hh * c.headDim + i] += (e[t - first] / z) * this.vCache[l][t][kh * c.headDim + i];
+      const att = new Float32Array(c.numHeads * c.headDim);
+      for (let hh = 0; hh < c.numHeads; hh++) {
+        const kh = Math.floor(hh / group);
+        const scores = keys.map((t) => {
+          let s = 0;
+          for (let j = 0; j < c.headDim; j++) s += q[hh * c.headDim + j] * this.kCache[l][t][kh * c.headDim + j];
+          return s * c.attnScale;
+        });
+        const m = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        keys.forEach((t, n) => {
+          for (let j = 0; j < c.headDim; j++) att[hh * c.headDim + j] += (e[n] / z) * this.vCache[l][t][kh * c.headDim + j];
+        });
       }
-    }
-    let o = linear(this.w(p + 'self_attn.o_proj.weight'), att, null, c.hiddenSize);
-    if (c.postNorms) o = rmsnorm(o, this.w(p + 'post_attention_layernorm.weight'), c.rmsNormEps, this.normOffset);
-    const h2 = h.map((x, i) => x + o[i]);
+      let o = linear(this.w(p + 'self_attn.o_proj.weight'), att, null, c.hiddenSize);
+      if (c.postNorms) o = rmsnorm(o, this.w(p + 'post_attention_layernorm.weight'), c.rmsNormEps, this.normOffset);
+      const h2 = h.map((x, j) => x + o[j]);
 
-    const mlpNormName = c.postNorms ? p + 'pre_feedforward_layernorm.weight' : p + 'post_attention_layernorm.weight';
-    const xn2 = rmsnorm(h2, this.w(mlpNormName), c.rmsNormEps, this.normOffset);
-    const gate = linear(this.w(p + 'mlp.gate_proj.weight'), xn2, null, c.intermediateSize);
-    const up = linear(this.w(p + 'mlp.up_proj.weight'), xn2, null, c.intermediateSize);
-    const act = c.activation === 'silu' ? silu : geluTanh;
-    const hid = gate.map((g, i) => act(g) * up[i]);
-    let d = linear(this.w(p + 'mlp.down_proj.weight'), hid, null, c.hiddenSize);
-    if (c.postNorms) d = rmsnorm(d, this.w(p + 'post_feedforward_layernorm.weight'), c.rmsNormEps, this.normOffset);
-    return h2.map((x, i) => x + d[i]);
+      const mlpNormName = c.postNorms ? p + 'pre_feedforward_layernorm.weight' : p + 'post_attention_layernorm.weight';
+      const xn2 = rmsnorm(h2, this.w(mlpNormName), c.rmsNormEps, this.normOffset);
+      const gate = linear(this.w(p + 'mlp.gate_proj.weight'), xn2, null, c.intermediateSize);
+      const up = linear(this.w(p + 'mlp.up_proj.weight'), xn2, null, c.intermediateSize);
+      const act = c.activation === 'silu' ? silu : geluTanh;
+      const hid = gate.map((g, j) => act(g) * up[j]);
+      let d = linear(this.w(p + 'mlp.down_proj.weight'), hid, null, c.hiddenSize);
+      if (c.postNorms) d = rmsnorm(d, this.w(p + 'post_feedforward_layernorm.weight'), c.rmsNormEps, this.normOffset);
+      return h2.map((x, j) => x + d[j]);
+    });
   }
 
   private logits(h: Float32Array): Float32Array {
@@ -143,25 +157,38 @@ export class ReferenceModel {
    * layers [0, keep) and gets deep-layer K/V by projecting the hidden state leaving layer
    * keep-1 with each deep layer's own norm and K/V weights; the last token runs all layers.
    * Returns the last token's logits. A Float32Array in `tokens` is an input embedding used
-   * as is (a VLM's image features) instead of a table row.
+   * as is (a VLM's image features) instead of a table row. `blocks`: [start, end) position
+   * ranges (inside this call) whose tokens attend to each other in both directions (Gemma 3's
+   * images); their rows go through each layer together.
    */
-  feed(tokens: (number | Float32Array)[], start: number, keep = this.c.numLayers): Float32Array {
-    const L = this.c.numLayers;
+  feed(tokens: (number | Float32Array)[], start: number, keep = this.c.numLayers, blocks: readonly (readonly [number, number])[] = []): Float32Array {
+    const L = this.c.numLayers, n = tokens.length;
     let last: Float32Array | null = null;
-    tokens.forEach((id, i) => {
-      const pos = start + i;
-      let h = typeof id === 'number' ? this.embed(id) : Float32Array.from(id);
-      const full = i === tokens.length - 1;
-      const depth = full ? L : keep;
-      for (let l = 0; l < depth; l++) h = this.layer(l, h, pos);
-      if (!full) {
+    for (let i = 0; i < n; ) {
+      const block = blocks.find(([s, e]) => s <= start + i && start + i < e) ?? null;
+      if (block && (block[0] !== start + i || block[1] > start + n)) throw new Error(`reference: block [${block}] is not inside this feed`);
+      const size = block ? block[1] - block[0] : 1;
+      let hs = tokens.slice(i, i + size).map((id) => (typeof id === 'number' ? this.embed(id) : Float32Array.from(id)));
+      const full = i + size === n; // holds the prompt's last token
+      const depth = full && size === 1 ? L : keep;
+      for (let l = 0; l < depth; l++) hs = this.layer(l, hs, start + i, block);
+      // Rows that stop at keep: deep K/V from the hidden state leaving layer keep-1.
+      const shallow = full ? (depth === L ? 0 : size - 1) : size;
+      for (let r = 0; r < shallow; r++) {
         for (let l = keep; l < L; l++) {
-          const { k, v } = this.layerKv(l, h, pos);
-          this.kCache[l][pos] = k;
-          this.vCache[l][pos] = v;
+          const { k, v } = this.layerKv(l, hs[r], start + i + r);
+          this.kCache[l][start + i + r] = k;
+          this.vCache[l][start + i + r] = v;
         }
-      } else last = this.logits(h);
-    });
+      }
+      if (full) {
+        // The last row goes on alone through the layers it has not run yet.
+        let h = hs[size - 1];
+        for (let l = depth; l < L; l++) h = this.layer(l, [h], start + n - 1, null)[0];
+        last = this.logits(h);
+      }
+      i += size;
+    }
     return last!;
   }
 

@@ -1,9 +1,12 @@
-// An independent plain-TS reference of the whole Idefics3 / SmolVLM pipeline (tests only):
-// preprocessing on raw RGBA (src/vision/preprocess.ts, itself pure math), the SigLIP tower
-// written from the formulas (conv patch embedding as a direct convolution, per-head
-// softmax attention, LayerNorm, GELU-tanh), pixel shuffle as HF's view/permute/reshape
-// steps, the connector, the splice at `<image>` ids, and the text model via ReferenceModel
-// (its embedding-input entry). Reads tensors by HF names; shares no code with src/vision/siglip.ts.
+// An independent plain-TS reference of a whole VLM pipeline (tests only): preprocessing on
+// raw RGBA (src/vision/preprocess.ts, itself pure math), the SigLIP tower written from the
+// formulas (conv patch embedding as a direct convolution, per-head softmax attention,
+// LayerNorm, GELU-tanh), the connector (Idefics3: pixel shuffle as HF's view/permute/reshape
+// steps and a linear; Gemma 3: HF's projector as transpose -> reshape to [D, n, n] -> average
+// pool -> flatten -> transpose -> (1+w) RMSNorm -> x @ W with W [D, textHidden] as stored),
+// the splice at the image ids, and the text model via ReferenceModel (its embedding-input
+// entry; Gemma 3's image blocks attend bidirectionally). Reads tensors by HF names (the
+// families' canonical layout); shares no code with src/vision/siglip.ts.
 import type { ModelConfig } from '../model/config.ts';
 import type { VisionConfig } from '../vision/config.ts';
 import { ReferenceModel, type TensorGetter } from './reference_model.ts';
@@ -29,8 +32,11 @@ const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x
 export class VlmReference {
   readonly text: ReferenceModel;
   constructor(readonly c: ModelConfig, private readonly t: TensorGetter) {
-    // The text model's tensors live under model.text_model.*; lm_head stays at the top.
-    this.text = new ReferenceModel(c, (n) => t(n.startsWith('model.') ? `model.text_model.${n.slice(6)}` : n));
+    // The text model's tensors live under model.text_model.* (Idefics3) or
+    // model.language_model.* (Gemma 3, with (1+w) norms); lm_head stays at the top.
+    const gemma = c.modelType === 'gemma3';
+    const under = gemma ? 'model.language_model.' : 'model.text_model.';
+    this.text = new ReferenceModel(c, (n) => t(n.startsWith('model.') ? `${under}${n.slice(6)}` : n), gemma ? 1 : 0);
   }
 
   private w(n: string): Float32Array {
@@ -42,7 +48,7 @@ export class VlmReference {
   /** SigLIP on one tile [C, S, S]: the post-layernorm output, one Float32Array [D] per patch. */
   visionTower(tile: Float32Array): Float32Array[] {
     const v = this.c.vision as VisionConfig, D = v.hiddenSize, p = v.patchSize, S = v.imageSize, n = S / p, C = v.numChannels;
-    const P = 'model.vision_model.';
+    const P = v.towerPrefix;
     const cw = this.w(`${P}embeddings.patch_embedding.weight`), cb = this.w(`${P}embeddings.patch_embedding.bias`), pos = this.w(`${P}embeddings.position_embedding.weight`);
     let h: Float32Array[] = [];
     for (let py = 0; py < n; py++) {
@@ -97,11 +103,46 @@ export class VlmReference {
     return Array.from({ length: seq / (s * s) }, (_, i) => b.slice(i * C2, (i + 1) * C2));
   }
 
+  /**
+   * HF Gemma3MultiModalProjector on one image's tower output [n^2][D]: [n^2, D] -> transpose
+   * [D, n^2] -> reshape [D, n, n] -> AvgPool2d(k, stride k) -> [D, m, m] -> flatten [D, m^2]
+   * -> transpose [m^2, D] -> RMSNorm (x / rms * (1 + w)) -> x @ W, W [D, textHidden].
+   */
+  gemma3Projector(tower: Float32Array[]): Float32Array[] {
+    const v = this.c.vision as VisionConfig;
+    if (v.connector.kind !== 'avg_pool') throw new Error('not a Gemma 3 projector');
+    const seq = tower.length, D = tower[0].length, n = Math.round(Math.sqrt(seq)), k = v.connector.kernel, m = n / k;
+    const chw = new Float32Array(D * seq); // [D, n, n]
+    tower.forEach((r, i) => r.forEach((x, d) => (chw[d * seq + i] = x)));
+    const pooled = new Float32Array(D * m * m); // [D, m, m]
+    for (let d = 0; d < D; d++)
+      for (let y = 0; y < m; y++)
+        for (let x = 0; x < m; x++) {
+          let a = 0;
+          for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) a += chw[d * seq + (y * k + dy) * n + x * k + dx];
+          pooled[(d * m + y) * m + x] = a / (k * k);
+        }
+    const g = this.w(v.connector.norm), W = this.w(v.connector.weight), eps = v.connector.normEps, T = v.textHidden;
+    return Array.from({ length: m * m }, (_, j) => {
+      const row = Float32Array.from({ length: D }, (_, d) => pooled[d * m * m + j]);
+      const rms = Math.sqrt(row.reduce((a, x) => a + x * x, 0) / D + eps);
+      const normed = row.map((x, d) => (x / rms) * (1 + g[d]));
+      const out = new Float32Array(T);
+      for (let o = 0; o < T; o++) {
+        let a = 0;
+        for (let d = 0; d < D; d++) a += normed[d] * W[d * T + o];
+        out[o] = a;
+      }
+      return out;
+    });
+  }
+
   /** Connector output of one tile: tokensPerTile rows of [textHidden]. */
   connector(tower: Float32Array[]): Float32Array[] {
     const v = this.c.vision as VisionConfig;
-    const w = this.w('model.connector.modality_projection.proj.weight');
-    return this.pixelShuffle(tower, v.scaleFactor).map((r) => lin(w, null, r, v.textHidden));
+    if (v.connector.kind === 'avg_pool') return this.gemma3Projector(tower);
+    const w = this.w(v.connector.weight);
+    return this.pixelShuffle(tower, v.connector.scaleFactor).map((r) => lin(w, null, r, v.textHidden));
   }
 
   /** Image features of preprocessed tiles ([tiles, C, S, S]), in prompt order. */
@@ -112,13 +153,26 @@ export class VlmReference {
     return out;
   }
 
-  /** First-token logits of a prompt whose `<image>` ids take `features` in order (POP keep). */
-  promptLogits(prompt: number[], features: Float32Array[], keep = this.c.numLayers): Float32Array {
-    const id = (this.c.vision as VisionConfig).imageTokenId;
+  /**
+   * First-token logits of a prompt whose image ids take `features` in order (POP keep). With
+   * bidirectional images (Gemma 3) each run of image ids is one block (HF's image_group_ids:
+   * a new group starts at an image token that follows a non-image one), unless `causal` is set
+   * (to show the mask matters).
+   */
+  promptLogits(prompt: number[], features: Float32Array[], keep = this.c.numLayers, causal = false): Float32Array {
+    const v = this.c.vision as VisionConfig, id = v.imageTokenId;
     let k = 0;
     const rows = prompt.map((t) => (t === id ? features[k++] : t));
     if (k !== features.length) throw new Error(`prompt has ${k} image tokens, features ${features.length}`);
+    const blocks: [number, number][] = [];
+    if (v.bidirectionalImages && !causal) {
+      prompt.forEach((t, i) => {
+        if (t !== id) return;
+        if (i > 0 && prompt[i - 1] === id) blocks[blocks.length - 1][1] = i + 1;
+        else blocks.push([i, i + 1]);
+      });
+    }
     this.text.reset();
-    return this.text.feed(rows, 0, keep);
+    return this.text.feed(rows, 0, keep, blocks);
   }
 }

@@ -1,6 +1,20 @@
-// Normalized vision configuration of a VLM (Idefics3 / SmolVLM): the SigLIP tower, the
-// pixel-shuffle connector, the image token, and the image processor settings
-// (preprocessor_config.json). The vision code reads only these, never raw keys.
+// Normalized vision configuration of a VLM: the SigLIP tower, the connector that turns its
+// patches into image tokens, the image token and prompt format, and the image processor
+// settings (preprocessor_config.json). Two families fill it:
+//   - Idefics3 / SmolVLM: pixel-shuffle connector, tiled images (split + global view);
+//   - Gemma 3 (Gemma3ForConditionalGeneration): average-pool projector with an RMSNorm,
+//     one square image per `<start_of_image>`, image tokens bidirectional within an image.
+// The vision code reads only these, never raw keys; tensor names are part of the data.
+
+/** How tower patches become image tokens (and which checkpoint tensors hold the connector). */
+export type VisionConnector =
+  /** Idefics3: pixel shuffle by `scaleFactor`, then `weight` [textHidden, D s^2]. */
+  | { kind: 'pixel_shuffle'; scaleFactor: number; weight: string }
+  /**
+   * Gemma3MultiModalProjector: average pool of `kernel` x `kernel` patches, RMSNorm with
+   * (1 + w) gain `norm` (eps `normEps`), then x @ `weight` stored [D, textHidden].
+   */
+  | { kind: 'avg_pool'; kernel: number; norm: string; normEps: number; weight: string };
 
 export interface VisionConfig {
   hiddenSize: number;
@@ -8,28 +22,41 @@ export interface VisionConfig {
   numLayers: number;
   numHeads: number;
   headDim: number;
-  /** Tile side in pixels the tower sees (512 for SmolVLM). */
+  /** Tile side in pixels the tower sees (512 for SmolVLM, 896 for Gemma 3). */
   imageSize: number;
   patchSize: number;
   numChannels: number;
   layerNormEps: number;
-  /** Pixel-shuffle factor of the connector (4 for SmolVLM-256M). */
-  scaleFactor: number;
-  /** Id of the `<image>` token whose embeddings the image features replace. */
+  /** Checkpoint name prefix of the SigLIP tower ('model.vision_model.', 'model.vision_tower.vision_model.'). */
+  towerPrefix: string;
+  connector: VisionConnector;
+  /** Id of the image token whose embeddings the image features replace. */
   imageTokenId: number;
   /** Text hidden size the connector projects to. */
   textHidden: number;
-  /** `<image>` tokens per tile: (imageSize / patch)^2 / scaleFactor^2 (64 for SmolVLM-256M). */
+  /** Image tokens per tile (64 for SmolVLM-256M, mm_tokens_per_image = 256 for Gemma 3). */
   tokensPerTile: number;
+  /** How an image placeholder in the text expands (src/vision/prompt.ts). */
+  prompt: 'idefics3' | 'gemma3';
+  /**
+   * Gemma 3: during prefill the image tokens of one image (one contiguous run of them) attend
+   * to each other in both directions (token_type_ids mask); text stays causal.
+   */
+  bidirectionalImages: boolean;
 }
+
+/** PIL resampling filters the processors use (PIL codes: 1 LANCZOS, 2 BILINEAR, 3 BICUBIC). */
+export type Resample = 'lanczos' | 'bilinear' | 'bicubic';
 
 export interface ImageProcessorConfig {
   doResize: boolean;
   /** Longest edge the image is first resized to (size.longest_edge, 2048 for SmolVLM). */
   longestEdge: number;
+  /** Idefics3's tiling; false = the image is resized to one square tile (Gemma 3). */
   doSplit: boolean;
-  /** Tile side (max_image_size.longest_edge, 512). */
+  /** Tile side (max_image_size.longest_edge, 512; Gemma 3: size.height = 896). */
   tileSize: number;
+  resample: Resample;
   doRescale: boolean;
   rescaleFactor: number;
   doNormalize: boolean;
@@ -42,47 +69,113 @@ export function patchesPerSide(v: VisionConfig): number {
   return v.imageSize / v.patchSize;
 }
 
-/** Reads Idefics3's config.json (vision_config + scale_factor + image_token_id). */
-export function normalizeIdefics3Vision(raw: Record<string, any>, textHidden: number): VisionConfig {
-  const v = raw.vision_config ?? {};
+/** The SigLIP tower keys, with the given defaults where a config leaves them out. */
+function siglipTower(v: Record<string, any>, d: { hidden: number; inter: number; layers: number; heads: number; imageSize: number; patch: number }) {
   const act = v.hidden_act ?? 'gelu_pytorch_tanh';
   if (act !== 'gelu_pytorch_tanh' && act !== 'gelu_tanh') throw new Error(`vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
-  const hidden = v.hidden_size ?? 1152, heads = v.num_attention_heads ?? 16;
-  const imageSize = v.image_size ?? 224, patch = v.patch_size ?? 32, scale = raw.scale_factor ?? 2;
-  const side = imageSize / patch;
-  if (!Number.isInteger(side) || side % scale) throw new Error(`vision image_size ${imageSize} / patch ${patch} must be a whole multiple of scale_factor ${scale}`);
+  const hidden = v.hidden_size ?? d.hidden, heads = v.num_attention_heads ?? d.heads;
   if (hidden % heads) throw new Error('vision hidden_size must be a multiple of num_attention_heads');
+  const imageSize = v.image_size ?? d.imageSize, patch = v.patch_size ?? d.patch;
+  if (!Number.isInteger(imageSize / patch)) throw new Error(`vision image_size ${imageSize} must be a multiple of patch_size ${patch}`);
   return {
     hiddenSize: hidden,
-    intermediateSize: v.intermediate_size ?? 3072,
-    numLayers: v.num_hidden_layers ?? 12,
+    intermediateSize: v.intermediate_size ?? d.inter,
+    numLayers: v.num_hidden_layers ?? d.layers,
     numHeads: heads,
     headDim: hidden / heads,
     imageSize,
     patchSize: patch,
     numChannels: v.num_channels ?? 3,
     layerNormEps: v.layer_norm_eps ?? 1e-6,
-    scaleFactor: scale,
-    imageTokenId: raw.image_token_id ?? 128257,
-    textHidden,
-    tokensPerTile: (side * side) / (scale * scale),
   };
 }
 
-/** Reads preprocessor_config.json (Idefics3ImageProcessor keys); tile size defaults to the tower's image size. */
+/** Reads Idefics3's config.json (vision_config + scale_factor + image_token_id); Idefics3VisionConfig defaults. */
+export function normalizeIdefics3Vision(raw: Record<string, any>, textHidden: number): VisionConfig {
+  const tower = siglipTower(raw.vision_config ?? {}, { hidden: 1152, inter: 3072, layers: 12, heads: 16, imageSize: 224, patch: 32 });
+  const scale = raw.scale_factor ?? 2;
+  const side = tower.imageSize / tower.patchSize;
+  if (side % scale) throw new Error(`vision image_size ${tower.imageSize} / patch ${tower.patchSize} must be a whole multiple of scale_factor ${scale}`);
+  return {
+    ...tower,
+    towerPrefix: 'model.vision_model.',
+    connector: { kind: 'pixel_shuffle', scaleFactor: scale, weight: 'model.connector.modality_projection.proj.weight' },
+    imageTokenId: raw.image_token_id ?? 128257,
+    textHidden,
+    tokensPerTile: (side * side) / (scale * scale),
+    prompt: 'idefics3',
+    bidirectionalImages: false,
+  };
+}
+
+/**
+ * Reads Gemma3Config's vision side: vision_config with SiglipVisionConfig's defaults,
+ * mm_tokens_per_image (default 256) and image_token_index (default 262144). The projector
+ * pools (image_size / patch) / sqrt(mm_tokens_per_image) patches per side; its RMSNorm uses
+ * the tower's layer_norm_eps. Names are the newer layout (model.vision_tower.*,
+ * model.multi_modal_projector.*); the family maps the older one onto them.
+ */
+export function normalizeGemma3Vision(raw: Record<string, any>, textHidden: number): VisionConfig {
+  const v = raw.vision_config ?? {};
+  if (v.vision_use_head) throw new Error('vision_use_head=true (SigLIP attention-pooling head) is not used by Gemma 3 and is not supported');
+  const tower = siglipTower(v, { hidden: 768, inter: 3072, layers: 12, heads: 12, imageSize: 224, patch: 16 });
+  const tokens = raw.mm_tokens_per_image ?? 256;
+  const perSide = Math.round(Math.sqrt(tokens)), side = tower.imageSize / tower.patchSize;
+  if (perSide * perSide !== tokens) throw new Error(`mm_tokens_per_image ${tokens} must be a square number`);
+  if (side % perSide) throw new Error(`vision patches per side ${side} must be a multiple of sqrt(mm_tokens_per_image) = ${perSide}`);
+  return {
+    ...tower,
+    towerPrefix: 'model.vision_tower.vision_model.',
+    connector: { kind: 'avg_pool', kernel: side / perSide, norm: 'model.multi_modal_projector.mm_soft_emb_norm.weight', normEps: tower.layerNormEps, weight: 'model.multi_modal_projector.mm_input_projection_weight' },
+    imageTokenId: raw.image_token_index ?? raw.image_token_id ?? 262144,
+    textHidden,
+    tokensPerTile: tokens,
+    prompt: 'gemma3',
+    bidirectionalImages: true,
+  };
+}
+
+const RESAMPLE: Record<number, Resample> = { 1: 'lanczos', 2: 'bilinear', 3: 'bicubic' };
+
+function resampleOf(code: unknown, fallback: Resample): Resample {
+  if (code === undefined || code === null) return fallback;
+  const r = RESAMPLE[code as number];
+  if (!r) throw new Error(`resample ${JSON.stringify(code)} is not supported (1 LANCZOS, 2 BILINEAR, 3 BICUBIC)`);
+  return r;
+}
+
+const three = (x: unknown, d: number): [number, number, number] => (Array.isArray(x) ? [x[0], x[1], x[2]] : typeof x === 'number' ? [x, x, x] : [d, d, d]);
+
+/**
+ * Reads preprocessor_config.json for the model's processor (null: the processor's defaults
+ * at the tower's image size). Idefics3ImageProcessor: tiling keys, Lanczos. Gemma3ImageProcessor:
+ * size {height, width} (must equal the tower's image_size), bilinear, no pan-and-scan.
+ * Throws Error (the caller names the file) for settings the runtime cannot follow.
+ */
 export function normalizeImageProcessor(raw: Record<string, any> | null, v: VisionConfig): ImageProcessorConfig {
   const r = raw ?? {};
-  const tile = r.max_image_size?.longest_edge ?? v.imageSize;
-  const three = (x: unknown, d: number): [number, number, number] => (Array.isArray(x) ? [x[0], x[1], x[2]] : typeof x === 'number' ? [x, x, x] : [d, d, d]);
-  return {
-    doResize: r.do_resize ?? true,
-    longestEdge: r.size?.longest_edge ?? 4 * tile,
-    doSplit: r.do_image_splitting ?? true,
-    tileSize: tile,
+  const common = {
     doRescale: r.do_rescale ?? true,
     rescaleFactor: r.rescale_factor ?? 1 / 255,
     doNormalize: r.do_normalize ?? true,
     mean: three(r.image_mean, 0.5),
     std: three(r.image_std, 0.5),
+  };
+  if (v.prompt === 'gemma3') {
+    if (r.do_pan_and_scan) throw new Error('do_pan_and_scan=true is not supported (one view per image)');
+    const size = r.size ?? { height: v.imageSize, width: v.imageSize };
+    const h = size.height ?? size.shortest_edge, w = size.width ?? size.shortest_edge;
+    if (h !== v.imageSize || w !== v.imageSize) throw new Error(`size ${JSON.stringify(size)} must be ${v.imageSize} x ${v.imageSize} (vision_config.image_size)`);
+    return { ...common, doResize: r.do_resize ?? true, longestEdge: v.imageSize, doSplit: false, tileSize: v.imageSize, resample: resampleOf(r.resample, 'bilinear') };
+  }
+  const tile = r.max_image_size?.longest_edge ?? v.imageSize;
+  if (tile !== v.imageSize) throw new Error(`max_image_size.longest_edge ${tile} must equal vision_config.image_size ${v.imageSize}`);
+  return {
+    ...common,
+    doResize: r.do_resize ?? true,
+    longestEdge: r.size?.longest_edge ?? 4 * tile,
+    doSplit: r.do_image_splitting ?? true,
+    tileSize: tile,
+    resample: resampleOf(r.resample, 'lanczos'),
   };
 }

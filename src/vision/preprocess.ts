@@ -1,14 +1,19 @@
-// Image preprocessing for Idefics3 / SmolVLM, as pure math on RGBA arrays (testable in Node):
-//   alpha over white -> resize longest edge to `longestEdge` (aspect kept, short side even)
-//   -> resize up to multiples of the tile size -> split into rows x cols tiles (row-major)
-//   plus a global view resized to one tile -> rescale (1/255) -> normalize (mean/std).
-// A 512 px (or smaller) result is a single global tile (rows = cols = 0), as in HF's
-// Idefics3ImageProcessor. Resampling is PIL-style separable Lanczos-3 (antialiased when
-// shrinking, 8-bit rounding after each pass), so results are within ~1 LSB of PIL's.
+// Image preprocessing, as pure math on RGBA arrays (testable in Node).
+// Idefics3 / SmolVLM (do_image_splitting): alpha over white -> resize longest edge to
+//   `longestEdge` (aspect kept, short side even) -> resize up to multiples of the tile size
+//   -> split into rows x cols tiles (row-major) plus a global view resized to one tile
+//   -> rescale (1/255) -> normalize (mean/std). A 512 px (or smaller) result is a single
+//   global tile (rows = cols = 0), as in HF's Idefics3ImageProcessor.
+// Gemma 3 (no splitting): alpha over white -> resize to tile x tile, aspect not kept
+//   (Gemma3ImageProcessor, pan-and-scan off) -> rescale -> normalize; one tile per image.
+// Resampling is PIL-style and separable (Lanczos-3, bilinear or bicubic as the processor's
+// `resample` says; antialiased when shrinking, 8-bit rounding after each pass), so results
+// are within ~1 LSB of PIL's.
 // Layout: RgbaImage.data u8 [height, width, 4]; output pixels f32 [tiles, 3, tile, tile].
 // Differences from HF: alpha is composited before resizing (equal for opaque images);
-// do_image_splitting = false resizes to one square tile (HF pads instead).
-import type { ImageProcessorConfig } from './config.ts';
+// Idefics3 with do_image_splitting = false resizes to one square tile (HF pads instead).
+import { InvalidArgumentError } from '../errors.ts';
+import type { ImageProcessorConfig, Resample } from './config.ts';
 
 export interface RgbaImage {
   width: number;
@@ -80,10 +85,33 @@ function lanczos(x: number): number {
   return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
 }
 
+/** PIL's triangle filter (BILINEAR). */
+function triangle(x: number): number {
+  x = Math.abs(x);
+  return x < 1 ? 1 - x : 0;
+}
+
+/** PIL's cubic filter (BICUBIC, a = -0.5). */
+function cubic(x: number): number {
+  const a = -0.5;
+  x = Math.abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+/** Each filter with its support in input pixels at scale 1 (PIL's filter table). */
+const FILTERS: Record<Resample, { f: (x: number) => number; support: number }> = {
+  lanczos: { f: lanczos, support: 3 },
+  bilinear: { f: triangle, support: 1 },
+  bicubic: { f: cubic, support: 2 },
+};
+
 /** One resampling pass along an axis (PIL ImagingResample coefficients), u8 in and out. */
-function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number, horizontal: boolean): Uint8Array {
+function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number, horizontal: boolean, resample: Resample): Uint8Array {
   const inLen = horizontal ? inW : inH;
-  const scale = inLen / outLen, fscale = Math.max(scale, 1), support = 3 * fscale;
+  const { f: filter, support: base } = FILTERS[resample];
+  const scale = inLen / outLen, fscale = Math.max(scale, 1), support = base * fscale;
   const outW = horizontal ? outLen : inW, outH = horizontal ? inH : outLen;
   const dst = new Uint8Array(outW * outH * 4);
   const ww: number[] = [];
@@ -94,7 +122,7 @@ function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number,
     ww.length = 0;
     let sum = 0;
     for (let i = lo; i < hi; i++) {
-      const w = lanczos((i - center + 0.5) / fscale);
+      const w = filter((i - center + 0.5) / fscale);
       ww.push(w), (sum += w);
     }
     const lines = horizontal ? inH : inW;
@@ -115,11 +143,11 @@ function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number,
 }
 
 /** Resizes RGBA to width x height (horizontal pass first, as PIL; an unchanged axis is skipped). */
-export function resizeRgba(img: RgbaImage, width: number, height: number): RgbaImage {
+export function resizeRgba(img: RgbaImage, width: number, height: number, resample: Resample = 'lanczos'): RgbaImage {
   let data = img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
   let w = img.width;
-  if (width !== img.width) (data = resamplePass(data, img.width, img.height, width, true)), (w = width);
-  if (height !== img.height) data = resamplePass(data, w, img.height, height, false);
+  if (width !== img.width) (data = resamplePass(data, img.width, img.height, width, true, resample)), (w = width);
+  if (height !== img.height) data = resamplePass(data, w, img.height, height, false, resample);
   return { width, height, data };
 }
 
@@ -153,18 +181,22 @@ export function preprocessRgba(img: RgbaImage, p: ImageProcessorConfig): Preproc
   const t = p.tileSize;
   const layout = tileLayout(img.height, img.width, p);
   let im = flattenAlpha(img);
-  if (!p.doSplit) im = resizeRgba(im, t, t);
-  else {
+  const rs = p.resample;
+  if (!p.doSplit) {
+    // Without do_resize the image must already be one tile (HF would feed the tower a wrong size).
+    if (!p.doResize && (im.width !== t || im.height !== t)) throw new InvalidArgumentError('images', `the processor does not resize (do_resize=false): images must be ${t} x ${t} pixels (got ${im.width} x ${im.height})`);
+    im = resizeRgba(im, t, t, rs);
+  } else {
     if (p.doResize) {
       const [h, w] = resizeForLongestEdge(im.height, im.width, p.longestEdge);
-      im = resizeRgba(im, w, h);
+      im = resizeRgba(im, w, h, rs);
     }
-    im = resizeRgba(im, layout.resized[1], layout.resized[0]);
+    im = resizeRgba(im, layout.resized[1], layout.resized[0], rs);
   }
   const pixels = new Float32Array(layout.tiles * 3 * t * t);
   let k = 0;
   for (let r = 0; r < layout.rows; r++) for (let c = 0; c < layout.cols; c++) writeTile(pixels, k++ * 3 * t * t, im, c * t, r * t, t, p);
-  const global = im.width === t && im.height === t ? im : resizeRgba(im, t, t);
+  const global = im.width === t && im.height === t ? im : resizeRgba(im, t, t, rs);
   writeTile(pixels, k * 3 * t * t, global, 0, 0, t, p);
   return { pixels, tiles: layout.tiles, rows: layout.rows, cols: layout.cols, tileSize: t };
 }

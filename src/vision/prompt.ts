@@ -1,13 +1,26 @@
-// Prompt expansion for Idefics3 / SmolVLM (processing_idefics3): each `<image>` in the text
-// becomes, for a split image (rows x cols tiles),
+// Prompt expansion: each image placeholder in the (templated) text becomes the image's token
+// sequence, as the family's HF processor writes it. The image features then fill the image
+// token ids in prompt order.
+//
+// Idefics3 / SmolVLM (processing_idefics3): the placeholder is `<image>`; for a split image
+// (rows x cols tiles)
 //   per row: per col `<fake_token_around_image><row_R_col_C>` + `<image>` x N, then "\n";
 //   then "\n<fake_token_around_image><global-img>" + `<image>` x N + `<fake_token_around_image>`
 // and for a single tile `<fake_token_around_image><global-img>` + `<image>` x N + `<fake_token_around_image>`,
-// with N = tokensPerTile (64 for SmolVLM-256M). The image features fill the `<image>` ids
-// in prompt order: tiles row-major, then the global view.
+// with N = tokensPerTile (64 for SmolVLM-256M); features: tiles row-major, then the global view.
+//
+// Gemma 3 (processing_gemma3, pan-and-scan off): the placeholder is the begin-of-image token
+// `<start_of_image>` (what the chat template writes for an image item); it becomes
+//   "\n\n<start_of_image>" + `<image_soft_token>` x mm_tokens_per_image + "<end_of_image>\n\n".
+import type { VisionConfig } from './config.ts';
+
 export const IMAGE_TOKEN = '<image>';
 export const FAKE_TOKEN = '<fake_token_around_image>';
 export const GLOBAL_TOKEN = '<global-img>';
+
+export const GEMMA3_BOI_TOKEN = '<start_of_image>';
+export const GEMMA3_EOI_TOKEN = '<end_of_image>';
+export const GEMMA3_IMAGE_TOKEN = '<image_soft_token>';
 
 export function imagePromptString(rows: number, cols: number, tokensPerTile: number): string {
   const run = IMAGE_TOKEN.repeat(tokensPerTile);
@@ -21,13 +34,34 @@ export function imagePromptString(rows: number, cols: number, tokensPerTile: num
   return `${s}\n${global}`;
 }
 
-/** Replaces the i-th `<image>` of `text` with image i's expansion; the counts must agree. */
-export function expandImageTokens(text: string, layouts: readonly { rows: number; cols: number }[], tokensPerTile: number): string {
-  const parts = text.split(IMAGE_TOKEN);
-  if (parts.length - 1 !== layouts.length) throw new Error(`the text holds ${parts.length - 1} ${IMAGE_TOKEN} placeholders but ${layouts.length} images were given`);
+/** Gemma3Processor's full image sequence for one image. */
+export function gemma3ImageString(tokensPerImage: number): string {
+  return `\n\n${GEMMA3_BOI_TOKEN}${GEMMA3_IMAGE_TOKEN.repeat(tokensPerImage)}${GEMMA3_EOI_TOKEN}\n\n`;
+}
+
+/** What marks an image in the text before expansion (the chat template writes it for an image item). */
+export function imagePlaceholder(v: Pick<VisionConfig, 'prompt'>): string {
+  return v.prompt === 'gemma3' ? GEMMA3_BOI_TOKEN : IMAGE_TOKEN;
+}
+
+/** Replaces the i-th placeholder of `text` with expand(i); the counts must agree. */
+function expandPlaceholders(text: string, placeholder: string, count: number, expand: (i: number) => string): string {
+  const parts = text.split(placeholder);
+  if (parts.length - 1 !== count) throw new Error(`the text holds ${parts.length - 1} ${placeholder} placeholders but ${count} images were given`);
   let out = parts[0];
-  layouts.forEach((l, i) => (out += imagePromptString(l.rows, l.cols, tokensPerTile) + parts[i + 1]));
+  for (let i = 0; i < count; i++) out += expand(i) + parts[i + 1];
   return out;
+}
+
+/** Idefics3: replaces the i-th `<image>` of `text` with image i's expansion for its tile layout. */
+export function expandImageTokens(text: string, layouts: readonly { rows: number; cols: number }[], tokensPerTile: number): string {
+  return expandPlaceholders(text, IMAGE_TOKEN, layouts.length, (i) => imagePromptString(layouts[i].rows, layouts[i].cols, tokensPerTile));
+}
+
+/** Expands every image placeholder of `text` the way the model's processor does. */
+export function expandImages(text: string, layouts: readonly { rows: number; cols: number }[], v: Pick<VisionConfig, 'prompt' | 'tokensPerTile'>): string {
+  if (v.prompt === 'gemma3') return expandPlaceholders(text, GEMMA3_BOI_TOKEN, layouts.length, () => gemma3ImageString(v.tokensPerTile));
+  return expandImageTokens(text, layouts, v.tokensPerTile);
 }
 
 /** Positions of the image token in a prompt, in order. */
@@ -35,4 +69,18 @@ export function imageTokenPositions(ids: readonly number[], imageTokenId: number
   const out: number[] = [];
   ids.forEach((id, i) => id === imageTokenId && out.push(i));
   return out;
+}
+
+/**
+ * Contiguous runs of image tokens, [start, end) each: HF Gemma 3's image groups (a new group
+ * starts at an image token whose predecessor is not one), within which attention is bidirectional.
+ */
+export function imageTokenRuns(positions: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const p of positions) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === p) last[1] = p + 1;
+    else runs.push([p, p + 1]);
+  }
+  return runs;
 }

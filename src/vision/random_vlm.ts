@@ -1,7 +1,9 @@
-// Random-weight Idefics3 / SmolVLM fixtures: scales a real config down (text via scaleConfig,
-// vision tower, scale factor, image token id) and adds a scaled preprocessor_config.json.
-// The tensors come from randomModelFiles through the family's extraTensors (vision + connector).
+// Random-weight VLM fixtures: scales a real config down (text via scaleConfig, vision tower,
+// connector, image token ids) and adds a preprocessor_config.json at the scaled image size.
+// Idefics3 / SmolVLM and Gemma 3. The tensors come from randomModelFiles through the family's
+// extraTensors (vision + connector); tokenizers get the family's special tokens added.
 import { randomModelFiles, scaleConfig, type RandomModelOptions } from '../model/random_model.ts';
+import { GEMMA3_BOI_TOKEN, GEMMA3_EOI_TOKEN, GEMMA3_IMAGE_TOKEN } from './prompt.ts';
 
 export interface VlmScale {
   text: Parameters<typeof scaleConfig>[1];
@@ -25,11 +27,50 @@ export function scaleIdefics3Config(raw: Record<string, any>, s: VlmScale): Reco
   return out;
 }
 
-/** Model files plus preprocessor_config.json (the real one, tile and longest edge scaled). */
+export interface Gemma3Scale {
+  /** Text scale; headDim is needed (gemma-3-4b's text_config leaves head_dim to its default 256). */
+  text: Parameters<typeof scaleConfig>[1] & { headDim: number };
+  /** Per-layer 'sliding_attention' | 'full_attention' (one of each at least, to cover both RoPEs). */
+  layerTypes: string[];
+  slidingWindow: number;
+  vision: { hidden: number; layers: number; heads: number; inter: number; imageSize: number; patch: number };
+  /** mm_tokens_per_image (a square). */
+  tokensPerImage: number;
+  /** Ids of `<image_soft_token>`, `<start_of_image>`, `<end_of_image>` (below the vocab). */
+  imageTokenId: number;
+  boiTokenId: number;
+  eoiTokenId: number;
+}
+
+/** Gemma 3 scaled down: the real wrapper (rope_scaling, defaults for absent keys) at a tiny shape. */
+export function scaleGemma3Config(raw: Record<string, any>, s: Gemma3Scale): Record<string, any> {
+  const out = structuredClone(raw);
+  out.text_config = { ...scaleConfig(raw.text_config, s.text), layer_types: s.layerTypes, sliding_window: s.slidingWindow };
+  Object.assign(out.vision_config, { hidden_size: s.vision.hidden, num_hidden_layers: s.vision.layers, num_attention_heads: s.vision.heads, intermediate_size: s.vision.inter, image_size: s.vision.imageSize, patch_size: s.vision.patch });
+  Object.assign(out, { mm_tokens_per_image: s.tokensPerImage, image_token_index: s.imageTokenId, boi_token_index: s.boiTokenId, eoi_token_index: s.eoiTokenId });
+  return out;
+}
+
+/** Gemma 3's preprocessor_config.json (Gemma3ImageProcessor as published: bilinear, 0.5 mean/std, no pan-and-scan) at a tower size. */
+export function gemma3PreprocessorConfig(imageSize: number, tokensPerImage: number): Record<string, any> {
+  return {
+    image_processor_type: 'Gemma3ImageProcessor', processor_class: 'Gemma3Processor',
+    do_convert_rgb: null, do_normalize: true, do_pan_and_scan: null, do_rescale: true, do_resize: true,
+    image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], image_seq_length: tokensPerImage,
+    resample: 2, rescale_factor: 1 / 255, size: { height: imageSize, width: imageSize },
+  };
+}
+
+/**
+ * Model files plus preprocessor_config.json: Idefics3's real one with tile and longest edge
+ * scaled; Gemma 3's given one (or the published settings) at the scaled image size.
+ */
 export function randomVlmFiles(rawConfig: Record<string, any>, preprocessor: Record<string, any>, o: RandomModelOptions = {}): Map<string, Uint8Array> {
   const files = randomModelFiles(rawConfig, o);
   const v = rawConfig.vision_config;
-  const pre = { ...preprocessor, max_image_size: { longest_edge: v.image_size }, size: { longest_edge: v.size?.longest_edge ?? 4 * v.image_size } };
+  const pre = rawConfig.model_type === 'gemma3'
+    ? { ...gemma3PreprocessorConfig(v.image_size, rawConfig.mm_tokens_per_image ?? 256), ...preprocessor, size: { height: v.image_size, width: v.image_size } }
+    : { ...preprocessor, max_image_size: { longest_edge: v.image_size }, size: { longest_edge: v.size?.longest_edge ?? 4 * v.image_size } };
   files.set('preprocessor_config.json', new TextEncoder().encode(JSON.stringify(pre, null, 2)));
   return files;
 }
@@ -72,6 +113,47 @@ export function withIdefics3Tokens(tokenizerJson: string, imageTokenId: number, 
   }
   tok.added_tokens = added;
   return JSON.stringify(tok);
+}
+
+/** Adds special tokens at given ids to a tokenizer.json (tokens it already has are left alone). */
+export function withSpecialTokens(tokenizerJson: string, tokens: readonly { content: string; id: number }[]): string {
+  const tok = JSON.parse(tokenizerJson);
+  const added: { id: number; content: string }[] = tok.added_tokens ?? [];
+  const used = new Set<number>([...Object.values((tok.model?.vocab ?? {}) as Record<string, number>), ...added.map((t) => t.id)]);
+  const have = new Set(added.map((t) => t.content));
+  for (const t of tokens) {
+    if (have.has(t.content)) continue;
+    if (used.has(t.id)) throw new Error(`token id ${t.id} for ${t.content} is taken`);
+    used.add(t.id);
+    added.push({ id: t.id, content: t.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true } as { id: number; content: string });
+  }
+  tok.added_tokens = added;
+  return JSON.stringify(tok);
+}
+
+/**
+ * A Gemma-3-style chat template (the published one's structure: bos, `<start_of_turn>role`,
+ * the assistant as `model`, an image item as `<start_of_image>`, trimmed text, `<end_of_turn>`),
+ * for tokenizers that lack one (random fixtures). The system prompt goes before the first user turn.
+ */
+export const GEMMA3_CHAT_TEMPLATE = [
+  "{{ bos_token }}{% set sys = '' %}{% set msgs = messages %}",
+  "{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] if messages[0]['content'] is string else messages[0]['content'][0]['text'] %}{% set sys = sys + '\n\n' %}{% set msgs = messages[1:] %}{% endif %}",
+  "{% for m in msgs %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n{{ sys if loop.first else '' }}",
+  "{% if m['content'] is string %}{{ m['content'] | trim }}{% else %}{% for item in m['content'] %}",
+  "{% if item['type'] == 'image' %}<start_of_image>{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}",
+  "{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}",
+].join('');
+
+/** Gemma 3's turn and image special tokens at the given ids (`<start_of_turn>`, `<end_of_turn>` and the three image tokens). */
+export function withGemma3Tokens(tokenizerJson: string, ids: { imageTokenId: number; boiTokenId: number; eoiTokenId: number; startOfTurnId: number; endOfTurnId: number }): string {
+  return withSpecialTokens(tokenizerJson, [
+    { content: GEMMA3_IMAGE_TOKEN, id: ids.imageTokenId },
+    { content: GEMMA3_BOI_TOKEN, id: ids.boiTokenId },
+    { content: GEMMA3_EOI_TOKEN, id: ids.eoiTokenId },
+    { content: '<start_of_turn>', id: ids.startOfTurnId },
+    { content: '<end_of_turn>', id: ids.endOfTurnId },
+  ]);
 }
 
 /** A deterministic RGBA test pattern (gradients + a checker), for benchmarks and tests. */

@@ -1,6 +1,7 @@
 // What an engine holds for a VLM: vision config, image-processor settings, device weights and
 // one tile of scratch; and the request path images -> RGBA -> tiles -> tower + connector ->
-// image features [imageTokens, textHidden] on the device, plus the per-chunk splice rows.
+// image features [imageTokens, textHidden] on the device, plus the per-chunk splice rows and
+// (Gemma 3) the per-row key ends of the bidirectional image mask.
 import { MalformedFileError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { ModelSource } from '../model/source.ts';
@@ -29,8 +30,12 @@ export async function loadVisionRuntime<T>(ops: Ops<T>, c: ModelConfig, ck: Tens
       throw new MalformedFileError('preprocessor_config.json', `not valid JSON (${(e as Error).message})`);
     }
   }
-  const processor = normalizeImageProcessor(raw, v);
-  if (processor.tileSize !== v.imageSize) throw new MalformedFileError('preprocessor_config.json', `max_image_size.longest_edge ${processor.tileSize} must equal vision_config.image_size ${v.imageSize}`);
+  let processor: ImageProcessorConfig;
+  try {
+    processor = normalizeImageProcessor(raw, v);
+  } catch (e) {
+    throw new MalformedFileError('preprocessor_config.json', (e as Error).message);
+  }
   const weights = buildVisionWeights(ops, v, ck);
   return { config: v, processor, weights, state: createVisionState(ops, v) };
 }
@@ -71,4 +76,18 @@ export function overrideRows<T>(data: T, positions: readonly number[], start: nu
   const rows: number[] = [], src: number[] = [];
   positions.forEach((p, i) => p >= start && p < end && (rows.push(p - start), src.push(i)));
   return rows.length ? { data, rows, src } : undefined;
+}
+
+/**
+ * Per-row key ends of the rows [start, end) of a prompt (Gemma 3's image mask): a row inside
+ * an image run [s, e) sees keys up to e (its whole image), any other row up to itself (causal).
+ * Undefined when no row of the chunk is an image row.
+ */
+export function keyEndRows(runs: readonly (readonly [number, number])[], start: number, end: number): number[] | undefined {
+  let any = false;
+  const out = Array.from({ length: end - start }, (_, i) => start + i + 1);
+  for (const [s, e] of runs) {
+    for (let p = Math.max(s, start); p < Math.min(e, end); p++) (out[p - start] = e), (any = true);
+  }
+  return any ? out : undefined;
 }

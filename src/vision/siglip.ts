@@ -1,18 +1,20 @@
-// The SigLIP vision tower and Idefics3 connector on the ops interface, one tile at a time:
+// The SigLIP vision tower and its connector on the ops interface, one tile at a time:
 //   pixels [3, S, S] -> patchify (im2col) -> GEMM with the conv weight (+bias) -> + position
 //   embeddings -> per layer [LN1 -> QKV (+bias) -> bidirectional attention -> O (+bias, +res)
-//   -> LN2 -> fc1 (+bias) -> GELU-tanh -> fc2 (+bias, +res)] -> post-LN -> pixel shuffle (s)
-//   -> connector GEMM [textHidden, D s^2] -> rows of the image features.
+//   -> LN2 -> fc1 (+bias) -> GELU-tanh -> fc2 (+bias, +res)] -> post-LN -> connector:
+//     pixel_shuffle (Idefics3): pixel shuffle (s) -> GEMM [textHidden, D s^2];
+//     avg_pool (Gemma 3): average pool k x k patches -> RMSNorm ((1 + w) gain, folded at
+//       load) -> GEMM with mm_input_projection_weight, stored [D, textHidden] and transposed
+//       at load to the [N, K] layout matmul reads
+//   -> rows of the image features.
 // Full tiles only: every patch is valid, so position ids are 0..n^2-1 (HF's bucketized ids
-// reduce to that when the patch mask is all ones, which Idefics3's processor guarantees).
-// Weights are read by their HF names (model.vision_model.*, model.connector.*); q|k|v fused.
+// reduce to that when the patch mask is all ones, which Idefics3's processor guarantees;
+// Gemma 3's tower always uses them). Tensor names come from the VisionConfig (the family's
+// data: tower prefix, connector names); q|k|v fused.
 import { MissingTensorError, ShapeMismatchError } from '../errors.ts';
 import type { ExtraTensor } from '../model/family.ts';
 import type { Ops } from '../ops/ops.ts';
 import { patchesPerSide, type VisionConfig } from './config.ts';
-
-const V = 'model.vision_model.';
-const CONNECTOR = 'model.connector.modality_projection.proj.weight';
 
 export interface VisionLayerWeights<T> {
   ln1Gain: T; ln1Bias: T;
@@ -31,18 +33,26 @@ export interface VisionWeights<T> {
   position: T;
   layers: VisionLayerWeights<T>[];
   postGain: T; postBias: T;
-  /** [textHidden, D s^2] */
+  /** [textHidden, connector input width]: D s^2 (pixel shuffle) or D (avg pool, transposed at load). */
   connector: T;
+  /** avg_pool: the projector norm's gain, 1 + w. */
+  connectorNorm: T | null;
 }
 
-/** Scratch for one tile (n^2 patch rows). */
+/** Scratch for one tile (n^2 patch rows); `merged` holds the connector's input rows. */
 export interface VisionState<T> {
-  patches: T; x: T; xb: T; qkv: T; att: T; mlp: T; shuffled: T;
+  patches: T; x: T; xb: T; qkv: T; att: T; mlp: T; merged: T;
 }
 
-/** Every vision and connector tensor with its HF name and shape. */
+/** Width of one connector input row: D s^2 after a pixel shuffle, D after pooling. */
+function connectorWidth(v: VisionConfig): number {
+  return v.connector.kind === 'pixel_shuffle' ? v.hiddenSize * v.connector.scaleFactor ** 2 : v.hiddenSize;
+}
+
+/** Every vision and connector tensor with its HF name and shape (as stored in the checkpoint). */
 export function visionTensors(v: VisionConfig): ExtraTensor[] {
   const D = v.hiddenSize, F = v.intermediateSize, C = v.numChannels, p = v.patchSize, n = patchesPerSide(v);
+  const V = v.towerPrefix;
   const t: ExtraTensor[] = [
     { name: `${V}embeddings.patch_embedding.weight`, shape: [D, C, p, p], kind: 'weight', fanIn: C * p * p },
     { name: `${V}embeddings.patch_embedding.bias`, shape: [D], kind: 'bias' },
@@ -56,7 +66,9 @@ export function visionTensors(v: VisionConfig): ExtraTensor[] {
     t.push({ name: `${e}mlp.fc2.weight`, shape: [D, F], kind: 'weight' }, { name: `${e}mlp.fc2.bias`, shape: [D], kind: 'bias' });
   }
   t.push({ name: `${V}post_layernorm.weight`, shape: [D], kind: 'norm' }, { name: `${V}post_layernorm.bias`, shape: [D], kind: 'bias' });
-  t.push({ name: CONNECTOR, shape: [v.textHidden, D * v.scaleFactor ** 2], kind: 'weight' });
+  const cn = v.connector;
+  if (cn.kind === 'pixel_shuffle') t.push({ name: cn.weight, shape: [v.textHidden, D * cn.scaleFactor ** 2], kind: 'weight' });
+  else t.push({ name: cn.norm, shape: [D], kind: 'norm', normOffset: 1 }, { name: cn.weight, shape: [D, v.textHidden], kind: 'weight', fanIn: D });
   return t;
 }
 
@@ -84,6 +96,7 @@ export function buildVisionWeights<T>(ops: Ops<T>, v: VisionConfig, ck: TensorSo
     for (const p of parts) out.set(p, o), (o += p.length);
     return up(names[0], out);
   };
+  const V = v.towerPrefix, cn = v.connector;
   try {
     const layers: VisionLayerWeights<T>[] = [];
     for (let l = 0; l < v.numLayers; l++) {
@@ -102,7 +115,8 @@ export function buildVisionWeights<T>(ops: Ops<T>, v: VisionConfig, ck: TensorSo
       position: t(`${V}embeddings.position_embedding.weight`),
       layers,
       postGain: t(`${V}post_layernorm.weight`), postBias: t(`${V}post_layernorm.bias`),
-      connector: t(CONNECTOR),
+      connector: cn.kind === 'pixel_shuffle' ? t(cn.weight) : up(cn.weight, transpose(host(cn.weight), v.hiddenSize, v.textHidden)),
+      connectorNorm: cn.kind === 'avg_pool' ? up(cn.norm, host(cn.norm).map((w) => w + 1)) : null,
     };
   } catch (e) {
     for (const b of done) ops.free(b);
@@ -110,8 +124,16 @@ export function buildVisionWeights<T>(ops: Ops<T>, v: VisionConfig, ck: TensorSo
   }
 }
 
+/** [rows, cols] -> [cols, rows]. */
+function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
 export function visionWeightTensors<T>(w: VisionWeights<T>): T[] {
-  return [w.patch, w.patchBias, w.position, ...w.layers.flatMap((l) => Object.values(l) as T[]), w.postGain, w.postBias, w.connector];
+  const all = [w.patch, w.patchBias, w.position, ...w.layers.flatMap((l) => Object.values(l) as T[]), w.postGain, w.postBias, w.connector];
+  return w.connectorNorm ? [...all, w.connectorNorm] : all;
 }
 
 export function createVisionState<T>(ops: Ops<T>, v: VisionConfig): VisionState<T> {
@@ -123,7 +145,7 @@ export function createVisionState<T>(ops: Ops<T>, v: VisionConfig): VisionState<
     qkv: ops.alloc('vision.qkv', N * 3 * D),
     att: ops.alloc('vision.att', N * D),
     mlp: ops.alloc('vision.mlp', N * v.intermediateSize),
-    shuffled: ops.alloc('vision.shuffled', v.tokensPerTile * D * v.scaleFactor ** 2),
+    merged: ops.alloc('vision.merged', v.tokensPerTile * connectorWidth(v)),
   };
 }
 
@@ -154,6 +176,11 @@ export function encodeTile<T>(ops: Ops<T>, v: VisionConfig, w: VisionWeights<T>,
     ops.matmul(s.x, s.mlp, l.fc2, N, D, F, { bias: l.fc2Bias, accumulate: true });
   }
   ops.layerNorm(s.xb, s.x, w.postGain, w.postBias, N, D, eps);
-  ops.pixelShuffle(s.shuffled, s.xb, 1, n, D, v.scaleFactor);
-  ops.matmul(out, s.shuffled, w.connector, v.tokensPerTile, v.textHidden, D * v.scaleFactor ** 2, { outRow });
+  const cn = v.connector;
+  if (cn.kind === 'pixel_shuffle') ops.pixelShuffle(s.merged, s.xb, 1, n, D, cn.scaleFactor);
+  else {
+    ops.avgPool(s.merged, s.xb, 1, n, D, cn.kernel);
+    ops.rmsNorm(s.merged, s.merged, w.connectorNorm, v.tokensPerTile, D, cn.normEps);
+  }
+  ops.matmul(out, s.merged, w.connector, v.tokensPerTile, v.textHidden, connectorWidth(v), { outRow });
 }
