@@ -13,7 +13,7 @@ import type { GpuOps } from '../ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { expandImages, imagePlaceholder } from '../vision/prompt.ts';
+import { expandImages, IMAGE_TOKEN, imagePlaceholder } from '../vision/prompt.ts';
 import { patternImage, randomVlmFiles } from '../vision/random_vlm.ts';
 import { encodeImages, preprocessImages } from '../vision/runtime.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
@@ -220,7 +220,8 @@ async function imagePrompt(req: ImagePromptRequest): Promise<Reply<ImagePromptRe
     const e = requireEngine();
     const rt = e.vision;
     const { pre, ms } = await prepareImages(e, req.images, req.longestEdge);
-    const ids = imagePromptIds(e, req.text, pre);
+    // The request marks images with `<image>`; the model may use another placeholder (Gemma 3).
+    const ids = imagePromptIds(e, req.text.split(IMAGE_TOKEN).join(imagePlaceholder(rt!.config)), pre);
     const tiles = pre.reduce((a, p) => a + p.tiles, 0);
     const imageTokens = tiles * rt!.config.tokensPerTile;
     const part = req.part ?? 'full';

@@ -9,7 +9,7 @@ import type { ViteDevServer } from 'vite';
 import { ModelFileMissingError, PopError } from '../errors.ts';
 import { isHubId } from '../model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
-import { withIdefics3Tokens } from '../vision/random_vlm.ts';
+import { withGemma3Tokens, withIdefics3Tokens } from '../vision/random_vlm.ts';
 import { cachedCalibration } from './calibrate.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
 
@@ -122,6 +122,14 @@ export class Session {
       }
       let tokenizerJson = read('tokenizer.json', true);
       let tokenizerConfigJson = read('tokenizer_config.json', true);
+      if (config.model_type === 'gemma3') {
+        // A random Gemma 3: the published image processor settings unless the folder has its
+        // own, and the folder's tokenizer with Gemma 3's image tokens at the config's ids.
+        const pre = read('preprocessor_config.json', true);
+        const ids = { imageTokenId: Number(config.image_token_index ?? 262144), boiTokenId: Number(config.boi_token_index ?? 255999), eoiTokenId: Number(config.eoi_token_index ?? 256000) };
+        if (tokenizerJson) tokenizerJson = withGemma3Tokens(tokenizerJson, ids);
+        return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson, preprocessorConfig: pre ? JSON.parse(pre) : null };
+      }
       if (config.model_type !== 'idefics3') return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson };
       // A random SmolVLM: the real image processor settings, and a tokenizer with Idefics3's
       // special tokens (the config folder's own, else SmolLM2's from a sibling folder).

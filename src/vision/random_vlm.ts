@@ -145,15 +145,16 @@ export const GEMMA3_CHAT_TEMPLATE = [
   "{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}",
 ].join('');
 
-/** Gemma 3's turn and image special tokens at the given ids (`<start_of_turn>`, `<end_of_turn>` and the three image tokens). */
-export function withGemma3Tokens(tokenizerJson: string, ids: { imageTokenId: number; boiTokenId: number; eoiTokenId: number; startOfTurnId: number; endOfTurnId: number }): string {
-  return withSpecialTokens(tokenizerJson, [
+/** Gemma 3's three image special tokens at the given ids, and its turn tokens when ids are given for them. */
+export function withGemma3Tokens(tokenizerJson: string, ids: { imageTokenId: number; boiTokenId: number; eoiTokenId: number; startOfTurnId?: number; endOfTurnId?: number }): string {
+  const tokens = [
     { content: GEMMA3_IMAGE_TOKEN, id: ids.imageTokenId },
     { content: GEMMA3_BOI_TOKEN, id: ids.boiTokenId },
     { content: GEMMA3_EOI_TOKEN, id: ids.eoiTokenId },
-    { content: '<start_of_turn>', id: ids.startOfTurnId },
-    { content: '<end_of_turn>', id: ids.endOfTurnId },
-  ]);
+  ];
+  if (ids.startOfTurnId !== undefined) tokens.push({ content: '<start_of_turn>', id: ids.startOfTurnId });
+  if (ids.endOfTurnId !== undefined) tokens.push({ content: '<end_of_turn>', id: ids.endOfTurnId });
+  return withSpecialTokens(tokenizerJson, tokens);
 }
 
 /** A deterministic RGBA test pattern (gradients + a checker), for benchmarks and tests. */
