@@ -33,9 +33,13 @@ const SCALE: Gemma3Scale = {
 // Chunks of 6 rows and pages of 4: image runs would straddle chunk and page boundaries.
 const TINY = { family: 'gemma3' as const, config: GEMMA3_4B, preprocessor: gemma3PreprocessorConfig(56, 4), scale: SCALE, prefillChunk: 6, pageSize: 4 };
 
-/** Text ids, then per image "\n\n" <boi> 4 x <img> <eoi> "\n\n" (as Gemma3Processor writes it), then text. */
+/**
+ * Text ids, then per image "\n\n" <boi> 4 x <img> <eoi> "\n\n" (as Gemma3Processor writes it),
+ * then text. The image runs sit at 5..8 and 16..19: across the 6-row chunk boundaries at 6 and
+ * 18, so the engine must move those boundaries.
+ */
 function imagePrompt(images: number): number[] {
-  const p = [2, 17, 33, 44];
+  const p = [2, 17];
   for (let i = 0; i < images; i++) p.push(NL, NL, BOI, IMG, IMG, IMG, IMG, EOI, NL, NL, 60 + i);
   p.push(71, 82, 93, 104, 115);
   return p;
@@ -162,6 +166,7 @@ test.describe('tiny-random Gemma 3 on WebGPU vs the CPU reference', () => {
   });
 
   test('first-token logits with the bidirectional image mask match the reference, POP off and keep 1 (1e-4); chunks never split an image', async ({ harness }) => {
+    expect(imageTokenRuns(imagePrompt(2).flatMap((t, i) => (t === IMG ? [i] : [])))).toEqual([[5, 9], [16, 20]]);
     for (const keep of [undefined, 1]) {
       const r = await call(harness, 'imagesLogitsVsReference', TINY, imagePrompt(2), [[100, 80], [40, 70]], keep);
       expect(r.err, `keep ${keep}: ${JSON.stringify(r)}`).toBeLessThan(1e-4);
@@ -191,7 +196,7 @@ test.describe('tiny-random Gemma 3 on WebGPU vs the CPU reference', () => {
   });
 
   test('typed errors: image token count mismatch, an image run longer than the prefill chunk', async ({ harness }) => {
-    const short = imagePrompt(1).filter((_, i) => i !== 8);
+    const short = imagePrompt(1).filter((_, i) => i !== 6);
     expect(await call(harness, 'refuses', TINY, short, 1)).toBe('INVALID_ARGUMENT');
     const merged = [2, 17, BOI, IMG, IMG, IMG, IMG, IMG, IMG, IMG, IMG, EOI, 33];
     expect(await call(harness, 'refuses', TINY, merged, 2)).toBe('INVALID_ARGUMENT');

@@ -17,7 +17,7 @@ import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { imagePlaceholder, imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
-import { encodeImages, freeVisionRuntime, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
+import { encodeImages, freeVisionRuntime, keyEndRows, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
 
 export interface EngineOptions {
   /** Tokens per sequence (default: the model's max_position_embeddings, at most 4096). */
@@ -149,9 +149,7 @@ export class Engine<T> {
     const c = files.config;
     this.contextWindow = opts.contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
     this.contextWindow = Math.max(1, this.contextWindow);
-    // An image whose tokens attend to each other (Gemma 3) is prefilled in one chunk: the chunk
-    // holds at least one image's tokens.
-    const chunk = Math.max(opts.prefillChunk ?? 512, c.vision?.bidirectionalImages ? c.vision.tokensPerTile : 1);
+    const chunk = opts.prefillChunk ?? 512;
     this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
     ops.reserveAttention(chunk, this.contextWindow, c.numHeads, c.numKvHeads, c.headDim);
     this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1 });
@@ -178,6 +176,11 @@ export class Engine<T> {
     const files = await loadModelFiles(source, opts.signal);
     if (opts.contextWindow !== undefined && !(Number.isInteger(opts.contextWindow) && opts.contextWindow > 0)) {
       throw new InvalidArgumentError('contextWindow', `must be a positive integer (got ${opts.contextWindow})`);
+    }
+    // An image whose tokens attend to each other (Gemma 3) is prefilled in one chunk.
+    const v = files.config.vision;
+    if (v?.bidirectionalImages && (opts.prefillChunk ?? 512) < v.tokensPerTile) {
+      throw new InvalidArgumentError('prefillChunk', `must hold one image's ${v.tokensPerTile} tokens (got ${opts.prefillChunk})`);
     }
     const quant = opts.quantization ?? 'none';
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
@@ -343,7 +346,8 @@ export class Engine<T> {
       const cut = img?.runs.find(([s, e]) => s < end && end < e);
       if (cut) end = cut[0];
       const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
-      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride });
+      const keyEnd = img?.runs.length ? keyEndRows(img.runs, pos, end) : undefined;
+      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride, keyEnd });
       pos = end;
     }
   }

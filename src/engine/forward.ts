@@ -68,6 +68,13 @@ export interface ForwardStep<T = unknown> {
    * after the embedding (POP included) treats these rows like any other.
    */
   embedOverride?: { data: T; rows: ArrayLike<number>; src: ArrayLike<number> };
+  /**
+   * Per-row key ends (absolute positions, one per row of the step; Gemma 3's images): row r
+   * also attends keys below keyEnd[r], i.e. the rest of its image, whose K/V this step writes
+   * before attending. Used by the layers that run every row; POP's deep layers run only the
+   * last row, the prompt's end, which sees every key already.
+   */
+  keyEnd?: ArrayLike<number>;
 }
 
 /** Runs one step; when lastRowFullDepth, `state.logits` holds the last row's logits. */
@@ -103,7 +110,7 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     ops.matmul(s.qkv, s.xb, lw.qkv, rows, QKV, H, { bias: lw.qkvBias });
     ops.rope(s.qkv, rows, QKV, 0, c.numHeads, c.headDim, pos, lw.rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
     ops.kvWrite(kv, seq, s.qkv, rows, QKV, Q, Q + KV, c.numKvHeads, c.headDim, pos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
-    ops.attention(s.att, s.qkv, QKV, kv, seq, rows, pos, { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: c.attnScale, window: c.slidingWindow[l] });
+    ops.attention(s.att, s.qkv, QKV, kv, seq, rows, pos, { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: c.attnScale, window: c.slidingWindow[l] }, rows === n ? step.keyEnd : null);
     residualProject(ops, s, s.att, lw.o, lw.attnOutNorm, rows, H, Q, c.rmsNormEps);
 
     // MLP block.
