@@ -195,7 +195,8 @@ test.describe('tiny-random Gemma 3 on WebGPU vs the CPU reference', () => {
     expect(b.pixels).toEqual(a.pixels);
   });
 
-  test('typed errors: image token count mismatch, an image run longer than the prefill chunk', async ({ harness }) => {
+  test('typed errors: image token count mismatch, an image run longer than the prefill chunk, a chunk smaller than one image', async ({ harness }) => {
+    expect(await call(harness, 'loadError', TINY, { prefillChunk: 3 })).toBe('INVALID_ARGUMENT');
     const short = imagePrompt(1).filter((_, i) => i !== 6);
     expect(await call(harness, 'refuses', TINY, short, 1)).toBe('INVALID_ARGUMENT');
     const merged = [2, 17, BOI, IMG, IMG, IMG, IMG, IMG, IMG, IMG, IMG, EOI, 33];

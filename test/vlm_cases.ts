@@ -171,6 +171,16 @@ export const vlmCases = {
     return { processor: { ...engine.vision!.processor }, tiles: pre.tiles, pixels: Array.from(pre.pixels) };
   },
 
+  /** The error code of loading the fixture with other engine options (null: it loads). */
+  async loadError(f: VlmFixture, opts: { prefillChunk?: number }): Promise<string | null> {
+    try {
+      (await createGpuEngine(memorySource(fixtureFiles(f)), opts)).unload();
+      return null;
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  },
+
   /** An error code for a prompt that the engine must refuse. */
   async refuses(f: VlmFixture, prompt: number[], images: number): Promise<string> {
     const { engine } = await open(f);
