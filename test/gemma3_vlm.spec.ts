@@ -17,6 +17,7 @@ import { preprocessRgba, resizeRgba } from '../src/vision/preprocess.ts';
 import { expandImages, gemma3ImageString, imagePlaceholder, imageTokenRuns } from '../src/vision/prompt.ts';
 import { GEMMA3_CHAT_TEMPLATE, gemma3PreprocessorConfig, randomVlmFiles, scaleGemma3Config, withGemma3Tokens, type Gemma3Scale } from '../src/vision/random_vlm.ts';
 import { TextTokenizer } from '../src/model/tokenizer.ts';
+import { estimateFit, visionParamCount } from '../src/model/fit.ts';
 import { keyEndRows } from '../src/vision/runtime.ts';
 
 const GEMMA3_4B = JSON.parse(readFileSync(new URL('../../shared/configs/google__gemma-3-4b-it/config.json', import.meta.url), 'utf8'));
@@ -67,6 +68,15 @@ test.describe('Gemma 3 config, checkpoint names, preprocessing and prompt (node)
     expect(bare.vision!.connector).toMatchObject({ kernel: 2 });
     // SiglipVisionConfig's own 224 / 16 (14 patches per side) cannot be pooled to 16 x 16.
     expect(() => familyFor('gemma3').normalize({ model_type: 'gemma3', text_config: {}, vision_config: {} })).toThrow(/multiple of sqrt/);
+  });
+
+  test('the fit check counts the tower: SigLIP-so400m at 896 / 14 is 416.9M parameters (Gemma 3 report: 417M) + the projector', () => {
+    const v = familyFor('gemma3').normalize(GEMMA3_4B).vision!;
+    expect(visionParamCount(v)).toBe(416_866_032 + 1152 * 2560 + 1152);
+    const limits = { maxBufferSize: 2 ** 40, maxStorageBufferBindingSize: 2 ** 40 };
+    const text = estimateFit(GEMMA3_4B.text_config, 0, 1024, limits), all = estimateFit(GEMMA3_4B, 0, 1024, limits);
+    expect(all.params - text.params).toBe(visionParamCount(v));
+    expect(all.weightBytes - text.weightBytes).toBe(4 * visionParamCount(v));
   });
 
   test('unsupported Gemma 3 settings fail at normalize', () => {

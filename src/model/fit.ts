@@ -5,6 +5,7 @@
 // browser's free storage.
 import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
+import type { VisionConfig } from '../vision/config.ts';
 import { familyFor } from './registry.ts';
 
 export interface FitLimits {
@@ -38,13 +39,22 @@ function bytesPerWeight(kind: 'q4' | 'q4-asym' | 'f16' | 'f32'): number {
   return kind === 'q4' ? 0.5 + 4 / 32 : kind === 'q4-asym' ? 0.5 + 8 / 32 : kind === 'f16' ? 2 : 4;
 }
 
-/** Parameter count of the weights the engine keeps (POP's stacked deep K/V included). */
+/** Parameter count of the weights the engine keeps (POP's stacked deep K/V and a VLM's tower included). */
 export function paramCount(c: ModelConfig): number {
   const H = c.hiddenSize, F = c.intermediateSize, Q = qDim(c), KV = kvDim(c);
   const perLayer = H * (Q + 2 * KV) + Q * H + 3 * H * F + 4 * H;
   const head = c.tieWordEmbeddings ? 0 : c.vocabSize * H;
   const deepKv = (c.numLayers - 1) * 2 * KV * H;
-  return c.vocabSize * H + head + c.numLayers * perLayer + deepKv;
+  return c.vocabSize * H + head + c.numLayers * perLayer + deepKv + (c.vision ? visionParamCount(c.vision) : 0);
+}
+
+/** Parameters of a VLM's SigLIP tower and connector (stored f32 whatever the text weights' format). */
+export function visionParamCount(v: VisionConfig): number {
+  const D = v.hiddenSize, F = v.intermediateSize, patches = (v.imageSize / v.patchSize) ** 2;
+  const layer = 4 * (D * D + D) + 2 * D * F + F + D + 4 * D; // q, k, v, o (+bias), fc1, fc2 (+bias), 2 LayerNorms
+  const cn = v.connector;
+  const connector = cn.kind === 'pixel_shuffle' ? v.textHidden * D * cn.scaleFactor ** 2 : D * v.textHidden + D;
+  return D * v.numChannels * v.patchSize ** 2 + D + patches * D + v.numLayers * layer + 2 * D + connector;
 }
 
 export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {
