@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from '../src/cli/args.ts';
+import { parseBench } from '../src/cli/bench.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REFERENCE = resolve(ROOT, '../shared/models/stories260K/reference_greedy_200.json');
@@ -68,6 +70,11 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
   expect(mem.gpu_bytes).toBeGreaterThan(mem.weight_bytes + mem.kv_bytes);
   expect(mem.gpu_peak_bytes).toBeGreaterThanOrEqual(mem.gpu_bytes);
   expect(mem.js_heap_peak_bytes).toBeGreaterThan(mem.js_heap_base_bytes);
+  // The loader's own accounting: the weight file streamed, never held whole at once beyond a chunk.
+  const size = readFileSync(join(ROOT, 'public/models/stories260K/model.safetensors')).byteLength;
+  expect(mem.loader_bytes_read).toBe(size);
+  expect(mem.loader_peak_held_bytes).toBeGreaterThan(0);
+  expect(mem.loader_writes).toBeGreaterThan(0);
   const lines = all.slice(1);
   expect(lines).toHaveLength(2);
   expect(lines.map((l) => [l.model, l.pop, l.keep, l.layers, l.prompt_tokens])).toEqual([
@@ -81,6 +88,20 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
   }
   expect(lines[0].speedup_vs_off).toBe(1);
   expect(lines[1].speedup_vs_off).toBeGreaterThan(0);
+});
+
+test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in int4 with 16 prompt tokens and 2 new; --quant / --max-tokens override', () => {
+  const bools = new Set(['json', 'gemm', 'pop-suite', 'image-full']);
+  const plain = parseBench(parseArgs([], bools));
+  const big = plain.models.filter((m) => /Qwen3-0\.6B|Llama-3\.2-1B/.test(m.model));
+  expect(big.map((m) => [m.model, m.promptTokens, m.quant, m.maxTokens, m.gemm])).toEqual([
+    ['random:../shared/configs/Qwen__Qwen3-0.6B', [16], 'q4', 2, false],
+    ['random:../shared/configs/meta-llama__Llama-3.2-1B-Instruct', [16], 'q4', 2, false],
+  ]);
+  expect(plain.pops.map((p) => p.label)).toEqual(['off', 'exact', '2/3']);
+  const given = parseBench(parseArgs(['--quant', 'none', '--max-tokens', '3'], bools));
+  expect(given.models.every((m) => m.quant === undefined && m.maxTokens === undefined)).toBe(true);
+  expect([given.quant, given.maxTokens]).toEqual(['none', 3]);
 });
 
 test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () => {

@@ -1,6 +1,9 @@
 // The loader against good and bad model folders, in Node on the CPU ops: every bad input
 // gives its exact typed error (class, code, fields); f32/f16/bf16 and sharded checkpoints
-// load to the same model. One browser test covers the URL source on Vite's dev server.
+// load to the same model; weights stream (uploads while the file arrives, held bytes far
+// below the file, any tensor order, a short stream is TRUNCATED_FILE and stores nothing).
+// Browser tests cover the URL source on Vite's dev server and the streamed load on WebGPU
+// through the Cache API source.
 import { readFileSync } from 'node:fs';
 import { rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +14,8 @@ import {
 } from '../src/errors.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { buildWeights, loadCheckpoint, loadModelFiles, type LoadProgress } from '../src/model/loader.ts';
-import { memorySource } from '../src/model/source.ts';
+import { memorySource, type FileStream, type ModelSource } from '../src/model/source.ts';
+import type { RowUpload, UploadOptions } from '../src/ops/ops.ts';
 import { TextTokenizer } from '../src/model/tokenizer.ts';
 import { folderSource } from '../src/node/fs_source.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
@@ -323,7 +327,92 @@ test.describe('good checkpoints', () => {
   });
 });
 
-// The one browser test: the URL source on Vite's dev server (public/ served at /).
+/**
+ * A source serving `files` with model.safetensors in chunks of `chunk` bytes, logging each
+ * chunk handed out; `cut` drops the file's last bytes and `sized` says whether its size is known.
+ */
+function chunkedSource(files: Map<string, Uint8Array>, chunk: number, log: string[], o: { cut?: number; sized?: boolean } = {}): ModelSource & { finished: number; cancelled: number } {
+  const base = memorySource(files);
+  const src = {
+    id: 'chunked', finished: 0, cancelled: 0,
+    fetchFile: base.fetchFile,
+    async openFile(name: string, opts: { optional?: boolean } = {}): Promise<FileStream | null> {
+      if (name !== 'model.safetensors') return base.openFile!(name, opts);
+      const whole = files.get(name)!, bytes = whole.subarray(0, whole.byteLength - (o.cut ?? 0));
+      let pos = 0;
+      return {
+        size: o.sized === false ? null : bytes.byteLength,
+        read: async () => {
+          await new Promise((r) => setTimeout(r, 0)); // a network: each chunk comes later
+          if (pos >= bytes.byteLength) return null;
+          const c = bytes.slice(pos, pos + chunk);
+          pos += c.byteLength;
+          log.push(pos >= bytes.byteLength ? 'last chunk' : 'chunk');
+          return c;
+        },
+        finish: async () => void src.finished++,
+        cancel: async () => void src.cancelled++,
+      };
+    },
+  };
+  return src;
+}
+
+/** CpuOps that logs every row-range write. */
+class LoggingOps extends CpuOps {
+  constructor(private readonly log: string[]) {
+    super();
+  }
+  override uploadRows(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<Float32Array> {
+    const w = super.uploadRows(label, rows, opts);
+    return { ...w, write: (r, d) => (this.log.push('write'), w.write(r, d)), finish: () => w.finish(), discard: () => w.discard() };
+  }
+}
+
+test.describe('streamed load', () => {
+  test('a shard in 4 KB chunks: rows are uploaded while it arrives, the loader holds a small part of it, the model is the same', async () => {
+    const files = tinyFiles();
+    const size = files.get('model.safetensors')!.byteLength;
+    const log: string[] = [];
+    const src = chunkedSource(files, 4096, log);
+    const engine = await Engine.load(new LoggingOps(log), src, { contextWindow: 64, loadChunkBytes: 2048 });
+    const last = log.indexOf('last chunk'), writes = log.filter((e) => e === 'write').length;
+    expect(last).toBeGreaterThan(0);
+    // Most row ranges went up before the file's last chunk arrived.
+    const early = log.slice(0, last).filter((e) => e === 'write').length;
+    expect(early, log.join(' ')).toBeGreaterThan(0.8 * writes);
+    const s = engine.loadStats!;
+    expect(s).toMatchObject({ files: 1, bytesRead: size, largestFileBytes: size, writes });
+    expect(s.writesBeforeFileEnd).toBe(early);
+    // The loader's own accounting: chunks in flight, one row range and its f32 copy, small vectors.
+    expect(s.peakHeldBytes, `held ${s.peakHeldBytes} of a ${size}-byte file`).toBeLessThan(size / 8);
+    expect(src.finished).toBe(1);
+    expect(await engine.promptLogits(PROMPT, 'off')).toEqual(await (await load(files)).promptLogits(PROMPT, 'off'));
+  });
+
+  test('any tensor order: K/V rows before their layer norm (POP deep K/V waits for the gain), norms last, bf16', async () => {
+    const files = tinyFiles({ dtype: 'BF16' });
+    const reversed = editTensors(files, (ts) => [...ts].reverse());
+    const names = readRawSafetensors(reversed.get('model.safetensors')!).map((t) => t.name);
+    expect(names.indexOf('model.layers.1.self_attn.k_proj.weight')).toBeLessThan(names.indexOf('model.layers.1.input_layernorm.weight'));
+    const a = await Engine.load(cpu(), chunkedSource(reversed, 1000, []), { contextWindow: 64, loadChunkBytes: 300 });
+    const b = await load(files);
+    for (const pop of ['off', 1] as const) expect(await a.promptLogits(PROMPT, pop)).toEqual(await b.promptLogits(PROMPT, pop));
+  });
+
+  test('a stream that ends early (size unknown): TRUNCATED_FILE with the bytes received; the file is cancelled, never finished', async () => {
+    const files = tinyFiles();
+    const size = files.get('model.safetensors')!.byteLength;
+    for (const sized of [false, true]) {
+      const src = chunkedSource(files, 4096, [], { cut: 1000, sized });
+      const e = await caught(() => Engine.load(cpu(), src, { contextWindow: 64 }));
+      expectPopError(e, TruncatedFileError, 'TRUNCATED_FILE', { file: 'model.safetensors', expectedBytes: size, actualBytes: size - 1000 });
+      expect([src.finished, src.cancelled]).toEqual([0, 1]);
+    }
+  });
+});
+
+// Browser tests: the URL source on Vite's dev server (public/ served at /); the streamed load on WebGPU.
 test('browser: urlSource on a missing folder rejects MODEL_FILE_MISSING; on stories260K it loads', async ({ harness }) => {
   // Vite may reload the page once (dependency re-optimization, a file edited meanwhile):
   // wait for the harness again and retry.
@@ -361,4 +450,86 @@ test('browser: urlSource on a missing folder rejects MODEL_FILE_MISSING; on stor
   expect(r.bos).toBe(1);
   expect(r.ckFiles).toEqual(['model.safetensors']);
   expect(r.embed).toEqual([512, 64]);
+});
+
+test('browser: stories260K streamed in slow 16 KB chunks through the Cache API source: uploads before the last byte, stored once whole, read back from the cache; a short stream stores nothing and frees its GPU buffers', async ({ harness }) => {
+  const r = await harness.evaluate(async () => {
+    const pop = (globalThis as any).pop;
+    const dir = '/models/stories260K/';
+    const bytes = new Uint8Array(await (await fetch(`${dir}model.safetensors`)).arrayBuffer());
+    let writes = 0, served = 0;
+    const writesAtChunk: number[] = [];
+    const proto = GPUQueue.prototype as any, orig = proto.writeBuffer;
+    proto.writeBuffer = function (this: GPUQueue, ...a: unknown[]) {
+      writes++;
+      return orig.apply(this, a);
+    };
+    // A network: model.safetensors in 16 KB chunks 5 ms apart (the last `cut` bytes never come), the rest from Vite.
+    const network = (cut: number) => async (url: string) => {
+      const name = url.split('/').pop()!;
+      if (name !== 'model.safetensors') return fetch(dir + name);
+      served++;
+      const body = bytes.subarray(0, bytes.byteLength - cut);
+      let pos = 0;
+      return new Response(new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await new Promise((res) => setTimeout(res, 5));
+          if (pos >= body.byteLength) return c.close();
+          writesAtChunk.push(writes);
+          c.enqueue(body.slice(pos, pos + 16384));
+          pos += 16384;
+        },
+      }), { headers: { 'content-type': 'application/octet-stream' } });
+    };
+    const cache = await caches.open('pop-llm-models');
+    const stored = async (id: string) => {
+      const hit = await cache.match(`${id}/model.safetensors`);
+      return hit ? (await hit.arrayBuffer()).byteLength : 0;
+    };
+    const gpu = await pop.acquireGpu();
+    const ops = new pop.GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, 64);
+    const id = `https://hub.test/stories-stream-${Date.now()}`, bad = `${id}-short`;
+    try {
+      const w0 = writes;
+      const src = pop.cachedSource(id, { fetch: network(0) });
+      const e = await pop.Engine.load(ops, src, { contextWindow: 64, loadChunkBytes: 4096 });
+      await src.markComplete();
+      const streamed = { writesBeforeLastChunk: writesAtChunk[writesAtChunk.length - 1] - w0, chunks: writesAtChunk.length, stats: e.loadStats, ids: (await e.generate([1], { maxTokens: 12, ignoreEos: true })).ids };
+      const ref = await pop.Engine.load(ops, pop.urlSource(dir), { contextWindow: 64 });
+      const refIds = (await ref.generate([1], { maxTokens: 12, ignoreEos: true })).ids;
+      const info = await pop.cachedModelInfo(id);
+      const again = await pop.Engine.load(ops, pop.cachedSource(id, { fetch: network(0) }), { contextWindow: 64 });
+      const cachedIds = (await again.generate([1], { maxTokens: 12, ignoreEos: true })).ids;
+      for (const x of [e, ref, again]) x.unload();
+      const before = ops.pool.bytesInUse;
+      let code = '', fields: unknown = null;
+      try {
+        await pop.Engine.load(ops, pop.cachedSource(bad, { fetch: network(1000) }), { contextWindow: 64, loadChunkBytes: 4096 });
+      } catch (x) {
+        code = (x as any).code;
+        fields = (x as any).fields;
+      }
+      const badInfo = await pop.cachedModelInfo(bad);
+      return {
+        size: bytes.byteLength, streamed, refIds, cachedIds, served, info: { complete: info?.complete, file: info?.files['model.safetensors'] }, storedBytes: await stored(id),
+        short: { code, fields, leakedBytes: ops.pool.bytesInUse - before, storedBytes: await stored(bad), complete: badInfo?.complete ?? false, file: badInfo?.files['model.safetensors'] ?? null },
+      };
+    } finally {
+      proto.writeBuffer = orig;
+      await pop.deleteCachedModel(id);
+      await pop.deleteCachedModel(bad);
+    }
+  });
+  // Uploads began long before the last chunk (16 KB chunks 5 ms apart), and the loader never held the file.
+  expect(r.streamed.chunks).toBeGreaterThan(40);
+  expect(r.streamed.writesBeforeLastChunk).toBeGreaterThan(20);
+  expect(r.streamed.stats.writesBeforeFileEnd).toBeGreaterThan(0.5 * r.streamed.stats.writes);
+  expect(r.streamed.stats.peakHeldBytes).toBeLessThan(r.size / 8);
+  expect(r.streamed.ids).toEqual(r.refIds);
+  // Stored whole, marked complete, and the next load read it from the cache (the network served it once, then the short one).
+  expect(r.info).toEqual({ complete: true, file: r.size });
+  expect(r.storedBytes).toBe(r.size);
+  expect(r.cachedIds).toEqual(r.refIds);
+  expect(r.served).toBe(2);
+  expect(r.short).toEqual({ code: 'TRUNCATED_FILE', fields: { file: 'model.safetensors', expectedBytes: r.size, actualBytes: r.size - 1000 }, leakedBytes: 0, storedBytes: 0, complete: false, file: null });
 });

@@ -213,7 +213,7 @@ export class ChatEngine {
    * Whether a model fits this device and browser, from config.json and file sizes only
    * (nothing else is downloaded). Apps use it to grey out models.
    */
-  async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean } = {}): Promise<FitReport> {
+  async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; memoryBytes?: number } = {}): Promise<FitReport> {
     // The small JSON files go through the cache too: the load that follows reads them there.
     const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
     const json = async (name: string, optional: boolean) => {
@@ -231,7 +231,7 @@ export class ChatEngine {
       const already = Object.values((await cachedModelInfo(model).catch(() => null))?.files ?? {}).reduce((a, b) => a + b, 0);
       storageAvailable = Math.max(0, est.quota - (est.usage ?? 0)) + already;
     }
-    const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable };
+    const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable, memoryBytes: o.memoryBytes };
     // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
     const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
     return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead });

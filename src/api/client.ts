@@ -189,7 +189,7 @@ export class WorkerEngine {
   }
 
   /** Whether a model fits this device and browser, before downloading it (grey out models). */
-  checkFit(model: string, options: { contextWindow?: number; hubBase?: string } = {}): Promise<FitReport> {
+  checkFit(model: string, options: { contextWindow?: number; hubBase?: string; memoryBytes?: number } = {}): Promise<FitReport> {
     const m = pageUrl(model) as string;
     return this.call(() => this.remote.checkFit(m, options));
   }

@@ -98,4 +98,9 @@ export interface EngineConfig {
   weightDtype?: 'auto' | 'f32' | 'f16';
   /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger images get IMAGE_TOO_LARGE. */
   maxImagePixels?: number;
+  /**
+   * Device memory the model's weights and KV cache may take, in bytes, when the app knows it
+   * (WebGPU does not say): a larger model is refused before download (MODEL_TOO_LARGE).
+   */
+  memoryBytes?: number;
 }

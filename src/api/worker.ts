@@ -26,7 +26,7 @@ export class WorkerHost {
   interruptLoad(): void {
     this.chat.interruptLoad();
   }
-  checkFit(model: string, o: { contextWindow?: number; hubBase?: string }): Promise<FitReport> {
+  checkFit(model: string, o: { contextWindow?: number; hubBase?: string; memoryBytes?: number }): Promise<FitReport> {
     return this.chat.checkFit(model, o);
   }
   deleteCachedModel(model: string, hubBase?: string): Promise<void> {

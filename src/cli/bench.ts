@@ -9,10 +9,15 @@ import type { Session } from './session.ts';
 
 export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'image-size', 'image-edge', 'image-full', 'quant'];
 
-interface BenchModel {
+export interface BenchModel {
   model: string;
   /** Text-prompt lengths (none: only the image-prompt rows, for a VLM). */
   promptTokens: number[];
+  /** Per-model defaults of the default bench (the command line's --quant / --max-tokens win). */
+  quant?: 'none' | 'q4' | 'q4-asym';
+  maxTokens?: number;
+  /** false: no GEMM-alone rows for this model (they are for the runtime-core shapes). */
+  gemm?: boolean;
 }
 
 /** The image-prompt rows a VLM gets: one image of this size, resized to at most `longestEdge`. */
@@ -60,7 +65,9 @@ export const QUALITY_TEXT = 'bench/calibration.txt';
 
 /**
  * What `npm run bench` runs: the embedded model, the SmolLM2-135M shape with random weights,
- * and an image+text prompt on the SmolVLM-256M shape (random weights).
+ * an image+text prompt on the SmolVLM-256M shape (random weights), and the real Qwen3-0.6B
+ * and Llama-3.2-1B shapes in int4 (random weights streamed into the page) with short prompts:
+ * their memory and prefill / decode speed.
  */
 export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'public/models/stories260K', promptTokens: [128, 384] },
@@ -68,6 +75,9 @@ export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
   // An image+text prompt only (no text rows): SigLIP 768 x 12 layers on one 512 px tile + SmolLM2-135M text.
   { model: 'random:../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct', promptTokens: [] },
+  // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
+  { model: 'random:../shared/configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:../shared/configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
@@ -78,7 +88,9 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   const tokens = intList(p, 'prompt-tokens', 1);
   const model = p.values.get('model');
   const popSuite = p.flags.has('pop-suite');
-  const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => ({ ...m, promptTokens: m.promptTokens.length ? tokens ?? m.promptTokens : [] }));
+  // The command line's --quant / --max-tokens apply to every model; else each default model's own.
+  const own = (m: BenchModel): BenchModel => ({ ...m, quant: p.values.has('quant') ? undefined : m.quant, maxTokens: p.values.has('max-tokens') ? undefined : m.maxTokens });
+  const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => own({ ...m, promptTokens: m.promptTokens.length ? tokens ?? m.promptTokens : [] }));
   const size = p.values.get('image-size') ?? '512x512';
   const wh = /^(\d+)x(\d+)$/.exec(size);
   if (!wh || +wh[1] < 1 || +wh[2] < 1) throw new InvalidArgumentError('--image-size', `expected WIDTHxHEIGHT in pixels (got '${size}')`);
@@ -150,29 +162,34 @@ class Table {
 const mb = (x: number | null) => (x === null ? '-' : `${(x / 1e6).toFixed(1)} MB`);
 
 /** The load's memory (src/cli/memory.ts): one JSON line, or one text line. */
-function printMemory(model: string, b: BenchCommand, info: ModelInfo): void {
-  const m = info.memory;
+function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'], info: ModelInfo, loadMs: number): void {
+  const m = info.memory, l = m.loader;
   const row = {
-    model, kind: 'memory', quant: b.quant, context: info.contextWindow,
+    model, kind: 'memory', quant, context: info.contextWindow, load_ms: Math.round(loadMs),
     gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, deep_kv_bytes: m.deepKvBytes,
     scratch_bytes: m.gpuBytes - m.weightBytes - m.kvBytes,
     js_heap_peak_bytes: m.jsHeapPeakBytes, js_heap_base_bytes: m.jsHeapBaseBytes, js_heap_after_bytes: m.jsHeapAfterBytes,
-    js_heap_covers: 'performance.memory.usedJSHeapSize of the page during load, ArrayBuffers included (model files, f32 conversions, packing); base: before load after GC (holds a random model\'s in-memory files), after: after load after GC',
+    js_heap_covers: 'performance.memory.usedJSHeapSize of the page during load, ArrayBuffers included (stream chunks, f32 row ranges, packing; random models are drawn while read, not held); base: before load after GC, after: after load after GC',
     model_bytes: m.modelBytes, params: m.params,
+    // The loader's own accounting (src/model/stream.ts): bytes it held at once, against the files it streamed.
+    loader_peak_held_bytes: l?.peakHeldBytes ?? null, loader_bytes_read: l?.bytesRead ?? null, largest_file_bytes: l?.largestFileBytes ?? null,
+    loader_writes: l?.writes ?? null, loader_writes_before_file_end: l?.writesBeforeFileEnd ?? null,
   };
   if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
-  process.stdout.write(`memory (${b.quant === 'none' ? 'f32' : b.quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
+  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
+  if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived\n`);
 }
 
 export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const bm of b.models) {
     const t0 = performance.now();
-    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: b.quant });
+    const quant = bm.quant ?? b.quant, maxTokens = bm.maxTokens ?? b.maxTokens;
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
-    printMemory(bm.model, b, info);
+    printMemory(bm.model, b, quant, info, loadMs);
 
     const avoid = info.vision?.imageTokenId ?? -1;
     // Warm-up: compile every pipeline a timed run uses (full depth, and POP's deep-KV path).
@@ -186,22 +203,22 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
     for (const n of bm.promptTokens) {
       const ids = benchPromptIds(n, info.vocabSize, info.bosTokenId, b.seed, avoid);
       for (const pop of b.pops) {
-        let r = await s.generate({ promptIds: ids, maxTokens: b.maxTokens, temperature: 0, ignoreEos: true, pop: pop.setting });
+        let r = await s.generate({ promptIds: ids, maxTokens, temperature: 0, ignoreEos: true, pop: pop.setting });
         for (let i = 1; i < b.repeat; i++) {
-          const again = await s.generate({ promptIds: ids, maxTokens: b.maxTokens, temperature: 0, ignoreEos: true, pop: pop.setting });
+          const again = await s.generate({ promptIds: ids, maxTokens, temperature: 0, ignoreEos: true, pop: pop.setting });
           if (again.prefillMs < r.prefillMs) r = again;
         }
         if (pop.setting === 'off') offMs.set(n, r.prefillMs);
         const off = offMs.get(n);
         const speedup = off !== undefined ? r3(off / r.prefillMs) : null;
-        const row = { model: bm.model, prompt_tokens: n, pop: pop.label, keep: r.keep, layers: r.layers, prefill_ms: r2(r.prefillMs), ttft_ms: r2(r.ttftMs), decode_tokens_per_s: r2(r.decodeTokensPerS), speedup_vs_off: speedup };
+        const row = { model: bm.model, quant, prompt_tokens: n, max_tokens: maxTokens, pop: pop.label, keep: r.keep, layers: r.layers, prefill_ms: r2(r.prefillMs), ttft_ms: r2(r.ttftMs), decode_tokens_per_s: r2(r.decodeTokensPerS), speedup_vs_off: speedup };
         if (table) table.row([n, pop.label, `${r.keep}/${r.layers}`, row.prefill_ms, row.ttft_ms, row.decode_tokens_per_s, speedup === null ? null : `${speedup}x`]);
         else print(row);
       }
     }
 
     if (info.vision) await runImagePrompt(s, b, bm.model, info);
-    if (!b.gemm || !bm.promptTokens.length) continue;
+    if (!b.gemm || bm.gemm === false || !bm.promptTokens.length) continue;
     // The prefill matmul alone, on this model's GEMM shapes at each prompt length: one
     // dispatch per layer in one submission, as a prefill records them.
     // The reference shape (tokens x out x in = 512 x 1536 x 576: SmolLM2-135M's MLP) first.

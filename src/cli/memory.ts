@@ -2,9 +2,10 @@
 // the page's JS heap sampled during the load. Chrome's performance.memory.usedJSHeapSize counts
 // ArrayBuffer backing stores too (fetched files, f32 conversions, q4 packing: checked on
 // Chromium 156), and is precise only with --enable-precise-memory-info (src/node/browser.ts).
-// The loader's weight building is synchronous, so a timer alone would miss it: the sampler
-// also samples on every GPUQueue.writeBuffer (each weight upload, while its host copy is live)
-// and on the loader's progress callback.
+// Weights stream in (src/model/stream.ts) with short synchronous stretches (a row range
+// converted and written) that a timer can miss: the sampler also samples on every
+// GPUQueue.writeBuffer (each row-range upload, while its host copy is live) and on the
+// loader's progress callback. The loader's own accounting (Engine.loadStats) comes with it.
 import type { Engine } from '../engine/engine.ts';
 import { weightTensors } from '../model/loader.ts';
 import { visionWeightTensors } from '../vision/siglip.ts';
@@ -87,5 +88,6 @@ export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promi
     deepKvBytes: e.weights.deepKv ? bytes(e.weights.deepKv) : 0,
     params, modelBytes: params * 4,
     jsHeapBaseBytes: heap.base, jsHeapPeakBytes: heap.peak, jsHeapAfterBytes: after, jsHeapSamples: heap.samples,
+    loader: e.loadStats,
   };
 }

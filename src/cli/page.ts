@@ -6,15 +6,15 @@ import { calibrate, type CalibrationSample } from '../engine/calibrate.ts';
 import type { Engine } from '../engine/engine.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { matmul } from '../kernels/matmul.ts';
-import { randomModelFiles } from '../model/random_model.ts';
-import { memorySource, urlSource, type ModelSource } from '../model/source.ts';
+import { randomModelSource } from '../model/random_model.ts';
+import { urlSource, type ModelSource } from '../model/source.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { expandImages, IMAGE_TOKEN, imagePlaceholder } from '../vision/prompt.ts';
-import { patternImage, randomVlmFiles } from '../vision/random_vlm.ts';
+import { patternImage, randomVlmPreprocessor } from '../vision/random_vlm.ts';
 import { encodeImages, preprocessImages } from '../vision/runtime.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
@@ -38,16 +38,18 @@ async function wrap<T>(fn: () => Promise<T>): Promise<Reply<T>> {
 function sourceFor(req: LoadRequest): ModelSource {
   const m = req.model;
   if (m.kind === 'url') return { ...urlSource(m.url), id: m.id };
-  // Big random models are written as bf16 (half the bytes in the page); the loader converts.
+  // Big random models are written as bf16 (half the bytes); the loader converts. The weight
+  // file is drawn while the loader reads it (randomModelSource), so the page never holds it.
   const text = (m.config.text_config ?? m.config) as Record<string, unknown>;
   const big = Number(text.hidden_size) * Number(text.num_hidden_layers) > 20000;
   const o = { seed: m.seed, dtype: big ? 'BF16' as const : 'F32' as const };
-  // VLMs (Idefics3 / SmolVLM, Gemma 3): vision tower + connector too, and the real image processor settings.
-  const files = m.config.vision_config ? randomVlmFiles(m.config, m.preprocessorConfig ?? {}, o) : randomModelFiles(m.config, o);
   const enc = new TextEncoder();
-  if (m.tokenizerJson) files.set('tokenizer.json', enc.encode(m.tokenizerJson));
-  if (m.tokenizerConfigJson) files.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
-  return memorySource(files, m.id);
+  const extra = new Map<string, Uint8Array>();
+  if (m.tokenizerJson) extra.set('tokenizer.json', enc.encode(m.tokenizerJson));
+  if (m.tokenizerConfigJson) extra.set('tokenizer_config.json', enc.encode(m.tokenizerConfigJson));
+  // VLMs (Idefics3 / SmolVLM, Gemma 3): vision tower + connector too (the family's extra tensors), and the real image processor settings.
+  if (m.config.vision_config) extra.set('preprocessor_config.json', randomVlmPreprocessor(m.config, m.preprocessorConfig ?? {}));
+  return randomModelSource(m.config, o, extra, m.id);
 }
 
 /**

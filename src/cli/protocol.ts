@@ -2,6 +2,7 @@
 // page.evaluate. Everything here is plain JSON.
 import type { PopCalibration, PopSetting } from '../engine/pop.ts';
 import type { CalibrationReport } from '../engine/calibrate.ts';
+import type { LoadStats } from '../model/stream.ts';
 
 /** An image the page decodes: an encoded file (base64 bytes), or a test pattern it draws. */
 export type ImagePayload =
@@ -72,6 +73,8 @@ export interface LoadMemory {
   jsHeapPeakBytes: number | null;
   jsHeapAfterBytes: number | null;
   jsHeapSamples: number;
+  /** The loader's own accounting of the streamed load (src/model/stream.ts); null for none. */
+  loader: LoadStats | null;
 }
 
 export interface ModelInfo {

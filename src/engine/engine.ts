@@ -5,8 +5,9 @@ import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '..
 import type { ModelConfig } from '../model/config.ts';
 import { kvDim } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
-import { aliasCheckpoint, buildWeights, loadCheckpoint, loadModelFiles, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
-import { buildMlcWeights, loadMlcCheckpoint } from '../model/mlc.ts';
+import { loadModelFiles, streamWeights, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
+import { streamMlcWeights } from '../model/mlc.ts';
+import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
@@ -18,6 +19,7 @@ import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { imagePlaceholder, imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
 import { encodeImages, freeVisionRuntime, keyEndRows, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
+import { planVisionWeights, visionWeightTensors } from '../vision/siglip.ts';
 
 export interface EngineOptions {
   /** Tokens per sequence (default: the model's max_position_embeddings, at most 4096). */
@@ -50,6 +52,8 @@ export interface EngineOptions {
   maxImagePixels?: number;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
+  /** Row ranges of about this many bytes while weights stream in (tests make it small; default 4 MiB). */
+  loadChunkBytes?: number;
 }
 
 export interface GenerateOptions {
@@ -133,6 +137,8 @@ export class Engine<T> {
   readonly state: RunState<T>;
   readonly contextWindow: number;
   calibration: PopCalibration | null = null;
+  /** What the load read and held on the host (src/model/stream.ts), for benchmarks and tests. */
+  loadStats: LoadStats | null = null;
   /** VLMs: vision tower, connector and image processor (null for text-only models). */
   vision: VisionRuntime<T> | null = null;
   /** Tokens whose K/V sequence 0 holds, for multi-turn prefix reuse. */
@@ -187,21 +193,30 @@ export class Engine<T> {
     if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
     const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead, half: opts.weightDtype === 'f16' };
-    // MLC folders come quantized (their q4 is kept as is); `quantization` applies to f32 weights.
-    const ck = files.mlc ? null : aliasCheckpoint(await loadCheckpoint(source, opts.onProgress, opts.signal), files.spec);
-    const weights = ck ? buildWeights(ops, files.config, files.spec, ck, build) : buildMlcWeights(ops, files.config, files.spec, await loadMlcCheckpoint(source, opts.onProgress, opts.signal), build);
+    // Weights stream in (src/model/stream.ts), a VLM's vision tower with them. MLC folders come
+    // quantized (their q4 is kept as is); `quantization` applies to f32 weights.
+    const stream = { onProgress: opts.onProgress, signal: opts.signal, chunkBytes: opts.loadChunkBytes };
+    const loaded = files.mlc
+      ? { ...(await streamMlcWeights(ops, files.config, files.spec, source, build, stream)), extra: null }
+      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v ? (p) => planVisionWeights(p, v) : undefined });
+    const weights = loaded.weights, visionWeights = loaded.extra;
     if (opts.signal?.aborted) {
-      for (const t of weightTensors(weights)) ops.free(t);
+      for (const t of [...weightTensors(weights), ...(visionWeights ? visionWeightTensors(visionWeights) : [])]) ops.free(t);
       throw new AbortError('load');
     }
     let engine: Engine<T>;
+    let vision: VisionRuntime<T> | null = null, ownVision = !!visionWeights;
     try {
       const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
-      const vision = ck ? await loadVisionRuntime(ops, files.config, ck, source, opts.signal) : null;
+      ownVision = false; // loadVisionRuntime frees the tower's weights if it fails
+      vision = visionWeights ? await loadVisionRuntime(ops, files.config, visionWeights, source, opts.signal) : null;
       engine = new Engine(ops, files, weights, tokenizer, opts);
       engine.vision = vision;
+      engine.loadStats = loaded.stats;
     } catch (e) {
       for (const t of weightTensors(weights)) ops.free(t);
+      if (vision) freeVisionRuntime(ops, vision);
+      else if (ownVision) for (const t of visionWeightTensors(visionWeights!)) ops.free(t);
       throw e;
     }
     const calib = await source.fetchFile('pop.json', { optional: true }).catch(() => null);

@@ -1,9 +1,14 @@
 // "Will it fit?" before any shard is fetched: from config.json and the file sizes alone
 // (the index's total_size, or HEAD requests), estimate the device bytes of the weights (f32
 // after conversion, or f16 / int4 as `WeightFormat` says), the KV cache at the requested
-// context, and the largest single binding, and compare them with the adapter's limits and the
-// browser's free storage.
+// context, and the largest single binding, and compare them with the adapter's limits, the
+// browser's free storage and, when the app gives one, a device memory budget. Matrices larger
+// than one binding are stored as row parts (src/ops/split.ts), planned here exactly as the
+// loader will: only a row block that alone exceeds the binding limit, or a layer's KV cache
+// (never split), is refused for its size.
 import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
+import type { UploadOptions } from '../ops/ops.ts';
+import { planSplit, storedBytes } from '../ops/split.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import type { VisionConfig } from '../vision/config.ts';
 import { familyFor } from './registry.ts';
@@ -13,6 +18,11 @@ export interface FitLimits {
   maxStorageBufferBindingSize: number;
   /** Free browser storage in bytes (quota - usage), when known. */
   storageAvailable?: number;
+  /**
+   * Device memory the weights and KV cache may use, when the app knows it (WebGPU does not
+   * tell: a GPU's VRAM, or RAM for integrated GPUs and SwiftShader). Unset: not checked.
+   */
+  memoryBytes?: number;
 }
 
 export interface FitReport {
@@ -21,8 +31,11 @@ export interface FitReport {
   downloadBytes: number;
   weightBytes: number;
   kvBytes: number;
+  /** The largest single buffer the model will bind (after row splitting), and what it is. */
   largestBindingBytes: number;
   largestBinding: string;
+  /** Tensors larger than one binding, stored as this many row parts. */
+  splits: { what: string; bytes: number; parts: number }[];
   contextWindow: number;
   problems: { what: string; bytes: number; limitName: string; limit: number; suggestion: string }[];
 }
@@ -73,24 +86,58 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   const gains = proj !== 4 ? (c.numLayers - 1) * H * 4 : 0;
   const weightBytes = Math.round((params - projParams - (c.tieWordEmbeddings ? 0 : embed)) * 4 + projParams * proj + headBytes + gains);
   const kvBytes = c.numLayers * 2 * kvDim(c) * ctx * 4;
-  const bindings: [string, number][] = [
-    ['embedding table', c.vocabSize * c.hiddenSize * 4],
-    ['gate|up projection', 2 * c.intermediateSize * c.hiddenSize * proj],
-    ['POP deep K/V stack', (c.numLayers - 1) * 2 * kvDim(c) * c.hiddenSize * proj],
-    ['LM head', c.tieWordEmbeddings && headKind === 'f32' ? 0 : embed * head],
-    ['KV cache of one layer', kvBytes / (2 * c.numLayers)],
+  // Every matrix as the loader uploads it (src/model/loader.ts): a row length, so the device
+  // may split it into row parts; q4 / f16 as the format says; POP's deep K/V with column gains.
+  const stored = (kind: 'q4' | 'q4-asym' | 'f16' | 'f32', cols: number, gainRows = 0): UploadOptions & { cols: number } => {
+    const gains = gainRows ? { values: new Float32Array(0), rows: gainRows } : undefined;
+    if (kind === 'f32') return { cols };
+    if (kind === 'f16') return { cols, half: gains ? { cols, gains } : true };
+    return { cols, quant: { scheme: kind, cols, gains } };
+  };
+  const projKind = quant !== 'none' ? quant : format.weightDtype ?? 'f32';
+  const KV = kvDim(c);
+  const matrices: { what: string; rows: number; opts: UploadOptions & { cols: number } }[] = [
+    { what: 'embedding table', rows: c.vocabSize, opts: stored('f32', H) },
+    { what: 'gate|up projection', rows: 2 * c.intermediateSize, opts: stored(projKind, H) },
+    { what: 'down projection', rows: H, opts: stored(projKind, c.intermediateSize) },
+    { what: 'QKV projection', rows: qDim(c) + 2 * KV, opts: stored(projKind, H) },
+    { what: 'POP deep K/V stack', rows: (c.numLayers - 1) * 2 * KV, opts: stored(projKind, H, projKind === 'f32' ? 0 : 2 * KV) },
   ];
-  const [largestBinding, largestBindingBytes] = bindings.reduce((a, b) => (b[1] > a[1] ? b : a));
+  if (!(c.tieWordEmbeddings && headKind === 'f32')) matrices.push({ what: 'LM head', rows: c.vocabSize, opts: stored(headKind, H) });
+  const bindLimit = Math.floor(Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) / 16) * 16;
   const problems: FitReport['problems'] = [];
-  const bindLimit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const splits: FitReport['splits'] = [];
+  let largestBinding = 'KV cache of one layer', largestBindingBytes = kvBytes / (2 * c.numLayers);
   if (largestBindingBytes > bindLimit) {
-    problems.push({ what: largestBinding, bytes: largestBindingBytes, limitName: 'maxStorageBufferBindingSize', limit: bindLimit, suggestion: largestBinding.startsWith('KV') ? 'Use a smaller context window.' : 'Choose a smaller model.' });
+    problems.push({ what: largestBinding, bytes: largestBindingBytes, limitName: 'maxStorageBufferBindingSize', limit: bindLimit, suggestion: 'Use a smaller context window.' });
+  }
+  for (const m of matrices) {
+    if (m.rows <= 0) continue;
+    const bytes = storedBytes(m.rows, m.opts.cols, m.opts);
+    let binding = bytes;
+    if (bytes > bindLimit) {
+      const plan = planSplit(m.rows * m.opts.cols, m.opts, bindLimit);
+      if (!plan) {
+        // Not even one row (one block of column-gain rows) fits a binding: no split helps.
+        const unit = gainRowsOf(m.opts);
+        problems.push({ what: `${m.what} (${unit > 1 ? `a block of ${unit} rows` : 'one row'})`, bytes: storedBytes(unit, m.opts.cols, m.opts), limitName: 'maxStorageBufferBindingSize', limit: bindLimit, suggestion: 'Choose a smaller model.' });
+        continue;
+      }
+      binding = Math.max(...plan.partRows.map((r) => storedBytes(r, m.opts.cols, m.opts)));
+      splits.push({ what: m.what, bytes, parts: plan.partRows.length });
+    }
+    if (binding > largestBindingBytes) (largestBinding = m.what), (largestBindingBytes = binding);
+  }
+  if (limits.memoryBytes !== undefined && weightBytes + kvBytes > limits.memoryBytes) {
+    problems.push({ what: 'weights + KV cache', bytes: weightBytes + kvBytes, limitName: 'device memory', limit: limits.memoryBytes, suggestion: 'Choose a smaller model, int4 weights or a smaller context window.' });
   }
   if (limits.storageAvailable !== undefined && downloadBytes > limits.storageAvailable) {
     problems.push({ what: 'download', bytes: downloadBytes, limitName: 'free browser storage', limit: limits.storageAvailable, suggestion: 'Delete cached models or free disk space.' });
   }
-  return { fits: problems.length === 0, params, downloadBytes, weightBytes, kvBytes, largestBindingBytes, largestBinding, contextWindow: ctx, problems };
+  return { fits: problems.length === 0, params, downloadBytes, weightBytes, kvBytes, largestBindingBytes, largestBinding, splits, contextWindow: ctx, problems };
 }
+
+const gainRowsOf = (o: UploadOptions): number => o.quant?.gains?.rows ?? (typeof o.half === 'object' ? o.half.gains?.rows : undefined) ?? 1;
 
 /** Throws the typed error for the first problem of a report. */
 export function assertFits(r: FitReport): void {

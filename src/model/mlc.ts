@@ -18,17 +18,20 @@
 // dequantized to f32, a tied LM head keeps the q4 copy. POP's deep K/V stack takes the K/V
 // rows of each layer's packed qkv, in reverse layer order, with that layer's input-norm gain
 // as column gains (src/model/weights.ts), so keep = L-1 stays exact.
+// Shards stream (src/model/stream.ts): each record is handed over as soon as its bytes are in,
+// and one task per weight uploads it once the records it needs have arrived.
 import {
-  MalformedFileError, MissingTensorError, ModelFileMissingError, ShapeMismatchError, TruncatedFileError, UnsupportedDtypeError,
+  MalformedFileError, MissingTensorError, ModelFileMissingError, ShapeMismatchError, UnsupportedDtypeError,
   UnsupportedModelTypeError, UnsupportedQuantizationError,
 } from '../errors.ts';
-import type { Ops } from '../ops/ops.ts';
+import type { Ops, RowUpload } from '../ops/ops.ts';
 import { GROUP, quantLayout, type QuantInfo } from '../ops/quant.ts';
 import { kvDim, qDim, ropeTable, type ModelConfig } from './config.ts';
 import type { FamilySpec } from './family.ts';
-import type { BuildOptions, LoadProgress } from './loader.ts';
+import type { BuildOptions, StreamOptions } from './loader.ts';
 import { halfToFloat } from './safetensors.ts';
-import { readJsonObject, type ModelSource } from './source.ts';
+import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
+import { LoadAccount, ROW_CHUNK_BYTES, streamRecords, type LoadStats } from './stream.ts';
 import type { LayerWeights, Weights } from './weights.ts';
 
 export const MLC_CONFIG = 'mlc-chat-config.json';
@@ -138,12 +141,6 @@ export interface MlcTensor extends MlcRecord {
   bytes: Uint8Array;
 }
 
-/** Host-side tensors of an MLC folder, found across its shards. */
-export interface MlcCheckpoint {
-  tensors: Map<string, MlcTensor>;
-  files: string[];
-}
-
 const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, uint32: 4 };
 
 /** Parses and checks the record list (tensor-cache.json / ndarray-cache.json). */
@@ -171,32 +168,63 @@ export function parseMlcCache(file: string, json: Record<string, any>): MlcShard
 }
 
 
-/** Fetches the record list and every shard; a shard shorter than its records is TRUNCATED_FILE naming it. */
-export async function loadMlcCheckpoint(source: ModelSource, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<MlcCheckpoint> {
-  let index: string | null = null;
-  let json: Record<string, any> | null = null;
+/** Reads the record list (tensor-cache.json, else ndarray-cache.json). */
+async function mlcRecordList(source: ModelSource, signal?: AbortSignal): Promise<MlcShard[]> {
   for (const name of MLC_CACHE_FILES) {
-    json = await readJsonObject(source, name, true, signal);
-    if (json) {
-      index = name;
-      break;
+    const json = await readJsonObject(source, name, true, signal);
+    if (json) return parseMlcCache(name, json);
+  }
+  throw new ModelFileMissingError('ndarray-cache.json');
+}
+
+/**
+ * The records a build takes, each once, as promises resolved when its bytes arrive. Records no
+ * one takes are skipped in the stream; a record's bytes count as held (LoadAccount) from
+ * arrival until the task that took it is done.
+ */
+class RecordStore {
+  private readonly list = new Map<string, MlcRecord & { file: string }>();
+  private readonly taken = new Map<string, { resolve: (t: MlcTensor) => void; reject: (e: unknown) => void; bytes: number }>();
+  private readonly arrived = new Set<string>();
+  failure: unknown = null;
+
+  constructor(shards: readonly MlcShard[], readonly files: string[], private readonly account: LoadAccount) {
+    for (const s of shards) for (const r of s.records) if (!this.list.has(r.name)) this.list.set(r.name, { ...r, file: s.dataPath });
+  }
+  record(name: string): MlcRecord | undefined {
+    return this.list.get(name);
+  }
+  take(name: string): Promise<MlcTensor> {
+    if (this.taken.has(name)) throw new Error(`MLC record ${name} taken twice`);
+    const p = new Promise<MlcTensor>((resolve, reject) => this.taken.set(name, { resolve, reject, bytes: 0 }));
+    p.catch(() => {}); // a failed load reports its own error; a take whose task was never made must not be an unhandled rejection
+    return p;
+  }
+  wanted(file: string, r: MlcRecord): boolean {
+    return this.taken.has(r.name) && this.list.get(r.name)!.file === file;
+  }
+  put(file: string, r: MlcRecord, bytes: Uint8Array): void {
+    const d = this.taken.get(r.name)!;
+    this.account.hold((d.bytes = bytes.byteLength));
+    this.arrived.add(r.name);
+    d.resolve({ ...r, file, bytes });
+  }
+  /** The task that took these records is done with them. */
+  release(names: readonly string[]): void {
+    for (const n of names) {
+      const d = this.taken.get(n);
+      if (d) this.account.release(d.bytes), (d.bytes = 0);
     }
   }
-  if (!json || !index) throw new ModelFileMissingError('ndarray-cache.json');
-  const shards = parseMlcCache(index, json);
-  const tensors = new Map<string, MlcTensor>();
-  let loadedBytes = 0;
-  for (let i = 0; i < shards.length; i++) {
-    const s = shards[i];
-    const buf = (await source.fetchFile(s.dataPath, { signal }))!;
-    const bytes = new Uint8Array(buf);
-    const need = Math.max(s.nbytes, ...s.records.map((r) => r.byteOffset + r.nbytes));
-    if (bytes.byteLength < need) throw new TruncatedFileError(s.dataPath, need, bytes.byteLength);
-    for (const r of s.records) tensors.set(r.name, { ...r, file: s.dataPath, bytes: bytes.subarray(r.byteOffset, r.byteOffset + r.nbytes) });
-    loadedBytes += bytes.byteLength;
-    onProgress?.({ file: s.dataPath, loadedFiles: i + 1, totalFiles: shards.length, loadedBytes });
+  /** Every shard was read: a record still awaited never came (a record list that lies). */
+  end(): void {
+    for (const [name, d] of this.taken) if (!this.arrived.has(name)) d.reject(new MissingTensorError(name, this.files.join(', ')));
   }
-  return { tensors, files: shards.map((s) => s.dataPath) };
+  /** Stops every task still waiting (a failed stream or task). */
+  fail(e: unknown): void {
+    this.failure ??= e;
+    for (const d of this.taken.values()) d.reject(this.failure);
+  }
 }
 
 /** A record's bytes at a 4-byte aligned offset (records after an odd-length f16 tensor are not). */
@@ -243,6 +271,7 @@ export interface HostLinear {
 }
 
 const groupsOf = (cols: number) => Math.ceil(cols / GROUP);
+const hostBytes = (w: HostLinear) => 4 * ((w.words?.length ?? 0) + (w.scales?.length ?? 0) + (w.data?.length ?? 0));
 
 export function sliceRows(w: HostLinear, r0: number, r1: number): HostLinear {
   const G = groupsOf(w.cols);
@@ -309,45 +338,104 @@ function concatRows(parts: Float32Array[]): Float32Array {
 }
 
 /**
- * Checks, maps and uploads an MLC checkpoint into the Weights the one forward reads (the same
- * roles and fused layouts as buildWeights). On failure what was uploaded so far is freed.
+ * Loads an MLC folder's weights while they download: shard by shard, each record as soon as its
+ * bytes are in (src/model/stream.ts), and every weight uploaded once the records it needs
+ * have arrived, into the same roles and fused layouts as the HF loader. q4 records are uploaded
+ * as they are (never a whole shard on the host; the embedding is dequantized to f32 by row
+ * ranges). A shard shorter than its records is TRUNCATED_FILE naming it. On failure what was
+ * uploaded so far is freed.
  */
-export function buildMlcWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: MlcCheckpoint, opts: BuildOptions): Weights<T> {
+export async function streamMlcWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, source: ModelSource, opts: BuildOptions, o: StreamOptions = {}): Promise<{ weights: Weights<T>; stats: LoadStats }> {
+  const shards = await mlcRecordList(source, o.signal);
+  const account = new LoadAccount();
+  const store = new RecordStore(shards, shards.map((s) => s.dataPath), account);
   const uploaded: T[] = [];
+  const writers = new Set<RowUpload<T>>();
   const track = (t: T) => (uploaded.push(t), t);
   const tracking: Ops<T> = Object.create(ops, {
     upload: { value: (...a: Parameters<Ops<T>['upload']>) => track(ops.upload(...a)) },
     uploadPacked: { value: (...a: Parameters<Ops<T>['uploadPacked']>) => track(ops.uploadPacked(...a)) },
+    uploadRows: { value: (...a: Parameters<Ops<T>['uploadRows']>): RowUpload<T> => {
+      const w = ops.uploadRows(...a);
+      writers.add(w);
+      return { write: (r, d) => (w.write(r, d), account.wrote()), finish: () => (writers.delete(w), track(w.finish())), discard: () => (writers.delete(w), w.discard()) };
+    } },
   });
+  let plan: { tasks: Promise<unknown>[]; assemble: () => Weights<T> } | null = null;
   try {
-    return buildOn(tracking, c, spec, ck, opts);
+    plan = planMlc(tracking, c, spec, store, opts, account);
+    let loadedBytes = 0;
+    for (let i = 0; i < shards.length; i++) {
+      const s = shards[i];
+      const wanted = s.records.filter((r) => store.wanted(s.dataPath, r));
+      if (wanted.length) {
+        const need = Math.max(s.nbytes, ...s.records.map((r) => r.byteOffset + r.nbytes));
+        const stream = (await openModelFile(source, s.dataPath, { signal: o.signal }))!;
+        try {
+          loadedBytes += await streamRecords(s.dataPath, stream, wanted, need, (r, bytes) => {
+            if (store.failure) throw store.failure;
+            store.put(s.dataPath, r, bytes);
+          }, account, o.signal);
+          if (store.failure) throw store.failure;
+        } catch (e) {
+          await stream.cancel(e);
+          throw e;
+        }
+        await stream.finish();
+      }
+      o.onProgress?.({ file: s.dataPath, loadedFiles: i + 1, totalFiles: shards.length, loadedBytes });
+    }
+    store.end();
+    await Promise.all(plan.tasks);
+    return { weights: plan.assemble(), stats: account.stats };
   } catch (e) {
+    store.fail(e);
+    if (plan) await Promise.allSettled(plan.tasks); // nothing uploads after the clean-up
+    for (const w of writers) w.discard();
     for (const t of uploaded) ops.free(t);
     throw e;
   }
 }
 
-function buildOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: MlcCheckpoint, opts: BuildOptions): Weights<T> {
+/**
+ * Declares the build: which records each weight needs (checked against the record list now:
+ * MISSING_TENSOR, SHAPE_MISMATCH before any shard is read) and a task per weight that uploads
+ * it once they have arrived. `assemble` gives the Weights after every task is done.
+ */
+function planMlc<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, store: RecordStore, opts: BuildOptions, account: LoadAccount): { tasks: Promise<unknown>[]; assemble: () => Weights<T> } {
   const names = MLC_FAMILIES[c.modelType];
   if (!names) throw new UnsupportedModelTypeError(c.modelType, Object.keys(MLC_FAMILIES));
   const L = c.numLayers, H = c.hiddenSize, Q = qDim(c), KV = kvDim(c), F = c.intermediateSize;
-  const files = ck.files.join(', ');
+  const files = store.files.join(', ');
   const at = (pattern: string, l: number) => pattern.replace('{layer}', String(l));
-  const tensor = (name: string, shape: number[]): MlcTensor => {
-    const t = ck.tensors.get(name);
-    if (!t) throw new MissingTensorError(name, files);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new ShapeMismatchError(name, shape, t.shape);
-    return t;
+  let scope: string[] = [];
+  const tensor = (name: string, shape: number[]): Promise<MlcTensor> => {
+    const r = store.record(name);
+    if (!r) throw new MissingTensorError(name, files);
+    if (r.shape.length !== shape.length || r.shape.some((d, i) => d !== shape[i])) throw new ShapeMismatchError(name, shape, r.shape);
+    scope.push(name);
+    return store.take(name);
   };
-  const vector = (name: string, n: number) => mlcF32(tensor(name, [n]));
+  const vector = (name: string, n: number) => tensor(name, [n]).then(mlcF32);
   const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
-  const linear = (prefix: string, rows: number, cols: number): HostLinear => {
-    if (ck.tensors.has(`${prefix}.q_weight`) || !ck.tensors.has(`${prefix}.weight`)) {
+  const linear = (prefix: string, rows: number, cols: number): Promise<HostLinear> => {
+    if (store.record(`${prefix}.q_weight`) || !store.record(`${prefix}.weight`)) {
       const G = groupsOf(cols);
-      const words = mlcU32(tensor(`${prefix}.q_weight`, [rows, G * 4]));
-      return { rows, cols, words, scales: mlcF32(tensor(`${prefix}.q_scale`, [rows, G])), data: null };
+      const w = tensor(`${prefix}.q_weight`, [rows, G * 4]), s = tensor(`${prefix}.q_scale`, [rows, G]);
+      return Promise.all([w, s]).then(([w, s]) => ({ rows, cols, words: mlcU32(w), scales: mlcF32(s), data: null }));
     }
-    return { rows, cols, words: null, scales: null, data: mlcF32(tensor(`${prefix}.weight`, [rows, cols])) };
+    return tensor(`${prefix}.weight`, [rows, cols]).then((t) => ({ rows, cols, words: null, scales: null, data: mlcF32(t) }));
+  };
+  const tasks: Promise<unknown>[] = [];
+  /** Any failure stops the stream and every other task (and is never an unhandled rejection). */
+  const handled = <R>(p: Promise<R>): Promise<R> => (p.catch((e) => store.fail(e)), p);
+  /** A task: its inputs (records taken now, in build order), then the upload; their bytes are released after. */
+  const task = <R>(inputs: () => Promise<R>, then: (v: R) => void): Promise<R> => {
+    scope = [];
+    const p = inputs();
+    const taken = scope;
+    tasks.push(handled(p.then((v) => (then(v), store.release(taken)))));
+    return p;
   };
   // Packed q4 is uploaded as is; unquantized (q0 formats) goes the f32 way, or is quantized on
   // load when EngineOptions.quantization asks for it. Gains: one [cols] vector per gains.rows rows.
@@ -362,15 +450,24 @@ function buildOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: MlcCheckp
     if (gains) for (let i = 0; i < data.length; i++) data[i] *= gains.values[Math.floor(i / cols / gains.rows) * cols + (i % cols)];
     return ops.upload(label, data, { cols });
   };
-
-  const embedW = linear(names.embed, c.vocabSize, H);
+  // The embedding as f32 rows (the gather reads f32), dequantized a row range at a time;
   // `cols`: a table larger than one binding is stored as row parts (src/ops/split.ts).
-  const embed = ops.upload('embed', dequantizeMlc(embedW), { cols: H });
-  const finalNorm = ops.upload('final_norm', gainOf(vector(names.finalNorm, H)));
-  let lmHead: T;
-  if (!c.tieWordEmbeddings) lmHead = put('lm_head', [linear(names.lmHead, c.vocabSize, H)]);
-  else if (embedW.words) lmHead = put('lm_head', [embedW]);
-  else lmHead = opts.quant && opts.quantLmHead ? ops.upload('lm_head', embedW.data!, { quant: { scheme: opts.quant, cols: H } }) : embed;
+  const embedRows = (w: HostLinear): T => {
+    const out = ops.uploadRows('embed', w.rows, { cols: H });
+    const per = Math.max(1, Math.floor(ROW_CHUNK_BYTES / (H * 4)));
+    for (let r = 0; r < w.rows; r += per) out.write(r, dequantizeMlc(sliceRows(w, r, Math.min(w.rows, r + per))));
+    return out.finish();
+  };
+
+  let embed!: T, lmHead!: T, finalNorm!: T;
+  task(() => linear(names.embed, c.vocabSize, H), (w) => {
+    embed = embedRows(w);
+    if (!c.tieWordEmbeddings) return;
+    if (w.words) lmHead = put('lm_head', [w]);
+    else lmHead = opts.quant && opts.quantLmHead ? ops.upload('lm_head', w.data!, { quant: { scheme: opts.quant, cols: H } }) : embed;
+  });
+  task(() => vector(names.finalNorm, H), (g) => (finalNorm = ops.upload('final_norm', gainOf(g))));
+  if (!c.tieWordEmbeddings) task(() => linear(names.lmHead, c.vocabSize, H), (w) => (lmHead = put('lm_head', [w])));
 
   const ropeTables = new Map<string, T>();
   const ropeFor = (l: number) => {
@@ -380,40 +477,45 @@ function buildOn<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: MlcCheckp
     return t;
   };
   const deep = opts.pop && L > 1;
-  const deepParts: HostLinear[] = [];
-  const deepGains = deep ? new Float32Array((L - 1) * H) : null;
-  const deepBias = deep && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
+  /** Layer l's contribution to POP's deep K/V stack: its [K; V] rows (a copy: the rest of qkv goes), norm gain and bias. */
+  const deepParts: Promise<{ l: number; part: HostLinear; gain: Float32Array; bias: Float32Array | null }>[] = [];
   const layers: LayerWeights<T>[] = [];
   for (let l = 0; l < L; l++) {
     const name = (s: string) => `L${l}.${s}`;
-    const qkv = linear(at(names.qkv, l), Q + 2 * KV, H);
-    const bias = c.attentionBias ? vector(`${at(names.qkv, l)}.bias`, Q + 2 * KV) : null;
-    const inputNorm = gainOf(vector(at(names.inputNorm, l), H));
-    layers.push({
-      inputNorm: ops.upload(name('input_norm'), inputNorm),
-      qkv: put(name('qkv'), [qkv]),
-      qkvBias: bias ? ops.upload(name('qkv_bias'), bias) : null,
-      qNorm: null,
-      kNorm: null,
-      o: put(name('o'), [linear(at(names.o, l), H, Q)]),
-      attnOutNorm: null,
-      mlpNorm: ops.upload(name('mlp_norm'), gainOf(vector(at(names.mlpNorm, l), H))),
-      gateUp: put(name('gate_up'), [linear(at(names.gateUp, l), 2 * F, H)]),
-      down: put(name('down'), [linear(at(names.down, l), H, F)]),
-      mlpOutNorm: null,
-      rope: ropeFor(l),
-    });
-    if (deep && l >= 1) {
-      // Block j = L-1-l holds layer l's [K; V] rows (see Weights.deepKv).
-      const j = L - 1 - l;
-      deepParts[j] = sliceRows(qkv, Q, Q + 2 * KV);
-      deepGains!.set(inputNorm, j * H);
-      if (deepBias && bias) deepBias.set(bias.subarray(Q, Q + 2 * KV), j * 2 * KV);
-    }
+    const layer = { qkvBias: null, qNorm: null, kNorm: null, attnOutNorm: null, mlpOutNorm: null, rope: ropeFor(l) } as unknown as LayerWeights<T>;
+    layers.push(layer);
+    const toDeep = deep && l >= 1;
+    const qkv = task(() => linear(at(names.qkv, l), Q + 2 * KV, H), (w) => (layer.qkv = put(name('qkv'), [w])));
+    const bias = c.attentionBias ? task(() => vector(`${at(names.qkv, l)}.bias`, Q + 2 * KV), (b) => (layer.qkvBias = ops.upload(name('qkv_bias'), b))) : Promise.resolve(null);
+    const gain = task(() => vector(at(names.inputNorm, l), H).then(gainOf), (g) => (layer.inputNorm = ops.upload(name('input_norm'), g)));
+    if (toDeep) deepParts.push(handled(Promise.all([qkv, gain, bias]).then(([w, gain, bias]) => {
+      const s = sliceRows(w, Q, Q + 2 * KV);
+      const part = { ...s, words: s.words?.slice() ?? null, scales: s.scales?.slice() ?? null, data: s.data?.slice() ?? null };
+      account.hold(hostBytes(part));
+      return { l, part, gain, bias: bias ? bias.slice(Q, Q + 2 * KV) : null };
+    })));
+    task(() => linear(at(names.o, l), H, Q), (w) => (layer.o = put(name('o'), [w])));
+    task(() => vector(at(names.mlpNorm, l), H), (g) => (layer.mlpNorm = ops.upload(name('mlp_norm'), gainOf(g))));
+    task(() => linear(at(names.gateUp, l), 2 * F, H), (w) => (layer.gateUp = put(name('gate_up'), [w])));
+    task(() => linear(at(names.down, l), H, F), (w) => (layer.down = put(name('down'), [w])));
   }
-  return {
-    embed, finalNorm, lmHead, layers,
-    deepKv: deep ? put('pop.deep_kv', deepParts, { values: deepGains!, rows: 2 * KV }) : null,
-    deepKvBias: deepBias ? ops.upload('pop.deep_kv_bias', deepBias) : null,
-  };
+  let deepKv: T | null = null, deepKvBias: T | null = null;
+  if (deep) {
+    tasks.push(handled(Promise.all(deepParts).then((all) => {
+      // Block j = L-1-l holds layer l's [K; V] rows (see Weights.deepKv).
+      const blocks: HostLinear[] = [];
+      const gains = new Float32Array((L - 1) * H);
+      const biases = c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
+      for (const { l, part, gain, bias } of all) {
+        const j = L - 1 - l;
+        blocks[j] = part;
+        gains.set(gain, j * H);
+        if (biases && bias) biases.set(bias, j * 2 * KV);
+      }
+      deepKv = put('pop.deep_kv', blocks, { values: gains, rows: 2 * KV });
+      if (biases) deepKvBias = ops.upload('pop.deep_kv_bias', biases);
+      for (const b of blocks) account.release(hostBytes(b));
+    })));
+  }
+  return { tasks, assemble: () => ({ embed, finalNorm, lmHead, layers, deepKv, deepKvBias }) };
 }

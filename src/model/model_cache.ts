@@ -1,10 +1,13 @@
 // Downloads kept in the browser: file bodies in the Cache API, metadata (model id, files,
-// sizes, completion) in IndexedDB through idb-keyval. Each file is stored as soon as it is
-// complete, so an interrupted download costs at most the file in flight and the next load
-// fetches only what is missing. A model is marked complete only after every file is stored.
+// sizes, completion) in IndexedDB through idb-keyval. Weight files stream (openFile): the
+// bytes the loader reads from the network go to the Cache API as they arrive, and the entry
+// is committed only when the loader has read the whole file and found it good
+// (FileStream.finish); a short, broken or aborted stream stores nothing. So an interrupted
+// download costs at most the file in flight and the next load fetches only what is missing.
+// A model is marked complete only after every file is stored.
 import { del, get, set } from 'idb-keyval';
 import { StorageQuotaError } from '../errors.ts';
-import { resolveModelUrl, urlSource, type ModelSource } from './source.ts';
+import { contentLength, readableFileStream, resolveModelUrl, urlSource, type FileStream, type ModelSource } from './source.ts';
 
 export const CACHE_NAME = 'pop-llm-models';
 
@@ -60,15 +63,117 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
   let filesDone = 0;
   let meta: CachedModelMeta | null = null;
   const loadMeta = async () => (meta ??= (await cachedModelInfo(model)) ?? { modelId: model, baseUrl: base, files: {}, absent: [], complete: false, updated: Date.now() });
+  let lastReport = 0;
   const report = (file: string, fromCache: boolean) => {
+    lastReport = performance.now();
     const total = opts.totalBytes ?? 0;
     const elapsed = (performance.now() - started) / 1000;
     const rate = downloadedBytes / Math.max(elapsed, 1e-3);
     const eta = total && rate > 0 ? Math.max(0, (total - loadedBytes) / rate) : null;
     opts.onProgress?.({ file, loadedBytes, totalBytes: total, filesDone, etaSeconds: eta, fromCache });
   };
+  /** Counts a stream's bytes into the progress (a report at most every 250 ms, and one per file). */
+  const counted = (f: FileStream, name: string, fromCache: boolean): FileStream => ({
+    ...f,
+    async read() {
+      const c = await f.read();
+      if (!c) {
+        filesDone++;
+        report(name, fromCache);
+        return null;
+      }
+      loadedBytes += c.byteLength;
+      if (!fromCache) downloadedBytes += c.byteLength;
+      if (performance.now() - lastReport > 250) report(name, fromCache);
+      return c;
+    },
+  });
+  const storeError = async (e: unknown, bytes: number): Promise<unknown> => {
+    if ((e as Error)?.name !== 'QuotaExceededError') return e;
+    const est = await navigator.storage?.estimate?.().catch(() => null);
+    return new StorageQuotaError(bytes, Math.max(0, (est?.quota ?? 0) - (est?.usage ?? 0)));
+  };
+  /**
+   * Passes the network's chunks to the reader and, as they go, into a Cache API entry that is
+   * committed at finish (after the reader checked the whole file) and dropped at cancel. The
+   * reader's pace drives the download; if the cache falls 8 MiB behind, the reader waits.
+   */
+  const cachingStream = (net: FileStream, cache: Cache, url: string, name: string, m: CachedModelMeta): FileStream => {
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    let wake: (() => void) | null = null;
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => void (ctl = c),
+      pull: () => {
+        wake?.();
+        wake = null;
+      },
+    }, { highWaterMark: 8 << 20, size: (c: Uint8Array) => c.byteLength });
+    let bytes = 0, failed: unknown = null, cancelled = false;
+    const headers = net.size !== null ? { 'content-length': String(net.size) } : undefined;
+    const put = cache.put(url, new Response(body, { headers })).catch(async (e) => {
+      if (!cancelled) failed = await storeError(e, net.size ?? bytes);
+    });
+    return {
+      size: net.size,
+      async read() {
+        if (failed) throw failed;
+        const c = await net.read();
+        if (!c) return null;
+        bytes += c.byteLength;
+        try {
+          ctl.enqueue(c.slice());
+        } catch (e) {
+          // The Cache API stopped reading (its put failed): its error, once known.
+          await put;
+          throw failed ?? e;
+        }
+        if ((ctl.desiredSize ?? 1) <= 0) await Promise.race([new Promise<void>((r) => (wake = r)), put]);
+        if (failed) throw failed;
+        return c;
+      },
+      async finish() {
+        await net.finish();
+        try {
+          ctl.close();
+        } catch {
+          /* already stopped by a failed put: reported below */
+        }
+        await put;
+        if (failed) throw failed;
+        m.files[name] = bytes;
+        m.updated = Date.now();
+        await set(metaKey(model), m).catch(() => undefined);
+      },
+      async cancel(reason) {
+        cancelled = true;
+        ctl.error(reason ?? new Error('cancelled'));
+        await net.cancel(reason);
+        await put;
+      },
+    };
+  };
   return {
     id: model,
+    async openFile(name, o = {}) {
+      const url = `${base}/${name}`;
+      const m = await loadMeta();
+      let cache: Cache | null = null;
+      try {
+        cache = await caches.open(CACHE_NAME);
+        const hit = await cache.match(url);
+        if (hit) return counted(readableFileStream(hit.body, m.files[name] ?? contentLength(hit)), name, true);
+      } catch {
+        cache = null; // no Cache API here (opaque origin): download every time
+      }
+      if (m.complete && o.optional && m.absent?.includes(name)) return null;
+      const net = await network.openFile!(name, o);
+      if (!net) {
+        if (!m.absent) m.absent = [];
+        if (!m.absent.includes(name)) m.absent.push(name);
+        return null;
+      }
+      return counted(cache ? cachingStream(net, cache, url, name, m) : net, name, false);
+    },
     async fetchFile(name, o = {}) {
       const url = `${base}/${name}`;
       const m = await loadMeta();
@@ -100,11 +205,7 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
         try {
           await cache.put(url, new Response(buf.slice(0)));
         } catch (e) {
-          if ((e as Error).name === 'QuotaExceededError') {
-            const est = await navigator.storage?.estimate?.().catch(() => null);
-            throw new StorageQuotaError(buf.byteLength, Math.max(0, (est?.quota ?? 0) - (est?.usage ?? 0)));
-          }
-          throw e;
+          throw await storeError(e, buf.byteLength);
         }
         m.files[name] = buf.byteLength;
         m.updated = Date.now();

@@ -22,12 +22,17 @@ export interface SafetensorsHeader {
   requiredBytes: number;
 }
 
-/** Parses the header from the first bytes of the file; `fileBytes` is the file's full size. */
-export function parseSafetensorsHeader(file: string, head: Uint8Array, fileBytes: number): SafetensorsHeader {
+/** The JSON header's length from the file's first 8 bytes (MALFORMED_FILE when implausible). */
+export function safetensorsHeaderLength(file: string, head: Uint8Array): number {
   if (head.byteLength < 8) throw new TruncatedFileError(file, 8, head.byteLength);
-  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  const len = Number(dv.getBigUint64(0, true));
+  const len = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
   if (len > 100_000_000) throw new MalformedFileError(file, `header length ${len} is implausible (not a safetensors file?)`);
+  return len;
+}
+
+/** Parses the header from the first bytes of the file; `fileBytes` is the file's full size (Infinity: not known yet). */
+export function parseSafetensorsHeader(file: string, head: Uint8Array, fileBytes: number): SafetensorsHeader {
+  const len = safetensorsHeaderLength(file, head);
   if (head.byteLength < 8 + len) throw new TruncatedFileError(file, 8 + len, Math.min(head.byteLength, fileBytes));
   let json: Record<string, any>;
   try {
@@ -83,55 +88,78 @@ export function halfToFloat(h: number): number {
 
 /** Converts a tensor's bytes (F32, F16 or BF16, little endian) to f32. */
 export function toFloat32(entry: TensorEntry, bytes: Uint8Array): Float32Array {
-  const n = entry.shape.reduce((a, b) => a * b, 1);
-  switch (entry.dtype) {
-    case 'F32': {
-      const out = new Float32Array(n);
-      new Uint8Array(out.buffer).set(bytes.subarray(0, n * 4));
-      return out;
-    }
+  return decodeFloats(entry.name, entry.dtype, bytes, entry.shape.reduce((a, b) => a * b, 1));
+}
+
+/**
+ * The first n values of `bytes` (F32, F16 or BF16, little endian, any alignment) as f32, into
+ * `out` when given (a loader's reused scratch: the result is a view of it).
+ */
+export function decodeFloats(name: string, dtype: string, bytes: Uint8Array, n: number, out?: Float32Array): Float32Array {
+  const dst = out ? out.subarray(0, n) : new Float32Array(n);
+  switch (dtype) {
+    case 'F32':
+      new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(bytes.subarray(0, n * 4));
+      return dst;
     case 'F16': {
-      const src = new Uint16Array(bytes.slice(0, n * 2).buffer);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]);
-      return out;
+      const src = halves(bytes, n);
+      for (let i = 0; i < n; i++) dst[i] = halfToFloat(src[i]);
+      return dst;
     }
     case 'BF16': {
-      const src = new Uint16Array(bytes.slice(0, n * 2).buffer);
-      const out = new Float32Array(n);
-      const u = new Uint32Array(out.buffer);
+      const src = halves(bytes, n), u = new Uint32Array(dst.buffer, dst.byteOffset, n);
       for (let i = 0; i < n; i++) u[i] = src[i] << 16;
-      return out;
+      return dst;
     }
     default:
-      throw new UnsupportedDtypeError(entry.name, entry.dtype);
+      throw new UnsupportedDtypeError(name, dtype);
   }
 }
 
+/** n little-endian u16 values: a view when aligned, else a copy. */
+function halves(bytes: Uint8Array, n: number): Uint16Array {
+  return bytes.byteOffset % 2 ? new Uint16Array(bytes.slice(0, n * 2).buffer) : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/** Whether the loader converts this dtype (F32, F16, BF16). */
+export const isFloatDtype = (dtype: string): boolean => dtype === 'F32' || dtype === 'F16' || dtype === 'BF16';
+
 /** Serializes tensors to a safetensors file (fixtures, random models). */
 export function writeSafetensors(tensors: { name: string; shape: number[]; data: Float32Array; dtype?: SafetensorsDtype }[]): Uint8Array {
+  const head = safetensorsHead(tensors);
+  const out = new Uint8Array(head.byteLength + tensors.reduce((a, t) => a + tensorBytes(t), 0));
+  out.set(head);
+  let p = head.byteLength;
+  for (const t of tensors) {
+    const b = encodeTensor(t.data, t.dtype ?? 'F32');
+    out.set(b, p);
+    p += b.byteLength;
+  }
+  return out;
+}
+
+const tensorBytes = (t: { shape: number[]; dtype?: SafetensorsDtype }) => t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype ?? 'F32'];
+
+/** The 8-byte length and JSON header of a file holding these tensors back to back, in order (the data follows). */
+export function safetensorsHead(tensors: readonly { name: string; shape: number[]; dtype?: SafetensorsDtype }[]): Uint8Array {
   const header: Record<string, unknown> = {};
   let offset = 0;
-  const parts: Uint8Array[] = [];
   for (const t of tensors) {
-    const dtype = t.dtype ?? 'F32';
-    const bytes = encode(t.data, dtype);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
-    offset += bytes.byteLength;
-    parts.push(bytes);
+    const bytes = tensorBytes(t);
+    header[t.name] = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   while ((8 + json.length) % 8) json += ' ';
   const hb = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + hb.byteLength + offset);
+  const out = new Uint8Array(8 + hb.byteLength);
   new DataView(out.buffer).setBigUint64(0, BigInt(hb.byteLength), true);
   out.set(hb, 8);
-  let p = 8 + hb.byteLength;
-  for (const b of parts) out.set(b, p), (p += b.byteLength);
   return out;
 }
 
-function encode(data: Float32Array, dtype: SafetensorsDtype): Uint8Array {
+/** A tensor's data bytes in a dtype (little endian). */
+export function encodeTensor(data: Float32Array, dtype: SafetensorsDtype): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   const out = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = dtype === 'BF16' ? floatToBf16(data[i]) : floatToHalf(data[i]);

@@ -15,14 +15,15 @@ import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
-import { packHalf, type HalfInfo } from './half.ts';
-import { quantizeQ4, type QuantInfo } from './quant.ts';
+import { halfLayout, packHalf, packHalfWords, type HalfInfo } from './half.ts';
+import { quantLayout, quantizeQ4, type QuantInfo } from './quant.ts';
+import { checkRows, HostRowUpload } from './row_upload.ts';
 import { sample } from '../kernels/sample.ts';
-import { partOptions, planSplit, type SplitTensor } from './split.ts';
+import { partOptions, planSplit, type RowPart, type SplitTensor } from './split.ts';
 import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SampleParams, SeqView, UploadOptions } from './ops.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampleParams, SeqView, UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -111,6 +112,93 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.quant.set(b, info);
     this.quantized++;
     return b;
+  }
+  /**
+   * Streamed loads: each write encodes its rows (f32 as is, q4 quantized row by row, f16
+   * packed) and writes them in place, so the host holds one row range at a time. A tensor past
+   * the binding limit gets one writer per row part (the same parts `upload` makes).
+   */
+  uploadRows(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<GPUBuffer> {
+    const cols = opts.cols;
+    const plan = planSplit(rows * cols, opts, this.maxBindingBytes);
+    if (!plan) return this.rowWriter(label, rows, opts);
+    const parts: { row0: number; rows: number; w: RowUpload<GPUBuffer> }[] = [];
+    try {
+      let row0 = 0;
+      for (const n of plan.partRows) {
+        parts.push({ row0, rows: n, w: this.rowWriter(`${label}[${row0}:${row0 + n}]`, n, partOptions(opts, cols, row0, n) as UploadOptions & { cols: number }) });
+        row0 += n;
+      }
+    } catch (e) {
+      for (const p of parts) p.w.discard();
+      throw e;
+    }
+    const done: RowPart[] = [];
+    return {
+      write: (row0, data) => {
+        checkRows(label, rows, cols, row0, data.length);
+        const row1 = row0 + data.length / cols;
+        for (const p of parts) {
+          const a = Math.max(row0, p.row0), b = Math.min(row1, p.row0 + p.rows);
+          if (a < b) p.w.write(a - p.row0, data.subarray((a - row0) * cols, (b - row0) * cols));
+        }
+      },
+      finish: () => {
+        for (const p of parts.slice(done.length)) done.push({ buf: p.w.finish(), row0: p.row0, rows: p.rows });
+        const handle = this.pool.create(`${label} (${parts.length} row parts)`, 16);
+        this.splits.set(handle, { rows, cols, parts: done });
+        return handle;
+      },
+      discard: () => {
+        for (const p of done) this.pool.destroy(p.buf);
+        for (const p of parts.slice(done.length)) p.w.discard();
+      },
+    };
+  }
+  /** One buffer written by row ranges, in the layout `upload` gives (quant.ts / half.ts / f32). */
+  private rowWriter(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<GPUBuffer> {
+    const cols = opts.cols, queue = this.gpu.device.queue;
+    const half = !opts.quant && opts.half ? opts.half : null;
+    // Halves of a row range start at a whole word only when rows hold an even count.
+    if (half && cols % 2) return new HostRowUpload(this, label, rows, opts);
+    const q = opts.quant ? quantLayout(opts.quant.scheme, rows, cols, opts.quant.gains?.rows ?? 0) : null;
+    const h = half ? halfLayout(rows * cols, half) : null;
+    const buf = this.pool.create(label, q ? q.words * 4 : h ? h.words * 4 : rows * cols * 4);
+    let written = 0;
+    const gains = (offset: number, g: { values: Float32Array } | undefined) => g && queue.writeBuffer(buf, offset * 4, g.values.buffer, g.values.byteOffset, g.values.byteLength);
+    return {
+      write: (row0, data) => {
+        checkRows(label, rows, cols, row0, data.length);
+        const n = data.length / cols;
+        if (q) {
+          // Rows are quantized independently (groups run along a row): the same words and scales as a whole upload.
+          const { packed, info } = quantizeQ4(data, { scheme: q.scheme, cols });
+          queue.writeBuffer(buf, row0 * q.rowWords * 4, packed.buffer, 0, n * q.rowWords * 4);
+          queue.writeBuffer(buf, (q.scalesOffset + row0 * q.groups) * 4, packed.buffer, info.scalesOffset * 4, n * q.groups * 4);
+          if (q.minsOffset) queue.writeBuffer(buf, (q.minsOffset + row0 * q.groups) * 4, packed.buffer, info.minsOffset * 4, n * q.groups * 4);
+        } else if (h) {
+          const words = packHalfWords(data);
+          queue.writeBuffer(buf, ((row0 * cols) / 2) * 4, words.buffer, 0, words.byteLength);
+        } else {
+          queue.writeBuffer(buf, row0 * cols * 4, data.buffer, data.byteOffset, data.byteLength);
+        }
+        written += n;
+      },
+      finish: () => {
+        if (written !== rows) throw new Error(`uploadRows ${label}: ${written} of ${rows} rows written`);
+        if (q) {
+          gains(q.gainsOffset, opts.quant!.gains);
+          this.quant.set(buf, q);
+          this.quantized++;
+        } else if (h) {
+          gains(h.gainsOffset, half && half !== true ? half.gains : undefined);
+          this.half.set(buf, h);
+          this.halves++;
+        }
+        return buf;
+      },
+      discard: () => this.pool.destroy(buf),
+    };
   }
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): GPUBuffer {
     if (packed.length !== info.words) throw new Error(`uploadPacked ${label}: ${packed.length} words, layout needs ${info.words}`);

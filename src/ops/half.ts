@@ -52,18 +52,31 @@ function checkGains(elements: number, s: HalfSpec): void {
   if (s.gains.values.length !== (rows / s.gains.rows) * s.cols) throw new Error(`half: ${s.gains.values.length} gains for ${rows / s.gains.rows} blocks of ${s.cols}`);
 }
 
-/** Packs f32 values as halves (see the layout above). */
-export function packHalf(data: Float32Array, spec?: HalfSpec | true): { packed: Uint32Array; info: HalfInfo } {
+/** The layout of `elements` values stored as halves with this spec (see above). */
+export function halfLayout(elements: number, spec?: HalfSpec | true): HalfInfo {
   const s = specOf(spec);
-  if (s) checkGains(data.length, s);
-  const halfWords = Math.ceil(data.length / 2);
+  if (s) checkGains(elements, s);
+  const halfWords = Math.ceil(elements / 2);
   const gainsOffset = s?.gains ? Math.ceil(halfWords / 4) * 4 || 4 : 0;
   const words = gainsOffset ? gainsOffset + s!.gains!.values.length : Math.max(4, Math.ceil(halfWords / 4) * 4);
-  const packed = new Uint32Array(words);
+  return { elements, cols: s?.cols ?? 0, gainsOffset, gainRows: s?.gains?.rows ?? 0, words };
+}
+
+/** The halves of `data`, two per word (no padding, no gains): words [i, ...) of an even element offset 2i. */
+export function packHalfWords(data: Float32Array, out = new Uint32Array(Math.ceil(data.length / 2))): Uint32Array {
   const n = data.length;
-  for (let i = 0, w = 0; i < n; i += 2, w++) packed[w] = floatToHalf(data[i]) | ((i + 1 < n ? floatToHalf(data[i + 1]) : 0) << 16);
-  if (s?.gains) new Float32Array(packed.buffer).set(s.gains.values, gainsOffset);
-  return { packed, info: { elements: n, cols: s?.cols ?? 0, gainsOffset, gainRows: s?.gains?.rows ?? 0, words } };
+  for (let i = 0, w = 0; i < n; i += 2, w++) out[w] = floatToHalf(data[i]) | ((i + 1 < n ? floatToHalf(data[i + 1]) : 0) << 16);
+  return out;
+}
+
+/** Packs f32 values as halves (see the layout above). */
+export function packHalf(data: Float32Array, spec?: HalfSpec | true): { packed: Uint32Array; info: HalfInfo } {
+  const info = halfLayout(data.length, spec);
+  const packed = new Uint32Array(info.words);
+  packHalfWords(data, packed);
+  const s = specOf(spec);
+  if (s?.gains) new Float32Array(packed.buffer).set(s.gains.values, info.gainsOffset);
+  return { packed, info };
 }
 
 /** The values the f16 storage kernels compute with: fround(half(w)), times the column gain (f32) if any. */

@@ -30,6 +30,20 @@ export interface UploadOptions {
   half?: true | HalfSpec;
 }
 
+/**
+ * A [rows, cols] matrix filled by row ranges while its bytes download (src/model/stream.ts):
+ * `finish` gives exactly what `upload(label, allRows, opts)` would, so a load never needs the
+ * whole tensor on the host. Rows may come in any order, each exactly once.
+ */
+export interface RowUpload<T> {
+  /** Rows [row0, row0 + data.length / cols), f32 (stored as `opts` says: f32, q4, f16, row parts). */
+  write(row0: number, data: Float32Array): void;
+  /** Every row written: the tensor. Column gains (quant.gains / half.gains) are read here. */
+  finish(): T;
+  /** Frees what was allocated (a failed or aborted load). */
+  discard(): void;
+}
+
 /** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V. */
 export interface KvLayerStorage<T> {
   k: T;
@@ -81,6 +95,8 @@ export interface Ops<T> {
 
   alloc(label: string, elements: number): T;
   upload(label: string, data: Float32Array, opts?: UploadOptions): T;
+  /** The same storage as `upload`, written by row ranges (streamed loads); `opts.cols` is the row length. */
+  uploadRows(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<T>;
   /**
    * A weight that arrives already int4-packed in the layout of src/ops/quant.ts (MLC q4
    * checkpoints, src/model/mlc.ts): stored as is, read only as the `w` of `matmul`.

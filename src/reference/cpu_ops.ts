@@ -1,7 +1,8 @@
 // The plain TypeScript twin of the GPU ops: each op as the obvious loop, in f64
 // accumulators. Used by the tests only, as the reference every kernel is compared with.
 import type { Activation } from '../model/config.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, SeqView, UploadOptions } from '../ops/ops.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SeqView, UploadOptions } from '../ops/ops.ts';
+import { HostRowUpload } from '../ops/row_upload.ts';
 import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../ops/quant.ts';
 import { roundHalf } from '../ops/half.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
@@ -54,6 +55,9 @@ export class CpuOps implements Ops<Float32Array> {
     if (!opts.quant) return Float32Array.from(data);
     const { packed, info } = quantizeQ4(data, opts.quant);
     return dequantizeQ4(packed, info);
+  }
+  uploadRows(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<Float32Array> {
+    return new HostRowUpload(this, label, rows, opts);
   }
   /** An already packed weight: its dequantized values, as the q4 kernels compute with them. */
   uploadPacked(_label: string, packed: Uint32Array, info: QuantInfo): Float32Array {

@@ -67,12 +67,17 @@ export function gemma3PreprocessorConfig(imageSize: number, tokensPerImage: numb
  */
 export function randomVlmFiles(rawConfig: Record<string, any>, preprocessor: Record<string, any>, o: RandomModelOptions = {}): Map<string, Uint8Array> {
   const files = randomModelFiles(rawConfig, o);
+  files.set('preprocessor_config.json', randomVlmPreprocessor(rawConfig, preprocessor));
+  return files;
+}
+
+/** The preprocessor_config.json of a random VLM (see randomVlmFiles); randomModelSource takes it as an extra file. */
+export function randomVlmPreprocessor(rawConfig: Record<string, any>, preprocessor: Record<string, any>): Uint8Array {
   const v = rawConfig.vision_config;
   const pre = rawConfig.model_type === 'gemma3'
     ? { ...gemma3PreprocessorConfig(v.image_size, rawConfig.mm_tokens_per_image ?? 256), ...preprocessor, size: { height: v.image_size, width: v.image_size } }
     : { ...preprocessor, max_image_size: { longest_edge: v.image_size }, size: { longest_edge: v.size?.longest_edge ?? 4 * v.image_size } };
-  files.set('preprocessor_config.json', new TextEncoder().encode(JSON.stringify(pre, null, 2)));
-  return files;
+  return new TextEncoder().encode(JSON.stringify(pre, null, 2));
 }
 
 /** Idefics3 / SmolVLM's special tokens besides `<image>`: the global view, tile positions (6 x 6), the wrapper, the turn end. */

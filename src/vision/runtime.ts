@@ -9,7 +9,7 @@ import type { Ops } from '../ops/ops.ts';
 import { normalizeImageProcessor, type ImageProcessorConfig, type VisionConfig } from './config.ts';
 import { toRgba, type ImageInput } from './image_input.ts';
 import { preprocessRgba, type PreprocessedImage } from './preprocess.ts';
-import { buildVisionWeights, createVisionState, encodeTile, freeVisionState, visionWeightTensors, type TensorSource, type VisionState, type VisionWeights } from './siglip.ts';
+import { createVisionState, encodeTile, freeVisionState, visionWeightTensors, type VisionState, type VisionWeights } from './siglip.ts';
 
 export interface VisionRuntime<T> {
   config: VisionConfig;
@@ -18,26 +18,33 @@ export interface VisionRuntime<T> {
   state: VisionState<T>;
 }
 
-export async function loadVisionRuntime<T>(ops: Ops<T>, c: ModelConfig, ck: TensorSource, source: ModelSource, signal?: AbortSignal): Promise<VisionRuntime<T> | null> {
-  const v = c.vision;
-  if (!v) return null;
-  const buf = await source.fetchFile('preprocessor_config.json', { optional: true, signal });
-  let raw: Record<string, any> | null = null;
-  if (buf) {
-    try {
-      raw = JSON.parse(new TextDecoder().decode(buf));
-    } catch (e) {
-      throw new MalformedFileError('preprocessor_config.json', `not valid JSON (${(e as Error).message})`);
-    }
-  }
-  let processor: ImageProcessorConfig;
+/**
+ * A VLM's runtime around its streamed vision weights (src/vision/siglip.ts planVisionWeights):
+ * the image processor settings and one tile of scratch. On failure the weights are freed.
+ */
+export async function loadVisionRuntime<T>(ops: Ops<T>, c: ModelConfig, weights: VisionWeights<T>, source: ModelSource, signal?: AbortSignal): Promise<VisionRuntime<T>> {
+  const v = c.vision!;
   try {
-    processor = normalizeImageProcessor(raw, v);
+    const buf = await source.fetchFile('preprocessor_config.json', { optional: true, signal });
+    let raw: Record<string, any> | null = null;
+    if (buf) {
+      try {
+        raw = JSON.parse(new TextDecoder().decode(buf));
+      } catch (e) {
+        throw new MalformedFileError('preprocessor_config.json', `not valid JSON (${(e as Error).message})`);
+      }
+    }
+    let processor: ImageProcessorConfig;
+    try {
+      processor = normalizeImageProcessor(raw, v);
+    } catch (e) {
+      throw new MalformedFileError('preprocessor_config.json', (e as Error).message);
+    }
+    return { config: v, processor, weights, state: createVisionState(ops, v) };
   } catch (e) {
-    throw new MalformedFileError('preprocessor_config.json', (e as Error).message);
+    for (const t of visionWeightTensors(weights)) ops.free(t);
+    throw e;
   }
-  const weights = buildVisionWeights(ops, v, ck);
-  return { config: v, processor, weights, state: createVisionState(ops, v) };
 }
 
 export function freeVisionRuntime<T>(ops: Ops<T>, rt: VisionRuntime<T>): void {

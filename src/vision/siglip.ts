@@ -10,9 +10,10 @@
 // Full tiles only: every patch is valid, so position ids are 0..n^2-1 (HF's bucketized ids
 // reduce to that when the patch mask is all ones, which Idefics3's processor guarantees;
 // Gemma 3's tower always uses them). Tensor names come from the VisionConfig (the family's
-// data: tower prefix, connector names); q|k|v fused.
-import { MissingTensorError, ShapeMismatchError } from '../errors.ts';
+// data: tower prefix, connector names); the weights stream in with the text weights
+// (planVisionWeights); q|k|v fused.
 import type { ExtraTensor } from '../model/family.ts';
+import type { WeightRoutes } from '../model/loader.ts';
 import type { Ops } from '../ops/ops.ts';
 import { patchesPerSide, type VisionConfig } from './config.ts';
 
@@ -72,56 +73,62 @@ export function visionTensors(v: VisionConfig): ExtraTensor[] {
   return t;
 }
 
-export interface TensorSource {
-  entry(name: string): { shape: number[] } | null;
-  get(name: string): Float32Array | null;
-  files: string[];
-}
-
-/** Checks every vision tensor's presence and shape, fuses q|k|v and uploads. */
-export function buildVisionWeights<T>(ops: Ops<T>, v: VisionConfig, ck: TensorSource): VisionWeights<T> {
+/**
+ * Declares where every vision and connector tensor goes in a streamed load (the loader's
+ * WeightPlan checks presence, shape and dtype from the file headers): each is gathered on the
+ * host as it arrives and uploaded once whole (q|k|v fused by rows; avg_pool's projection
+ * transposed and its norm gain folded), so at most a tensor or two is held at a time, never
+ * the tower. Returns the step that gives the weights once every tensor is in.
+ */
+export function planVisionWeights<T>(p: WeightRoutes<T>, v: VisionConfig): () => VisionWeights<T> {
   const shapes = new Map(visionTensors(v).map((t) => [t.name, t.shape]));
-  const host = (name: string): Float32Array => {
-    const e = ck.entry(name), want = shapes.get(name)!;
-    if (!e) throw new MissingTensorError(name, ck.files.join(', '));
-    if (e.shape.length !== want.length || e.shape.some((d, i) => d !== want[i])) throw new ShapeMismatchError(name, want, e.shape);
-    return ck.get(name)!;
+  const elements = (name: string) => shapes.get(name)!.reduce((a, b) => a * b, 1);
+  /** A tensor uploaded as it is stored, or as `f` makes it. */
+  const t = (name: string, f: (d: Float32Array) => Float32Array = (d) => d): (() => T) => {
+    let out!: T;
+    p.whole(name, shapes.get(name)!, (d) => (out = p.upload(name, f(d))));
+    return () => out;
   };
-  const done: T[] = [];
-  const up = (label: string, d: Float32Array) => { const b = ops.upload(label, d); done.push(b); return b; };
-  const t = (name: string) => up(name, host(name));
-  const cat = (names: string[]) => {
-    const parts = names.map(host), out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) out.set(p, o), (o += p.length);
-    return up(names[0], out);
-  };
-  const V = v.towerPrefix, cn = v.connector;
-  try {
-    const layers: VisionLayerWeights<T>[] = [];
-    for (let l = 0; l < v.numLayers; l++) {
-      const e = `${V}encoder.layers.${l}.`, a = `${e}self_attn.`;
-      layers.push({
-        ln1Gain: t(`${e}layer_norm1.weight`), ln1Bias: t(`${e}layer_norm1.bias`),
-        qkv: cat(['q_proj', 'k_proj', 'v_proj'].map((p) => `${a}${p}.weight`)), qkvBias: cat(['q_proj', 'k_proj', 'v_proj'].map((p) => `${a}${p}.bias`)),
-        o: t(`${a}out_proj.weight`), oBias: t(`${a}out_proj.bias`),
-        ln2Gain: t(`${e}layer_norm2.weight`), ln2Bias: t(`${e}layer_norm2.bias`),
-        fc1: t(`${e}mlp.fc1.weight`), fc1Bias: t(`${e}mlp.fc1.bias`),
-        fc2: t(`${e}mlp.fc2.weight`), fc2Bias: t(`${e}mlp.fc2.bias`),
+  const cat = (names: string[]): (() => T) => {
+    let out!: T, buf: Float32Array | null = null, left = names.length, at = 0;
+    const total = names.reduce((a, n) => a + elements(n), 0);
+    for (const n of names) {
+      const offset = at;
+      at += elements(n);
+      p.whole(n, shapes.get(n)!, (d) => {
+        if (!buf) p.hold((buf = new Float32Array(total)).byteLength);
+        buf.set(d, offset);
+        if (--left) return;
+        out = p.upload(names[0], buf);
+        p.release(buf.byteLength);
+        buf = null;
       });
     }
-    return {
-      patch: t(`${V}embeddings.patch_embedding.weight`), patchBias: t(`${V}embeddings.patch_embedding.bias`),
-      position: t(`${V}embeddings.position_embedding.weight`),
-      layers,
-      postGain: t(`${V}post_layernorm.weight`), postBias: t(`${V}post_layernorm.bias`),
-      connector: cn.kind === 'pixel_shuffle' ? t(cn.weight) : up(cn.weight, transpose(host(cn.weight), v.hiddenSize, v.textHidden)),
-      connectorNorm: cn.kind === 'avg_pool' ? up(cn.norm, host(cn.norm).map((w) => w + 1)) : null,
+    return () => out;
+  };
+  const V = v.towerPrefix, cn = v.connector;
+  const layers: (() => VisionLayerWeights<T>)[] = [];
+  for (let l = 0; l < v.numLayers; l++) {
+    const e = `${V}encoder.layers.${l}.`, a = `${e}self_attn.`;
+    const w = {
+      ln1Gain: t(`${e}layer_norm1.weight`), ln1Bias: t(`${e}layer_norm1.bias`),
+      qkv: cat(['q_proj', 'k_proj', 'v_proj'].map((x) => `${a}${x}.weight`)), qkvBias: cat(['q_proj', 'k_proj', 'v_proj'].map((x) => `${a}${x}.bias`)),
+      o: t(`${a}out_proj.weight`), oBias: t(`${a}out_proj.bias`),
+      ln2Gain: t(`${e}layer_norm2.weight`), ln2Bias: t(`${e}layer_norm2.bias`),
+      fc1: t(`${e}mlp.fc1.weight`), fc1Bias: t(`${e}mlp.fc1.bias`),
+      fc2: t(`${e}mlp.fc2.weight`), fc2Bias: t(`${e}mlp.fc2.bias`),
     };
-  } catch (e) {
-    for (const b of done) ops.free(b);
-    throw e;
+    layers.push(() => Object.fromEntries(Object.entries(w).map(([k, f]) => [k, f()])) as unknown as VisionLayerWeights<T>);
   }
+  const patch = t(`${V}embeddings.patch_embedding.weight`), patchBias = t(`${V}embeddings.patch_embedding.bias`);
+  const position = t(`${V}embeddings.position_embedding.weight`);
+  const postGain = t(`${V}post_layernorm.weight`), postBias = t(`${V}post_layernorm.bias`);
+  const connector = cn.kind === 'pixel_shuffle' ? t(cn.weight) : t(cn.weight, (d) => transpose(d, v.hiddenSize, v.textHidden));
+  const connectorNorm = cn.kind === 'avg_pool' ? t(cn.norm, (d) => d.map((w) => w + 1)) : null;
+  return () => ({
+    patch: patch(), patchBias: patchBias(), position: position(), layers: layers.map((f) => f()),
+    postGain: postGain(), postBias: postBias(), connector: connector(), connectorNorm: connectorNorm ? connectorNorm() : null,
+  });
 }
 
 /** [rows, cols] -> [cols, rows]. */
