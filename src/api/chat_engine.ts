@@ -70,6 +70,8 @@ export class ChatEngine {
         contextWindow: config.contextWindow,
         hubBase: config.hubBase,
         weightDtype: config.weightDtype,
+        quantization: config.quantization,
+        quantizeLmHead: config.quantizeLmHead,
         maxImagePixels: config.maxImagePixels,
         signal,
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
@@ -257,8 +259,8 @@ export class ChatEngine {
   }
 
   /** What a UI needs to know about the loaded model (null before a load). */
-  get info(): { layers: number; contextWindow: number } | null {
-    return this.engine ? { layers: this.engine.config.numLayers, contextWindow: this.engine.contextWindow } : null;
+  get info(): { layers: number; contextWindow: number; quantization: 'none' | 'q4' | 'q4-asym' } | null {
+    return this.engine ? { layers: this.engine.config.numLayers, contextWindow: this.engine.contextWindow, quantization: this.engine.opts.quantization ?? 'none' } : null;
   }
 
   unload(): void {

@@ -71,7 +71,7 @@ export class WorkerEngine {
   /** Set after reload when the model has no chat template. */
   templateNote: string | null = null;
   /** Set after reload: the model's layer count (POP's L) and the context window. */
-  modelInfo: { layers: number; contextWindow: number } | null = null;
+  modelInfo: { layers: number; contextWindow: number; quantization: 'none' | 'q4' | 'q4-asym' } | null = null;
 
   readonly chat = {
     completions: {

@@ -103,4 +103,8 @@ export interface EngineConfig {
    * (WebGPU does not say): a larger model is refused before download (MODEL_TOO_LARGE).
    */
   memoryBytes?: number;
+  /** int4 weight-only quantization on load (group 32): 'none' (default), 'q4' (symmetric) or 'q4-asym' (EngineOptions.quantization). */
+  quantization?: 'none' | 'q4' | 'q4-asym';
+  /** With quantization: the LM head in int4 too (default: kept f32). */
+  quantizeLmHead?: boolean;
 }

@@ -12,7 +12,7 @@ registerErrorTransfer();
 export class WorkerHost {
   private readonly chat = new ChatEngine();
 
-  async reload(model: string | File[], config: Omit<EngineConfig, 'initProgressCallback'>, onProgress?: (r: InitProgressReport) => void): Promise<{ templateNote: string | null; info: { layers: number; contextWindow: number } | null }> {
+  async reload(model: string | File[], config: Omit<EngineConfig, 'initProgressCallback'>, onProgress?: (r: InitProgressReport) => void): Promise<{ templateNote: string | null; info: { layers: number; contextWindow: number; quantization: 'none' | 'q4' | 'q4-asym' } | null }> {
     const source = typeof model === 'string' ? model : filesSource(model, model[0]?.webkitRelativePath?.split('/')[0] || 'local folder');
     await this.chat.reload(source, { ...config, initProgressCallback: onProgress });
     return { templateNote: this.chat.templateNote, info: this.chat.info };
