@@ -157,47 +157,28 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
     async openFile(name, o = {}) {
       const url = `${base}/${name}`;
       const m = await loadMeta();
-      let cache: Cache | null = null;
-      try {
-        cache = await caches.open(CACHE_NAME);
-        const hit = await cache.match(url);
-        if (hit) return counted(readableFileStream(hit.body, m.files[name] ?? contentLength(hit)), name, true);
-      } catch {
-        cache = null; // no Cache API here (opaque origin): download every time
-      }
+      const { cache, hit } = await lookup(url);
+      if (hit) return counted(readableFileStream(hit.body, m.files[name] ?? contentLength(hit)), name, true);
       if (m.complete && o.optional && m.absent?.includes(name)) return null;
       const net = await network.openFile!(name, o);
-      if (!net) {
-        if (!m.absent) m.absent = [];
-        if (!m.absent.includes(name)) m.absent.push(name);
-        return null;
-      }
+      if (!net) return markAbsent(m, name);
       return counted(cache ? cachingStream(net, cache, url, name, m) : net, name, false);
     },
     async fetchFile(name, o = {}) {
       const url = `${base}/${name}`;
       const m = await loadMeta();
-      let cache: Cache | null = null;
-      try {
-        cache = await caches.open(CACHE_NAME);
-        const hit = await cache.match(url);
-        if (hit) {
-          const buf = await hit.arrayBuffer();
-          loadedBytes += buf.byteLength;
-          filesDone++;
-          report(name, true);
-          return buf;
-        }
-      } catch {
-        cache = null; // no Cache API here (opaque origin): download every time
+      const { cache, hit } = await lookup(url);
+      // An entry that cannot be read back is fetched again (and stored over).
+      const cached = hit ? await hit.arrayBuffer().catch(() => null) : null;
+      if (cached) {
+        loadedBytes += cached.byteLength;
+        filesDone++;
+        report(name, true);
+        return cached;
       }
       if (m.complete && o.optional && m.absent?.includes(name)) return null;
       const buf = await network.fetchFile(name, o);
-      if (!buf) {
-        if (!m.absent) m.absent = [];
-        if (!m.absent.includes(name)) m.absent.push(name);
-        return null;
-      }
+      if (!buf) return markAbsent(m, name);
       loadedBytes += buf.byteLength;
       downloadedBytes += buf.byteLength;
       filesDone++;
@@ -229,4 +210,21 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
       await set(metaKey(model), m).catch(() => undefined);
     },
   };
+}
+
+/** The Cache API entry for url; cache null where the origin has none (opaque origin: download every time). */
+async function lookup(url: string): Promise<{ cache: Cache | null; hit: Response | undefined }> {
+  try {
+    const cache = await caches.open(CACHE_NAME);
+    return { cache, hit: await cache.match(url) };
+  } catch {
+    return { cache: null, hit: undefined };
+  }
+}
+
+/** Notes that an optional file does not exist, so a complete model does not ask again. */
+function markAbsent(m: { absent?: string[] }, name: string): null {
+  if (!m.absent) m.absent = [];
+  if (!m.absent.includes(name)) m.absent.push(name);
+  return null;
 }
