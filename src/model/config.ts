@@ -53,6 +53,20 @@ export function qDim(c: ModelConfig): number {
 }
 
 /**
+ * One RoPE table per distinct RoPE setting of the model's layers (Gemma 3's local and global
+ * layers differ; most models share one), uploaded on first use: layer l -> its table.
+ */
+export function ropeTablesByLayer<T>(c: ModelConfig, positions: number, upload: (label: string, table: Float32Array) => T): (layer: number) => T {
+  const tables = new Map<string, T>();
+  return (l) => {
+    const key = JSON.stringify(c.rope[l]);
+    let t = tables.get(key);
+    if (!t) tables.set(key, (t = upload(`rope.${tables.size}`, ropeTable(c.rope[l], c.headDim, positions))));
+    return t;
+  };
+}
+
+/**
  * RoPE cos/sin table for positions [0, positions): row p is [cos(p·f_0..f_{d/2-1}) |
  * sin(...)], angles taken in f32 as HF does and cos/sin in f64 (WGSL's own cos/sin allow
  * 2^-11 absolute error, too coarse at long positions).

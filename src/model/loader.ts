@@ -10,7 +10,7 @@
 import { MalformedFileError, MissingTensorError, ShapeMismatchError, UnsupportedDtypeError } from '../errors.ts';
 import type { Ops, RowUpload, UploadOptions } from '../ops/ops.ts';
 import type { QuantScheme } from '../ops/quant.ts';
-import { kvDim, qDim, ropeTable, type ModelConfig } from './config.ts';
+import { kvDim, qDim, ropeTablesByLayer, type ModelConfig } from './config.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type LayerRole } from './family.ts';
 import { familyFor } from './registry.ts';
 import { MLC_CONFIG, mlcModelInfo, type MlcModelInfo } from './mlc.ts';
@@ -422,13 +422,7 @@ function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpec, opts
     for (const w of waiting[l].splice(0)) deepKv!.write(w.row, foldGain(w.data, g)), p.release(w.data.byteLength);
   };
 
-  const ropeTables = new Map<string, T>();
-  const ropeFor = (l: number) => {
-    const key = JSON.stringify(c.rope[l]);
-    let t = ropeTables.get(key);
-    if (!t) ropeTables.set(key, (t = p.upload(`rope.${ropeTables.size}`, ropeTable(c.rope[l], c.headDim, opts.positions))));
-    return t;
-  };
+  const ropeFor = ropeTablesByLayer(c, opts.positions, (label, table) => p.upload(label, table));
 
   const layers: (() => LayerWeights<T>)[] = [];
   for (let l = 0; l < L; l++) {

@@ -26,7 +26,7 @@ import {
 } from '../errors.ts';
 import type { Ops, RowUpload } from '../ops/ops.ts';
 import { GROUP, quantLayout, type QuantInfo } from '../ops/quant.ts';
-import { kvDim, qDim, ropeTable, type ModelConfig } from './config.ts';
+import { kvDim, qDim, ropeTablesByLayer, type ModelConfig } from './config.ts';
 import type { FamilySpec } from './family.ts';
 import type { BuildOptions, StreamOptions } from './loader.ts';
 import { halfToFloat } from './safetensors.ts';
@@ -469,13 +469,7 @@ function planMlc<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, store: Record
   task(() => vector(names.finalNorm, H), (g) => (finalNorm = ops.upload('final_norm', gainOf(g))));
   if (!c.tieWordEmbeddings) task(() => linear(names.lmHead, c.vocabSize, H), (w) => (lmHead = put('lm_head', [w])));
 
-  const ropeTables = new Map<string, T>();
-  const ropeFor = (l: number) => {
-    const key = JSON.stringify(c.rope[l]);
-    let t = ropeTables.get(key);
-    if (!t) ropeTables.set(key, (t = ops.upload(`rope.${ropeTables.size}`, ropeTable(c.rope[l], c.headDim, opts.positions))));
-    return t;
-  };
+  const ropeFor = ropeTablesByLayer(c, opts.positions, (label, table) => ops.upload(label, table));
   const deep = opts.pop && L > 1;
   /** Layer l's contribution to POP's deep K/V stack: its [K; V] rows (a copy: the rest of qkv goes), norm gain and bias. */
   const deepParts: Promise<{ l: number; part: HostLinear; gain: Float32Array; bias: Float32Array | null }>[] = [];
