@@ -9,7 +9,7 @@ import type { PopSetting } from '../src/engine/pop.ts';
 import { aliasCheckpoint, loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { memorySource } from '../src/model/source.ts';
 import { VlmReference } from '../src/reference/vlm_reference.ts';
-import { randomVlmFiles, scaleGemma3Config, scaleIdefics3Config, type Gemma3Scale, type VlmScale } from '../src/vision/random_vlm.ts';
+import { patternImage, randomVlmFiles, scaleGemma3Config, scaleIdefics3Config, type Gemma3Scale, type VlmScale } from '../src/vision/random_vlm.ts';
 import { toRgba } from '../src/vision/image_input.ts';
 import { preprocessRgba, type RgbaImage } from '../src/vision/preprocess.ts';
 import { encodeTile } from '../src/vision/siglip.ts';
@@ -57,16 +57,7 @@ async function open(f: VlmFixture) {
 
 /** A deterministic RGBA test pattern (gradients + checker), optionally with alpha. */
 export function testImage(width: number, height: number, alpha = false): RgbaImage {
-  const data = new Uint8ClampedArray(width * height * 4);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 4;
-      data[i] = (x * 255) / width;
-      data[i + 1] = (y * 255) / height;
-      data[i + 2] = ((x >> 3) + (y >> 3)) % 2 ? 220 : 30;
-      data[i + 3] = alpha ? 128 + ((x + y) % 128) : 255;
-    }
-  return { width, height, data };
+  return patternImage(width, height, { checker: 8, alpha });
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

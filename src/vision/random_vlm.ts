@@ -162,16 +162,17 @@ export function withGemma3Tokens(tokenizerJson: string, ids: { imageTokenId: num
   return withSpecialTokens(tokenizerJson, tokens);
 }
 
-/** A deterministic RGBA test pattern (gradients + a checker), for benchmarks and tests. */
-export function patternImage(width: number, height: number): { width: number; height: number; data: Uint8ClampedArray } {
+/** A deterministic RGBA test pattern (gradients + a checker of `checker` px squares, optionally varying alpha), for benchmarks and tests. */
+export function patternImage(width: number, height: number, o: { checker?: number; alpha?: boolean } = {}): { width: number; height: number; data: Uint8ClampedArray } {
   const data = new Uint8ClampedArray(width * height * 4);
+  const cell = o.checker ?? 16;
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 4;
       data[i] = (x * 255) / width;
       data[i + 1] = (y * 255) / height;
-      data[i + 2] = ((x >> 4) + (y >> 4)) % 2 ? 220 : 30;
-      data[i + 3] = 255;
+      data[i + 2] = (Math.floor(x / cell) + Math.floor(y / cell)) % 2 ? 220 : 30;
+      data[i + 3] = o.alpha ? 128 + ((x + y) % 128) : 255;
     }
   return { width, height, data };
 }
