@@ -41,6 +41,8 @@ export class GpuOps implements Ops<GPUBuffer> {
   private readonly ids: GPUBuffer;
   /** Per-row key ends of the attention call that has them (bidirectional spans). */
   private readonly keyEnds: GPUBuffer;
+  /** The array last written there: a forward passes the same one to every layer. */
+  private keyEndsWritten: ArrayLike<number> | null = null;
   private readonly maxRows: number;
   /** Working memory of the GEMM attention path (software adapters), sized at load. */
   readonly attnScratch: AttentionScratch;
@@ -257,10 +259,12 @@ export class GpuOps implements Ops<GPUBuffer> {
     kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
   }
   attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void {
-    if (keyEnd) {
+    if (keyEnd && keyEnd !== this.keyEndsWritten) {
       if (rows > this.maxRows) throw new Error(`attention: ${rows} rows with key ends, at most ${this.maxRows}`);
-      // Written before this forward's commands are submitted (queue order), like the token ids.
+      // Written before this forward's commands are submitted (queue order), like the token ids;
+      // once per forward, not per layer (callers pass a fresh array per step).
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
+      this.keyEndsWritten = keyEnd;
     }
     attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch });
   }

@@ -120,7 +120,8 @@ export interface Ops<T> {
    * Causal attention for `rows` queries at positions startPos.. over the cache (keys 0..pos, or
    * the last `window`). Q read from `q` at column 0 with `qStride`. `keyEnd` (one entry per row,
    * absolute positions) lets row r also attend keys below keyEnd[r]: bidirectional spans such as
-   * an image's tokens; those keys must already be in the cache.
+   * an image's tokens; those keys must already be in the cache. The GPU copies an array once
+   * (the forward passes one per step to every layer): pass a new array for new contents.
    */
   attention(out: T, q: T, qStride: number, layer: KvLayerStorage<T>, seq: SeqView<T>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void;
   /** Sizes attention's working memory at load for up to `rows` queries over up to `keys` keys (so requests allocate nothing). */
