@@ -40,7 +40,7 @@ function buildOptions(mode: string): BuildEnvironmentOptions {
 // in the middle of a run.
 const noHmr = !!process.env.POP_LLM_NO_HMR;
 export default defineConfig(({ mode }) => ({
-  server: { port: 5173, strictPort: false, host: '127.0.0.1', fs: { allow: ['..'] }, hmr: noHmr ? false : undefined, watch: noHmr ? null : undefined },
+  server: { port: 5173, strictPort: false, host: '127.0.0.1', fs: { allow: [root] }, hmr: noHmr ? false : undefined, watch: noHmr ? null : undefined },
   worker: { format: 'es' },
   build: buildOptions(mode),
   // The embed bundle's worker URL: relative to the script, not to the page that embeds it.

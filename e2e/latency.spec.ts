@@ -10,7 +10,7 @@ import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { BASE, ROOT, STORIES_DIR, fulfillFile } from './helpers.ts';
 import type { BenchRow } from '../src/demo/bench.ts';
 
-const CONFIG_DIR = join(ROOT, '../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct');
+const CONFIG_DIR = join(ROOT, 'configs/HuggingFaceTB__SmolLM2-135M-Instruct');
 // `npm run bench:e2e` sets POP_LLM_E2E_FULL=1: the same test at the full SmolLM2-135M shape.
 const FULL = !!process.env.POP_LLM_E2E_FULL;
 const SCALE = { layers: 6, hidden: 128, inter: 384, heads: 4, kvHeads: 2, vocab: 2048 };

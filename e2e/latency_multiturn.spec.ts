@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE, ROOT } from './helpers.ts';
 
-const CONFIG = JSON.parse(readFileSync(join(ROOT, '../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json'), 'utf8'));
+const CONFIG = JSON.parse(readFileSync(join(ROOT, 'configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json'), 'utf8'));
 const FULL = !!process.env.POP_LLM_E2E_FULL;
 const SCALE = FULL ? {} : { layers: 4, vocab: 2048 };
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BASE, ROOT, STORIES_DIR } from './helpers.ts';
 import { randomVlmFiles, scaleIdefics3Config } from '../src/vision/random_vlm.ts';
 
-const CFG_DIR = join(ROOT, '../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct');
+const CFG_DIR = join(ROOT, 'configs/HuggingFaceTB__SmolVLM-256M-Instruct');
 const IMAGE_ID = 520;
 
 /** The stories tokenizer plus Idefics3's special tokens, at ids the random model's vocab covers. */

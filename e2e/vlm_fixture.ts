@@ -9,7 +9,7 @@ import type { Page } from '@playwright/test';
 import { BASE, ROOT, STORIES_DIR } from './helpers.ts';
 import { randomVlmFiles, scaleIdefics3Config, withIdefics3Tokens } from '../src/vision/random_vlm.ts';
 
-export const VLM_CFG_DIR = join(ROOT, '../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct');
+export const VLM_CFG_DIR = join(ROOT, 'configs/HuggingFaceTB__SmolVLM-256M-Instruct');
 export const TINY_IMAGE_ID = 520;
 const VOCAB = 560;
 

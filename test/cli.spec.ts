@@ -10,7 +10,7 @@ import { parseArgs } from '../src/cli/args.ts';
 import { parseBench } from '../src/cli/bench.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const REFERENCE = resolve(ROOT, '../shared/models/stories260K/reference_greedy_200.json');
+const REFERENCE = resolve(ROOT, 'public/models/stories260K/reference_greedy_200.json');
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((ok) => {
@@ -95,8 +95,8 @@ test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in i
   const plain = parseBench(parseArgs([], bools));
   const big = plain.models.filter((m) => /Qwen3-0\.6B|Llama-3\.2-1B/.test(m.model));
   expect(big.map((m) => [m.model, m.promptTokens, m.quant, m.maxTokens, m.gemm])).toEqual([
-    ['random:../shared/configs/Qwen__Qwen3-0.6B', [16], 'q4', 2, false],
-    ['random:../shared/configs/meta-llama__Llama-3.2-1B-Instruct', [16], 'q4', 2, false],
+    ['random:configs/Qwen__Qwen3-0.6B', [16], 'q4', 2, false],
+    ['random:configs/meta-llama__Llama-3.2-1B-Instruct', [16], 'q4', 2, false],
   ]);
   expect(plain.pops.map((p) => p.label)).toEqual(['off', 'exact', '2/3']);
   const given = parseBench(parseArgs(['--quant', 'none', '--max-tokens', '3'], bools));

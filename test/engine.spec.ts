@@ -5,7 +5,7 @@ import { test, expect } from './fixtures.ts';
 
 const STORIES = { url: '/models/stories260K' };
 const REF = JSON.parse(readFileSync(new URL('../public/models/stories260K/reference_greedy_200.json', import.meta.url), 'utf8'));
-const SMOL = JSON.parse(readFileSync(new URL('../../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
+const SMOL = JSON.parse(readFileSync(new URL('../configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
 // SmolLM2-135M's structure (GQA 3:1, tied, theta 1e5) scaled down; small pages and chunks so
 // prompts cross page and chunk boundaries.
 const TINY_LLAMA = { config: SMOL, scale: { layers: 3, hidden: 64, heads: 4, kvHeads: 2, inter: 96, vocab: 300, maxPositions: 256 }, pageSize: 8, prefillChunk: 16 };

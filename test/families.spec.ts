@@ -12,7 +12,7 @@ import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { parseSafetensorsHeader } from '../src/model/safetensors.ts';
 import { UnsupportedModelTypeError } from '../src/errors.ts';
 
-const CONFIGS = new URL('../../shared/configs/', import.meta.url);
+const CONFIGS = new URL('../configs/', import.meta.url);
 const cfg = (dir: string) => JSON.parse(readFileSync(new URL(`${dir}/config.json`, CONFIGS), 'utf8'));
 const norm = (raw: Record<string, any>): ModelConfig => familyFor(raw.model_type).normalize(raw);
 

@@ -20,7 +20,7 @@ import { TextTokenizer } from '../src/model/tokenizer.ts';
 import { estimateFit, visionParamCount } from '../src/model/fit.ts';
 import { keyEndRows } from '../src/vision/runtime.ts';
 
-const GEMMA3_4B = JSON.parse(readFileSync(new URL('../../shared/configs/google__gemma-3-4b-it/config.json', import.meta.url), 'utf8'));
+const GEMMA3_4B = JSON.parse(readFileSync(new URL('../configs/google__gemma-3-4b-it/config.json', import.meta.url), 'utf8'));
 const STORIES = new URL('../public/models/stories260K/', import.meta.url);
 
 // Token ids of the tiny model: the stories260K tokenizer (512 ids) plus Gemma 3's specials.

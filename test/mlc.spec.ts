@@ -27,8 +27,8 @@ import { caught, expectPopError } from './fixtures/expect_error.ts';
 import { REPO } from './fixtures/model_files.ts';
 
 const readJson = (p: string) => JSON.parse(readFileSync(join(REPO, p), 'utf8'));
-const QWEN = readJson('../shared/configs/Qwen__Qwen2.5-0.5B-Instruct/config.json');
-const SMOL = readJson('../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json');
+const QWEN = readJson('configs/Qwen__Qwen2.5-0.5B-Instruct/config.json');
+const SMOL = readJson('configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json');
 // inter 100: down_proj's K is not a multiple of the 32-group (MLC pads the words with zeros).
 const SCALE = { layers: 4, hidden: 64, heads: 4, kvHeads: 2, inter: 100, vocab: 300, maxPositions: 256 };
 const TINY_QWEN = scaleConfig(QWEN, SCALE);
@@ -48,8 +48,8 @@ const fixture = (hf: Record<string, any>, quant: string, o: MlcWriterOptions = {
 const cpuEngine = (files: Map<string, Uint8Array>) => Engine.load(new CpuOps(), memorySource(files), { pageSize: 8, prefillChunk: 16 });
 
 test('the writer gives WebLLM Qwen2-0.5B q4f32_1 library\'s parameter list (wasm_metadata.json: names, shapes, dtypes, order)', () => {
-  const meta = readJson('../shared/webllm/wasm_metadata.json');
-  const chat = readJson('../shared/webllm/mlc-chat-config.template.json');
+  const meta = readJson('bench/webllm/wasm_metadata.json');
+  const chat = readJson('bench/webllm/mlc-chat-config.template.json');
   expect(mlcParams(chat)).toEqual(meta.params.map((p: any) => ({ name: p.name, shape: p.shape, dtype: p.dtype })));
   // And a config written from Qwen2.5-0.5B's config.json has the same architecture.
   expect(mlcParams(mlcChatConfig(QWEN, 'q4f32_1'))).toEqual(mlcParams(chat));

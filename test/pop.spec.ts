@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
 
 const STORIES = { url: '/models/stories260K' };
-const SMOL = JSON.parse(readFileSync(new URL('../../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
+const SMOL = JSON.parse(readFileSync(new URL('../configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
 const TINY_LLAMA = { config: SMOL, scale: { layers: 4, hidden: 64, heads: 4, kvHeads: 2, inter: 96, vocab: 300, maxPositions: 256 }, pageSize: 8, prefillChunk: 16 };
 const PROMPTS = [
   [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 426, 338, 401, 396, 267, 337, 410],

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { test } from './fixtures.ts';
 
-const SMOL = JSON.parse(readFileSync(new URL('../../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
+const SMOL = JSON.parse(readFileSync(new URL('../configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
 
 test.skip(!process.env.POP_LLM_BENCH, 'benchmark: set POP_LLM_BENCH=1');
 test.setTimeout(900_000);

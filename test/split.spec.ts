@@ -37,7 +37,7 @@ for (const c of CASES) {
   });
 }
 
-const SMOL = JSON.parse(readFileSync(new URL('../../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
+const SMOL = JSON.parse(readFileSync(new URL('../configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
 const SCALE = { layers: 3, hidden: 64, heads: 4, kvHeads: 2, inter: 96, vocab: 300, maxPositions: 256 };
 // SmolLM2-135M's structure scaled down, with its own LM head (untied) and tied.
 const UNTIED = { config: { ...SMOL, tie_word_embeddings: false }, scale: SCALE, pageSize: 8, prefillChunk: 16 };

@@ -11,7 +11,7 @@ import { normalizeImageProcessor } from '../src/vision/config.ts';
 import { preprocessRgba, resizeForLongestEdge, resizeRgba, tileLayout } from '../src/vision/preprocess.ts';
 import { expandImageTokens, imagePromptString } from '../src/vision/prompt.ts';
 
-const DIR = new URL('../../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct/', import.meta.url);
+const DIR = new URL('../configs/HuggingFaceTB__SmolVLM-256M-Instruct/', import.meta.url);
 const SMOLVLM = JSON.parse(readFileSync(new URL('config.json', DIR), 'utf8'));
 const PRE = JSON.parse(readFileSync(new URL('preprocessor_config.json', DIR), 'utf8'));
 const SMOL135 = JSON.parse(readFileSync(new URL('../HuggingFaceTB__SmolLM2-135M-Instruct/config.json', DIR), 'utf8'));

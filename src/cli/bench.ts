@@ -56,9 +56,9 @@ export interface BenchCommand {
 
 /** `npm run bench -- --pop`: SmolLM2-135M and Qwen3-0.6B shapes (random weights). */
 export const POP_SUITE: BenchModel[] = [
-  { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
+  { model: 'random:configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
   // 0.6 B parameters: a 512-token prefill takes minutes on SwiftShader, so 128 by default.
-  { model: 'random:../shared/configs/Qwen__Qwen3-0.6B', promptTokens: [128] },
+  { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [128] },
 ];
 export const QUALITY_MODEL = 'public/models/stories260K';
 export const QUALITY_TEXT = 'bench/calibration.txt';
@@ -72,12 +72,12 @@ export const QUALITY_TEXT = 'bench/calibration.txt';
 export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'public/models/stories260K', promptTokens: [128, 384] },
   // 512 tokens: the issue's whole-prefill check against the GEMM rate (about a minute per run here).
-  { model: 'random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
+  { model: 'random:configs/HuggingFaceTB__SmolLM2-135M-Instruct', promptTokens: [128, 512] },
   // An image+text prompt only (no text rows): SigLIP 768 x 12 layers on one 512 px tile + SmolLM2-135M text.
-  { model: 'random:../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct', promptTokens: [] },
+  { model: 'random:configs/HuggingFaceTB__SmolVLM-256M-Instruct', promptTokens: [] },
   // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
-  { model: 'random:../shared/configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
-  { model: 'random:../shared/configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).

@@ -26,9 +26,9 @@ const USAGE = `usage:
                    [--context N] [--continuation N] [--json]
 
   --model defaults to public/models/stories260K; bench without --model runs stories260K and
-  random:../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct and adds the GEMM lines (--gemm: the
+  random:configs/HuggingFaceTB__SmolLM2-135M-Instruct and adds the GEMM lines (--gemm: the
   prefill matmul alone on the model's shapes, and the whole prefill's GFLOP/s against it).
-  A VLM (e.g. random:../shared/configs/HuggingFaceTB__SmolVLM-256M-Instruct, also in the default run)
+  A VLM (e.g. random:configs/HuggingFaceTB__SmolVLM-256M-Instruct, also in the default run)
   adds image+text prompt rows: TTFT per POP setting for one --image-size WxH test image (default 512x512)
   resized to at most --image-edge px (default 512: one tile); the tower runs once and is added to each
   setting's prefill, or runs in every setting with --image-full.

@@ -3,7 +3,7 @@
 // Qwen2.5-0.5B's shape (the parameter list of WebLLM's Qwen2 model library, its
 // wasm_metadata.json; ~309 MB) is written once under .cache/ and reused. A localhost server
 // serves it (under /resolve/main/, as WebLLM expects) with the model library from
-// ../shared/webllm; webllm.html (Vite bundles @mlc-ai/web-llm) runs WebLLM on it, then a fresh
+// bench/webllm; webllm.html (Vite bundles @mlc-ai/web-llm) runs WebLLM on it, then a fresh
 // page runs pop-llm on the same folder through the MLC loader (src/model/mlc.ts): the same
 // prompt ids, greedy, raw completion, EOS ignored. Prints TTFT, prefill and decode tok/s of
 // both, the ratios, and whether the greedy ids agree.
@@ -21,11 +21,11 @@ import type { RunFigures } from './webllm_page.ts';
 
 export const VS_WEBLLM_OPTIONS = ['vs-webllm', 'prompt-tokens', 'max-tokens', 'pop', 'seed', 'json', 'help'];
 
-const SHARED = resolve(PROJECT_ROOT, '../shared/webllm');
+const SHARED = resolve(PROJECT_ROOT, 'bench/webllm');
 const WASM = 'Qwen2-0.5B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm';
 const CHAT_TEMPLATE = join(SHARED, 'mlc-chat-config.template.json');
 const METADATA = join(SHARED, 'wasm_metadata.json');
-const TOKENIZER = resolve(PROJECT_ROOT, '../shared/configs/HuggingFaceTB__SmolLM2-135M-Instruct/tokenizer.json');
+const TOKENIZER = resolve(PROJECT_ROOT, 'configs/HuggingFaceTB__SmolLM2-135M-Instruct/tokenizer.json');
 export const VS_WEBLLM_DIR = resolve(PROJECT_ROOT, '.cache/webllm-qwen2-q4f32_1');
 const MODEL_ID = 'pop-llm-random-Qwen2.5-0.5B-q4f32_1-MLC';
 const STAMP = 'pop-llm-fixture.json';
