@@ -68,9 +68,9 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
     // The pixel limit is an engine option: exactly this PNG's 96 x 80 is allowed.
     const e = await pop.CreateWorkerEngine(modelUrl, { maxImagePixels: 96 * 80 });
     const ask = async (img: unknown) => {
-      const chunks = await e.chat.completions.create({ stream: true, max_tokens: 6, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture? ' }, { type: 'image_url', image_url: { url: img } }] }] });
+      const chunks = await e.chat.completions.create({ stream: true, stream_options: { include_usage: true }, max_tokens: 6, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture? ' }, { type: 'image_url', image_url: { url: img } }] }] });
       let text = '', n = 0, usage: any = null;
-      for await (const c of chunks) (text += c.choices[0].delta.content ?? ''), n++, c.usage && (usage = c.usage);
+      for await (const c of chunks) (text += c.choices[0]?.delta.content ?? ''), n++, c.usage && (usage = c.usage);
       return { text, n, usage };
     };
     const a = await ask(png);

@@ -27,7 +27,11 @@ export type PopErrorCode =
   | 'MODEL_TOO_LARGE'
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
-  | 'IMAGE_TOO_LARGE';
+  | 'IMAGE_TOO_LARGE'
+  | 'UNSUPPORTED_FIELD'
+  | 'INVALID_REQUEST'
+  | 'IMAGE_FETCH_FAILED'
+  | 'INTERNAL';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -189,6 +193,45 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+/** A request or config field pop-llm does not implement (yet): refused by name, never ignored. */
+export class UnsupportedFieldError extends PopError {
+  constructor(field: string, where: string, reason: string) {
+    super('UNSUPPORTED_FIELD', `${where}.${field} is not supported: ${reason}. Remove the field.`, { field, where, reason });
+  }
+}
+
+/** A request or config field whose value has the wrong type or range. */
+export class InvalidRequestError extends PopError {
+  constructor(field: string, allowed: string, got: unknown) {
+    super('INVALID_REQUEST', `Invalid ${field}: allowed ${allowed}; got ${describeValue(got)}.`, { field, allowed, got: describeValue(got) });
+  }
+}
+
+/** An image URL that could not be fetched (network error or HTTP status). */
+export class ImageFetchError extends PopError {
+  constructor(index: number, url: string, status: number | null, detail: string) {
+    super('IMAGE_FETCH_FAILED', `Image ${index} could not be fetched from ${url.slice(0, 80)} (${status !== null ? `HTTP ${status}` : detail}). Check the URL, or send the image as a File, Blob or data: URL.`, { index, url: url.slice(0, 200), status, detail });
+  }
+}
+
+/** A broken internal invariant (a bug in pop-llm, not in the caller's input). */
+export class InternalError extends PopError {
+  constructor(detail: string) {
+    super('INTERNAL', `Internal error: ${detail}. This is a bug in pop-llm; please report it.`, { detail });
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  try {
+    const s = JSON.stringify(v);
+    return s === undefined ? typeof v : s.length > 80 ? s.slice(0, 80) + '…' : s;
+  } catch {
+    return typeof v;
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -213,4 +256,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  UNSUPPORTED_FIELD: UnsupportedFieldError, INVALID_REQUEST: InvalidRequestError, IMAGE_FETCH_FAILED: ImageFetchError, INTERNAL: InternalError,
 };

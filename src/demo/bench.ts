@@ -83,7 +83,7 @@ let engine: WorkerEngine | null = null;
 let loadedModel = '';
 
 async function runOne(mode: string, target: number, maxTokens: number): Promise<BenchRow> {
-  const chunks = await engine!.completions.create({ prompt: promptOf(target), max_tokens: maxTokens, ignore_eos: true, pop: parsePop(mode), stream: true, temperature: 0 });
+  const chunks = await engine!.completions.create({ prompt: promptOf(target), max_tokens: maxTokens, ignore_eos: true, pop: parsePop(mode), stream: true, stream_options: { include_usage: true }, temperature: 0 });
   let text = '';
   let first: string | null = null;
   let usage: CompletionUsage | undefined;
@@ -123,7 +123,7 @@ async function runImageOne(image: Blob, mode: string): Promise<Omit<ImageBenchRo
   const t0 = performance.now();
   const chunks = await engine!.chat.completions.create({
     messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image as unknown as string } }, { type: 'text', text: IMAGE_QUESTION }] }],
-    max_tokens: 1, ignore_eos: true, pop: parsePop(mode), stream: true, temperature: 0,
+    max_tokens: 1, ignore_eos: true, pop: parsePop(mode), stream: true, stream_options: { include_usage: true }, temperature: 0,
   });
   let text = '';
   let usage: CompletionUsage | undefined;
@@ -202,7 +202,7 @@ async function run(): Promise<void> {
   try {
     if (!engine || loadedModel !== model) {
       const onProgress = (r: { text: string }) => (status.textContent = `Loading ${model}: ${r.text}`);
-      if (engine) await engine.reload(model, { initProgressCallback: onProgress });
+      if (engine) (engine.setInitProgressCallback(onProgress), await engine.reload(model));
       else engine = await CreateWorkerEngine(model, { initProgressCallback: onProgress });
       loadedModel = model;
     }

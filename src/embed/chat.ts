@@ -42,7 +42,7 @@ export class ChatSession {
     let reply = '';
     try {
       const chunks = await this.engine.chat.completions.create({
-        messages: [...this.history], stream: true, max_tokens: o.maxTokens, pop: o.pop, temperature: o.temperature ?? 0,
+        messages: [...this.history], stream: true, stream_options: { include_usage: true }, max_tokens: o.maxTokens, pop: o.pop, temperature: o.temperature ?? 0,
       });
       let usage: CompletionUsage | undefined;
       let finish: FinishReason = 'stop';

@@ -11,7 +11,7 @@ import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
-import type { Ops, SampleParams } from '../ops/ops.ts';
+import type { Ops, SampleParams, SampleReadback } from '../ops/ops.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
@@ -77,6 +77,13 @@ export interface GenerateOptions {
   /** Called for each generated token; returning true stops generation (stop strings). */
   onToken?: (id: number) => boolean | void;
   signal?: AbortSignal;
+  /**
+   * What an abort does: 'throw' (default) rejects with ABORTED; 'finish' ends the request with
+   * finishReason 'abort' and the tokens so far (the API's interruptGenerate, as WebLLM's).
+   */
+  onAbort?: 'throw' | 'finish';
+  /** A hook between the forward pass and sampling (WebLLM's LogitProcessor): logits on the CPU, changed, sampled from. */
+  logitProcessor?: { processLogits(logits: Float32Array): Float32Array; processSampledToken(token: number): void };
 }
 
 export interface GenerateStats {
@@ -298,11 +305,31 @@ export class Engine<T> {
     const t0 = now();
     let pos = prompt.length;
     let next = -1;
+    // Each request reads its sampled tokens back through its own buffer.
+    const readback = this.ops.sampleReadback?.() ?? null;
+    const stats = (ids: number[], t1: number, t2: number, finish: GenerateStats['finishReason']): GenerateStats => {
+      const prefilled = prompt.length - reused;
+      return {
+        promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: ids.length,
+        keep, layers: c.numLayers,
+        prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
+        prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
+        decodeTokensPerS: ids.length > 1 ? (ids.length - 1) / ((t2 - t1) / 1000) : 0,
+        finishReason: finish,
+      };
+    };
     try {
       await this.prefill(prompt, reused, keep, img, { checkAbort: () => checkAbort('prefill') });
-      next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
+      next = await this.sampleNext(params, 0, readback, o.logitProcessor);
     } catch (e) {
       this.resetChat();
+      readback?.destroy();
+      if (e instanceof AbortError && o.onAbort === 'finish') {
+        const t = now();
+        const s = stats([], t, t, 'abort');
+        this.lastStats = s;
+        return { ids: [], stats: s };
+      }
       throw e;
     } finally {
       if (img) this.ops.free(img.data);
@@ -319,28 +346,69 @@ export class Engine<T> {
         if (ids.length >= o.maxTokens) break;
         // Let interrupts and other messages through between tokens.
         await yieldToEventLoop();
+        if (o.signal?.aborted && o.onAbort === 'finish') {
+          // The K/V of every token fed so far stays: the next round may reuse it.
+          finish = 'abort';
+          break;
+        }
         checkAbort('decode');
         forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [next], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
         this.cachedTokens.push(next);
         pos++;
-        next = await this.ops.sample(this.state.logits, c.vocabSize, params, step);
+        next = await this.sampleNext(params, step, readback, o.logitProcessor);
       }
     } catch (e) {
       this.resetChat();
       throw e;
+    } finally {
+      readback?.destroy();
     }
-    const t2 = now();
-    const prefilled = prompt.length - reused;
-    const stats: GenerateStats = {
-      promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: ids.length,
-      keep, layers: c.numLayers,
-      prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
-      prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
-      decodeTokensPerS: ids.length > 1 ? (ids.length - 1) / ((t2 - t1) / 1000) : 0,
-      finishReason: finish,
-    };
-    this.lastStats = stats;
-    return { ids, stats };
+    const s = stats(ids, t1, now(), finish);
+    this.lastStats = s;
+    return { ids, stats: s };
+  }
+
+  /** Samples the next token from the run state's logits, through the logit processor when there is one. */
+  private async sampleNext(params: SampleParams, step: number, readback: SampleReadback | null, lp: GenerateOptions['logitProcessor']): Promise<number> {
+    const vocab = this.config.vocabSize;
+    if (!lp) return this.ops.sample(this.state.logits, vocab, params, step, readback ?? undefined);
+    const processed = lp.processLogits(await this.ops.read(this.state.logits, vocab));
+    if (!(processed instanceof Float32Array) || processed.length < vocab) throw new InvalidArgumentError('logitProcessor', `processLogits must return a Float32Array of ${vocab} logits`);
+    const t = this.ops.upload('processed-logits', processed.length === vocab ? processed : processed.subarray(0, vocab));
+    try {
+      const id = await this.ops.sample(t, vocab, params, step, readback ?? undefined);
+      lp.processSampledToken(id);
+      return id;
+    } finally {
+      this.ops.free(t);
+    }
+  }
+
+  /**
+   * WebLLM's forwardTokensAndSample: feeds `ids` after what sequence 0 holds (a prefill runs
+   * with POP's keep, the last row at full depth) and samples the next token. The caller feeds
+   * that token back next time; resetChat starts over.
+   */
+  async forwardTokensAndSample(ids: readonly number[], o: { temperature?: number; topP?: number; topK?: number; seed?: number; pop?: PopSetting; logitProcessor?: GenerateOptions['logitProcessor'] } = {}): Promise<number> {
+    const c = this.config;
+    if (ids.length === 0) throw new InvalidArgumentError('inputIds', 'must hold at least one token');
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new InvalidArgumentError('inputIds', `token id ${id} is outside the vocabulary 0..${c.vocabSize - 1}`);
+    const start = this.cachedTokens.length;
+    if (start + ids.length > this.contextWindow) throw new ContextLengthExceededError(start + ids.length, this.contextWindow);
+    const all = [...this.cachedTokens, ...ids];
+    const keep = ids.length > 1 ? this.resolveKeep(o.pop) : c.numLayers;
+    const readback = this.ops.sampleReadback?.() ?? null;
+    try {
+      await this.prefill(all, start, keep, null);
+      this.cachedTokens.push(...ids);
+      const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
+      return await this.sampleNext(params, this.cachedTokens.length, readback, o.logitProcessor);
+    } catch (e) {
+      this.resetChat();
+      throw e;
+    } finally {
+      readback?.destroy();
+    }
   }
 
   /**

@@ -51,6 +51,30 @@ export async function deleteCachedModel(modelId: string, hubBase?: string): Prom
 }
 
 /**
+ * Deletes the cached files of a model that `which` selects (by file name) and marks the model
+ * incomplete, so the next load downloads them again. Returns the names deleted.
+ */
+export async function deleteCachedFiles(modelId: string, which: (file: string) => boolean, hubBase?: string): Promise<string[]> {
+  const meta = await cachedModelInfo(modelId);
+  const base = meta?.baseUrl ?? resolveModelUrl(modelId, hubBase);
+  const cache = await caches.open(CACHE_NAME);
+  const deleted: string[] = [];
+  for (const req of await cache.keys()) {
+    if (!req.url.startsWith(base + '/')) continue;
+    const name = decodeURIComponent(req.url.slice(base.length + 1));
+    if (!which(name)) continue;
+    await cache.delete(req);
+    deleted.push(name);
+  }
+  if (meta) {
+    for (const name of Object.keys(meta.files)) if (which(name)) delete meta.files[name];
+    meta.complete = false;
+    await set(metaKey(modelId), meta).catch(() => undefined);
+  }
+  return deleted;
+}
+
+/**
  * A source that serves files from the cache and downloads (with progress) what is missing.
  * `markComplete` is called by the loader once every file has been read.
  */

@@ -23,7 +23,7 @@ import { partOptions, planSplit, type RowPart, type SplitTensor } from './split.
 import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampleParams, SeqView, UploadOptions } from './ops.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampleParams, SampleReadback, SeqView, UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -292,19 +292,24 @@ export class GpuOps implements Ops<GPUBuffer> {
     softcap(this.ctx, x, elements, cap);
   }
 
-  async sample(logits: GPUBuffer, vocab: number, params: SampleParams, step: number): Promise<number> {
+  async sample(logits: GPUBuffer, vocab: number, params: SampleParams, step: number, readback?: SampleReadback): Promise<number> {
+    const read = readback instanceof GpuSampleReadback ? readback.buffer : this.tokenRead;
     sample(this.ctx, this.token, logits, vocab, params, step);
-    this.ctx.rec.copy(this.token, 0, this.tokenRead, 0, 4);
+    this.ctx.rec.copy(this.token, 0, read, 0, 4);
     this.ctx.rec.submit();
     try {
-      await this.tokenRead.mapAsync(GPUMapMode.READ);
+      await read.mapAsync(GPUMapMode.READ);
     } catch (e) {
       this.gpu.checkAlive();
       throw e;
     }
-    const id = new Uint32Array(this.tokenRead.getMappedRange(0, 4))[0];
-    this.tokenRead.unmap();
+    const id = new Uint32Array(read.getMappedRange(0, 4))[0];
+    read.unmap();
     return id;
+  }
+
+  sampleReadback(): SampleReadback {
+    return new GpuSampleReadback(this.gpu.device.createBuffer({ label: 'request-token-read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   }
 
   // Vision towers: src/kernels/vision.ts.
@@ -423,5 +428,13 @@ export class GpuOps implements Ops<GPUBuffer> {
   destroy(): void {
     this.tokenRead.destroy();
     this.pool.trim();
+  }
+}
+
+/** One request's token readback buffer. */
+class GpuSampleReadback implements SampleReadback {
+  constructor(readonly buffer: GPUBuffer) {}
+  destroy(): void {
+    this.buffer.destroy();
   }
 }

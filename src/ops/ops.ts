@@ -134,8 +134,10 @@ export interface Ops<T> {
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, rows: number, width: number): void;
   /** x[i] = cap * tanh(x[i] / cap) */
   softcap(x: T, elements: number, cap: number): void;
-  /** Samples one token from logits row 0; only the id comes back. */
-  sample(logits: T, vocab: number, params: SampleParams, step: number): Promise<number>;
+  /** Samples one token from logits row 0; only the id comes back (through `readback` when given). */
+  sample(logits: T, vocab: number, params: SampleParams, step: number, readback?: SampleReadback): Promise<number>;
+  /** A readback target for `sample` that one request owns (so requests never share a mapped buffer). */
+  sampleReadback?(): SampleReadback;
   /** Sends recorded work to the device (no-op on CPU). */
   flush(): void;
   /** Reads floats back (tests, debugging, calibration). */
@@ -154,4 +156,9 @@ export interface Ops<T> {
   pixelShuffle(out: T, x: T, tiles: number, side: number, dim: number, scale: number): void;
   /** Gemma 3's projector pool: x [tiles, side^2, dim] -> out [tiles, (side/kernel)^2, dim], the mean of each kernel x kernel block of patches. */
   avgPool(out: T, x: T, tiles: number, side: number, dim: number, kernel: number): void;
+}
+
+/** Where a request's sampled token comes back (GpuOps: a 16-byte MAP_READ buffer). */
+export interface SampleReadback {
+  destroy(): void;
 }
