@@ -106,7 +106,7 @@ export class MLCEngine implements MLCEngineInterface {
    * Unloads what is loaded, then loads each model in turn (WebLLM: chatOpts[i] for modelId[i]).
    * Takes its turn in the request queue.
    */
-  reload(modelId: ModelSpec | ModelSpec[], chatOpts?: ChatOptions | ChatOptions[], options: ReloadOptions = {}): Promise<void> {
+  async reload(modelId: ModelSpec | ModelSpec[], chatOpts?: ChatOptions | ChatOptions[], options: ReloadOptions = {}): Promise<void> {
     const ids = Array.isArray(modelId) && (modelId.length === 0 || !(modelId[0] instanceof File)) ? (modelId as ModelSpec[]) : [modelId as ModelSpec];
     if (ids.length === 0) throw new InvalidRequestError('modelId', 'a model id or a non-empty array of them', modelId);
     for (const m of ids) if (!(typeof m === 'string' && m.length > 0) && !(Array.isArray(m) && m.every((f) => f instanceof File))) throw new InvalidRequestError('modelId', 'a model id (string) or a folder of Files', m);
@@ -117,7 +117,7 @@ export class MLCEngine implements MLCEngineInterface {
     if (new Set(names).size !== names.length) throw new InvalidRequestError('modelId', 'distinct model ids (copy the ModelRecord under another model_id to load a model twice)', names);
     checkReloadOptions(options);
     const { signal, ...loadOverrides } = options;
-    if (signal?.aborted) return Promise.reject(new AbortError('load'));
+    if (signal?.aborted) throw new AbortError('load');
     this.current?.abort();
     return this.queue.run(async () => {
       this.unloadAll();
