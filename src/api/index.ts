@@ -2,7 +2,7 @@
 // and pop-llm's earlier ones as aliases). src/index.ts re-exports this.
 export { MLCEngine, CreateMLCEngine } from './engine.ts';
 export { WebWorkerMLCEngine, CreateWebWorkerMLCEngine, CreateWorkerEngine, WorkerEngine, type ChatWorker } from './client.ts';
-export { WebWorkerMLCEngineHandler } from './worker.ts';
+export { WebWorkerMLCEngineHandler } from './worker_handler.ts';
 export { ServiceWorkerMLCEngineHandler, ServiceWorkerMLCEngine, CreateServiceWorkerMLCEngine } from './service_worker.ts';
 export { prebuiltAppConfig } from './app_config.ts';
 export { hasModelInCache, deleteModelAllInfoInCache, deleteModelInCache, deleteChatConfigInCache, deleteModelWasmInCache } from './cache.ts';

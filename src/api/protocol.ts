@@ -1,7 +1,7 @@
 // The public shapes of the API, owned here: WebLLM 0.2.79's names and fields (the OpenAI-style
 // requests, responses and chunks, ChatOptions, AppConfig/ModelRecord, the engine config), plus
 // pop-llm's own fields, each marked "pop-llm". Nothing public imports from @mlc-ai/web-llm
-// (a devDependency); test/webllm_types.spec.ts keeps these assignable to WebLLM's.
+// (a devDependency); test/webllm_types.ts (compile-time) keeps them compatible with WebLLM's.
 import type { PopSetting } from '../engine/pop.ts';
 
 export type { PopSetting };
@@ -186,8 +186,8 @@ export interface ChatConfig {
   tokenizer_info?: { token_postproc_method: string; prepend_space_in_encode: boolean; strip_space_in_decode: boolean };
   token_table_postproc_method?: string;
   vocab_size: number;
-  conv_config?: Record<string, unknown>;
-  conv_template: Record<string, unknown>;
+  conv_config?: object;
+  conv_template: object;
   context_window_size: number;
   sliding_window_size: number;
   attention_sink_size: number;

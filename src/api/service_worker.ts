@@ -9,7 +9,7 @@ import { UnsupportedFeatureError } from '../errors.ts';
 import { WebWorkerMLCEngine, type ChatWorker } from './client.ts';
 import type { ModelSpec } from './interface.ts';
 import type { ChatOptions, MLCEngineConfig } from './protocol.ts';
-import { HandlerEndpoint, WebWorkerMLCEngineHandler } from './worker.ts';
+import { HandlerEndpoint, WebWorkerMLCEngineHandler } from './worker_handler.ts';
 
 /** A service worker's message event (ExtendableMessageEvent), as far as the handler reads it. */
 interface SwMessageEvent {

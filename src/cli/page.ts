@@ -4,7 +4,7 @@
 import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
 import { calibrate, type CalibrationSample } from '../engine/calibrate.ts';
 import type { Engine } from '../engine/engine.ts';
-import { InvalidArgumentError } from '../errors.ts';
+import { EngineNotLoadedError, InvalidArgumentError, MalformedFileError, ModelFileMissingError } from '../errors.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { randomModelSource } from '../model/random_model.ts';
 import { urlSource, type ModelSource } from '../model/source.ts';
@@ -83,7 +83,7 @@ class ContextStreamer {
 }
 
 function requireEngine(): Engine<GPUBuffer> {
-  if (!engine) throw Object.assign(new Error('No model is loaded.'), { code: 'ENGINE_NOT_LOADED' });
+  if (!engine) throw new EngineNotLoadedError();
   return engine;
 }
 
@@ -124,7 +124,7 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
     const e = requireEngine();
     let promptIds = req.promptIds;
     if (!promptIds) {
-      if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: give --ids instead of --prompt."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
+      if (!e.tokenizer) throw new ModelFileMissingError('tokenizer.json');
       promptIds = e.tokenizer.encode(req.prompt ?? '');
     }
     const streamer = req.stream && e.tokenizer ? new ContextStreamer(e.tokenizer, promptIds) : null;
@@ -207,12 +207,12 @@ function imagePromptIds(e: Engine<GPUBuffer>, text: string, pre: readonly Prepro
   const ids = tok.encode(expandImages(text, pre, rt.config), addSpecial);
   const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
   const got = ids.filter((id) => id === rt.config.imageTokenId).length;
-  if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} image token markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks the model's image special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
+  if (got !== want) throw new MalformedFileError('tokenizer.json', `it turned ${want} image token markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks the model's image special tokens`);
   return ids;
 }
 
 function requireTokenizer(e: Engine<GPUBuffer>): TextTokenizer {
-  if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: this call reads text."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
+  if (!e.tokenizer) throw new ModelFileMissingError('tokenizer.json');
   return e.tokenizer;
 }
 

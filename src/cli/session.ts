@@ -6,7 +6,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve, sep } from 'node:path';
 import type { Browser, Page } from 'playwright';
 import type { ViteDevServer } from 'vite';
-import { ModelFileMissingError, PopError } from '../errors.ts';
+import { ModelFileMissingError, PopError, InternalError } from '../errors.ts';
 import { isHubId } from '../model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
 import { withGemma3Tokens, withIdefics3Tokens } from '../vision/random_vlm.ts';
@@ -47,7 +47,7 @@ class FolderServer {
       server.listen(0, '127.0.0.1', () => ok());
     });
     const addr = server.address();
-    if (!addr || typeof addr === 'string') throw new Error('model server has no address');
+    if (!addr || typeof addr === 'string') throw new InternalError('model server has no address');
     self = new FolderServer(server, `http://127.0.0.1:${addr.port}`);
     return self;
   }

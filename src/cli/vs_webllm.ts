@@ -12,7 +12,7 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSy
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve } from 'node:path';
 import type { Browser } from 'playwright';
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, InternalError } from '../errors.ts';
 import { writeMlcModel, type MlcParam } from '../model/mlc_writer.ts';
 import { launchChromium, openPage, PROJECT_ROOT, startServer } from '../node/browser.ts';
 import { checkKnown, num, popList, type ParsedArgs } from './args.ts';
@@ -124,7 +124,7 @@ async function serve(dir: string): Promise<{ server: Server; url: string }> {
     server.listen(0, '127.0.0.1', () => ok());
   });
   const addr = server.address();
-  if (!addr || typeof addr === 'string') throw new Error('model server has no address');
+  if (!addr || typeof addr === 'string') throw new InternalError('model server has no address');
   return { server, url: `http://127.0.0.1:${addr.port}` };
 }
 

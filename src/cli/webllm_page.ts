@@ -7,6 +7,7 @@ import { CreateMLCEngine, type AppConfig } from '@mlc-ai/web-llm';
 import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
 import { parsePopSetting } from '../engine/pop.ts';
 import { urlSource } from '../model/source.ts';
+import { InternalError } from '../errors.ts';
 
 export interface RunFigures {
   loadMs: number;
@@ -45,7 +46,7 @@ async function runWebllm(req: { modelUrl: string; wasmUrl: string; modelId: stri
   const words = text.split(' ');
   while (ids.length > req.promptTokens && words.length > 1) (text = (words.pop(), words.join(' '))), (ids = encode(text));
   for (let i = 0; ids.length < req.promptTokens && i < 4 * req.promptTokens; i++) (text += ' a'), (ids = encode(text));
-  if (ids.length !== req.promptTokens) throw new Error(`could not make a prompt of ${req.promptTokens} tokens (got ${ids.length})`);
+  if (ids.length !== req.promptTokens) throw new InternalError(`could not make a prompt of ${req.promptTokens} tokens (got ${ids.length})`);
   log(`webllm: loaded in ${(loadMs / 1000).toFixed(1)} s; generating (${ids.length} prompt tokens, ${req.maxTokens} new)`);
   const t1 = performance.now();
   const r = await engine.completions.create({ prompt: text, max_tokens: req.maxTokens, temperature: 0, ignore_eos: true, stream: false });

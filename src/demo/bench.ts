@@ -9,6 +9,7 @@
 import { CreateWorkerEngine, type WorkerEngine } from '../api/client.ts';
 import type { CompletionUsage } from '../api/protocol.ts';
 import { errorCode, errorText, parsePop } from '../embed/chat.ts';
+import { InternalError, InvalidArgumentError } from '../errors.ts';
 
 export interface BenchRow {
   mode: string;
@@ -147,7 +148,7 @@ async function runImage(modes: string[], reps: number): Promise<void> {
     imageStatus.textContent = 'Skipped (image prompt unchecked).';
     return;
   }
-  if (!size) throw Object.assign(new Error(`image size '${imageSizeIn.value}' is not WIDTHxHEIGHT`), { code: 'INVALID_ARGUMENT' });
+  if (!size) throw new InvalidArgumentError('image size', `'${imageSizeIn.value}' is not WIDTHxHEIGHT`);
   const image = await patternPng(Number(size[1]), Number(size[2]));
   imageStatus.textContent = 'Image prompt: warming up…';
   try {
@@ -169,7 +170,7 @@ async function runImage(modes: string[], reps: number): Promise<void> {
     }
     const sorted = [...runs].sort((a, b) => a.ttftMs - b.ttftMs);
     const med = sorted[(reps - 1) >> 1];
-    if (runs.some((r) => r.firstToken !== med.firstToken)) throw new Error(`image prompt, POP ${mode}: different first tokens between repetitions`);
+    if (runs.some((r) => r.firstToken !== med.firstToken)) throw new InternalError(`image prompt, POP ${mode}: different first tokens between repetitions`);
     if (mode === 'off') off = med.ttftMs;
     const row: ImageBenchRow = { ...med, speedupVsOff: off === null ? null : off / med.ttftMs, runs: runs.map((r) => r.ttftMs) };
     im.rows.push(row);
@@ -218,7 +219,7 @@ async function run(): Promise<void> {
         }
         const sorted = [...runs].sort((a, b) => a.ttftMs - b.ttftMs);
         const row = { ...sorted[(reps - 1) >> 1], runs: runs.map((r) => r.ttftMs) };
-        if (runs.some((r) => r.text !== row.text)) throw new Error(`POP ${mode} at ${n} tokens gave different tokens between repetitions`);
+        if (runs.some((r) => r.text !== row.text)) throw new InternalError(`POP ${mode} at ${n} tokens gave different tokens between repetitions`);
         bench.rows.push(row);
         addRow(row);
         draw(bench.rows);

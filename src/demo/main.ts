@@ -223,7 +223,7 @@ async function send(): Promise<void> {
     });
     out.dataset.finish = r.finishReason;
     ui.stats.dataset.finish = r.finishReason;
-    ui.stats.textContent = r.usage ? formatStats(r.usage) + ` · ${r.finishReason}` : 'Stopped.';
+    ui.stats.textContent = r.usage && r.finishReason !== 'abort' ? formatStats(r.usage) + ` · ${r.finishReason}` : 'Stopped.';
   } catch (e) {
     // The turn is not part of the conversation (ChatSession dropped it): say so on its bubble.
     out.remove();

@@ -4,6 +4,7 @@
 import type { WorkerEngine } from '../api/client.ts';
 import type { ChatCompletionMessageParam, CompletionUsage, FinishReason } from '../api/protocol.ts';
 import type { PopSetting } from '../engine/pop.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 export interface TurnOptions {
   maxTokens?: number;
@@ -36,7 +37,7 @@ export class ChatSession {
    * after each streamed piece. A failed turn (a bad image, say) is not kept in the history.
    */
   async send(content: UserContent, o: TurnOptions, onText: (replySoFar: string) => void): Promise<TurnResult> {
-    if (this.running) throw new Error('a reply is still being generated');
+    if (this.running) throw new InvalidArgumentError('send', 'a reply is still being generated');
     this.running = true;
     this.history.push({ role: 'user', content } as ChatCompletionMessageParam);
     let reply = '';
@@ -95,7 +96,8 @@ export function formatStats(u: CompletionUsage): string {
     `decode ${x.decode_tokens_per_s.toFixed(1)} tok/s`,
     `POP keep ${x.pop_keep}/${x.layers}`,
     `reused ${x.reused_prompt_tokens} tokens`,
-    `${u.prompt_tokens} prompt + ${u.completion_tokens} new tokens`,
+    // usage.prompt_tokens counts the newly prefilled tokens (as WebLLM): the prompt is those plus the reused ones.
+    `${u.prompt_tokens + x.reused_prompt_tokens} prompt + ${u.completion_tokens} new tokens`,
   ].join(' · ');
 }
 

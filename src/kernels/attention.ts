@@ -6,6 +6,7 @@ import kvGatherCode from '../../shaders/kv_gather.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
 import type { AttentionShape, FullAttentionShape } from '../ops/ops.ts';
+import { InternalError } from '../errors.ts';
 
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;
@@ -104,11 +105,11 @@ const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
 export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch } | null, force?: AttentionVariant): void {
   const s = a.shape;
-  if (s.headDim % 4 || s.headDim > 256) throw new Error(`attention: headDim ${s.headDim} must be a multiple of 4 and at most 256`);
+  if (s.headDim % 4 || s.headDim > 256) throw new InternalError(`attention: headDim ${s.headDim} must be a multiple of 4 and at most 256`);
   const variant = force ?? attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd);
   if (variant === 'gemm' && gemm && attentionGemm(ctx, a, gemm.variants, gemm.scratch)) return;
   const decode = variant === 'split_keys';
-  if (decode && a.keyEnd) throw new Error('attention: the split-keys kernel takes no key ends');
+  if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
     pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode' }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4 } }, prefillCode),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
@@ -210,7 +211,7 @@ function scoresSoftmaxValues(ctx: KernelContext, variants: MatmulVariants, scrat
 
 /** Copies between token-major rows (stride, offset in floats) and head-major [heads, rows, headDim]. */
 function headMajor(ctx: KernelContext, src: GPUBuffer, dst: GPUBuffer, rows: number, heads: number, headDim: number, stride: number, offset: number, toHeadMajor: boolean): void {
-  if (stride % 4 || offset % 4) throw new Error(`attention: row stride ${stride} and offset ${offset} must be multiples of 4`);
+  if (stride % 4 || offset % 4) throw new InternalError(`attention: row stride ${stride} and offset ${offset} must be multiples of 4`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'head_major' }, headMajorCode),
     params: [rows, heads, headDim / 4, stride / 4, offset / 4, toHeadMajor ? 1 : 0, 0, 0],

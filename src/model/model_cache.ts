@@ -6,7 +6,7 @@
 // download costs at most the file in flight and the next load fetches only what is missing.
 // A model is marked complete only after every file is stored.
 import { del, get, set } from 'idb-keyval';
-import { StorageQuotaError } from '../errors.ts';
+import { AbortError, StorageQuotaError } from '../errors.ts';
 import { contentLength, readableFileStream, resolveModelUrl, urlSource, type FileStream, type ModelSource } from './source.ts';
 
 export const CACHE_NAME = 'pop-llm-models';
@@ -170,7 +170,7 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
       },
       async cancel(reason) {
         cancelled = true;
-        ctl.error(reason ?? new Error('cancelled'));
+        ctl.error(reason ?? new AbortError('download'));
         await net.cancel(reason);
         await put;
       },

@@ -5,6 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright';
 import { createServer, type ViteDevServer } from 'vite';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
+import { InternalError } from '../errors.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CHROMIUM_PATH = process.env.POP_LLM_CHROMIUM ?? '/usr/bin/chromium';
@@ -37,7 +38,7 @@ export async function startServer(port = 0): Promise<{ server: ViteDevServer; ur
   });
   await server.listen();
   const addr = server.httpServer?.address();
-  if (!addr || typeof addr === 'string') throw new Error('vite server has no address');
+  if (!addr || typeof addr === 'string') throw new InternalError('vite server has no address');
   return { server, url: `http://127.0.0.1:${addr.port}` };
 }
 
@@ -49,6 +50,6 @@ export async function openPage(browser: Browser, baseUrl: string, path = '/test/
   await page.goto(baseUrl + path);
   await page.waitForFunction(() => (globalThis as any).__popReady === true || (globalThis as any).__popError, null, { timeout: 120_000 });
   const err = await page.evaluate(() => (globalThis as any).__popError);
-  if (err) throw new Error(`page failed to start: ${err}`);
+  if (err) throw new InternalError(`page failed to start: ${err}`);
   return page;
 }

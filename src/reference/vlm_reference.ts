@@ -10,6 +10,7 @@
 import type { ModelConfig } from '../model/config.ts';
 import type { VisionConfig } from '../vision/config.ts';
 import { ReferenceModel, type TensorGetter } from './reference_model.ts';
+import { InternalError } from '../errors.ts';
 
 function lin(w: Float32Array, b: Float32Array | null, x: Float32Array, out: number): Float32Array {
   const n = x.length, y = new Float32Array(out);
@@ -41,7 +42,7 @@ export class VlmReference {
 
   private w(n: string): Float32Array {
     const v = this.t(n);
-    if (!v) throw new Error(`vlm reference: missing ${n}`);
+    if (!v) throw new InternalError(`vlm reference: missing ${n}`);
     return v;
   }
 
@@ -110,7 +111,7 @@ export class VlmReference {
    */
   gemma3Projector(tower: Float32Array[]): Float32Array[] {
     const v = this.c.vision as VisionConfig;
-    if (v.connector.kind !== 'avg_pool') throw new Error('not a Gemma 3 projector');
+    if (v.connector.kind !== 'avg_pool') throw new InternalError('not a Gemma 3 projector');
     const seq = tower.length, D = tower[0].length, n = Math.round(Math.sqrt(seq)), k = v.connector.kernel, m = n / k;
     const chw = new Float32Array(D * seq); // [D, n, n]
     tower.forEach((r, i) => r.forEach((x, d) => (chw[d * seq + i] = x)));
@@ -163,7 +164,7 @@ export class VlmReference {
     const v = this.c.vision as VisionConfig, id = v.imageTokenId;
     let k = 0;
     const rows = prompt.map((t) => (t === id ? features[k++] : t));
-    if (k !== features.length) throw new Error(`prompt has ${k} image tokens, features ${features.length}`);
+    if (k !== features.length) throw new InternalError(`prompt has ${k} image tokens, features ${features.length}`);
     const blocks: [number, number][] = [];
     if (v.bidirectionalImages && !causal) {
       prompt.forEach((t, i) => {

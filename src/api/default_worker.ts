@@ -1,5 +1,0 @@
-// pop-llm's own worker (CreateWorkerEngine starts it): exactly what an app's worker holds.
-import { WebWorkerMLCEngineHandler } from './worker.ts';
-
-const handler = new WebWorkerMLCEngineHandler();
-self.onmessage = (msg: MessageEvent) => handler.onmessage(msg);
