@@ -70,7 +70,9 @@ export class ServiceWorkerMLCEngine extends WebWorkerMLCEngine {
     if (!controller) throw new UnsupportedFeatureError('service worker engine', 'this page is not controlled by a service worker yet (register it, then reload the page)');
     const worker: ChatWorker = {
       set onmessage(l: ((e: MessageEvent) => void) | null) {
-        if (l) sw.addEventListener('message', l);
+        if (!l) return;
+        sw.addEventListener('message', l);
+        sw.startMessages(); // messages wait until started (setting onmessage would start them)
       },
       get onmessage() {
         return null;
