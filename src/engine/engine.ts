@@ -11,7 +11,8 @@ import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
-import type { Ops, SampleParams } from '../ops/ops.ts';
+import { MAX_TOP_LOGPROBS, type Ops, type SampledToken, type SampleOptions, type SampleParams, type TokenAdjustment } from '../ops/ops.ts';
+import type { TokenConstraint } from './grammar.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
@@ -62,6 +63,19 @@ export interface GenerateOptions {
   topP?: number;
   topK?: number;
   seed?: number;
+  /** Keep tokens with p >= minP * p_max (0: off). */
+  minP?: number;
+  /** OpenAI's: l -= frequencyPenalty * count + presencePenalty for each generated token (-2..2). */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** CTRL / transformers: logits of prompt and generated tokens l < 0 ? l * r : l / r (> 0; 1 = off). */
+  repetitionPenalty?: number;
+  /** Token id -> bias added to its logit (-100..100). */
+  logitBias?: Record<number | string, number>;
+  /** Return each token's logprob, with this many top alternatives (0..20); absent: none. */
+  topLogprobs?: number;
+  /** A grammar (src/engine/grammar.ts): its bitmask masks each step's logits on the GPU. */
+  constraint?: TokenConstraint;
   pop?: PopSetting;
   /** Stop at these ids (default: the model's EOS ids). */
   stopTokenIds?: number[];
@@ -74,8 +88,8 @@ export interface GenerateOptions {
    * expanded image tokens (src/vision/prompt.ts expandImages: tiles x tokensPerTile ids per image).
    */
   images?: readonly (ImageInput | PreprocessedImage)[];
-  /** Called for each generated token; returning true stops generation (stop strings). */
-  onToken?: (id: number) => boolean | void;
+  /** Called for each generated token (with its logprobs when asked); returning true stops generation (stop strings). */
+  onToken?: (id: number, token: SampledToken) => boolean | void;
   signal?: AbortSignal;
 }
 
@@ -97,7 +111,56 @@ export interface GenerateStats {
 
 export interface GenerateResult {
   ids: number[];
+  /** Per generated token when topLogprobs was given: its logprob and the top alternatives. */
+  logprobs?: SampledToken[];
   stats: GenerateStats;
+}
+
+/**
+ * A request's sampling state across steps: the logit adjustments (logit_bias, the counts for
+ * frequency / presence penalties, the seen set for the repetition penalty) and the grammar.
+ */
+class StepSampler {
+  private readonly entries = new Map<number, TokenAdjustment>();
+  private readonly penalized: boolean;
+  readonly opts: SampleOptions;
+
+  constructor(prompt: readonly number[], o: GenerateOptions, vocab: number) {
+    const num = (name: string, v: number | undefined, lo: number, hi: number, dflt: number) => {
+      if (v === undefined || v === null) return dflt;
+      if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new InvalidArgumentError(name, `must be a number in [${lo}, ${hi}] (got ${v})`);
+      return v;
+    };
+    const frequency = num('frequency_penalty', o.frequencyPenalty, -2, 2, 0);
+    const presence = num('presence_penalty', o.presencePenalty, -2, 2, 0);
+    const repetition = num('repetition_penalty', o.repetitionPenalty, Number.MIN_VALUE, Infinity, 1);
+    num('min_p', o.minP, 0, 1, 0);
+    if (o.topLogprobs !== undefined && !(Number.isInteger(o.topLogprobs) && o.topLogprobs >= 0 && o.topLogprobs <= MAX_TOP_LOGPROBS)) throw new InvalidArgumentError('top_logprobs', `must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${o.topLogprobs})`);
+    for (const [key, bias] of Object.entries(o.logitBias ?? {})) {
+      const id = Number(key);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new InvalidArgumentError('logit_bias', `token id ${key} is outside the vocabulary 0..${vocab - 1}`);
+      if (typeof bias !== 'number' || !(bias >= -100 && bias <= 100)) throw new InvalidArgumentError('logit_bias', `the bias of token ${key} must be a number in [-100, 100] (got ${bias})`);
+      this.entry(id).bias = bias;
+    }
+    if (repetition !== 1) for (const id of prompt) this.entry(id).seen = true;
+    this.penalized = frequency !== 0 || presence !== 0 || repetition !== 1;
+    this.opts = { frequencyPenalty: frequency, presencePenalty: presence, repetitionPenalty: repetition, topLogprobs: o.topLogprobs, adjust: [...this.entries.values()] };
+  }
+
+  private entry(id: number): TokenAdjustment {
+    let e = this.entries.get(id);
+    if (!e) this.entries.set(id, (e = { id, count: 0, seen: false, bias: 0 }));
+    return e;
+  }
+
+  /** Counts a generated token for the next step's penalties. */
+  record(id: number): void {
+    if (!this.penalized) return;
+    const e = this.entry(id);
+    e.count++;
+    e.seen = true;
+    this.opts.adjust = [...this.entries.values()];
+  }
 }
 
 const now = () => performance.now();
@@ -277,7 +340,18 @@ export class Engine<T> {
     const keep = this.resolveKeep(o.pop);
     const total = prompt.length + o.maxTokens - 1;
     if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
-    const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
+    const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0, minP: o.minP ?? 0 };
+    const sampler = new StepSampler(prompt, o, c.vocabSize);
+    const logprobs: SampledToken[] = [];
+    // One sampling step: the grammar's mask (host), adjustments + mask + draw (+ logprobs) on the GPU.
+    const sampleStep = async (step: number): Promise<SampledToken> => {
+      const mask = o.constraint ? await o.constraint.nextMask() : null;
+      const t = await this.ops.sampleToken(this.state.logits, c.vocabSize, params, step, { ...sampler.opts, mask });
+      if (o.constraint && !o.constraint.isTerminated() && !o.constraint.accept(t.id)) throw new InvalidArgumentError('response_format', `the grammar rejected token ${t.id}`);
+      sampler.record(t.id);
+      if (o.topLogprobs !== undefined) logprobs.push(t);
+      return t;
+    };
     const stops = new Set(o.ignoreEos ? [] : (o.stopTokenIds ?? c.eosTokenIds));
     const img = await this.imageFeatures(prompt, o.images);
 
@@ -298,9 +372,11 @@ export class Engine<T> {
     const t0 = now();
     let pos = prompt.length;
     let next = -1;
+    let nextToken: SampledToken = { id: -1 };
     try {
       await this.prefill(prompt, reused, keep, img, { checkAbort: () => checkAbort('prefill') });
-      next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
+      nextToken = await sampleStep(0);
+      next = nextToken.id;
     } catch (e) {
       this.resetChat();
       throw e;
@@ -315,7 +391,7 @@ export class Engine<T> {
     try {
       for (let step = 1; ; step++) {
         ids.push(next);
-        if (o.onToken?.(next) === true || stops.has(next)) { finish = 'stop'; break; }
+        if (o.onToken?.(next, nextToken) === true || stops.has(next)) { finish = 'stop'; break; }
         if (ids.length >= o.maxTokens) break;
         // Let interrupts and other messages through between tokens.
         await yieldToEventLoop();
@@ -323,7 +399,8 @@ export class Engine<T> {
         forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [next], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
         this.cachedTokens.push(next);
         pos++;
-        next = await this.ops.sample(this.state.logits, c.vocabSize, params, step);
+        nextToken = await sampleStep(step);
+        next = nextToken.id;
       }
     } catch (e) {
       this.resetChat();
@@ -340,7 +417,7 @@ export class Engine<T> {
       finishReason: finish,
     };
     this.lastStats = stats;
-    return { ids, stats };
+    return o.topLogprobs !== undefined ? { ids, logprobs, stats } : { ids, stats };
   }
 
   /**
