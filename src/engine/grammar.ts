@@ -79,10 +79,10 @@ export class GrammarCompiler {
       // OpenAI's json_object is "a JSON object": the schema {type: object}. Compact JSON (no
       // indent, ',' and ':' separators, no free whitespace) spends no tokens on layout;
       // strict: no properties beyond the schema's. (indent -1 = none, in the package's terms.)
-      const schema = spec.kind === 'json' ? '{"type":"object"}' : spec.schema;
-      if (spec.kind !== 'ebnf') {
-        JSON.parse(schema);
-        return await this.compiler.compileJSONSchema(schema, false, -1, [',', ':'], spec.kind === 'json' ? false : spec.strict ?? true);
+      if (spec.kind === 'json') return await this.compiler.compileJSONSchema('{"type":"object"}', false, -1, [',', ':'], false);
+      if (spec.kind === 'json_schema') {
+        JSON.parse(spec.schema);
+        return await this.compiler.compileJSONSchema(spec.schema, false, -1, [',', ':'], spec.strict ?? true);
       }
       return await this.compiler.compileGrammar(spec.grammar, spec.root ?? 'root');
     } catch (e) {

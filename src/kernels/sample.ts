@@ -1,7 +1,7 @@
 import code from '../../shaders/sample.wgsl?raw';
 import adjustCode from '../../shaders/logits_adjust.wgsl?raw';
 import logprobsCode from '../../shaders/logprobs.wgsl?raw';
-import type { SampleParams } from '../reference/sample.ts';
+import type { SampleParams } from '../core/op_types.ts';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 
 /**
