@@ -104,7 +104,7 @@ const SMALL = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type
 test('json_object with a schema: 20 seeded samples at temperature 1 parse and validate', async ({ harness }) => {
   const { default: Ajv } = await import('ajv');
   const validate = new Ajv().compile(SMALL);
-  const r = await call(harness, 'constrained', { kind: 'json_schema', schema: JSON.stringify(SMALL), strict: false }, 'Once upon a time', 20, 40);
+  const r = await call(harness, 'constrained', { kind: 'json_schema', schema: JSON.stringify(SMALL) }, 'Once upon a time', 20, 40);
   for (const [i, t] of r.texts.entries()) {
     expect(r.finish[i], t).toBe('stop');
     expect(validate(JSON.parse(t)), t).toBe(true);
@@ -149,4 +149,22 @@ test('unsatisfiable or unsupported response formats are INVALID_RESPONSE_FORMAT 
     { kind: 'ebnf', grammar: 'root ::= undefined_rule' },
   ]) expect(await call(harness, 'grammarError', spec), JSON.stringify(spec)).toBe('INVALID_RESPONSE_FORMAT');
   expect(await call(harness, 'grammarError', { kind: 'ebnf', grammar: 'root ::= "a" | "b"' })).toBe('ok');
+});
+
+// n > 1: one prefill, the prompt's KV pages shared (copy on write: stories260K's pages are 16
+// tokens, so a 20-token prompt leaves a shared partial page each choice must copy).
+test('n: 3 with a seed is reproducible, prefills once, shares the prompt KV; each choice equals its stream alone', async ({ harness }) => {
+  const r = await call(harness, 'nChoices', PROMPT, 3, 10, 42);
+  expect(r.a).toEqual(r.b);
+  expect(r.a).toEqual(r.alone);
+  expect(new Set(r.a.map((x: number[]) => x.join())).size).toBe(3);
+  expect(r.stats.prefills).toBe(1);
+  expect(r.stats.choices).toBe(3);
+  expect(r.stats.prefilledTokens).toBe(PROMPT.length);
+  expect(r.stats.completionTokens).toBe(30);
+  // 2 extra choices x 2 pages (20 tokens, 16 per page) x 16 tokens x 5 layers x 2 (K, V) x 32 dims x 4 bytes
+  expect(r.stats.sharedKvBytes).toBe(2 * 2 * 16 * 5 * 2 * 32 * 4);
+  // The partial prompt page is copied by the first two writers; the last holder writes it in place.
+  expect(r.copied).toBe(2);
+  expect(r.freePagesAfter).toBe(r.totalPages - 2); // only choice 0's sequence holds pages
 });

@@ -184,6 +184,25 @@ export const sampleCases = {
     return { texts, finish, ms: performance.now() - t0 };
   },
 
+  /**
+   * n choices from one prompt, twice (reproducible?), and each choice regenerated alone with
+   * its seed stream (n = 1): equal ids prove the shared, copied-on-write KV pages hold what a
+   * private prefill would. Returns ids, stats and the cache's copy count.
+   */
+  async nChoices(prompt: number[], n: number, maxTokens: number, seed: number, pageSize?: number): Promise<{ a: number[][]; b: number[][]; alone: number[][]; stats: Record<string, unknown>; copied: number; freePagesAfter: number; totalPages: number }> {
+    const { engine } = await openStories();
+    const o = { maxTokens, temperature: 1, seed, ignoreEos: true, n };
+    const copied0 = engine.cache.copiedPages;
+    const ra = await engine.generate(prompt, o);
+    const copied = engine.cache.copiedPages - copied0;
+    const stats = { ...ra.stats };
+    const rb = await engine.generate(prompt, o);
+    const alone: number[][] = [];
+    for (let i = 0; i < n; i++) alone.push((await engine.generate(prompt, { ...o, n: 1, seed: (seed + Math.imul(i, 0x9e3779b9)) >>> 0 })).ids);
+    void pageSize;
+    return { a: ra.choices!.map((c) => c.ids), b: rb.choices!.map((c) => c.ids), alone, stats, copied, freePagesAfter: engine.cache.allocator.freePages, totalPages: engine.cache.allocator.numPages };
+  },
+
   /** `code:argument` of the error each bad option gives (nothing generated). */
   async badFields(list: Partial<GenerateOptions>[]): Promise<string[]> {
     const { engine } = await openStories();
