@@ -15,6 +15,8 @@ import { test, expect } from './fixtures.ts';
 import { MissingTensorError, ModelFileMissingError, ShapeMismatchError, TruncatedFileError, UnsupportedQuantizationError } from '../src/errors.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { loadModelFiles } from '../src/model/loader.ts';
+import { globalRoleShape, layerRoleShape, layerRolesFor } from '../src/model/family.ts';
+import { writeSafetensors, type SafetensorsDtype } from '../src/model/safetensors.ts';
 import { dequantizeMlc, packMlcQ4 } from '../src/model/mlc.ts';
 import { mlcChatConfig, mlcParams, mlcReferenceTensors, writeMlcModel, type MlcWriterOptions } from '../src/model/mlc_writer.ts';
 import { scaleConfig } from '../src/model/random_model.ts';
@@ -122,6 +124,36 @@ test.describe('CpuOps engine on MLC folders vs the reference model on the dequan
       expect(await (await cpuEngine(only)).promptLogits(PROMPT)).toEqual(a);
     }
   });
+});
+
+/**
+ * The weights of an MLC folder as a Hugging Face folder: config.json (the HF config the MLC
+ * config maps to) and model.safetensors holding every tensor the family reads, under HF names
+ * and shapes, in `dtype` (the MLC values exactly: q0 formats only).
+ */
+async function safetensorsTwin(files: Map<string, Uint8Array>, dtype: SafetensorsDtype): Promise<Map<string, Uint8Array>> {
+  const mf = await loadModelFiles(memorySource(files));
+  const c = mf.config, spec = mf.spec, values = mlcReferenceTensors(files);
+  const tensors: { name: string; shape: number[]; data: Float32Array; dtype: SafetensorsDtype }[] = [];
+  const add = (name: string, shape: number[]) => tensors.push({ name, shape, data: values.get(name)!, dtype });
+  add(spec.globalTensors.embed, globalRoleShape(c, 'embed'));
+  add(spec.globalTensors.finalNorm, globalRoleShape(c, 'finalNorm'));
+  if (!c.tieWordEmbeddings) add(spec.globalTensors.lmHead, globalRoleShape(c, 'lmHead'));
+  for (let l = 0; l < c.numLayers; l++) for (const role of layerRolesFor(c)) add(spec.layerTensors[role]!.replace('{layer}', String(l)), layerRoleShape(c, role));
+  expect(tensors.every((t) => t.data && t.data.length === t.shape.reduce((a, b) => a * b, 1))).toBe(true);
+  return new Map([['config.json', new TextEncoder().encode(JSON.stringify(mf.rawConfig))], ['model.safetensors', writeSafetensors(tensors)]]);
+}
+
+test.describe('one model through both formats', () => {
+  for (const [quant, dtype] of [['q0f32', 'F32'], ['q0f16', 'F16']] as const) {
+    test(`qwen2 ${quant} and the same weights as ${dtype} safetensors: identical config and teacher-forced logits (CpuOps), POP keeps included`, async () => {
+      const mlc = fixture(TINY_QWEN, quant);
+      const viaMlc = await cpuEngine(mlc), viaSafetensors = await cpuEngine(await safetensorsTwin(mlc, dtype));
+      expect(viaSafetensors.config).toEqual(viaMlc.config);
+      const L = viaMlc.config.numLayers;
+      for (const pop of ['off', L - 1, 2] as const) expect(await viaSafetensors.teacherForced(PROMPT, CONT, pop), `pop ${pop}`).toEqual(await viaMlc.teacherForced(PROMPT, CONT, pop));
+    });
+  }
 });
 
 test.describe('MLC folder errors', () => {
