@@ -3,7 +3,8 @@
 // (nibble order, (q - 7) * scale) maps onto our packed layout exactly; the CpuOps engine on an
 // MLC folder matches the independent reference model run on the dequantized weights under HF
 // names (qwen2 q4f32_1 / q4f16_1 / q0f32, untied llama, nibbles 15); typed errors (truncated
-// shard, unknown quantization, missing tensor, no record list). WebGPU: the same fixture's
+// shard, unknown quantization, missing tensor, no record list); an MLC q0 folder and the same
+// weights as safetensors give identical logits (CPU and GPU). WebGPU: the same fixture's
 // teacher-forced logits match the reference and the CpuOps engine within 1e-4 normalized
 // (same dequantized weights; f32 accumulation order only), over POP keeps and with the
 // embedding split into row parts; POP exact = off.
@@ -15,8 +16,6 @@ import { test, expect } from './fixtures.ts';
 import { MissingTensorError, ModelFileMissingError, ShapeMismatchError, TruncatedFileError, UnsupportedQuantizationError } from '../src/errors.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { loadModelFiles } from '../src/model/loader.ts';
-import { globalRoleShape, layerRoleShape, layerRolesFor } from '../src/model/family.ts';
-import { writeSafetensors, type SafetensorsDtype } from '../src/model/safetensors.ts';
 import { dequantizeMlc, packMlcQ4 } from '../src/model/mlc.ts';
 import { mlcChatConfig, mlcParams, mlcReferenceTensors, writeMlcModel, type MlcWriterOptions } from '../src/model/mlc_writer.ts';
 import { scaleConfig } from '../src/model/random_model.ts';
@@ -26,6 +25,7 @@ import { dequantizeQ4 } from '../src/core/quant.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { caught, expectPopError } from './fixtures/expect_error.ts';
+import { safetensorsTwin } from './fixtures/mlc_twin.ts';
 import { REPO } from './fixtures/model_files.ts';
 
 const readJson = (p: string) => JSON.parse(readFileSync(join(REPO, p), 'utf8'));
@@ -125,24 +125,6 @@ test.describe('CpuOps engine on MLC folders vs the reference model on the dequan
     }
   });
 });
-
-/**
- * The weights of an MLC folder as a Hugging Face folder: config.json (the HF config the MLC
- * config maps to) and model.safetensors holding every tensor the family reads, under HF names
- * and shapes, in `dtype` (the MLC values exactly: q0 formats only).
- */
-async function safetensorsTwin(files: Map<string, Uint8Array>, dtype: SafetensorsDtype): Promise<Map<string, Uint8Array>> {
-  const mf = await loadModelFiles(memorySource(files));
-  const c = mf.config, spec = mf.spec, values = mlcReferenceTensors(files);
-  const tensors: { name: string; shape: number[]; data: Float32Array; dtype: SafetensorsDtype }[] = [];
-  const add = (name: string, shape: number[]) => tensors.push({ name, shape, data: values.get(name)!, dtype });
-  add(spec.globalTensors.embed, globalRoleShape(c, 'embed'));
-  add(spec.globalTensors.finalNorm, globalRoleShape(c, 'finalNorm'));
-  if (!c.tieWordEmbeddings) add(spec.globalTensors.lmHead, globalRoleShape(c, 'lmHead'));
-  for (let l = 0; l < c.numLayers; l++) for (const role of layerRolesFor(c)) add(spec.layerTensors[role]!.replace('{layer}', String(l)), layerRoleShape(c, role));
-  expect(tensors.every((t) => t.data && t.data.length === t.shape.reduce((a, b) => a * b, 1))).toBe(true);
-  return new Map([['config.json', new TextEncoder().encode(JSON.stringify(mf.rawConfig))], ['model.safetensors', writeSafetensors(tensors)]]);
-}
 
 test.describe('one model through both formats', () => {
   for (const [quant, dtype] of [['q0f32', 'F32'], ['q0f16', 'F16']] as const) {
@@ -267,6 +249,27 @@ test.describe('WebGPU', () => {
       }
     });
   }
+
+  test('tiny qwen2 q0f32 on GPU: the MLC folder and the same weights as safetensors give identical teacher-forced logits, POP keeps included', async ({ harness }) => {
+    const r = await harness.evaluate(async ([hf, prompt, cont]: [Record<string, any>, number[], number[]]) => {
+      const pop = (globalThis as any).pop;
+      const w = await import(/* @vite-ignore */ ['/src/model', 'mlc_writer.ts'].join('/'));
+      const { safetensorsTwin } = await import(/* @vite-ignore */ ['/test/fixtures', 'mlc_twin.ts'].join('/'));
+      const mlc = w.writeMlcModel(w.mlcChatConfig(hf, 'q0f32'), { seed: 5, shardBytes: 20_000 });
+      const opts = { pageSize: 8, prefillChunk: 16 };
+      const a = await pop.createGpuEngine(pop.memorySource(mlc), opts);
+      const b = await pop.createGpuEngine(pop.memorySource(await safetensorsTwin(mlc, 'F32')), opts);
+      const L = a.config.numLayers, out: Record<string, { same: boolean; steps: number }> = {};
+      for (const setting of ['off', L - 1, 2]) {
+        const x: Float32Array[] = await a.teacherForced(prompt, cont, setting), y: Float32Array[] = await b.teacherForced(prompt, cont, setting);
+        out[String(setting)] = { same: x.length === y.length && x.every((v, i) => v.length === y[i].length && v.every((e, j) => Object.is(e, y[i][j]))), steps: x.length };
+      }
+      a.unload(), b.unload();
+      return out;
+    }, [TINY_QWEN, PROMPT, CONT] as [Record<string, any>, number[], number[]]);
+    const same = { same: true, steps: CONT.length + 1 };
+    expect(r).toEqual({ off: same, [SCALE.layers - 1]: same, 2: same });
+  });
 
   test('tiny qwen2 q4f32_1 on GPU: POP exact gives tokens identical to off', async ({ harness }) => {
     const off = await inPage(harness, 'generate', [TINY_QWEN, 'q4f32_1', {}, PROMPT, 24, 'off']);
