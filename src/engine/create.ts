@@ -35,7 +35,11 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
   // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
   if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
   const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-  return Engine.load(ops, source, { ...opts, weightDtype });
+  const engine = await Engine.load(ops, source, { ...opts, weightDtype });
+  // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
+  const c = engine.config;
+  await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
+  return engine;
 }
 
 /** What the engine runs on, for stats: adapter, features and the chosen kernel variants. */
@@ -49,6 +53,7 @@ export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unk
     weightDtype: engine.opts.weightDtype ?? 'f32',
     f16Arithmetic: ops.halfCompute,
     probe: ops.probe,
+    kernelProbe: ops.kernelProbe,
     gpuBytes: ops.pool.bytesInUse,
   };
 }
