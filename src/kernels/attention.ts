@@ -7,7 +7,7 @@ import decodeChunksCode from '../../shaders/attention_decode_chunks.wgsl?raw';
 import combineCode from '../../shaders/attention_combine.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
-import type { AttentionShape, FullAttentionShape } from '../ops/ops.ts';
+import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
 
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;

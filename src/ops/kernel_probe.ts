@@ -8,7 +8,7 @@ import { get, set } from 'idb-keyval';
 import type { KernelContext } from '../kernels/context.ts';
 import { MATMUL_Q4_VARIANTS, matmulQ4, q4DecodeCandidates } from '../kernels/matmul_q4.ts';
 import { attention, AttentionScratch, DECODE_ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention.ts';
-import { quantizeQ4, type QuantScheme } from './quant.ts';
+import { quantizeQ4, type QuantScheme } from '../core/quant.ts';
 import { readBuffer } from '../gpu/recorder.ts';
 
 export interface KernelChoice {
