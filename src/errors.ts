@@ -27,7 +27,8 @@ export type PopErrorCode =
   | 'MODEL_TOO_LARGE'
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
-  | 'IMAGE_TOO_LARGE';
+  | 'IMAGE_TOO_LARGE'
+  | 'POP_KEEP_TOO_SHALLOW';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -189,6 +190,13 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+/** A POP keep that would skip layers an image prompt needs for every prompt row (Qwen3-VL's DeepStack adds). */
+export class PopKeepTooShallowError extends PopError {
+  constructor(keep: number, minKeep: number, reason: string) {
+    super('POP_KEEP_TOO_SHALLOW', `POP keep ${keep} is below ${minKeep}: ${reason}. Use a keep of at least ${minKeep} (or 'exact').`, { keep, minKeep, reason });
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -213,4 +221,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

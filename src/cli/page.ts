@@ -13,9 +13,9 @@ import type { GpuOps } from '../ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { expandImages, IMAGE_TOKEN, imagePlaceholder } from '../vision/prompt.ts';
+import { IMAGE_TOKEN } from '../vision/prompt.ts';
 import { patternImage, randomVlmPreprocessor } from '../vision/random_vlm.ts';
-import { encodeImages, preprocessImages } from '../vision/runtime.ts';
+import { encodeImages, expandImages, freeImageFeatures, imagePlaceholder, imageTokenCount, preprocessImages } from '../vision/runtime.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
@@ -110,8 +110,8 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
       contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
       variants: d.variants as Record<string, string>, adapter: d.adapter,
       vision: engine.vision ? {
-        layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.imageSize,
-        patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.tokensPerTile, imageTokenId: engine.vision.config.imageTokenId,
+        layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.kind === 'siglip' ? engine.vision.config.imageSize : 0,
+        patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.kind === 'siglip' ? engine.vision.config.tokensPerTile : 0, imageTokenId: engine.vision.config.imageTokenId,
         longestEdge: engine.vision.processor.longestEdge,
       } : null,
       memory: await loadMemory(engine, heap),
@@ -196,7 +196,7 @@ async function prepareImages(e: Engine<GPUBuffer>, payloads: readonly ImagePaylo
   const processor = longestEdge ? { ...rt.processor, longestEdge } : rt.processor;
   const t0 = performance.now();
   const inputs: ImageInput[] = payloads.map((p) => (p.kind === 'pattern' ? patternImage(p.width, p.height) : base64Bytes(p.base64)));
-  const pre = await preprocessImages(inputs, processor);
+  const pre = await preprocessImages(inputs, rt, undefined, processor);
   return { pre, ms: performance.now() - t0 };
 }
 
@@ -204,8 +204,8 @@ async function prepareImages(e: Engine<GPUBuffer>, payloads: readonly ImagePaylo
 function imagePromptIds(e: Engine<GPUBuffer>, text: string, pre: readonly PreprocessedImage[], addSpecial = true): number[] {
   const rt = e.vision!;
   const tok = requireTokenizer(e);
-  const ids = tok.encode(expandImages(text, pre, rt.config), addSpecial);
-  const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
+  const ids = tok.encode(expandImages(text, pre, rt), addSpecial);
+  const want = imageTokenCount(rt, pre);
   const got = ids.filter((id) => id === rt.config.imageTokenId).length;
   if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} image token markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks the model's image special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
   return ids;
@@ -223,9 +223,9 @@ async function imagePrompt(req: ImagePromptRequest): Promise<Reply<ImagePromptRe
     const rt = e.vision;
     const { pre, ms } = await prepareImages(e, req.images, req.longestEdge);
     // The request marks images with `<image>`; the model may use another placeholder (Gemma 3).
-    const ids = imagePromptIds(e, req.text.split(IMAGE_TOKEN).join(imagePlaceholder(rt!.config)), pre);
+    const ids = imagePromptIds(e, req.text.split(IMAGE_TOKEN).join(imagePlaceholder(rt!)), pre);
     const tiles = pre.reduce((a, p) => a + p.tiles, 0);
-    const imageTokens = tiles * rt!.config.tokensPerTile;
+    const imageTokens = imageTokenCount(rt!, pre);
     const part = req.part ?? 'full';
     const base = { promptTokens: ids.length, imageTokens, tiles, preprocessMs: ms, layers: e.config.numLayers };
     if (part === 'vision') {
@@ -233,7 +233,7 @@ async function imagePrompt(req: ImagePromptRequest): Promise<Reply<ImagePromptRe
       const f = encodeImages(e.ops, rt!, pre);
       await e.ops.read(f.data, 1);
       const t = performance.now() - t0;
-      e.ops.free(f.data);
+      freeImageFeatures(e.ops, f);
       return { ...base, ttftMs: t, prefillMs: 0, keep: e.config.numLayers, ids: [] };
     }
     // 'text': the image rows become a text id (same prompt length, no tower).
@@ -272,7 +272,7 @@ async function imageSamples(e: Engine<GPUBuffer>, req: CalibrateRequest): Promis
     if (part.length < 2) throw new InvalidArgumentError('--text', `the text paired with image ${i + 1} (${images[i].kind === 'file' ? images[i].name : 'pattern'}) needs at least 2 tokens (got ${part.length})`);
     const c = Math.max(1, Math.min(req.context ?? Infinity, Math.floor(part.length * 0.75), part.length - 1));
     const n = Math.min(req.continuation ?? 16, part.length - c);
-    return { context: [...imagePromptIds(e, imagePlaceholder(e.vision!.config), [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
+    return { context: [...imagePromptIds(e, imagePlaceholder(e.vision!), [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
   });
 }
 
