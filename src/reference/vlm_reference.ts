@@ -288,17 +288,18 @@ export class Qwen3VlReference extends VlmReference {
    * Qwen3-VL text model on a prompt: image ids take `features` in order, the rows at image
    * positions add `deepstack[j]` after decoder layer j, positions by get_rope_index (decode
    * continues at the prompt's max + 1). Returns the first-token logits and then the logits after
-   * each `continuation` token fed at full depth.
+   * each `continuation` token fed at full depth. `flat` (to show the positions matter): 1-D
+   * positions instead.
    */
-  qwenLogits(prompt: number[], grids: readonly { h: number; w: number }[], features: Float32Array[], deepstack: Float32Array[][], keep = this.c.numLayers, continuation: number[] = []): Float32Array[] {
+  qwenLogits(prompt: number[], grids: readonly { h: number; w: number }[], features: Float32Array[], deepstack: Float32Array[][], keep = this.c.numLayers, continuation: number[] = [], flat = false): Float32Array[] {
     const v = this.v, id = v.imageTokenId;
     const { pos, next } = this.qwenPositions(prompt, grids);
-    this.text.mrope = { section: v.mropeSection, position: (p) => (p < pos.length ? pos[p] : [next + p - pos.length, next + p - pos.length, next + p - pos.length]) };
+    this.text.mrope = { section: v.mropeSection, position: (p) => (flat ? [p, p, p] : p < pos.length ? pos[p] : [next + p - pos.length, next + p - pos.length, next + p - pos.length]) };
     let k = 0;
     const adds = new Map<number, Float32Array[]>();
     const rows = prompt.map((t, i) => {
       if (t !== id) return t;
-      adds.set(i, deepstack.map((d) => d[k]));
+      if (deepstack.length) adds.set(i, deepstack.map((d) => d[k]));
       return features[k++];
     });
     if (k !== features.length) throw new Error(`prompt has ${k} image tokens, features ${features.length}`);
