@@ -1,6 +1,7 @@
 // The CLI's page (cli.html): the Node CLI drives it through Playwright, so the CLI runs
 // exactly the code a tab runs. It holds one engine and answers load / generate / gemm calls
 // with plain JSON: {ok} or {error: {code, message, fields}}.
+import { Template } from '@huggingface/jinja';
 import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
 import { calibrate, type CalibrationSample } from '../engine/calibrate.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -123,7 +124,13 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
   return wrap(async () => {
     const e = requireEngine();
     let promptIds = req.promptIds;
-    if (!promptIds) {
+    let images: PreprocessedImage[] | undefined;
+    if (req.images?.length) {
+      // A user turn of the images then the text, as the model's processor lays it out.
+      images = (await prepareImages(e, req.images)).pre;
+      const { text, addSpecial } = userTurn(e, images.length, req.prompt ?? '');
+      promptIds = imagePromptIds(e, text, images, addSpecial);
+    } else if (!promptIds) {
       if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: give --ids instead of --prompt."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
       promptIds = e.tokenizer.encode(req.prompt ?? '');
     }
@@ -131,7 +138,7 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
     const sink = (globalThis as any).__popCliToken as ((id: number, text: string) => void) | undefined;
     const { ids, stats } = await e.generate(promptIds, {
       maxTokens: req.maxTokens, temperature: req.temperature, topP: req.topP, topK: req.topK, seed: req.seed,
-      pop: req.pop, ignoreEos: req.ignoreEos,
+      pop: req.pop, ignoreEos: req.ignoreEos, images,
       onToken: req.stream && sink ? (id) => void sink(id, streamer ? streamer.push(id) : '') : undefined,
     });
     return {
@@ -209,6 +216,16 @@ function imagePromptIds(e: Engine<GPUBuffer>, text: string, pre: readonly Prepro
   const got = ids.filter((id) => id === rt.config.imageTokenId).length;
   if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} image token markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks the model's image special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
   return ids;
+}
+
+/** One user turn of `images` images then `prompt`: the chat template's rendering, else the placeholders inline. */
+function userTurn(e: Engine<GPUBuffer>, images: number, prompt: string): { text: string; addSpecial: boolean } {
+  const tpl = e.files.chatTemplate;
+  if (!tpl) return { text: imagePlaceholder(e.vision!).repeat(images) + prompt, addSpecial: true };
+  const tc = e.files.tokenizerConfig ?? {};
+  const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
+  const content = [...Array.from({ length: images }, () => ({ type: 'image' })), { type: 'text', text: prompt }];
+  return { text: new Template(tpl).render({ messages: [{ role: 'user', content }], add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) }), addSpecial: false };
 }
 
 function requireTokenizer(e: Engine<GPUBuffer>): TextTokenizer {
