@@ -28,6 +28,8 @@ export type PopErrorCode =
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
   | 'IMAGE_TOO_LARGE'
+  | 'INVALID_RESPONSE_FORMAT'
+  | 'TOOLS_UNSUPPORTED'
   | 'POP_KEEP_TOO_SHALLOW';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
@@ -190,6 +192,18 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+export class InvalidResponseFormatError extends PopError {
+  constructor(kind: string, detail: string) {
+    super('INVALID_RESPONSE_FORMAT', `The response_format (${kind}) cannot be used: ${detail}. Check the JSON schema or grammar; no token was generated.`, { kind, detail });
+  }
+}
+
+export class ToolsUnsupportedError extends PopError {
+  constructor(model: string, detail: string) {
+    super('TOOLS_UNSUPPORTED', `Model '${model}' cannot take tools: ${detail}. Use a model whose chat template renders \`tools\` (Qwen2.5/3, Llama 3.x, SmolLM2), or send the request without tools.`, { model, detail });
+  }
+}
+
 /** A POP keep that would skip layers an image prompt needs for every prompt row (Qwen3-VL's DeepStack adds). */
 export class PopKeepTooShallowError extends PopError {
   constructor(keep: number, minKeep: number, reason: string) {
@@ -221,5 +235,6 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
   POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

@@ -12,7 +12,7 @@ import { Template } from '@huggingface/jinja';
 import { test, expect } from './fixtures.ts';
 import { familyFor } from '../src/model/registry.ts';
 import { aliasCheckpoint } from '../src/model/loader.ts';
-import { normalizeImageProcessor, type SiglipVisionConfig, type VisionConfig } from '../src/vision/config.ts';
+import { normalizeImageProcessor, type SiglipVisionConfig, type VisionConfig } from '../src/model/vision_config.ts';
 import { preprocessRgba, resizeRgba } from '../src/vision/preprocess.ts';
 import { expandImages, gemma3ImageString, imagePlaceholder, imageTokenRuns } from '../src/vision/prompt.ts';
 import { GEMMA3_CHAT_TEMPLATE, gemma3PreprocessorConfig, randomVlmFiles, scaleGemma3Config, withGemma3Tokens, type Gemma3Scale } from '../src/vision/random_vlm.ts';
@@ -95,7 +95,7 @@ test.describe('Gemma 3 config, checkpoint names, preprocessing and prompt (node)
     expect(spec.layerTensors.qNorm).toBe('model.language_model.layers.{layer}.self_attn.q_norm.weight');
     expect(spec.layerTensors.mlpOutNorm).toBe('model.language_model.layers.{layer}.post_feedforward_layernorm.weight');
     expect(spec.normGainOffset).toBe(1);
-    const extra = new Map(spec.vision!.tensors(c.vision!).map((t) => [t.name, t]));
+    const extra = new Map(spec.extraTensors!(c).map((t) => [t.name, t]));
     expect(extra.get('model.vision_tower.vision_model.embeddings.patch_embedding.weight')!.shape).toEqual([1152, 3, 14, 14]);
     expect(extra.get('model.vision_tower.vision_model.embeddings.position_embedding.weight')!.shape).toEqual([4096, 1152]);
     expect(extra.get('model.vision_tower.vision_model.encoder.layers.26.mlp.fc1.weight')!.shape).toEqual([4304, 1152]);

@@ -11,13 +11,14 @@ import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
 import { familyFor } from '../src/model/registry.ts';
 import { paramCount } from '../src/model/fit.ts';
-import type { Qwen3VisionConfig } from '../src/vision/config.ts';
+import type { Qwen3VisionConfig } from '../src/model/vision_config.ts';
 import { mropeAxis, mropePositions, ropePositionTable } from '../src/vision/mrope.ts';
 import { normalizeQwen2VLProcessor, preprocessQwen2VL, qwenImageGrid, roundHalfEven, smartResize } from '../src/vision/qwen3_vl.ts';
 import { qwen3VlPreprocessorConfig, scaleQwen3VlConfig } from '../src/vision/random_vlm.ts';
 import { Qwen3VlReference } from '../src/reference/vlm_reference.ts';
 import { ropeInvFreq } from '../src/model/config.ts';
 import { expandImages, imageTokenCount } from '../src/vision/runtime.ts';
+import { visionFamilyOf } from '../src/vision/pieces.ts';
 
 const QWEN4B = JSON.parse(readFileSync(new URL('../configs/Qwen__Qwen3-VL-4B-Instruct/config.json', import.meta.url), 'utf8'));
 const IMG = 290, VS = 291, VE = 292;
@@ -48,7 +49,7 @@ test.describe('Qwen3-VL config, preprocessing and positions (node)', () => {
     expect(c.vision).toMatchObject({ kind: 'qwen3_vl', hiddenSize: 1024, intermediateSize: 4096, numLayers: 24, numHeads: 16, headDim: 64, patchSize: 16, temporalPatch: 2, mergeSize: 2, positionSide: 48, deepstackIndexes: [5, 11, 17], deepstackLayers: 3, imageTokenId: 151655, visionStartId: 151652, visionEndId: 151653, textHidden: 2560, mropeSection: [24, 20, 20] });
     expect(spec.globalTensors.embed).toBe('model.language_model.embed_tokens.weight');
     expect(spec.layerTensors.kNorm).toBe('model.language_model.layers.{layer}.self_attn.k_norm.weight');
-    const t = new Map(spec.vision!.tensors(c.vision!).map((x: { name: string; shape: number[] }) => [x.name, x.shape]));
+    const t = new Map(spec.extraTensors!(c).map((x) => [x.name, x.shape]));
     expect(t.get('model.visual.patch_embed.proj.weight')).toEqual([1024, 3, 2, 16, 16]);
     expect(t.get('model.visual.pos_embed.weight')).toEqual([2304, 1024]);
     expect(t.get('model.visual.merger.norm.weight')).toEqual([1024]);
@@ -115,7 +116,7 @@ test.describe('Qwen3-VL config, preprocessing and positions (node)', () => {
 
   test('prompt: the template\'s <|image_pad|> becomes gh gw / 4 of them between <|vision_start|> and <|vision_end|>', () => {
     const spec = familyFor('qwen3_vl'), c = spec.normalize(TINY_CONFIG), v = c.vision!;
-    const rt = { family: spec.vision!, config: v, processor: spec.vision!.processor(TINY.preprocessor, v) };
+    const family = visionFamilyOf(v), rt = { family, config: v, processor: family.processor(TINY.preprocessor, v) };
     const pre = [{ pixels: new Float32Array(0), tiles: 1, rows: 0, cols: 0, tileSize: 0, grid: { h: 4, w: 6 } }];
     expect(expandImages('a<|vision_start|><|image_pad|><|vision_end|>b', pre, rt)).toBe(`a<|vision_start|>${'<|image_pad|>'.repeat(6)}<|vision_end|>b`);
     expect(imageTokenCount(rt, pre)).toBe(6);

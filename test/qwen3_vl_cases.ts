@@ -7,7 +7,7 @@ import type { PopSetting } from '../src/engine/pop.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { memorySource } from '../src/model/source.ts';
 import { Qwen3VlReference } from '../src/reference/vlm_reference.ts';
-import type { Qwen3VisionConfig } from '../src/vision/config.ts';
+import type { Qwen3VisionConfig } from '../src/model/vision_config.ts';
 import { patternImage, randomVlmFiles, scaleQwen3VlConfig, type Qwen3VlScale } from '../src/vision/random_vlm.ts';
 import { preprocessImages } from '../src/vision/runtime.ts';
 import type { PreprocessedImage } from '../src/vision/preprocess.ts';

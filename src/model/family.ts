@@ -1,7 +1,6 @@
 // A model family is data: how its config.json maps to ModelConfig, and which checkpoint
 // tensor holds each weight role. The loader and the one forward read only this.
 import type { ModelConfig } from './config.ts';
-import type { VisionFamily } from '../vision/family.ts';
 
 /** Weight roles of one decoder layer. */
 export type LayerRole =
@@ -22,12 +21,8 @@ export interface FamilySpec {
   layerTensors: Partial<Record<LayerRole, string>>;
   /** RMSNorm gain is stored as w with the norm computing (1 + w) (Gemma). Folded at load. */
   normGainOffset: number;
-  /**
-   * VLMs: the vision side (tower, connector, image-token layout, preprocessing), built from the
-   * shared pieces in src/vision/. Its config lands in ModelConfig.vision.
-   */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  vision?: VisionFamily<any>;
+  /** Tensors beyond the text decoder (a VLM's vision tower and connector), for random fixtures. */
+  extraTensors?(c: ModelConfig): ExtraTensor[];
   /**
    * Other checkpoint layouts of the same model: [canonical prefix, alias prefix] pairs. A name
    * the checkpoint lacks is looked up with its canonical prefix replaced by the alias

@@ -60,11 +60,10 @@ export function paramCount(c: ModelConfig): number {
   return c.vocabSize * H + head + c.numLayers * perLayer + deepKv + visionParamCount(c);
 }
 
-/** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's tensors. */
+/** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's extra tensors. */
 export function visionParamCount(c: ModelConfig): number {
-  const v = c.vision, f = familyFor(c.modelType).vision;
-  if (!v || !f) return 0;
-  return f.tensors(v).reduce((a: number, t: { shape: number[] }) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  const tensors = c.vision ? familyFor(c.modelType).extraTensors?.(c) ?? [] : [];
+  return tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 }
 
 export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {

@@ -69,7 +69,7 @@ function randomTensors(rawConfig: Record<string, any>, rename: (name: string) =>
     }
   }
   // Extra tensors (a VLM's tower) keep their own gain convention: SigLIP's LayerNorms store the gain.
-  for (const t of (spec.vision && c.vision ? spec.vision.tensors(c.vision) : [])) add(t.name, t.shape, t.kind, t.fanIn, t.normOffset ?? 0);
+  for (const t of spec.extraTensors?.(c) ?? []) add(t.name, t.shape, t.kind, t.fanIn, t.normOffset ?? 0);
   return list;
 }
 

@@ -8,7 +8,7 @@
 // entry; Gemma 3's image blocks attend bidirectionally). Reads tensors by HF names (the
 // families' canonical layout); shares no code with src/vision/siglip.ts.
 import type { ModelConfig } from '../model/config.ts';
-import type { Qwen3VisionConfig, SiglipVisionConfig } from '../vision/config.ts';
+import type { Qwen3VisionConfig, SiglipVisionConfig } from '../model/vision_config.ts';
 import { erfCpu } from './cpu_vision_ops.ts';
 import { ReferenceModel, type TensorGetter } from './reference_model.ts';
 

@@ -1,11 +1,11 @@
-// What a vision-language family declares, over the shared vision pieces (towers, connectors,
-// preprocessors, prompt layouts): a FamilySpec with `vision: VisionFamily`. The loader, the
-// engine, the API and the CLI reach a VLM only through this object (src/vision/runtime.ts
-// wraps it), so adding a VLM is its family file plus one registry line.
-import type { ExtraTensor } from '../model/family.ts';
+// A VLM's vision behaviour, assembled from the shared pieces its config names
+// (src/vision/pieces.ts: tower = VisionConfig.kind, image processor, prompt layout). The family
+// file (src/model/families/) is data: its config normalization puts those names and the tower's
+// numbers into ModelConfig.vision, its extraTensors name the checkpoint tensors. The engine,
+// the API and the CLI reach a VLM only through this object (src/vision/runtime.ts wraps it).
 import type { WeightRoutes } from '../model/loader.ts';
 import type { Ops } from '../ops/ops.ts';
-import type { ImageProcessorConfig, VisionConfig } from './config.ts';
+import type { ImageProcessorConfig, VisionConfig } from '../model/vision_config.ts';
 import type { PreprocessedImage, RgbaImage } from './preprocess.ts';
 
 /** A loaded tower + connector on a device. */
@@ -31,10 +31,6 @@ export interface RopePositions {
 }
 
 export interface VisionFamily<V extends VisionConfig = VisionConfig> {
-  /** The vision side of config.json, given the text model's hidden size. Throws Error for what it cannot run. */
-  normalize(raw: Record<string, any>, textHidden: number): V;
-  /** Every tower and connector tensor as the checkpoint stores it (random fixtures, fit check). */
-  tensors(v: V): ExtraTensor[];
   /** preprocessor_config.json (null: the processor's defaults); throws Error for settings it cannot follow. */
   processor(raw: Record<string, any> | null, v: V): ImageProcessorConfig;
   /** Decoded RGBA -> what the tower takes, with the number of image tokens it fills. */

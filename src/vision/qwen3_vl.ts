@@ -1,5 +1,5 @@
-// Qwen3-VL's vision side (transformers' Qwen3VLVisionModel, Qwen2VLImageProcessorFast,
-// Qwen3VLProcessor), as shared pieces a family file declares:
+// Qwen3-VL's vision pieces (transformers' Qwen3VLVisionModel, Qwen2VLImageProcessorFast,
+// Qwen3VLProcessor); the config and tensor names are the family's data (src/model/families/qwen3_vl.ts):
 //   preprocessing: smart_resize to multiples of patch x merge within [min, max] pixels (Python
 //     round: half to even), a torchvision-style uint8 bicubic resize, rescale, normalize, a still
 //     image repeated temporal_patch times, and the patches flattened in the processor's order:
@@ -18,81 +18,17 @@
 //   prompt: the chat template writes <|vision_start|><|image_pad|><|vision_end|>; the single
 //     <|image_pad|> becomes gh gw / merge^2 of them.
 import { InvalidArgumentError } from '../errors.ts';
-import type { ExtraTensor } from '../model/family.ts';
+import { qwen3VisionTensors, VISUAL } from '../model/families/qwen3_vl.ts';
 import type { WeightRoutes } from '../model/loader.ts';
+import { resampleOf, three, type ImageProcessorConfig, type Qwen3VisionConfig } from '../model/vision_config.ts';
 import type { Ops } from '../ops/ops.ts';
-import { resampleOf, three, type ImageProcessorConfig, type Qwen3VisionConfig } from './config.ts';
 import type { VisionTower } from './family.ts';
 import { flattenAlpha, resizeRgba, type PreprocessedImage, type RgbaImage } from './preprocess.ts';
 
 export const QWEN_IMAGE_PAD = '<|image_pad|>';
+const V = VISUAL;
 export const QWEN_VISION_START = '<|vision_start|>';
 export const QWEN_VISION_END = '<|vision_end|>';
-
-/** Qwen3VLConfig's vision side (Qwen3VLVisionConfig defaults for absent keys). */
-export function normalizeQwen3Vision(raw: Record<string, any>, textHidden: number, mropeSection: [number, number, number]): Qwen3VisionConfig {
-  const v = raw.vision_config ?? {};
-  const act = v.hidden_act ?? 'gelu_pytorch_tanh';
-  if (act !== 'gelu_pytorch_tanh') throw new Error(`vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
-  const hidden = v.hidden_size ?? 1152, heads = v.num_heads ?? 16;
-  if (hidden % heads) throw new Error('vision hidden_size must be a multiple of num_heads');
-  const headDim = hidden / heads;
-  if (headDim % 4) throw new Error(`vision head dim ${headDim} must be a multiple of 4 (2-D RoPE halves)`);
-  const out = v.out_hidden_size ?? 3584;
-  if (out !== textHidden) throw new Error(`vision out_hidden_size ${out} must equal the text hidden_size ${textHidden}`);
-  const positions = v.num_position_embeddings ?? 2304, side = Math.round(Math.sqrt(positions));
-  if (side * side !== positions) throw new Error(`num_position_embeddings ${positions} must be a square number`);
-  const layers = v.depth ?? 27;
-  const taps: number[] = v.deepstack_visual_indexes ?? [8, 16, 24];
-  for (const t of taps) if (!(Number.isInteger(t) && t >= 0 && t < layers)) throw new Error(`deepstack_visual_indexes holds ${t}, not a vision block below depth ${layers}`);
-  if (new Set(taps).size !== taps.length) throw new Error('deepstack_visual_indexes must not repeat a block');
-  return {
-    kind: 'qwen3_vl',
-    hiddenSize: hidden,
-    intermediateSize: v.intermediate_size ?? 4304,
-    numLayers: layers,
-    numHeads: heads,
-    headDim,
-    patchSize: v.patch_size ?? 16,
-    numChannels: v.in_channels ?? 3,
-    layerNormEps: 1e-6,
-    imageTokenId: raw.image_token_id ?? 151655,
-    textHidden,
-    bidirectionalImages: false,
-    deepstackLayers: taps.length,
-    temporalPatch: v.temporal_patch_size ?? 2,
-    mergeSize: v.spatial_merge_size ?? 2,
-    positionSide: side,
-    deepstackIndexes: [...taps],
-    visionStartId: raw.vision_start_token_id ?? 151652,
-    visionEndId: raw.vision_end_token_id ?? 151653,
-    mropeSection,
-  };
-}
-
-const V = 'model.visual.';
-
-/** Every tower tensor with its Qwen3VLModel name and stored shape. */
-export function qwen3VisionTensors(v: Qwen3VisionConfig): ExtraTensor[] {
-  const D = v.hiddenSize, F = v.intermediateSize, C = v.numChannels, p = v.patchSize, T = v.temporalPatch, M = D * v.mergeSize ** 2, O = v.textHidden;
-  const t: ExtraTensor[] = [
-    { name: `${V}patch_embed.proj.weight`, shape: [D, C, T, p, p], kind: 'weight', fanIn: C * T * p * p },
-    { name: `${V}patch_embed.proj.bias`, shape: [D], kind: 'bias' },
-    { name: `${V}pos_embed.weight`, shape: [v.positionSide ** 2, D], kind: 'weight' },
-  ];
-  const ln = (n: string, d: number) => t.push({ name: `${n}.weight`, shape: [d], kind: 'norm' }, { name: `${n}.bias`, shape: [d], kind: 'bias' });
-  const lin = (n: string, out: number, inp: number) => t.push({ name: `${n}.weight`, shape: [out, inp], kind: 'weight' }, { name: `${n}.bias`, shape: [out], kind: 'bias' });
-  for (let l = 0; l < v.numLayers; l++) {
-    const b = `${V}blocks.${l}.`;
-    ln(`${b}norm1`, D), ln(`${b}norm2`, D);
-    lin(`${b}attn.qkv`, 3 * D, D), lin(`${b}attn.proj`, D, D);
-    lin(`${b}mlp.linear_fc1`, F, D), lin(`${b}mlp.linear_fc2`, D, F);
-  }
-  const merger = (m: string, normWidth: number) => (ln(`${m}norm`, normWidth), lin(`${m}linear_fc1`, M, M), lin(`${m}linear_fc2`, O, M));
-  merger(`${V}merger.`, D);
-  v.deepstackIndexes.forEach((_, j) => merger(`${V}deepstack_merger_list.${j}.`, M));
-  return t;
-}
 
 /**
  * preprocessor_config.json of Qwen2VLImageProcessorFast (the class Qwen3-VL's file names):

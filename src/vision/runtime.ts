@@ -7,7 +7,7 @@ import { MalformedFileError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { ModelSource } from '../model/source.ts';
 import type { Ops } from '../ops/ops.ts';
-import type { ImageProcessorConfig, VisionConfig } from './config.ts';
+import type { ImageProcessorConfig, VisionConfig } from '../model/vision_config.ts';
 import type { VisionFamily, VisionTower } from './family.ts';
 import { toRgba, type ImageInput } from './image_input.ts';
 import type { PreprocessedImage } from './preprocess.ts';

@@ -11,30 +11,10 @@
 import type { FamilySpec, LayerRole } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
 import { gemma3Text } from './gemma3.ts';
-import { normalizeGemma3Vision, normalizeImageProcessor, type SiglipVisionConfig } from '../../vision/config.ts';
-import type { VisionFamily } from '../../vision/family.ts';
-import { preprocessRgba } from '../../vision/preprocess.ts';
-import { GEMMA3_BOI_TOKEN, gemma3ImageString } from '../../vision/prompt.ts';
-import { planSiglipTower, visionTensors } from '../../vision/siglip.ts';
+import { normalizeGemma3Vision } from '../vision_config.ts';
+import { visionTensors } from './siglip_tensors.ts';
 
 const TEXT = 'model.language_model.';
-
-/**
- * The vision side from the shared pieces: SigLIP (src/vision/siglip.ts) with the avg_pool
- * projector, Gemma3ImageProcessor's one square view (bilinear; src/vision/preprocess.ts), and
- * processing_gemma3's layout (`<start_of_image>` -> "\n\n<start_of_image>" + N
- * `<image_soft_token>` + "<end_of_image>\n\n"; src/vision/prompt.ts).
- */
-const vision: VisionFamily<SiglipVisionConfig> = {
-  normalize: normalizeGemma3Vision,
-  tensors: visionTensors,
-  processor: normalizeImageProcessor,
-  preprocess: (img, p) => preprocessRgba(img, p),
-  tokens: (im, v) => im.tiles * v.tokensPerTile,
-  placeholder: () => GEMMA3_BOI_TOKEN,
-  expand: (_im, v) => gemma3ImageString(v.tokensPerTile),
-  planTower: planSiglipTower,
-};
 
 export const gemma3: FamilySpec = {
   modelTypes: ['gemma3'],
@@ -43,18 +23,18 @@ export const gemma3: FamilySpec = {
     const text: Record<string, any> = { ...(raw.text_config ?? {}), model_type: 'gemma3_text' };
     for (const k of ['bos_token_id', 'eos_token_id', 'tie_word_embeddings'] as const) if (text[k] === undefined && raw[k] !== undefined) text[k] = raw[k];
     const c = gemma3Text.normalize(text, gen);
-    const v = vision.normalize(raw, c.hiddenSize);
-    if (v.imageTokenId >= c.vocabSize) throw new Error(`image_token_index ${v.imageTokenId} must be below the text vocab_size ${c.vocabSize}`);
+    const vision = normalizeGemma3Vision(raw, c.hiddenSize);
+    if (vision.imageTokenId >= c.vocabSize) throw new Error(`image_token_index ${vision.imageTokenId} must be below the text vocab_size ${c.vocabSize}`);
     // The attention kernels apply a sliding window relative to each row, so an image run longer
     // than the window would lose keys HF's mask keeps (it ORs the image block over the window).
     const window = Math.min(...c.slidingWindow.filter((w) => w > 0));
-    if (v.tokensPerTile > window) throw new Error(`mm_tokens_per_image ${v.tokensPerTile} must not exceed sliding_window ${window}`);
-    return { ...c, modelType: 'gemma3', vision: v };
+    if (vision.tokensPerTile > window) throw new Error(`mm_tokens_per_image ${vision.tokensPerTile} must not exceed sliding_window ${window}`);
+    return { ...c, modelType: 'gemma3', vision };
   },
   globalTensors: { embed: `${TEXT}embed_tokens.weight`, finalNorm: `${TEXT}norm.weight`, lmHead: 'lm_head.weight' },
   layerTensors: Object.fromEntries(Object.entries(gemma3Text.layerTensors).map(([r, n]) => [r, n!.replace('model.layers.', `${TEXT}layers.`)])) as Partial<Record<LayerRole, string>>,
   normGainOffset: 1,
-  vision,
+  extraTensors: (c) => (c.vision?.kind === 'siglip' ? visionTensors(c.vision) : []),
   checkpointAliases: [
     [TEXT, 'language_model.model.'],
     ['model.vision_tower.', 'vision_tower.'],

@@ -1,34 +1,85 @@
-// Qwen3-VL (Qwen3VLForConditionalGeneration, model_type qwen3_vl): the Qwen3 text model
-// (qwen3.ts: q/k norms, GQA, tied embeddings) under `model.language_model.*`, with interleaved
-// M-RoPE (text_config.rope_scaling.mrope_section; image tokens take 3-D positions from their
-// grid, src/vision/mrope.ts), and its vision side from the shared pieces in
-// src/vision/qwen3_vl.ts: the Qwen3VLVisionModel tower under `model.visual.*` (Conv3d patches,
-// interpolated position embeddings, 2-D vision RoPE, 2x2 patch merger, DeepStack mergers whose
-// features the first decoder layers add at the image rows), Qwen2VLImageProcessorFast's
-// preprocessing and Qwen3VLProcessor's prompt layout (one <|image_pad|> per merged patch).
-import type { FamilySpec, LayerRole } from '../family.ts';
+// Qwen3-VL (Qwen3VLForConditionalGeneration, model_type qwen3_vl), as data: the Qwen3 text
+// model (qwen3.ts: q/k norms, GQA, tied embeddings) under `model.language_model.*` with
+// interleaved M-RoPE (text_config.rope_scaling.mrope_section), and its vision side: the
+// Qwen3VLVisionModel tower under `model.visual.*` (Conv3d patches [C, T, p, p], learned
+// position grid, LayerNorm blocks, the 2x2 patch merger and one DeepStack merger per tap),
+// made of the shared pieces its VisionConfig names (src/vision/pieces.ts: tower 'qwen3_vl',
+// processor 'qwen2_vl' = Qwen2VLImageProcessorFast, layout 'qwen_vl' = Qwen3VLProcessor's
+// <|image_pad|> run with M-RoPE positions).
+import type { ExtraTensor, FamilySpec, LayerRole } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
+import type { Qwen3VisionConfig } from '../vision_config.ts';
 import { qwen3 } from './qwen3.ts';
-import type { Qwen3VisionConfig } from '../../vision/config.ts';
-import type { VisionFamily } from '../../vision/family.ts';
-import { mropePositions } from '../../vision/mrope.ts';
-import { QWEN_IMAGE_PAD, normalizeQwen2VLProcessor, normalizeQwen3Vision, planQwen3Tower, preprocessQwen2VL, qwen3VisionTensors } from '../../vision/qwen3_vl.ts';
 
 const TEXT = 'model.language_model.';
+export const VISUAL = 'model.visual.';
 
-const vision: VisionFamily<Qwen3VisionConfig> = {
-  normalize: () => {
-    throw new Error('qwen3_vl: the vision config is read with the text config (mrope_section)');
-  },
-  tensors: qwen3VisionTensors,
-  processor: normalizeQwen2VLProcessor,
-  preprocess: preprocessQwen2VL,
-  tokens: (im, v) => (im.grid ? (im.grid.h * im.grid.w) / v.mergeSize ** 2 : 0),
-  placeholder: () => QWEN_IMAGE_PAD,
-  expand: (im, v) => QWEN_IMAGE_PAD.repeat(vision.tokens(im, v)),
-  planTower: planQwen3Tower,
-  ropePositions: (prompt, images, v) => mropePositions(prompt, v.imageTokenId, images.map((im) => ({ h: im.grid!.h / v.mergeSize, w: im.grid!.w / v.mergeSize }))),
-};
+/** Qwen3VLConfig's vision side (Qwen3VLVisionConfig defaults for absent keys). */
+export function normalizeQwen3Vision(raw: Record<string, any>, textHidden: number, mropeSection: [number, number, number]): Qwen3VisionConfig {
+  const v = raw.vision_config ?? {};
+  const act = v.hidden_act ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') throw new Error(`vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
+  const hidden = v.hidden_size ?? 1152, heads = v.num_heads ?? 16;
+  if (hidden % heads) throw new Error('vision hidden_size must be a multiple of num_heads');
+  const headDim = hidden / heads;
+  if (headDim % 4) throw new Error(`vision head dim ${headDim} must be a multiple of 4 (2-D RoPE halves)`);
+  const out = v.out_hidden_size ?? 3584;
+  if (out !== textHidden) throw new Error(`vision out_hidden_size ${out} must equal the text hidden_size ${textHidden}`);
+  const positions = v.num_position_embeddings ?? 2304, side = Math.round(Math.sqrt(positions));
+  if (side * side !== positions) throw new Error(`num_position_embeddings ${positions} must be a square number`);
+  const layers = v.depth ?? 27;
+  const taps: number[] = v.deepstack_visual_indexes ?? [8, 16, 24];
+  for (const t of taps) if (!(Number.isInteger(t) && t >= 0 && t < layers)) throw new Error(`deepstack_visual_indexes holds ${t}, not a vision block below depth ${layers}`);
+  if (new Set(taps).size !== taps.length) throw new Error('deepstack_visual_indexes must not repeat a block');
+  return {
+    kind: 'qwen3_vl',
+    hiddenSize: hidden,
+    intermediateSize: v.intermediate_size ?? 4304,
+    numLayers: layers,
+    numHeads: heads,
+    headDim,
+    patchSize: v.patch_size ?? 16,
+    numChannels: v.in_channels ?? 3,
+    layerNormEps: 1e-6,
+    imageTokenId: raw.image_token_id ?? 151655,
+    textHidden,
+    bidirectionalImages: false,
+    deepstackLayers: taps.length,
+    temporalPatch: v.temporal_patch_size ?? 2,
+    mergeSize: v.spatial_merge_size ?? 2,
+    positionSide: side,
+    deepstackIndexes: [...taps],
+    visionStartId: raw.vision_start_token_id ?? 151652,
+    visionEndId: raw.vision_end_token_id ?? 151653,
+    mropeSection,
+    processor: 'qwen2_vl',
+    layout: 'qwen_vl',
+  };
+}
+
+
+/** Every tower tensor with its Qwen3VLModel name and stored shape. */
+export function qwen3VisionTensors(v: Qwen3VisionConfig): ExtraTensor[] {
+  const D = v.hiddenSize, F = v.intermediateSize, C = v.numChannels, p = v.patchSize, T = v.temporalPatch, M = D * v.mergeSize ** 2, O = v.textHidden;
+  const t: ExtraTensor[] = [
+    { name: `${VISUAL}patch_embed.proj.weight`, shape: [D, C, T, p, p], kind: 'weight', fanIn: C * T * p * p },
+    { name: `${VISUAL}patch_embed.proj.bias`, shape: [D], kind: 'bias' },
+    { name: `${VISUAL}pos_embed.weight`, shape: [v.positionSide ** 2, D], kind: 'weight' },
+  ];
+  const ln = (n: string, d: number) => t.push({ name: `${n}.weight`, shape: [d], kind: 'norm' }, { name: `${n}.bias`, shape: [d], kind: 'bias' });
+  const lin = (n: string, out: number, inp: number) => t.push({ name: `${n}.weight`, shape: [out, inp], kind: 'weight' }, { name: `${n}.bias`, shape: [out], kind: 'bias' });
+  for (let l = 0; l < v.numLayers; l++) {
+    const b = `${VISUAL}blocks.${l}.`;
+    ln(`${b}norm1`, D), ln(`${b}norm2`, D);
+    lin(`${b}attn.qkv`, 3 * D, D), lin(`${b}attn.proj`, D, D);
+    lin(`${b}mlp.linear_fc1`, F, D), lin(`${b}mlp.linear_fc2`, D, F);
+  }
+  const merger = (m: string, normWidth: number) => (ln(`${m}norm`, normWidth), lin(`${m}linear_fc1`, M, M), lin(`${m}linear_fc2`, O, M));
+  merger(`${VISUAL}merger.`, D);
+  v.deepstackIndexes.forEach((_, j) => merger(`${VISUAL}deepstack_merger_list.${j}.`, M));
+  return t;
+}
+
 
 export const qwen3Vl: FamilySpec = {
   modelTypes: ['qwen3_vl'],
@@ -51,5 +102,5 @@ export const qwen3Vl: FamilySpec = {
   globalTensors: { embed: `${TEXT}embed_tokens.weight`, finalNorm: `${TEXT}norm.weight`, lmHead: 'lm_head.weight' },
   layerTensors: Object.fromEntries(Object.entries(qwen3.layerTensors).map(([r, n]) => [r, n!.replace('model.layers.', `${TEXT}layers.`)])) as Partial<Record<LayerRole, string>>,
   normGainOffset: 0,
-  vision,
+  extraTensors: (c) => (c.vision?.kind === 'qwen3_vl' ? qwen3VisionTensors(c.vision) : []),
 };

@@ -1,7 +1,7 @@
 // `pop-llm generate`: one request, streamed to stdout (text) or printed as one JSON object.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { InvalidArgumentError, ModelFileMissingError } from '../errors.ts';
+import { InvalidArgumentError, ModelFileMissingError } from '../../src/errors.ts';
 import { checkKnown, intList, num, popOption, type ParsedArgs } from './args.ts';
 import type { ImagePayload } from './protocol.ts';
 import type { Session } from './session.ts';

@@ -37,6 +37,12 @@ export interface VisionConfigBase {
   bidirectionalImages: boolean;
   /** DeepStack (Qwen3-VL): decoder layers [0, n) add the tower's tap features at the image rows (0: none). */
   deepstackLayers: number;
+  /**
+   * The shared vision pieces the family is made of (src/vision/pieces.ts), besides its tower
+   * (`kind`): the image processor, and how an image's tokens sit in the prompt (and take positions).
+   */
+  processor: 'idefics3' | 'gemma3' | 'qwen2_vl';
+  layout: 'idefics3' | 'gemma3' | 'qwen_vl';
 }
 
 /** SigLIP towers on fixed square tiles (Idefics3 / SmolVLM, Gemma 3). */
@@ -132,6 +138,8 @@ export function normalizeIdefics3Vision(raw: Record<string, any>, textHidden: nu
   return {
     ...tower,
     kind: 'siglip',
+    processor: 'idefics3',
+    layout: 'idefics3',
     deepstackLayers: 0,
     towerPrefix: 'model.vision_model.',
     connector: { kind: 'pixel_shuffle', scaleFactor: scale, weight: 'model.connector.modality_projection.proj.weight' },
@@ -161,6 +169,8 @@ export function normalizeGemma3Vision(raw: Record<string, any>, textHidden: numb
   return {
     ...tower,
     kind: 'siglip',
+    processor: 'gemma3',
+    layout: 'gemma3',
     deepstackLayers: 0,
     towerPrefix: 'model.vision_tower.vision_model.',
     connector: { kind: 'avg_pool', kernel: side / perSide, norm: 'model.multi_modal_projector.mm_soft_emb_norm.weight', normEps: tower.layerNormEps, weight: 'model.multi_modal_projector.mm_input_projection_weight' },
