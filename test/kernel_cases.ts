@@ -114,6 +114,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const { m, n, k, bias, accumulate, variant, scheme, maxBindingBytes, xRow = 0, outRow = 0, gainRows = 0, wRows = n } = c;
         const s = await gpuSplit(maxBindingBytes);
         s.matmulVariants = { prefill: variant, decode: variant };
+        s.kernelChoice = { ...s.kernelChoice, matvecQ4: c.q4Decode ?? 'matvec_q4' };
         const x = randn(r, (m + xRow) * k), w = randn(r, wRows * k), b = bias ? randn(r, n) : null;
         const y0 = randn(r, (m + outRow) * n);
         const gains = gainRows ? { values: randn(r, (wRows / gainRows) * k, 2), rows: gainRows } : undefined;
@@ -268,7 +269,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
           // maxScores: a small ceiling forces the GEMM path to slice the query rows.
           const scratch = c.maxScores ? new AttentionScratch((l, n) => alloc(n), () => {}, { scores: c.maxScores }) : g.attnScratch;
           const gemm = { variants: { prefill: gemmMatmul, decode: 'matvec' }, scratch };
-          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf }, gemm, c.variant);
+          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf, decodeChunk: c.decodeChunk }, gemm, c.variant);
         } else g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape, keyEnd);
         return compare(await g.read(out, want.length), want);
       }
