@@ -6,8 +6,7 @@
 import { Template } from '@huggingface/jinja';
 import { EngineNotLoadedError, ImageDecodeError, ImageFetchError, InvalidArgumentError, NoWebGPUError, UnsupportedFeatureError, type PopError } from '../errors.ts';
 import type { ImageInput } from '../vision/image_input.ts';
-import { preprocessImages } from '../vision/runtime.ts';
-import { expandImages, imagePlaceholder } from '../vision/prompt.ts';
+import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runtime.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource } from '../model/model_cache.ts';
@@ -152,7 +151,7 @@ export class ChatEngine {
 
   /** Renders messages with the model's chat template (raw text when it has none). */
   renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
-    const placeholder = this.e.vision ? imagePlaceholder(this.e.vision.config) : null;
+    const placeholder = this.e.vision ? imagePlaceholder(this.e.vision) : null;
     const tpl = this.e.files.chatTemplate;
     // Image parts become the template's {type: 'image'} items (as HF processors pass them),
     // or an inline placeholder (<image>, Gemma 3's <start_of_image>) when there is no template.
@@ -172,11 +171,11 @@ export class ChatEngine {
     // Images: fetch and decode (typed errors), preprocess once, expand each placeholder as the model's processor does.
     const rt = this.e.vision!;
     const inputs = await Promise.all(images.map((u, i) => imageInput(u, i)));
-    const pre = await preprocessImages(inputs, rt.processor, this.e.opts.maxImagePixels);
-    const marker = imagePlaceholder(rt.config);
+    const pre = await preprocessImages(inputs, rt, this.e.opts.maxImagePixels);
+    const marker = imagePlaceholder(rt);
     const placeholders = text.split(marker).length - 1;
     if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} ${marker} markers for ${pre.length} images`);
-    return { ids: this.tokenizer.encode(expandImages(text, pre, rt.config), addSpecial), images: pre, reusePrefix: false };
+    return { ids: this.tokenizer.encode(expandImages(text, pre, rt), addSpecial), images: pre, reusePrefix: false };
   }
 
   prepareCompletion(prompt: string): PreparedPrompt {

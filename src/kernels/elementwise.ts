@@ -2,7 +2,7 @@
 import gluCode from '../../shaders/glu.wgsl?raw';
 import addCode from '../../shaders/add.wgsl?raw';
 import softcapCode from '../../shaders/softcap.wgsl?raw';
-import type { Activation } from '../model/config.ts';
+import type { Activation } from '../core/op_types.ts';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 
 export function glu(ctx: KernelContext, out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {
@@ -14,8 +14,8 @@ export function glu(ctx: KernelContext, out: GPUBuffer, gu: GPUBuffer, rows: num
   });
 }
 
-export function add(ctx: KernelContext, out: GPUBuffer, a: GPUBuffer, n: number): void {
-  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'add' }, addCode), params: [n, 0, 0, 0], buffers: [a, out], workgroups: elementGrid(ctx, n, 256) });
+export function add(ctx: KernelContext, out: GPUBuffer, a: GPUBuffer, n: number, outOffset = 0, aOffset = 0): void {
+  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'add' }, addCode), params: [n, outOffset, aOffset, 0], buffers: [a, out], workgroups: elementGrid(ctx, n, 256) });
 }
 
 export function softcap(ctx: KernelContext, x: GPUBuffer, n: number, cap: number): void {

@@ -1,16 +1,56 @@
 // The one interface between model code and a device. `forward.ts` calls only these ops;
 // `gpu_ops.ts` dispatches WGSL kernels, `reference/cpu_ops.ts` is the plain TypeScript twin
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
-import type { Activation } from '../model/config.ts';
-import type { SampleParams } from '../reference/sample.ts';
-import type { HalfSpec } from './half.ts';
-import type { QuantInfo, QuantSpec } from './quant.ts';
+import type { Activation, AttentionShape, FullAttentionShape, SampleParams } from '../core/op_types.ts';
+import type { HalfSpec } from '../core/half.ts';
+import type { QuantInfo, QuantSpec } from '../core/quant.ts';
 
-export type { SampleParams, QuantSpec };
+export type { Activation, AttentionShape, FullAttentionShape, SampleParams, QuantSpec };
+
+/** One distinct token's logit adjustments for a sampling step (shaders/logits_adjust.wgsl). */
+export interface TokenAdjustment {
+  id: number;
+  /** Times the token was generated in this request (frequency / presence penalties). */
+  count: number;
+  /** In the prompt or generated (repetition penalty). */
+  seen: boolean;
+  /** logit_bias, added to the logit. */
+  bias: number;
+}
+
+/** Everything a sampling step may use beyond SampleParams. */
+export interface SampleOptions {
+  /** At most one entry per id. */
+  adjust?: readonly TokenAdjustment[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
+  /** Grammar bitmask of allowed tokens, ceil(vocab / 32) words (src/engine/grammar.ts). */
+  mask?: Int32Array | null;
+  /** Return logprobs with this many top tokens (0..20); absent: no logprobs. */
+  topLogprobs?: number;
+  /** The request's own readback target (Ops.sampleReadback); absent: the ops' shared one. */
+  readback?: SampleReadback;
+}
+
+/** Where a request's sampled token comes back (GpuOps: a small MAP_READ buffer of its own). */
+export interface SampleReadback {
+  destroy(): void;
+}
+
+/** A sampled token and, when asked, log-probabilities (of logits / T, T = 1 for greedy). */
+export interface SampledToken {
+  id: number;
+  logprob?: number;
+  top?: { id: number; logprob: number }[];
+}
+
+/** Most top_logprobs a step returns (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
 
 /**
  * How `upload` stores a tensor. `quant`: int4 weight-only quantization of a [rows, quant.cols]
- * weight (src/ops/quant.ts), for weights that are only ever the `w` of `matmul`: the GPU keeps
+ * weight (src/core/quant.ts), for weights that are only ever the `w` of `matmul`: the GPU keeps
  * the packed buffer and its matmul picks the q4 kernels; the CPU twin keeps the dequantized
  * values. Such a tensor must not be read by other ops (`read` gives the packed words).
  */
@@ -23,7 +63,7 @@ export interface UploadOptions {
   cols?: number;
   quant?: QuantSpec;
   /**
-   * f16 storage of a weight read only as the `w` of `matmul` (src/ops/half.ts): `true`, or
+   * f16 storage of a weight read only as the `w` of `matmul` (src/core/half.ts): `true`, or
    * { cols, gains } for column gains (POP's deep K/V). The GPU keeps packed halves and its
    * matmul picks the f16 kernels; the CPU twin keeps the f16-rounded values.
    */
@@ -59,33 +99,10 @@ export interface SeqView<T> {
   pageSize: number;
 }
 
-export interface AttentionShape {
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  scale: number;
-  /** Sliding window in tokens (0 = unbounded). */
-  window: number;
-}
-
 /** Per-head RMSNorm applied inside rope / kvWrite (Qwen3, Gemma 3 q/k norms). */
 export interface HeadNorm<T> {
   gain: T;
   eps: number;
-}
-
-/** Bidirectional attention over contiguous Q/K/V (vision towers): rows form sequences of seqLen. */
-export interface FullAttentionShape {
-  rows: number;
-  seqLen: number;
-  /** Row stride of qkv, and the column where Q, K and V start (head h at +h*headDim). */
-  stride: number;
-  qOffset: number;
-  kOffset: number;
-  vOffset: number;
-  numHeads: number;
-  headDim: number;
-  scale: number;
 }
 
 export interface Ops<T> {
@@ -98,7 +115,7 @@ export interface Ops<T> {
   /** The same storage as `upload`, written by row ranges (streamed loads); `opts.cols` is the row length. */
   uploadRows(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<T>;
   /**
-   * A weight that arrives already int4-packed in the layout of src/ops/quant.ts (MLC q4
+   * A weight that arrives already int4-packed in the layout of src/core/quant.ts (MLC q4
    * checkpoints, src/model/mlc.ts): stored as is, read only as the `w` of `matmul`.
    */
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): T;
@@ -128,15 +145,20 @@ export interface Ops<T> {
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void;
   /** out[r, i] = act(gu[r, i]) * gu[r, inter + i] */
   glu(out: T, gu: T, rows: number, inter: number, act: Activation): void;
-  /** out[i] += a[i] */
-  add(out: T, a: T, elements: number): void;
+  /** out[offsets.out + i] += a[offsets.a + i] (offsets in elements, default 0). */
+  add(out: T, a: T, elements: number, offsets?: { out: number; a: number }): void;
   /** Copies `rows` rows of `width` floats. */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, rows: number, width: number): void;
   /** x[i] = cap * tanh(x[i] / cap) */
   softcap(x: T, elements: number, cap: number): void;
-  /** Samples one token from logits row 0; only the id comes back (through `readback` when given). */
-  sample(logits: T, vocab: number, params: SampleParams, step: number, readback?: SampleReadback): Promise<number>;
-  /** A readback target for `sample` that one request owns (so requests never share a mapped buffer). */
+  /** Samples one token from logits row 0; only the id comes back. */
+  sample(logits: T, vocab: number, params: SampleParams, step: number): Promise<number>;
+  /**
+   * One sampling step with the request's logit adjustments (applied to `logits` in place),
+   * a grammar mask and logprobs; only the id (and logprobs) come back.
+   */
+  sampleToken(logits: T, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken>;
+  /** A readback target for sampleToken that one request owns (so requests never share a mapped buffer). */
   sampleReadback?(): SampleReadback;
   /** Sends recorded work to the device (no-op on CPU). */
   flush(): void;
@@ -146,8 +168,8 @@ export interface Ops<T> {
   // Vision towers (SigLIP) and connectors (Idefics3, Gemma 3).
   /** out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gain + bias; out must not alias x. */
   layerNorm(out: T, x: T, gain: T, bias: T, rows: number, dim: number, eps: number): void;
-  /** x[i] = gelu_tanh(x[i]) in place. */
-  gelu(x: T, elements: number): void;
+  /** x[i] = gelu(x[i]) in place: the tanh approximation, or with `exact` the erf form (torch nn.GELU()). */
+  gelu(x: T, elements: number, exact?: boolean): void;
   /** im2col: pixels [tiles, C, size, size] -> out [tiles * (size/patch)^2, C * patch^2], patches row-major. */
   patchify(out: T, pixels: T, tiles: number, channels: number, size: number, patch: number): void;
   /** out [rows, heads*headDim] = softmax(Q K^T * scale) V within each sequence of seqLen rows (no mask). */
@@ -156,9 +178,4 @@ export interface Ops<T> {
   pixelShuffle(out: T, x: T, tiles: number, side: number, dim: number, scale: number): void;
   /** Gemma 3's projector pool: x [tiles, side^2, dim] -> out [tiles, (side/kernel)^2, dim], the mean of each kernel x kernel block of patches. */
   avgPool(out: T, x: T, tiles: number, side: number, dim: number, kernel: number): void;
-}
-
-/** Where a request's sampled token comes back (GpuOps: a 16-byte MAP_READ buffer). */
-export interface SampleReadback {
-  destroy(): void;
 }

@@ -5,8 +5,8 @@
 import type { FamilySpec, LayerRole } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
 import { llama } from './llama.ts';
-import { normalizeIdefics3Vision } from '../../vision/config.ts';
-import { visionTensors } from '../../vision/siglip.ts';
+import { normalizeIdefics3Vision } from '../vision_config.ts';
+import { visionTensors } from './siglip_tensors.ts';
 
 export const idefics3: FamilySpec = {
   modelTypes: ['idefics3'],
@@ -19,5 +19,5 @@ export const idefics3: FamilySpec = {
   globalTensors: { embed: 'model.text_model.embed_tokens.weight', finalNorm: 'model.text_model.norm.weight', lmHead: 'lm_head.weight' },
   layerTensors: Object.fromEntries(Object.entries(llama.layerTensors).map(([r, n]) => [r, n!.replace('model.layers.', 'model.text_model.layers.')])) as Partial<Record<LayerRole, string>>,
   normGainOffset: 0,
-  extraTensors: (c) => (c.vision ? visionTensors(c.vision) : []),
+  extraTensors: (c) => (c.vision?.kind === 'siglip' ? visionTensors(c.vision) : []),
 };
