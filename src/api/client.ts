@@ -10,6 +10,8 @@ import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
   Completion, CompletionChunk, CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, EngineConfig, FinishReason, SamplingRequest,
 } from './protocol.ts';
+import { startEngineWorker } from './engine_worker.ts';
+import { EMBEDDED_MODEL_ID, embeddedModelFiles, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { registerErrorTransfer } from './transfer.ts';
 import type { WorkerHost } from './worker.ts';
 
@@ -91,7 +93,11 @@ export class WorkerEngine {
     },
   };
 
-  constructor(readonly worker: Worker) {
+  /**
+   * `carriesEmbeddedModel: false`: the worker cannot load the embedded model itself (the
+   * package's Blob-URL worker), so reload sends its files.
+   */
+  constructor(readonly worker: Worker, private readonly options: { carriesEmbeddedModel?: boolean } = {}) {
     this.remote = Comlink.wrap<WorkerHost>(worker);
     const die = (detail: string) => {
       this.dead = new WorkerDiedError(detail);
@@ -114,7 +120,8 @@ export class WorkerEngine {
   async reload(model: string | File[], config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
     const { initProgressCallback, signal, ...rest } = config;
     this.modelInfo = null;
-    const target = pageUrl(model);
+    const embedded = typeof model === 'string' && isEmbeddedModelUrl(model);
+    const target = embedded && this.options.carriesEmbeddedModel === false ? await embeddedModelFiles() : pageUrl(model);
     const onAbort = () => void this.remote.interruptLoad();
     if (signal?.aborted) throw new AbortError('load');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -124,7 +131,7 @@ export class WorkerEngine {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    this.modelId = typeof model === 'string' ? model : 'local folder';
+    this.modelId = embedded ? EMBEDDED_MODEL_ID : typeof model === 'string' ? model : 'local folder';
     this.templateNote = r.templateNote;
     this.modelInfo = r.info;
   }
@@ -224,8 +231,8 @@ export class WorkerEngine {
 
 /** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-  const engine = new WorkerEngine(worker);
+  const { worker, carriesEmbeddedModel } = await startEngineWorker();
+  const engine = new WorkerEngine(worker, { carriesEmbeddedModel });
   try {
     await engine.reload(model, config);
   } catch (e) {
