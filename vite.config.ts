@@ -76,17 +76,6 @@ const embeddedModel: Plugin = {
   },
 };
 
-// The package's Blob-URL worker cannot import chunks beside it: it is built without the
-// embedded model, which its page (src/api/client.ts) sends as files. The script-tag IIFE
-// is the other way round: its worker chunk loads the model, and the page (one file, no
-// chunks) goes without.
-const noEmbeddedModel: Plugin = {
-  name: 'pop-llm:no-embedded-model',
-  enforce: 'pre',
-  resolveId: (id) => (id === 'virtual:pop-llm/stories260K' ? '\0pop-llm-no-stories260K' : null),
-  load: (id) => (id === '\0pop-llm-no-stories260K' ? 'export const files = null;' : null),
-};
-
 // WGSL files are imported as raw strings (`?raw`); the worker is an ES module.
 // Tests, the CLI and benches set POP_LLM_NO_HMR so that an edited file never reloads a page
 // in the middle of a run.
@@ -94,12 +83,12 @@ const noHmr = !!process.env.POP_LLM_NO_HMR;
 export default defineConfig(({ mode }) => ({
   // Inside the repository 'pop-llm' is the source (examples/, test/package_app/ import it as a user would).
   resolve: { alias: [{ find: /^pop-llm$/, replacement: resolve(root, 'src/index.ts') }, { find: /^pop-llm\/worker$/, replacement: resolve(root, 'src/worker.ts') }] },
-  plugins: mode === 'lib' ? [embeddedModel, inlineEngineWorker] : mode === 'embed' ? [noEmbeddedModel] : [embeddedModel],
+  plugins: mode === 'lib' ? [embeddedModel, inlineEngineWorker] : [embeddedModel],
   server: { port: 5173, strictPort: false, host: '127.0.0.1', fs: { allow: [root] }, hmr: noHmr ? false : undefined, watch: noHmr ? null : undefined },
   worker: {
     format: 'es',
-    plugins: () => (mode === 'lib' ? [noEmbeddedModel] : [embeddedModel]),
-    // A Blob-URL worker is one file.
+    plugins: () => [embeddedModel],
+    // The package's Blob-URL worker is one file: it cannot import chunks.
     rolldownOptions: mode === 'lib' ? { output: { codeSplitting: false } } : undefined,
   },
   build: buildOptions(mode),

@@ -8,6 +8,13 @@ if (!existsSync(new URL('../src/cli/main.ts', import.meta.url))) {
   console.error('pop-llm: the command line runs from a clone of the pop-llm repository (npm install there); the npm package is the browser library.');
   process.exit(1);
 }
+// Debian's chromium (WebGPU on SwiftShader) is what the CLI drives: install it when missing.
+const { execFileSync } = await import('node:child_process');
+try {
+  execFileSync(process.execPath, [new URL('../scripts/ensure-chromium.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+} catch {
+  process.exit(1);
+}
 const { register } = await import('tsx/esm/api');
 register();
 await import('../src/cli/main.ts');

@@ -11,7 +11,6 @@ import type {
   Completion, CompletionChunk, CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, EngineConfig, FinishReason, SamplingRequest,
 } from './protocol.ts';
 import { startEngineWorker } from './engine_worker.ts';
-import { EMBEDDED_MODEL_ID, embeddedModelFiles, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { registerErrorTransfer } from './transfer.ts';
 import type { WorkerHost } from './worker.ts';
 
@@ -93,11 +92,7 @@ export class WorkerEngine {
     },
   };
 
-  /**
-   * `carriesEmbeddedModel: false`: the worker cannot load the embedded model itself (the
-   * package's Blob-URL worker), so reload sends its files.
-   */
-  constructor(readonly worker: Worker, private readonly options: { carriesEmbeddedModel?: boolean } = {}) {
+  constructor(readonly worker: Worker) {
     this.remote = Comlink.wrap<WorkerHost>(worker);
     const die = (detail: string) => {
       this.dead = new WorkerDiedError(detail);
@@ -120,8 +115,7 @@ export class WorkerEngine {
   async reload(model: string | File[], config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
     const { initProgressCallback, signal, ...rest } = config;
     this.modelInfo = null;
-    const embedded = typeof model === 'string' && isEmbeddedModelUrl(model);
-    const target = embedded && this.options.carriesEmbeddedModel === false ? await embeddedModelFiles() : pageUrl(model);
+    const target = pageUrl(model);
     const onAbort = () => void this.remote.interruptLoad();
     if (signal?.aborted) throw new AbortError('load');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -131,7 +125,7 @@ export class WorkerEngine {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    this.modelId = embedded ? EMBEDDED_MODEL_ID : typeof model === 'string' ? model : 'local folder';
+    this.modelId = typeof model === 'string' ? model : 'local folder';
     this.templateNote = r.templateNote;
     this.modelInfo = r.info;
   }
@@ -231,8 +225,8 @@ export class WorkerEngine {
 
 /** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
-  const { worker, carriesEmbeddedModel } = await startEngineWorker();
-  const engine = new WorkerEngine(worker, { carriesEmbeddedModel });
+  const worker = await startEngineWorker();
+  const engine = new WorkerEngine(worker);
   try {
     await engine.reload(model, config);
   } catch (e) {

@@ -1,7 +1,6 @@
 // The embedded model: stories260K (a real 260K-parameter Llama, 1 MB) ships inside the
 // package, so an app runs offline with nothing to serve. Its model URL is
 // `pop-llm:stories260K`; loading it reads the bytes from a lazily imported chunk.
-import { ModelNotFoundError } from '../errors.ts';
 import { memorySource, type ModelSource } from './source.ts';
 
 export const EMBEDDED_MODEL_ID = 'stories260K';
@@ -18,19 +17,8 @@ function decodeBase64(b64: string): Uint8Array {
   return out;
 }
 
-async function embeddedFiles(): Promise<[string, Uint8Array][]> {
-  const { files } = await import('./embedded_stories260K.ts');
-  // The package's Blob-URL worker is built without the model (its page sends the files).
-  if (!files) throw new ModelNotFoundError(EMBEDDED_MODEL_URL, 'this worker bundle does not carry the embedded model');
-  return Object.entries(files).map(([name, b64]) => [name, decodeBase64(b64)]);
-}
-
 /** The embedded model's files, held in memory. */
 export async function embeddedModelSource(): Promise<ModelSource> {
-  return memorySource(new Map(await embeddedFiles()), EMBEDDED_MODEL_ID);
-}
-
-/** The embedded model's files as File objects, to hand to a worker (structured-cloned). */
-export async function embeddedModelFiles(): Promise<File[]> {
-  return (await embeddedFiles()).map(([name, bytes]) => new File([bytes as Uint8Array<ArrayBuffer>], name));
+  const { files } = await import('./embedded_stories260K.ts');
+  return memorySource(new Map(Object.entries(files).map(([name, b64]) => [name, decodeBase64(b64)])), EMBEDDED_MODEL_ID);
 }
