@@ -17,4 +17,4 @@ try {
 }
 const { register } = await import('tsx/esm/api');
 register();
-await import('../src/cli/main.ts');
+await import('../tools/cli/main.ts');
