@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The `pop-llm` command: loads the TypeScript CLI through tsx (no build step). It drives the
-// repository's own pages (cli.html, src/) in Chromium, so it runs from a clone of the
+// repository's own pages (cli.html, src/, tools/) in Chromium, so it runs from a clone of the
 // repository; the npm package carries only the browser library.
 import { existsSync } from 'node:fs';
 
-if (!existsSync(new URL('../src/cli/main.ts', import.meta.url))) {
+if (!existsSync(new URL('../tools/cli/main.ts', import.meta.url))) {
   console.error('pop-llm: the command line runs from a clone of the pop-llm repository (npm install there); the npm package is the browser library.');
   process.exit(1);
 }
