@@ -14,8 +14,8 @@
 //   - a nibble 15 somewhere (not MLC's quantizer): 'q4-asym' with m = fround(-7 s), within one
 //     f32 rounding of MLC's value.
 // Fused layouts come as MLC stores them: c_attn / qkv_proj is already [q; k; v] (+ bias),
-// gate_up_proj is [gate; up]. Embeddings are quantized too: the gather reads them
-// dequantized to f32, a tied LM head keeps the q4 copy. POP's deep K/V stack takes the K/V
+// gate_up_proj is [gate; up]. Embeddings are quantized too and stay so: the gather
+// dequantizes the rows it reads (src/kernels/embed.ts), and a tied LM head is the same buffer. POP's deep K/V stack takes the K/V
 // rows of each layer's packed qkv, in reverse layer order, with that layer's input-norm gain
 // as column gains (src/model/weights.ts), so keep = L-1 stays exact.
 // Shards stream (src/model/stream.ts): each record is handed over as soon as its bytes are in,
@@ -341,7 +341,7 @@ function concatRows(parts: Float32Array[]): Float32Array {
  * Loads an MLC folder's weights while they download: shard by shard, each record as soon as its
  * bytes are in (src/model/stream.ts), and every weight uploaded once the records it needs
  * have arrived, into the same roles and fused layouts as the HF loader. q4 records are uploaded
- * as they are (never a whole shard on the host; the embedding is dequantized to f32 by row
+ * as they are (never a whole shard on the host; an unquantized embedding goes up by row
  * ranges). A shard shorter than its records is TRUNCATED_FILE naming it. On failure what was
  * uploaded so far is freed.
  */
@@ -461,10 +461,16 @@ function planMlc<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, store: Record
 
   let embed!: T, lmHead!: T, finalNorm!: T;
   task(() => linear(names.embed, c.vocabSize, H), (w) => {
+    // A q4 table stays q4: the gather dequantizes rows as it reads them (embed_q4.wgsl), and a
+    // tied LM head is the same buffer (no f32 copy: 545 MB for Qwen2.5-0.5B).
+    if (w.words) {
+      embed = put('embed', [w]);
+      if (c.tieWordEmbeddings) lmHead = embed;
+      return;
+    }
     embed = embedRows(w);
     if (!c.tieWordEmbeddings) return;
-    if (w.words) lmHead = put('lm_head', [w]);
-    else lmHead = opts.quant && opts.quantLmHead ? ops.upload('lm_head', w.data!, { quant: { scheme: opts.quant, cols: H } }) : embed;
+    lmHead = opts.quant && opts.quantLmHead ? ops.upload('lm_head', w.data!, { quant: { scheme: opts.quant, cols: H } }) : embed;
   });
   task(() => vector(names.finalNorm, H), (g) => (finalNorm = ops.upload('final_norm', gainOf(g))));
   if (!c.tieWordEmbeddings) task(() => linear(names.lmHead, c.vocabSize, H), (w) => (lmHead = put('lm_head', [w])));
