@@ -5,7 +5,7 @@ import type { Session } from './session.ts';
 
 export const DEFAULT_MODEL = 'public/models/stories260K';
 
-export const GENERATE_OPTIONS = ['model', 'prompt', 'ids', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'pop', 'pop-ratio', 'context', 'ignore-eos', 'json', 'help'];
+export const GENERATE_OPTIONS = ['model', 'prompt', 'ids', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'pop', 'pop-ratio', 'context', 'ignore-eos', 'json', 'help', 'host'];
 
 export interface GenerateCommand {
   model: string;
