@@ -304,13 +304,15 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         return compare(await g.read(out, want.length), want);
       }
       case 'add': {
-        const { n } = c;
-        const a = randn(r, n), o = randn(r, n);
+        // outOffset / aOffset: DeepStack's row adds (a run of rows at a row offset).
+        const { n, outOffset = 0, aOffset = 0 } = c;
+        const a = randn(r, aOffset + n), o = randn(r, outOffset + n + 5);
         const want = Float32Array.from(o);
-        cpu.add(want, a, n);
+        const offsets = outOffset || aOffset ? { out: outOffset, a: aOffset } : undefined;
+        cpu.add(want, a, n, offsets);
         const out = upl(o);
-        g.add(out, upl(a), n);
-        return compare(await g.read(out, n), want);
+        g.add(out, upl(a), n, offsets);
+        return compare(await g.read(out, want.length), want);
       }
       case 'softcap': {
         const { n, cap } = c;
@@ -354,12 +356,12 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         return compare(await g.read(out, rows * dim), want);
       }
       case 'gelu': {
-        const { n } = c;
+        const { n, exact = false } = c;
         const x = randn(r, n, 12);
         const want = Float32Array.from(x);
-        cpu.gelu(want, n);
+        cpu.gelu(want, n, exact);
         const xb = upl(x);
-        g.gelu(xb, n);
+        g.gelu(xb, n, exact);
         return compare(await g.read(xb, n), want);
       }
       case 'patchify': {

@@ -340,8 +340,8 @@ export class GpuOps implements Ops<GPUBuffer> {
   glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {
     glu(this.ctx, out, gu, rows, inter, act);
   }
-  add(out: GPUBuffer, a: GPUBuffer, elements: number): void {
-    add(this.ctx, out, a, elements);
+  add(out: GPUBuffer, a: GPUBuffer, elements: number, offsets?: { out: number; a: number }): void {
+    add(this.ctx, out, a, elements, offsets?.out ?? 0, offsets?.a ?? 0);
   }
   copyRows(dst: GPUBuffer, dstRow: number, src: GPUBuffer, srcRow: number, rows: number, width: number): void {
     const bytes = rows * width * 4;
@@ -428,8 +428,8 @@ export class GpuOps implements Ops<GPUBuffer> {
   layerNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer, bias: GPUBuffer, rows: number, dim: number, eps: number): void {
     layerNorm(this.ctx, out, x, gain, bias, rows, dim, eps);
   }
-  gelu(x: GPUBuffer, elements: number): void {
-    gelu(this.ctx, x, elements);
+  gelu(x: GPUBuffer, elements: number, exact?: boolean): void {
+    gelu(this.ctx, x, elements, !!exact);
   }
   patchify(out: GPUBuffer, pixels: GPUBuffer, tiles: number, channels: number, size: number, patch: number): void {
     patchify(this.ctx, out, pixels, tiles, channels, size, patch);

@@ -138,6 +138,8 @@ export interface GenerateRequest {
   seed?: number;
   pop?: PopSetting;
   ignoreEos?: boolean;
+  /** VLMs: the user turn's images, before the prompt text (rendered with the model's chat template when it has one). */
+  images?: ImagePayload[];
   /** Call window.__popCliToken(id, textDelta) for every token. */
   stream?: boolean;
 }
