@@ -27,7 +27,9 @@ export type PopErrorCode =
   | 'MODEL_TOO_LARGE'
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
-  | 'IMAGE_TOO_LARGE';
+  | 'IMAGE_TOO_LARGE'
+  | 'MALFORMED_WEIGHTS'
+  | 'IMAGE_FETCH_FAILED';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -189,6 +191,18 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+export class MalformedWeightsError extends PopError {
+  constructor(tensor: string, file: string, nan: number, inf: number, firstIndex: number) {
+    super('MALFORMED_WEIGHTS', `Tensor '${tensor}' in ${file} holds ${nan} NaN and ${inf} infinite values (the first at element ${firstIndex}): the checkpoint is corrupt. Download it again, or fix the export that wrote it.`, { tensor, file, nan, inf, firstIndex });
+  }
+}
+
+export class ImageFetchError extends PopError {
+  constructor(index: number, url: string, status: number | null, detail: string) {
+    super('IMAGE_FETCH_FAILED', `Image ${index} could not be fetched from ${url}${status !== null ? ` (HTTP ${status})` : ''}: ${detail}. Check the URL, or pass the image as a Blob or ImageBitmap.`, { index, url, status, detail });
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -213,4 +227,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  MALFORMED_WEIGHTS: MalformedWeightsError, IMAGE_FETCH_FAILED: ImageFetchError,
 };

@@ -3,8 +3,10 @@
 // runtimeStatsText), backed by the worker over Comlink. Streams arrive through a proxied
 // callback and are handed out as async iterables; nothing polls.
 import * as Comlink from 'comlink';
-import { AbortError, WorkerDiedError } from '../errors.ts';
+import { AbortError, InvalidArgumentError, WorkerDiedError } from '../errors.ts';
+import { fetchImage } from '../vision/image_fetch.ts';
 import type { FitReport } from '../model/fit.ts';
+import type { RuntimeStats } from '../engine/stats.ts';
 import type { StreamEvent } from './chat_engine.ts';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
@@ -28,6 +30,7 @@ type ImageLike = Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | Off
  * worker, so they are fetched here too to keep the order simple).
  */
 async function detachImages(messages: ChatCompletionRequest['messages']): Promise<{ messages: ChatCompletionRequest['messages']; images: (Blob | ImageBitmap)[] | undefined; transfer: Transferable[] }> {
+  if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
   const images: (Blob | ImageBitmap)[] = [];
   const transfer: Transferable[] = [];
   let any = false;
@@ -47,7 +50,7 @@ async function detachImages(messages: ChatCompletionRequest['messages']): Promis
       const u = p.image_url?.url as string | ImageLike | undefined;
       any = true;
       let img: Blob | ImageBitmap;
-      if (typeof u === 'string') img = await fetch(u).then((r) => r.blob()).catch(() => new Blob([]));
+      if (typeof u === 'string') img = await fetchImage(u, images.length);
       else if (u instanceof Blob) img = u;
       else if (typeof ImageBitmap !== 'undefined' && u instanceof ImageBitmap) img = u;
       else img = await createImageBitmap(u as ImageBitmapSource);
@@ -208,6 +211,10 @@ export class WorkerEngine {
   }
   runtimeStatsText(): Promise<string> {
     return this.call(() => this.remote.runtimeStatsText());
+  }
+  /** GPU memory (all live buffers; the engine's weights, KV cache, scratch) and the worker's JS heap. */
+  stats(): Promise<RuntimeStats> {
+    return this.call(() => this.remote.stats());
   }
   async unload(): Promise<void> {
     await this.call(() => this.remote.unload());

@@ -6,6 +6,7 @@ import type { ChatCompletionRequestBase, EngineConfig, InitProgressReport, Sampl
 import { registerErrorTransfer } from './transfer.ts';
 import { filesSource } from '../model/source.ts';
 import type { FitReport } from '../model/fit.ts';
+import type { RuntimeStats } from '../engine/stats.ts';
 
 registerErrorTransfer();
 
@@ -43,6 +44,9 @@ export class WorkerHost {
   }
   runtimeStatsText(): string {
     return this.chat.runtimeStatsText();
+  }
+  stats(): RuntimeStats {
+    return this.chat.stats();
   }
 }
 

@@ -4,6 +4,7 @@ import { acquireGpu, type GpuDevice } from '../gpu/device.ts';
 import { GpuOps } from '../ops/gpu_ops.ts';
 import { halfComputeWorks } from '../kernels/matmul_f16.ts';
 import { urlSource, type ModelSource } from '../model/source.ts';
+import { AbortError } from '../errors.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 
 export interface GpuEngineOptions extends EngineOptions {
@@ -26,16 +27,33 @@ export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: Gpu
   return dtype === 'f16' || ((dtype ?? 'auto') === 'auto' && gpu.features.shaderF16) ? 'f16' : 'f32';
 }
 
+/**
+ * A device of its own (unless `opts.gpu`), the kernel probe, then the load. `opts.signal` is
+ * honoured between each (ABORTED, stage 'kernel compile'), and a load that fails or is
+ * aborted destroys the device it acquired: nothing of it stays on the GPU.
+ */
 export async function createGpuEngine(model: string | ModelSource, opts: GpuEngineOptions = {}): Promise<Engine<GPUBuffer>> {
+  const aborted = (stage: string) => {
+    if (opts.signal?.aborted) throw new AbortError(stage);
+  };
+  aborted('load');
   const gpu = opts.gpu ?? (await acquireGpu());
-  const maxRows = opts.prefillChunk ?? 512;
-  const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
-  await ops.probeVariants({ useCache: opts.probeCache });
-  const weightDtype = resolveWeightDtype(opts.weightDtype, gpu);
-  // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
-  if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
-  const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-  return Engine.load(ops, source, { ...opts, weightDtype });
+  try {
+    aborted('load');
+    const maxRows = opts.prefillChunk ?? 512;
+    const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
+    await ops.probeVariants({ useCache: opts.probeCache });
+    aborted('kernel compile');
+    const weightDtype = resolveWeightDtype(opts.weightDtype, gpu);
+    // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
+    if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
+    aborted('kernel compile');
+    const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
+    return await Engine.load(ops, source, { ...opts, weightDtype });
+  } catch (e) {
+    if (!opts.gpu) gpu.destroy();
+    throw e;
+  }
 }
 
 /** What the engine runs on, for stats: adapter, features and the chosen kernel variants. */

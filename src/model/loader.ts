@@ -17,6 +17,7 @@ import { MLC_CONFIG, mlcModelInfo, type MlcModelInfo } from './mlc.ts';
 import { decodeFloats, isFloatDtype, toFloat32, type SafetensorsHeader, type TensorEntry } from './safetensors.ts';
 import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
 import { LoadAccount, streamSafetensors, type LoadStats, type TensorSink } from './stream.ts';
+import { assertFinite } from './weight_check.ts';
 import type { LayerWeights, Weights } from './weights.ts';
 
 export interface ModelFiles {
@@ -179,6 +180,8 @@ export interface BuildOptions {
    * own f16 copy). Embeddings, norms and biases stay f32.
    */
   half?: boolean;
+  /** Scan every value for NaN / Inf as it is converted: MALFORMED_WEIGHTS (default true; src/model/weight_check.ts). */
+  checkWeights?: boolean;
 }
 
 /** Rows of one checkpoint tensor, in f32, starting at row0 of its first dimension. */
@@ -222,8 +225,11 @@ export class WeightPlan<T> implements WeightRoutes<T> {
   private readonly writers = new Set<RowUpload<T>>();
   private readonly uploaded: T[] = [];
 
-  /** `aliases`: the family's other checkpoint layouts (FamilySpec.checkpointAliases). */
-  constructor(private readonly ops: Ops<T>, private readonly account: LoadAccount | null = null, private readonly aliases: FamilySpec['checkpointAliases'] = []) {}
+  /**
+   * `aliases`: the family's other checkpoint layouts (FamilySpec.checkpointAliases); `checkFinite`:
+   * every delivered row range is scanned for NaN / Inf (MALFORMED_WEIGHTS) before any upload.
+   */
+  constructor(private readonly ops: Ops<T>, private readonly account: LoadAccount | null = null, private readonly aliases: FamilySpec['checkpointAliases'] = [], private readonly checkFinite = true) {}
 
   private route(name: string, shape: number[]): Route {
     let r = this.routes.get(name);
@@ -341,6 +347,7 @@ export class WeightPlan<T> implements WeightRoutes<T> {
   }
 
   private deliverTo(r: Route, row0: number, data: Float32Array): void {
+    if (this.checkFinite) assertFinite(r.stored ?? r.name, r.file ?? 'the checkpoint', data, row0 * rowElements(r.shape), this.account);
     for (const d of r.deliver) d(row0, data);
     r.got += data.length;
   }
@@ -495,7 +502,7 @@ function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpec, opts
  * far is freed.
  */
 export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Checkpoint, opts: BuildOptions): Weights<T> {
-  const p = new WeightPlan(ops);
+  const p = new WeightPlan(ops, null, [], opts.checkWeights !== false);
   try {
     const finish = planWeights(p, c, spec, opts);
     for (const name of p.names()) {
@@ -534,7 +541,7 @@ export interface StreamedWeights<T, E> {
 export async function streamWeights<T, E = never>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, source: ModelSource, opts: BuildOptions, o: StreamOptions & { extra?: (p: WeightRoutes<T>) => () => E } = {}): Promise<StreamedWeights<T, E>> {
   const { files, index } = await weightFiles(source, o.signal);
   const account = new LoadAccount();
-  const p = new WeightPlan(ops, account, spec.checkpointAliases);
+  const p = new WeightPlan(ops, account, spec.checkpointAliases, opts.checkWeights !== false);
   try {
     const finish = planWeights(p, c, spec, opts);
     const finishExtra = o.extra?.(p) ?? null;

@@ -32,6 +32,7 @@ import type { BuildOptions, StreamOptions } from './loader.ts';
 import { halfToFloat } from './safetensors.ts';
 import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
 import { LoadAccount, ROW_CHUNK_BYTES, streamRecords, type LoadStats } from './stream.ts';
+import { assertFinite } from './weight_check.ts';
 import type { LayerWeights, Weights } from './weights.ts';
 
 export const MLC_CONFIG = 'mlc-chat-config.json';
@@ -416,15 +417,22 @@ function planMlc<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, store: Record
     scope.push(name);
     return store.take(name);
   };
-  const vector = (name: string, n: number) => tensor(name, [n]).then(mlcF32);
+  // Every float record (scales, norms, biases, q0 weights) is scanned for NaN / Inf as it is
+  // converted (MALFORMED_WEIGHTS); q4 words cannot hold either.
+  const floats = (t: MlcTensor): Float32Array => {
+    const v = mlcF32(t);
+    if (opts.checkWeights !== false) assertFinite(t.name, t.file, v, 0, account);
+    return v;
+  };
+  const vector = (name: string, n: number) => tensor(name, [n]).then(floats);
   const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
   const linear = (prefix: string, rows: number, cols: number): Promise<HostLinear> => {
     if (store.record(`${prefix}.q_weight`) || !store.record(`${prefix}.weight`)) {
       const G = groupsOf(cols);
       const w = tensor(`${prefix}.q_weight`, [rows, G * 4]), s = tensor(`${prefix}.q_scale`, [rows, G]);
-      return Promise.all([w, s]).then(([w, s]) => ({ rows, cols, words: mlcU32(w), scales: mlcF32(s), data: null }));
+      return Promise.all([w, s]).then(([w, s]) => ({ rows, cols, words: mlcU32(w), scales: floats(s), data: null }));
     }
-    return tensor(`${prefix}.weight`, [rows, cols]).then((t) => ({ rows, cols, words: null, scales: null, data: mlcF32(t) }));
+    return tensor(`${prefix}.weight`, [rows, cols]).then((t) => ({ rows, cols, words: null, scales: null, data: floats(t) }));
   };
   const tasks: Promise<unknown>[] = [];
   /** Any failure stops the stream and every other task (and is never an unhandled rejection). */
