@@ -13,6 +13,7 @@ import type {
   Completion, CompletionChunk, CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, EngineConfig, FinishReason, SamplingRequest,
 } from './protocol.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { livenessLockName, watchLiveness } from './liveness.ts';
 import type { WorkerHost } from './worker.ts';
 
 registerErrorTransfer();
@@ -67,7 +68,8 @@ let seq = 0;
 const newId = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
 
 export class WorkerEngine {
-  private readonly remote: Comlink.Remote<WorkerHost>;
+  private remote!: Comlink.Remote<WorkerHost>;
+  private stopWatching: () => void = () => {};
   private readonly pending = new Set<(e: Error) => void>();
   private dead: WorkerDiedError | null = null;
   private modelId = '';
@@ -94,15 +96,26 @@ export class WorkerEngine {
     },
   };
 
-  constructor(readonly worker: Worker) {
+  /** `makeWorker`: how to start a fresh worker, so that reload after WORKER_DIED starts one. */
+  constructor(public worker: Worker, private readonly makeWorker?: () => Worker) {
+    this.attach(worker);
+  }
+
+  private attach(worker: Worker): void {
+    this.worker = worker;
     this.remote = Comlink.wrap<WorkerHost>(worker);
     const die = (detail: string) => {
+      if (this.worker !== worker || this.dead) return;
       this.dead = new WorkerDiedError(detail);
+      this.stopWatching();
       for (const reject of this.pending) reject(this.dead);
       this.pending.clear();
     };
     worker.addEventListener('error', (e) => die(e.message || 'uncaught error in the worker'));
     worker.addEventListener('messageerror', () => die('a message could not be deserialized'));
+    // A worker that ends without an event (killed, crashed, out of memory) releases its lock.
+    const lock = livenessLockName();
+    this.stopWatching = watchLiveness(lock, this.remote.holdLivenessLock(lock), () => die('the worker stopped without an error event (killed, crashed or out of memory)'));
   }
 
   /** Runs a remote call; a dead worker rejects it instead of leaving it hanging. */
@@ -117,6 +130,11 @@ export class WorkerEngine {
   async reload(model: string | File[], config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
     const { initProgressCallback, signal, ...rest } = config;
     this.modelInfo = null;
+    // After WORKER_DIED, reload starts a fresh worker (chat state kept on this side survives).
+    if (this.dead && this.makeWorker && this.dead.fields.detail !== 'terminated') {
+      this.attach(this.makeWorker());
+      this.dead = null;
+    }
     const target = pageUrl(model);
     const onAbort = () => void this.remote.interruptLoad();
     if (signal?.aborted) throw new AbortError('load');
@@ -221,6 +239,7 @@ export class WorkerEngine {
   }
   /** Ends the worker (and the GPU device it owns). */
   terminate(): void {
+    this.stopWatching();
     this.worker.terminate();
     this.dead = new WorkerDiedError('terminated');
     // Nothing will answer the calls in flight: reject them rather than leave them hanging.
@@ -231,8 +250,8 @@ export class WorkerEngine {
 
 /** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-  const engine = new WorkerEngine(worker);
+  const start = () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  const engine = new WorkerEngine(start(), start);
   try {
     await engine.reload(model, config);
   } catch (e) {

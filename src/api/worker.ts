@@ -4,6 +4,7 @@ import * as Comlink from 'comlink';
 import { ChatEngine, type StreamEvent } from './chat_engine.ts';
 import type { ChatCompletionRequestBase, EngineConfig, InitProgressReport, SamplingRequest } from './protocol.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { holdLivenessLock } from './liveness.ts';
 import { filesSource } from '../model/source.ts';
 import type { FitReport } from '../model/fit.ts';
 import type { RuntimeStats } from '../engine/stats.ts';
@@ -47,6 +48,10 @@ export class WorkerHost {
   }
   stats(): RuntimeStats {
     return this.chat.stats();
+  }
+  /** Holds a Web Lock for the worker's lifetime: the page learns of its death by getting it (src/api/liveness.ts). */
+  holdLivenessLock(name: string): Promise<void> {
+    return holdLivenessLock(name);
   }
 }
 
