@@ -8,7 +8,7 @@
 // Speeds are opt-in (POP_LLM_BENCH=1) and reported, not asserted.
 import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
-import { floatToHalf, halfToFloat } from '../src/model/safetensors.ts';
+import { floatToHalf, halfToFloat } from '../src/core/float_bits.ts';
 import { estimateFit } from '../src/model/fit.ts';
 
 const STORIES = { url: '/models/stories260K' };

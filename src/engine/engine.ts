@@ -33,7 +33,7 @@ export interface EngineOptions {
   /** Build POP's stacked deep K/V weights (default true). */
   popWeights?: boolean;
   /**
-   * int4 weight-only quantization on load (group 32 along K, f32 scales; src/ops/quant.ts) of
+   * int4 weight-only quantization on load (group 32 along K, f32 scales; src/core/quant.ts) of
    * the projection weights: qkv, o, gate|up, down and POP's deep K/V. Default 'none'.
    */
   quantization?: 'none' | 'q4' | 'q4-asym';
@@ -41,7 +41,7 @@ export interface EngineOptions {
   quantizeLmHead?: boolean;
   /**
    * Storage of the matmul weights not quantized (projections, POP's deep K/V, the LM head; a
-   * tied head gets its own copy): 'f16' = packed halves read by f16 kernels (src/ops/half.ts;
+   * tied head gets its own copy): 'f16' = packed halves read by f16 kernels (src/core/half.ts;
    * every adapter; f16 arithmetic where the adapter has shader-f16), 'f32', or 'auto' (default)
    * = f16 where the adapter has shader-f16, else f32. createGpuEngine resolves 'auto' (and
    * reports the result in engine.opts.weightDtype); an unresolved 'auto' loads f32.

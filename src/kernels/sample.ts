@@ -1,5 +1,5 @@
 import code from '../../shaders/sample.wgsl?raw';
-import type { SampleParams } from '../reference/sample.ts';
+import type { SampleParams } from '../core/op_types.ts';
 import { pipeline, type KernelContext } from './context.ts';
 
 /** Records the sampling kernel: out[0] = token id chosen from logits[offset .. offset + vocab). */

@@ -1,6 +1,6 @@
 // The WebGPU implementation of Ops: each op records one kernel dispatch (see src/kernels/);
 // `flush` submits; `sample` is the one place that waits, and it reads back 4 bytes.
-import type { Activation } from '../model/config.ts';
+import type { Activation } from '../core/op_types.ts';
 import { BufferPool, STORAGE } from '../gpu/buffer_pool.ts';
 import type { GpuDevice } from '../gpu/device.ts';
 import { PipelineCache } from '../gpu/pipeline_cache.ts';
@@ -15,13 +15,13 @@ import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
-import { halfLayout, packHalf, packHalfWords, type HalfInfo } from './half.ts';
-import { quantLayout, quantizeQ4, type QuantInfo } from './quant.ts';
+import { halfLayout, packHalf, packHalfWords, type HalfInfo } from '../core/half.ts';
+import { quantLayout, quantizeQ4, type QuantInfo } from '../core/quant.ts';
 import { checkRows, HostRowUpload } from './row_upload.ts';
 import { sample } from '../kernels/sample.ts';
 import { partOptions, planSplit, type RowPart, type SplitTensor } from './split.ts';
 import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
-import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
+import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampleParams, SeqView, UploadOptions } from './ops.ts';
 
@@ -52,7 +52,7 @@ export class GpuOps implements Ops<GPUBuffer> {
   /** Weights uploaded quantized: their packed layout (matmul picks the q4 kernels for them). */
   private readonly quant = new WeakMap<GPUBuffer, QuantInfo>();
   private quantized = 0;
-  /** Weights uploaded as f16 (src/ops/half.ts): matmul picks the f16 kernels for them. */
+  /** Weights uploaded as f16 (src/core/half.ts): matmul picks the f16 kernels for them. */
   private readonly half = new WeakMap<GPUBuffer, HalfInfo>();
   private halves = 0;
   /** f16 arithmetic for f16 weights; set only on adapters with shader-f16 (createGpuEngine). */

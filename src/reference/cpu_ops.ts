@@ -1,10 +1,10 @@
 // The plain TypeScript twin of the GPU ops: each op as the obvious loop, in f64
 // accumulators. Used by the tests only, as the reference every kernel is compared with.
-import type { Activation } from '../model/config.ts';
+import type { Activation } from '../core/op_types.ts';
 import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SeqView, UploadOptions } from '../ops/ops.ts';
 import { HostRowUpload } from '../ops/row_upload.ts';
-import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../ops/quant.ts';
-import { roundHalf } from '../ops/half.ts';
+import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../core/quant.ts';
+import { roundHalf } from '../core/half.ts';
 import { sampleCpu, type SampleParams } from './sample.ts';
 import { attentionFullCpu, avgPoolCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';

@@ -14,13 +14,9 @@
 //   draw: u = rngUniform(seed, step); target = u * sum(kept w); first index (in index order)
 //     whose inclusive prefix sum of kept weights exceeds target; else the last kept token.
 // temperature <= 0: argmax, ties -> lowest index.
+import type { SampleParams } from '../core/op_types.ts';
 
-export interface SampleParams {
-  temperature: number;
-  topK: number;
-  topP: number;
-  seed: number;
-}
+export type { SampleParams };
 
 const f = Math.fround;
 const BISECT_ITERS = 40;
