@@ -139,13 +139,15 @@ test.describe('WebGPU', () => {
         ['download', `${base}/trickle`, true, (t) => t.startsWith('Downloaded model.safetensors')],
         ['upload', `${base}/good`, false, (t) => t.startsWith('Loaded model.safetensors')],
         ['warm-up', `${base}/good`, false, (t) => t.startsWith('Compiling GPU kernels')],
+        ['warm-up (interruptGenerate)', `${base}/good`, false, (t) => t.startsWith('Compiling GPU kernels')],
       ];
       for (const [stage, url, useCache, when] of stages) {
         const ctl = new AbortController();
+        const stop = stage.includes('interruptGenerate') ? () => chat.interruptGenerate() : () => ctl.abort();
         const t0 = performance.now();
         let code = 'ok';
         try {
-          await chat.reload(url, { useCache, signal: ctl.signal, initProgressCallback: (p: any) => when(p.text) && ctl.abort() });
+          await chat.reload(url, { useCache, signal: ctl.signal, initProgressCallback: (p: any) => when(p.text) && stop() });
         } catch (x) {
           code = (x as any).code ?? `untyped ${(x as Error).name}: ${(x as Error).message}`;
         }

@@ -214,8 +214,10 @@ export class ChatEngine {
     };
   }
 
+  /** Stops the request that runs, or the load in progress (download, upload, kernel compile, warm-up). */
   interruptGenerate(): void {
     this.abort?.abort();
+    this.loadAbort?.abort();
   }
 
   /**
