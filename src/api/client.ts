@@ -132,6 +132,7 @@ export class WorkerEngine {
     this.modelInfo = null;
     // After WORKER_DIED, reload starts a fresh worker (chat state kept on this side survives).
     if (this.dead && this.makeWorker && this.dead.fields.detail !== 'terminated') {
+      this.worker.terminate(); // an error event does not always end a worker
       this.attach(this.makeWorker());
       this.dead = null;
     }
