@@ -1,10 +1,13 @@
 // Generates the register-blocked matmul kernels (fully unrolled, so written by a program
 // once and committed as plain WGSL): R rows x C cols per invocation (C a multiple of 4);
 // share 'x' hands X rows round a quad with quadBroadcast (needs subgroups).
-// Run: npx tsx scripts/gen_matmul_kernels.mts   (rewrites every file below)
+// Run: npx tsx scripts/gen_matmul_kernels.mts   (rewrites every file below; with a folder
+// argument, writes them under FOLDER/shaders/ instead: test/generated_shaders.spec.ts compares)
 // wType 'f16': W is f16 storage (src/core/half.ts): array<vec2<u32>>, 4 halves per vec4 index,
 // unpacked with the core unpack2x16float (no extension), f32 math; optional column gains (GAIN).
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 // f16 storage: four weights from one vec2<u32> (element 2i in the low half); column gains are
 // f32 words in W, read at a vec2 index.
 const HALF_FNS = `fn half4(v: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
@@ -330,7 +333,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 `;
 }
-const root = new URL('../', import.meta.url);
+const root = process.argv[2] ? pathToFileURL(resolve(process.argv[2]) + '/') : new URL('../', import.meta.url);
 const F32_EXT_CONTRACT = `// Batch: workgroup z = b reads X at xOffset + b*xBatch, W at wOffset + b*wBatch and writes Y at yOffset + b*yBatch
 // (attention runs one GEMM per KV head this way). Band (attention's causal mask, an optimisation hint): with
 // bandMode 1 a block whose columns all lie at or past bandLimit of its rows is not computed (those Y entries are left

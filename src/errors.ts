@@ -29,7 +29,10 @@ export type PopErrorCode =
   | 'IMAGE_DECODE_FAILED'
   | 'IMAGE_TOO_LARGE'
   | 'MALFORMED_WEIGHTS'
-  | 'IMAGE_FETCH_FAILED';
+  | 'IMAGE_FETCH_FAILED'
+  | 'INVALID_RESPONSE_FORMAT'
+  | 'TOOLS_UNSUPPORTED'
+  | 'POP_KEEP_TOO_SHALLOW';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -203,6 +206,25 @@ export class ImageFetchError extends PopError {
   }
 }
 
+export class InvalidResponseFormatError extends PopError {
+  constructor(kind: string, detail: string) {
+    super('INVALID_RESPONSE_FORMAT', `The response_format (${kind}) cannot be used: ${detail}. Check the JSON schema or grammar; no token was generated.`, { kind, detail });
+  }
+}
+
+export class ToolsUnsupportedError extends PopError {
+  constructor(model: string, detail: string) {
+    super('TOOLS_UNSUPPORTED', `Model '${model}' cannot take tools: ${detail}. Use a model whose chat template renders \`tools\` (Qwen2.5/3, Llama 3.x, SmolLM2), or send the request without tools.`, { model, detail });
+  }
+}
+
+/** A POP keep that would skip layers an image prompt needs for every prompt row (Qwen3-VL's DeepStack adds). */
+export class PopKeepTooShallowError extends PopError {
+  constructor(keep: number, minKeep: number, reason: string) {
+    super('POP_KEEP_TOO_SHALLOW', `POP keep ${keep} is below ${minKeep}: ${reason}. Use a keep of at least ${minKeep} (or 'exact').`, { keep, minKeep, reason });
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -228,4 +250,6 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
   MALFORMED_WEIGHTS: MalformedWeightsError, IMAGE_FETCH_FAILED: ImageFetchError,
+  INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
+  POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

@@ -11,7 +11,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CONFIG = join(ROOT, '.dependency-cruiser.cjs');
 const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
 /** What `npm run deps` cruises. */
-const TREE = ['src', 'apps', 'tools', 'test', 'e2e', 'scripts', 'bin'];
+const TREE = ['src', 'apps', 'tools', 'test', 'e2e', 'bench', 'scripts', 'bin'];
 
 interface Violation { rule: { name: string }; from: string; to: string }
 interface Result { modules: unknown[]; summary: { violations: Violation[] } }

@@ -10,6 +10,8 @@ export interface SampleParams {
   topK: number;
   topP: number;
   seed: number;
+  /** Keep tokens with p >= minP * p_max (0 or absent: off). */
+  minP?: number;
 }
 
 export interface AttentionShape {

@@ -1,9 +1,9 @@
 // The engine orchestrates: it owns the model, the ops (device), the paged KV cache and one
 // run state; it tokenizes, chunks the prompt, picks POP's keep, runs the one forward, samples
 // and streams tokens, and keeps stats. Kernels compute; the cache stores.
-import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '../errors.ts';
+import { AbortError, ContextLengthExceededError, InvalidArgumentError, PopKeepTooShallowError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { kvDim } from '../model/config.ts';
+import { kvDim, ropeInvFreq } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
 import { loadModelFiles, streamWeights, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
 import { streamMlcWeights } from '../model/mlc.ts';
@@ -11,15 +11,18 @@ import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
-import type { Ops, SampleParams } from '../ops/ops.ts';
+import { MAX_TOP_LOGPROBS, type Ops, type SampledToken, type SampleOptions, type SampleParams, type TokenAdjustment } from '../ops/ops.ts';
+import type { TokenConstraint } from './grammar.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { imagePlaceholder, imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
-import { encodeImages, freeVisionRuntime, keyEndRows, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
-import { planVisionWeights, visionWeightTensors } from '../vision/siglip.ts';
+import { imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
+import type { VisionTower } from '../vision/family.ts';
+import { visionFamilyOf } from '../vision/pieces.ts';
+import { encodeImages, freeImageFeatures, freeVisionRuntime, imagePlaceholder, imageTokenCount, keyEndRows, loadVisionRuntime, overrideRows, preprocessImages, type ImageFeatures, type VisionRuntime } from '../vision/runtime.ts';
+import { ropePositionTable } from '../vision/mrope.ts';
 
 export interface EngineOptions {
   /** Tokens per sequence (default: the model's max_position_embeddings, at most 4096). */
@@ -67,6 +70,27 @@ export interface GenerateOptions {
   topP?: number;
   topK?: number;
   seed?: number;
+  /** Keep tokens with p >= minP * p_max (0: off). */
+  minP?: number;
+  /** OpenAI's: l -= frequencyPenalty * count + presencePenalty for each generated token (-2..2). */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** CTRL / transformers: logits of prompt and generated tokens l < 0 ? l * r : l / r (> 0; 1 = off). */
+  repetitionPenalty?: number;
+  /** Token id -> bias added to its logit (-100..100). */
+  logitBias?: Record<number | string, number>;
+  /** Return each token's logprob, with this many top alternatives (0..20); absent: none. */
+  topLogprobs?: number;
+  /** A grammar (src/engine/grammar.ts): its bitmask masks each step's logits on the GPU. */
+  constraint?: TokenConstraint;
+  /** n > 1 with a grammar: one matcher per choice (disposed when the request ends). */
+  constraints?: TokenConstraint[];
+  /**
+   * Choices from one prompt (1..8): prefilled once; the choices share its KV pages (copied on
+   * write) and decode one after another, choice i with its own seed stream. Multi-turn reuse
+   * continues from choice 0.
+   */
+  n?: number;
   pop?: PopSetting;
   /** Stop at these ids (default: the model's EOS ids). */
   stopTokenIds?: number[];
@@ -79,8 +103,8 @@ export interface GenerateOptions {
    * expanded image tokens (src/vision/prompt.ts expandImages: tiles x tokensPerTile ids per image).
    */
   images?: readonly (ImageInput | PreprocessedImage)[];
-  /** Called for each generated token; returning true stops generation (stop strings). */
-  onToken?: (id: number) => boolean | void;
+  /** Called for each generated token (with its logprobs when asked, and its choice); returning true stops that choice (stop strings). */
+  onToken?: (id: number, token: SampledToken, choice: number) => boolean | void;
   signal?: AbortSignal;
 }
 
@@ -98,21 +122,90 @@ export interface GenerateStats {
   prefillTokensPerS: number;
   decodeTokensPerS: number;
   finishReason: 'stop' | 'length' | 'abort';
+  /** Choices generated (n), prompts prefilled (1), and KV bytes the choices shared instead of copying. */
+  choices?: number;
+  prefills?: number;
+  sharedKvBytes?: number;
+}
+
+/** One choice of an n > 1 request. */
+export interface GenerateChoice {
+  ids: number[];
+  logprobs?: SampledToken[];
+  finishReason: 'stop' | 'length' | 'abort';
 }
 
 export interface GenerateResult {
   ids: number[];
+  /** Per generated token when topLogprobs was given: its logprob and the top alternatives. */
+  logprobs?: SampledToken[];
+  /** n > 1: every choice (choices[0] is ids / logprobs above). */
+  choices?: GenerateChoice[];
   stats: GenerateStats;
+}
+
+/**
+ * A request's sampling state across steps: the logit adjustments (logit_bias, the counts for
+ * frequency / presence penalties, the seen set for the repetition penalty) and the grammar.
+ */
+class StepSampler {
+  private readonly entries = new Map<number, TokenAdjustment>();
+  private readonly penalized: boolean;
+  readonly opts: SampleOptions;
+
+  constructor(prompt: readonly number[], o: GenerateOptions, vocab: number) {
+    const num = (name: string, v: number | undefined, lo: number, hi: number, dflt: number) => {
+      if (v === undefined || v === null) return dflt;
+      if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new InvalidArgumentError(name, `must be a number in [${lo}, ${hi}] (got ${v})`);
+      return v;
+    };
+    const frequency = num('frequency_penalty', o.frequencyPenalty, -2, 2, 0);
+    const presence = num('presence_penalty', o.presencePenalty, -2, 2, 0);
+    const repetition = num('repetition_penalty', o.repetitionPenalty, Number.MIN_VALUE, Infinity, 1);
+    num('min_p', o.minP, 0, 1, 0);
+    if (o.topLogprobs !== undefined && !(Number.isInteger(o.topLogprobs) && o.topLogprobs >= 0 && o.topLogprobs <= MAX_TOP_LOGPROBS)) throw new InvalidArgumentError('top_logprobs', `must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${o.topLogprobs})`);
+    for (const [key, bias] of Object.entries(o.logitBias ?? {})) {
+      const id = Number(key);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new InvalidArgumentError('logit_bias', `token id ${key} is outside the vocabulary 0..${vocab - 1}`);
+      if (typeof bias !== 'number' || !(bias >= -100 && bias <= 100)) throw new InvalidArgumentError('logit_bias', `the bias of token ${key} must be a number in [-100, 100] (got ${bias})`);
+      this.entry(id).bias = bias;
+    }
+    if (repetition !== 1) for (const id of prompt) this.entry(id).seen = true;
+    this.penalized = frequency !== 0 || presence !== 0 || repetition !== 1;
+    this.opts = { frequencyPenalty: frequency, presencePenalty: presence, repetitionPenalty: repetition, topLogprobs: o.topLogprobs, adjust: [...this.entries.values()] };
+  }
+
+  private entry(id: number): TokenAdjustment {
+    let e = this.entries.get(id);
+    if (!e) this.entries.set(id, (e = { id, count: 0, seen: false, bias: 0 }));
+    return e;
+  }
+
+  /** Counts a generated token for the next step's penalties. */
+  record(id: number): void {
+    if (!this.penalized) return;
+    const e = this.entry(id);
+    e.count++;
+    e.seen = true;
+    this.opts.adjust = [...this.entries.values()];
+  }
 }
 
 const now = () => performance.now();
 
+/** Most choices (n) one request may ask for: sequences that may share the KV cache at once. */
+export const MAX_CHOICES = 8;
+
 /** A request's image features on the device, the prompt rows they fill, and (Gemma 3) the bidirectional runs. */
-interface ImageRows<T> {
-  data: T;
+interface ImageRows<T> extends ImageFeatures<T> {
   positions: number[];
   /** [start, end) of each run of image tokens that attend to each other (empty: causal). */
   runs: [number, number][];
+  /**
+   * M-RoPE families: the request's RoPE table by cache position (prompt rows from their 3-D
+   * positions, then the rows decode will use); lives until the request ends.
+   */
+  ropeTable?: T;
 }
 
 function isPreprocessed(x: unknown): boolean {
@@ -149,6 +242,8 @@ export class Engine<T> {
   /** Tokens whose K/V sequence 0 holds, for multi-turn prefix reuse. */
   private cachedTokens: number[] = [];
   lastStats: GenerateStats | null = null;
+  /** n > 1: the prompt's last logits, restored before each further choice's first draw. */
+  private choiceLogits: T | null = null;
 
   private constructor(
     readonly ops: Ops<T>,
@@ -163,7 +258,9 @@ export class Engine<T> {
     const chunk = opts.prefillChunk ?? 512;
     this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
     ops.reserveAttention(chunk, this.contextWindow, c.numHeads, c.numKvHeads, c.headDim);
-    this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1 });
+    // One context window of pages, which n > 1 choices share (their prompt pages are shared).
+    const pageSize = opts.pageSize ?? 16;
+    this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize) });
   }
 
   get config(): ModelConfig {
@@ -190,9 +287,10 @@ export class Engine<T> {
     }
     // An image whose tokens attend to each other (Gemma 3) is prefilled in one chunk.
     const v = files.config.vision;
-    if (v?.bidirectionalImages && (opts.prefillChunk ?? 512) < v.tokensPerTile) {
+    if (v?.kind === 'siglip' && v.bidirectionalImages && (opts.prefillChunk ?? 512) < v.tokensPerTile) {
       throw new InvalidArgumentError('prefillChunk', `must hold one image's ${v.tokensPerTile} tokens (got ${opts.prefillChunk})`);
     }
+    const vf = v ? visionFamilyOf(v) : null;
     const quant = opts.quantization ?? 'none';
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
     if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
@@ -203,25 +301,33 @@ export class Engine<T> {
     const stream = { onProgress: opts.onProgress, signal: opts.signal, chunkBytes: opts.loadChunkBytes };
     const loaded = files.mlc
       ? { ...(await streamMlcWeights(ops, files.config, files.spec, source, build, stream)), extra: null }
-      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v ? (p) => planVisionWeights(p, v) : undefined });
-    const weights = loaded.weights, visionWeights = loaded.extra;
+      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v && vf ? (p) => { const build = vf.planTower(p, v); return () => build; } : undefined });
+    const weights = loaded.weights;
+    let tower: VisionTower<T> | null = null;
+    try {
+      tower = loaded.extra ? loaded.extra(ops) : null;
+    } catch (e) {
+      for (const t of weightTensors(weights)) ops.free(t);
+      throw e;
+    }
     if (opts.signal?.aborted) {
-      for (const t of [...weightTensors(weights), ...(visionWeights ? visionWeightTensors(visionWeights) : [])]) ops.free(t);
+      for (const t of weightTensors(weights)) ops.free(t);
+      tower?.free();
       throw new AbortError('load');
     }
     let engine: Engine<T>;
-    let vision: VisionRuntime<T> | null = null, ownVision = !!visionWeights;
+    let vision: VisionRuntime<T> | null = null, ownTower = !!tower;
     try {
       const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
-      ownVision = false; // loadVisionRuntime frees the tower's weights if it fails
-      vision = visionWeights ? await loadVisionRuntime(ops, files.config, visionWeights, source, opts.signal) : null;
+      ownTower = false; // loadVisionRuntime frees the tower if it fails
+      vision = tower && vf ? await loadVisionRuntime(vf, files.config, tower, source, opts.signal) : null;
       engine = new Engine(ops, files, weights, tokenizer, opts);
       engine.vision = vision;
       engine.loadStats = loaded.stats;
     } catch (e) {
       for (const t of weightTensors(weights)) ops.free(t);
-      if (vision) freeVisionRuntime(ops, vision);
-      else if (ownVision) for (const t of visionWeightTensors(visionWeights!)) ops.free(t);
+      if (vision) freeVisionRuntime(vision);
+      else if (ownTower) tower!.free();
       throw e;
     }
     const calib = await source.fetchFile('pop.json', { optional: true }).catch(() => null);
@@ -243,8 +349,13 @@ export class Engine<T> {
    * Image features for a prompt: checks the images against the model and the prompt's
    * `<image>` ids, runs the vision tower + connector. Returns null without images.
    */
-  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined): Promise<ImageRows<T> | null> {
+  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined, keep: number, extraRows: number): Promise<ImageRows<T> | null> {
     const rt = this.vision;
+    if (images?.length && rt && keep < rt.config.deepstackLayers) {
+      // DeepStack adds image features after decoder layers [0, n): under POP those layers must
+      // run for every prompt row, so keep may not be below n.
+      throw new PopKeepTooShallowError(keep, rt.config.deepstackLayers, `this model adds image features (DeepStack) after its first ${rt.config.deepstackLayers} decoder layers, which every prompt token must run`);
+    }
     if (!images?.length) {
       if (rt && prompt.includes(rt.config.imageTokenId)) throw new InvalidArgumentError('images', `the prompt holds image tokens (id ${rt.config.imageTokenId}) but no images were given`);
       return null;
@@ -253,15 +364,23 @@ export class Engine<T> {
     // Callers that expanded the prompt already preprocessed the images (the tile layout
     // decides the expansion): do not do it twice.
     const done = images.every(isPreprocessed);
-    const pre = done ? (images as unknown as PreprocessedImage[]) : await preprocessImages(images as readonly ImageInput[], rt.processor, this.opts.maxImagePixels);
+    const pre = done ? (images as unknown as PreprocessedImage[]) : await preprocessImages(images as readonly ImageInput[], rt, this.opts.maxImagePixels);
     const positions = imageTokenPositions(prompt, rt.config.imageTokenId);
-    const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
-    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want} (tiles x ${rt.config.tokensPerTile}); expand each ${imagePlaceholder(rt.config)} with expandImages`);
+    const want = imageTokenCount(rt, pre);
+    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want}; expand each ${imagePlaceholder(rt)} with expandImages`);
+    // M-RoPE: image tokens take their grid's 3-D positions, text continues after the largest.
+    const rope = rt.family.ropePositions?.(prompt, pre, rt.config);
     // Gemma 3: each run of image tokens is one bidirectional block, prefilled within one chunk.
     const runs = rt.config.bidirectionalImages ? imageTokenRuns(positions) : [];
     const long = runs.find(([s, e]) => e - s > this.state.maxRows);
     if (long) throw new InvalidArgumentError('prompt', `a run of ${long[1] - long[0]} image tokens at position ${long[0]} is longer than the prefill chunk (${this.state.maxRows} rows); separate images with text tokens`);
-    return { data: encodeImages(this.ops, rt, pre).data, positions, runs };
+    const ropeTable = rope ? this.ops.upload('rope.request', ropePositionTable(rope, ropeInvFreq(this.config.rope[0], this.config.headDim), (rt.config as { mropeSection: [number, number, number] }).mropeSection, this.config.headDim, prompt.length + extraRows)) : undefined;
+    try {
+      return { ...encodeImages(this.ops, rt, pre), positions, runs, ropeTable };
+    } catch (e) {
+      if (ropeTable) this.ops.free(ropeTable);
+      throw e;
+    }
   }
 
   /** Forgets the conversation: frees every KV page. */
@@ -282,9 +401,28 @@ export class Engine<T> {
     const keep = this.resolveKeep(o.pop);
     const total = prompt.length + o.maxTokens - 1;
     if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
-    const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
+    const n = o.n ?? 1;
+    if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new InvalidArgumentError('n', `must be an integer in 1..${MAX_CHOICES} (got ${o.n})`);
+    const constraints = o.constraints ?? (o.constraint ? [o.constraint] : []);
+    if (constraints.length && constraints.length !== n) throw new InvalidArgumentError('response_format', `needs one grammar matcher per choice (${n}), got ${constraints.length}`);
+    const baseSeed = (o.seed ?? 0) >>> 0;
+    // Choice i draws from its own stream (choice 0 = the n = 1 stream): a fixed seed gives the same n choices.
+    const choiceParams = (i: number): SampleParams => ({ temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (baseSeed + Math.imul(i, 0x9e3779b9)) >>> 0, minP: o.minP ?? 0 });
+    const samplers = Array.from({ length: n }, () => new StepSampler(prompt, o, c.vocabSize));
+    const choices: GenerateChoice[] = Array.from({ length: n }, () => ({ ids: [], finishReason: 'length' }));
+    // One sampling step: the grammar's mask (host), adjustments + mask + draw (+ logprobs) on the GPU.
+    const sampleStep = async (choice: number, step: number): Promise<SampledToken> => {
+      const g = constraints[choice];
+      const mask = g ? await g.nextMask() : null;
+      const t = await this.ops.sampleToken(this.state.logits, c.vocabSize, choiceParams(choice), step, { ...samplers[choice].opts, mask });
+      if (g && !g.isTerminated() && !g.accept(t.id)) throw new InvalidArgumentError('response_format', `the grammar rejected token ${t.id}`);
+      samplers[choice].record(t.id);
+      if (o.topLogprobs !== undefined) (choices[choice].logprobs ??= []).push(t);
+      return t;
+    };
     const stops = new Set(o.ignoreEos ? [] : (o.stopTokenIds ?? c.eosTokenIds));
-    const img = await this.imageFeatures(prompt, o.images);
+    const img = await this.imageFeatures(prompt, o.images, keep, o.maxTokens);
+    const ropeTable = img?.ropeTable;
 
     // Multi-turn: keep the K/V of the longest shared prefix (leave >= 1 token to feed).
     let reused = 0;
@@ -293,6 +431,7 @@ export class Engine<T> {
     }
     if (reused === 0) this.cache.reset();
     else this.cache.truncate(0, reused);
+    for (let i = 1; i < MAX_CHOICES; i++) this.cache.free(i);
     this.cachedTokens = prompt.slice(0, reused) as number[];
 
     // Any failure (abort, device loss) forgets the sequence: its pages are freed, and the next
@@ -301,51 +440,73 @@ export class Engine<T> {
       if (o.signal?.aborted) throw new AbortError(stage);
     };
     const t0 = now();
-    let pos = prompt.length;
-    let next = -1;
+    let sharedPages = 0;
     try {
       await this.prefill(prompt, reused, keep, img, { checkAbort: () => checkAbort('prefill') });
-      next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
+      // n > 1: the choices share the prompt's pages (copied on write) and its last logits.
+      if (n > 1) {
+        this.choiceLogits ??= this.ops.alloc('prompt-logits', c.vocabSize);
+        this.ops.copyRows(this.choiceLogits, 0, this.state.logits, 0, 1, c.vocabSize);
+        for (let i = 1; i < n; i++) sharedPages += this.cache.fork(0, i, prompt.length);
+      }
     } catch (e) {
       this.resetChat();
+      if (ropeTable) this.ops.free(ropeTable);
       throw e;
     } finally {
-      if (img) this.ops.free(img.data);
+      if (img) freeImageFeatures(this.ops, img);
     }
     // Image rows are not their token ids: a later request must not reuse them as a prefix.
     this.cachedTokens.push(...(img ? prompt.slice(reused).map((t, i) => (img.positions.includes(reused + i) ? -1 : t)) : prompt.slice(reused)));
-    const t1 = now();
-    const ids: number[] = [];
-    let finish: GenerateStats['finishReason'] = 'length';
+    let t1 = 0;
     try {
-      for (let step = 1; ; step++) {
-        ids.push(next);
-        if (o.onToken?.(next) === true || stops.has(next)) { finish = 'stop'; break; }
-        if (ids.length >= o.maxTokens) break;
-        // Let interrupts and other messages through between tokens.
-        await yieldToEventLoop();
-        checkAbort('decode');
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [next], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
-        this.cachedTokens.push(next);
-        pos++;
-        next = await this.ops.sample(this.state.logits, c.vocabSize, params, step);
+      for (let ch = 0; ch < n; ch++) {
+        const out = choices[ch];
+        if (ch > 0) this.ops.copyRows(this.state.logits, 0, this.choiceLogits!, 0, 1, c.vocabSize);
+        let pos = prompt.length;
+        let token = await sampleStep(ch, 0);
+        if (ch === 0) t1 = now();
+        for (let step = 1; ; step++) {
+          out.ids.push(token.id);
+          if (o.onToken?.(token.id, token, ch) === true || stops.has(token.id)) { out.finishReason = 'stop'; break; }
+          if (out.ids.length >= o.maxTokens) break;
+          // Let interrupts and other messages through between tokens.
+          await yieldToEventLoop();
+          checkAbort('decode');
+          forward(this.ops, c, this.weights, this.state, this.cache, { seqId: ch, tokens: [token.id], startPos: pos, keep: c.numLayers, lastRowFullDepth: true, ropeTable });
+          if (ch === 0) this.cachedTokens.push(token.id);
+          pos++;
+          token = await sampleStep(ch, step);
+        }
       }
     } catch (e) {
       this.resetChat();
       throw e;
+    } finally {
+      for (const g of o.constraints ?? []) g.dispose();
+      if (ropeTable) this.ops.free(ropeTable);
     }
+    // Multi-turn goes on from choice 0 (sequence 0); the other choices' pages go back.
+    for (let i = 1; i < n; i++) this.cache.free(i);
+    // The M-RoPE positions of this request's rows are not 1-D: a later request must not reuse them.
+    if (ropeTable) this.cachedTokens = [];
     const t2 = now();
     const prefilled = prompt.length - reused;
+    const completion = choices.reduce((a, ch) => a + ch.ids.length, 0);
     const stats: GenerateStats = {
-      promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: ids.length,
+      promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: completion,
       keep, layers: c.numLayers,
       prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
       prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
-      decodeTokensPerS: ids.length > 1 ? (ids.length - 1) / ((t2 - t1) / 1000) : 0,
-      finishReason: finish,
+      decodeTokensPerS: completion > n ? (completion - n) / ((t2 - t1) / 1000) : 0,
+      finishReason: choices[0].finishReason,
+      choices: n,
+      prefills: 1,
+      sharedKvBytes: sharedPages * this.cache.pageSize * PagedKvCache.bytesPerToken(c.numLayers, kvDim(c)),
     };
     this.lastStats = stats;
-    return { ids, stats };
+    const first = choices[0];
+    return { ids: first.ids, ...(first.logprobs ? { logprobs: first.logprobs } : {}), ...(n > 1 ? { choices } : {}), stats };
   }
 
   /**
@@ -365,9 +526,9 @@ export class Engine<T> {
       // be in the cache (written by this same step) when they attend.
       const cut = img?.runs.find(([s, e]) => s < end && end < e);
       if (cut) end = cut[0];
-      const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
+      const embedOverride = img ? overrideRows(img, img.positions, pos, end) : undefined;
       const keyEnd = img?.runs.length ? keyEndRows(img.runs, pos, end) : undefined;
-      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride, keyEnd });
+      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride, keyEnd, ropeTable: img?.ropeTable });
       pos = end;
     }
   }
@@ -383,19 +544,21 @@ export class Engine<T> {
     if (prompt.length + continuation.length > this.contextWindow) throw new ContextLengthExceededError(prompt.length + continuation.length, this.contextWindow);
     this.resetChat();
     const out: Float32Array[] = [];
-    const img = await this.imageFeatures(prompt, images);
+    const img = await this.imageFeatures(prompt, images, keep, continuation.length);
+    const ropeTable = img?.ropeTable;
     try {
       try {
         await this.prefill(prompt, 0, keep, img, { gate });
       } finally {
-        if (img) this.ops.free(img.data);
+        if (img) freeImageFeatures(this.ops, img);
       }
       out.push(await this.ops.read(this.state.logits, c.vocabSize));
       for (let i = 0; i < continuation.length; i++) {
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate });
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate, ropeTable });
         out.push(await this.ops.read(this.state.logits, c.vocabSize));
       }
     } finally {
+      if (ropeTable) this.ops.free(ropeTable);
       this.resetChat();
     }
     return out;
@@ -410,8 +573,10 @@ export class Engine<T> {
   unload(): void {
     this.cache.destroy();
     freeRunState(this.ops, this.state);
+    if (this.choiceLogits) this.ops.free(this.choiceLogits);
+    this.choiceLogits = null;
     for (const t of weightTensors(this.weights)) this.ops.free(t);
-    if (this.vision) freeVisionRuntime(this.ops, this.vision);
+    if (this.vision) freeVisionRuntime(this.vision);
     this.vision = null;
   }
 }

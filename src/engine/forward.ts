@@ -67,7 +67,21 @@ export interface ForwardStep<T = unknown> {
    * features) as its input embedding instead of the table row of its token id. Everything
    * after the embedding (POP included) treats these rows like any other.
    */
-  embedOverride?: { data: T; rows: ArrayLike<number>; src: ArrayLike<number> };
+  embedOverride?: {
+    data: T; rows: ArrayLike<number>; src: ArrayLike<number>;
+    /**
+     * DeepStack (Qwen3-VL): after decoder layer j (j < adds.length), row rows[i] adds row src[i]
+     * of adds[j]. These layers are shallow: under POP they always run for every prompt row
+     * (the engine refuses a keep below adds.length for image prompts), so no row misses an add.
+     */
+    adds?: readonly T[];
+  };
+  /**
+   * M-RoPE (Qwen3-VL image prompts): the RoPE table of this request by cache position (row p =
+   * the cos/sin of the token at position p, from its 3-D position), used instead of each
+   * layer's 1-D table by every layer and by POP's deep K/V.
+   */
+  ropeTable?: T;
   /**
    * Per-row key ends (absolute positions, one per row of the step; Gemma 3's images): row r
    * also attends keys below keyEnd[r], i.e. the rest of its image, whose K/V this step writes
@@ -94,7 +108,7 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     if (l === keep) {
       // POP: prompt rows stop here; deep layers get their K/V from this hidden state.
       const shallowRows = step.lastRowFullDepth ? n - 1 : n;
-      if (shallowRows > 0) projectDeepKv(ops, c, w, s, cache, seq, shallowRows, step.startPos, keep);
+      if (shallowRows > 0) projectDeepKv(ops, c, w, s, cache, seq, shallowRows, step.startPos, keep, step.ropeTable);
       if (!step.lastRowFullDepth) break;
       if (n > 1) ops.copyRows(s.x, 0, s.x, n - 1, 1, H);
       rows = 1;
@@ -102,14 +116,15 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     }
     const lw = w.layers[l];
     const kv = cache.layers[l];
+    const rope = step.ropeTable ?? lw.rope;
     const gated = gatedRows(step, l, rows);
     if (gated) ops.copyRows(s.gateSave, 0, s.x, gated.first, gated.count, H);
 
     // Attention block.
     ops.rmsNorm(s.xb, s.x, lw.inputNorm, rows, H, c.rmsNormEps);
     ops.matmul(s.qkv, s.xb, lw.qkv, rows, QKV, H, { bias: lw.qkvBias });
-    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, c.headDim, pos, lw.rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
-    ops.kvWrite(kv, seq, s.qkv, rows, QKV, Q, Q + KV, c.numKvHeads, c.headDim, pos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, c.headDim, pos, rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
+    ops.kvWrite(kv, seq, s.qkv, rows, QKV, Q, Q + KV, c.numKvHeads, c.headDim, pos, rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
     ops.attention(s.att, s.qkv, QKV, kv, seq, rows, pos, { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: c.attnScale, window: c.slidingWindow[l] }, rows === n ? step.keyEnd : null);
     residualProject(ops, s, s.att, lw.o, lw.attnOutNorm, rows, H, Q, c.rmsNormEps);
 
@@ -119,6 +134,8 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     ops.glu(s.hb, s.gu, rows, F, c.activation);
     residualProject(ops, s, s.hb, lw.down, lw.mlpOutNorm, rows, H, F, c.rmsNormEps);
     if (gated) ops.copyRows(s.x, gated.first, s.gateSave, 0, gated.count, H);
+    const adds = step.embedOverride?.adds;
+    if (adds && l < adds.length) addRows(ops, s.x, step.embedOverride!, adds[l], H);
   }
   cache.setLength(step.seqId, step.startPos + n);
 
@@ -137,6 +154,16 @@ function spliceRows<T>(ops: Ops<T>, x: T, o: NonNullable<ForwardStep<T>['embedOv
     let j = i + 1;
     while (j < o.rows.length && o.rows[j] === o.rows[j - 1] + 1 && o.src[j] === o.src[j - 1] + 1) j++;
     ops.copyRows(x, o.rows[i], o.data, o.src[i], j - i, H);
+    i = j;
+  }
+}
+
+/** DeepStack: x[rows[i]] += add[src[i]], one add per run of consecutive rows. */
+function addRows<T>(ops: Ops<T>, x: T, o: NonNullable<ForwardStep<T>['embedOverride']>, add: T, H: number): void {
+  for (let i = 0; i < o.rows.length; ) {
+    let j = i + 1;
+    while (j < o.rows.length && o.rows[j] === o.rows[j - 1] + 1 && o.src[j] === o.src[j - 1] + 1) j++;
+    ops.add(x, add, (j - i) * H, { out: o.rows[i] * H, a: o.src[i] * H });
     i = j;
   }
 }
@@ -168,7 +195,7 @@ function residualProject<T>(ops: Ops<T>, s: RunState<T>, input: T, weight: T, ou
  * V = W_v,l · norm_l(h) written into its pages. The norm gains are folded into the stacked
  * weights, so one gain-free norm and one GEMM cover all deep layers.
  */
-function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, seq: ReturnType<PagedKvCache<T>['reserve']>, rows: number, startPos: number, keep: number): void {
+function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, seq: ReturnType<PagedKvCache<T>['reserve']>, rows: number, startPos: number, keep: number, ropeTable: T | undefined): void {
   const L = c.numLayers, H = c.hiddenSize, KV = kvDim(c);
   const deep = L - keep;
   if (!w.deepKv || !s.deepKv) throw new Error('POP weights were not built for this model');
@@ -178,6 +205,6 @@ function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunStat
   for (let l = keep; l < L; l++) {
     const j = L - 1 - l; // block index in the reversed stack
     const lw = w.layers[l];
-    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, j * 2 * KV, j * 2 * KV + KV, c.numKvHeads, c.headDim, startPos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, j * 2 * KV, j * 2 * KV + KV, c.numKvHeads, c.headDim, startPos, ropeTable ?? lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
   }
 }

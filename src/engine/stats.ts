@@ -6,7 +6,6 @@ import { liveGpuMemory } from '../gpu/buffer_pool.ts';
 import { liveDevices } from '../gpu/device.ts';
 import { weightTensors } from '../model/loader.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
-import { visionWeightTensors } from '../vision/siglip.ts';
 import type { Engine } from './engine.ts';
 
 export interface EngineMemory {
@@ -30,7 +29,7 @@ export interface RuntimeStats {
 export function engineMemory(e: Engine<GPUBuffer>): EngineMemory {
   const ops = e.ops as GpuOps;
   const bytes = (t: GPUBuffer) => ops.bytesOf(t);
-  const tensors = [...weightTensors(e.weights), ...(e.vision ? visionWeightTensors(e.vision.weights) : [])];
+  const tensors: GPUBuffer[] = [...weightTensors(e.weights), ...(e.vision ? e.vision.tower.tensors() : [])];
   const weightBytes = tensors.reduce((a, t) => a + bytes(t), 0);
   const kvBytes = e.cache.layers.reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0);
   return { poolBytes: ops.pool.bytesInUse, poolPeakBytes: ops.pool.peakBytes, weightBytes, kvBytes, scratchBytes: ops.pool.bytesInUse - weightBytes - kvBytes };

@@ -10,7 +10,6 @@ import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
 import type { UploadOptions } from '../ops/ops.ts';
 import { planSplit, storedBytes } from '../ops/split.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
-import type { VisionConfig } from './vision_config.ts';
 import { familyFor } from './registry.ts';
 
 export interface FitLimits {
@@ -58,16 +57,13 @@ export function paramCount(c: ModelConfig): number {
   const perLayer = H * (Q + 2 * KV) + Q * H + 3 * H * F + 4 * H;
   const head = c.tieWordEmbeddings ? 0 : c.vocabSize * H;
   const deepKv = (c.numLayers - 1) * 2 * KV * H;
-  return c.vocabSize * H + head + c.numLayers * perLayer + deepKv + (c.vision ? visionParamCount(c.vision) : 0);
+  return c.vocabSize * H + head + c.numLayers * perLayer + deepKv + visionParamCount(c);
 }
 
-/** Parameters of a VLM's SigLIP tower and connector (stored f32 whatever the text weights' format). */
-export function visionParamCount(v: VisionConfig): number {
-  const D = v.hiddenSize, F = v.intermediateSize, patches = (v.imageSize / v.patchSize) ** 2;
-  const layer = 4 * (D * D + D) + 2 * D * F + F + D + 4 * D; // q, k, v, o (+bias), fc1, fc2 (+bias), 2 LayerNorms
-  const cn = v.connector;
-  const connector = cn.kind === 'pixel_shuffle' ? v.textHidden * D * cn.scaleFactor ** 2 : D * v.textHidden + D;
-  return D * v.numChannels * v.patchSize ** 2 + D + patches * D + v.numLayers * layer + 2 * D + connector;
+/** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's extra tensors. */
+export function visionParamCount(c: ModelConfig): number {
+  const tensors = c.vision ? familyFor(c.modelType).extraTensors?.(c) ?? [] : [];
+  return tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 }
 
 export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {

@@ -1,5 +1,6 @@
 // The WebGPU implementation of Ops: each op records one kernel dispatch (see src/kernels/);
 // `flush` submits; `sample` is the one place that waits, and it reads back 4 bytes.
+import { InvalidArgumentError } from '../errors.ts';
 import type { Activation } from '../core/op_types.ts';
 import { BufferPool, STORAGE } from '../gpu/buffer_pool.ts';
 import type { GpuDevice } from '../gpu/device.ts';
@@ -18,12 +19,13 @@ import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
 import { halfLayout, packHalf, packHalfWords, type HalfInfo } from '../core/half.ts';
 import { quantLayout, quantizeQ4, type QuantInfo } from '../core/quant.ts';
 import { checkRows, HostRowUpload } from './row_upload.ts';
-import { sample } from '../kernels/sample.ts';
+import { adjustLogits, logprobs, sample } from '../kernels/sample.ts';
 import { partOptions, planSplit, type RowPart, type SplitTensor } from './split.ts';
 import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampleParams, SeqView, UploadOptions } from './ops.ts';
+import { chooseModelKernels, type KernelChoice, type KernelProbeResult, type ModelKernelShapes } from './kernel_probe.ts';
+import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SeqView, type UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -33,6 +35,8 @@ export interface GpuOpsOptions {
    */
   maxBindingBytes?: number;
 }
+
+const LOGPROBS_WORDS = 2 + 2 * MAX_TOP_LOGPROBS;
 
 export class GpuOps implements Ops<GPUBuffer> {
   readonly name = 'webgpu';
@@ -48,6 +52,11 @@ export class GpuOps implements Ops<GPUBuffer> {
   readonly attnScratch: AttentionScratch;
   private readonly token: GPUBuffer;
   private readonly tokenRead: GPUBuffer;
+  /** logprobs kernel output: [id, logprob, 20 x (id, logprob)]. */
+  private readonly logprobsOut: GPUBuffer;
+  /** A step's logit adjustments and grammar bitmask, written by the host (grown on demand). */
+  private adjustEntries: GPUBuffer | null = null;
+  private maskWords: GPUBuffer | null = null;
   private readonly lengths = new WeakMap<GPUBuffer, number>();
   /** Weights uploaded quantized: their packed layout (matmul picks the q4 kernels for them). */
   private readonly quant = new WeakMap<GPUBuffer, QuantInfo>();
@@ -65,6 +74,13 @@ export class GpuOps implements Ops<GPUBuffer> {
   readonly maxBindingBytes: number;
 
   probe: ProbeResult | null = null;
+  /**
+   * The per-model kernel choices (src/ops/kernel_probe.ts times them on the model's shapes at
+   * load): the q4 GEMV and the one-row attention. Defaults are SwiftShader's fastest.
+   */
+  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', attentionDecode: 'split_keys' };
+  /** What that probe measured, for stats and bench (null: not probed, defaults used). */
+  kernelProbe: KernelProbeResult | null = null;
 
   constructor(readonly gpu: GpuDevice, public matmulVariants: MatmulVariants, maxRows: number, opts: GpuOpsOptions = {}) {
     this.pool = new BufferPool(gpu);
@@ -76,7 +92,8 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.maxRows = maxRows;
     this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => this.free(b));
     this.token = this.pool.create('sampled-token', 16);
-    this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.logprobsOut = this.pool.create('logprobs-out', LOGPROBS_WORDS * 4);
+    this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: LOGPROBS_WORDS * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Picks the matmul/matvec variants for this adapter (timed probe, cached per adapter). */
@@ -86,11 +103,25 @@ export class GpuOps implements Ops<GPUBuffer> {
     return this.probe;
   }
 
+  /**
+   * Picks the q4 GEMV (when this model holds q4 weights) and the decode attention on the
+   * model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
+   * context, capped for the timing; flash-decoding's partials are sized for `context`.
+   */
+  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys'> & { context: number }, opts: { useCache?: boolean } = {}): Promise<KernelProbeResult> {
+    const { context, ...rest } = shapes;
+    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), quantized: this.quantized > 0 }, this.attnScratch, opts);
+    this.kernelChoice = choice;
+    this.kernelProbe = result;
+    if (choice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, context, shapes.numHeads, shapes.headDim);
+    return result;
+  }
+
   get variants(): Record<string, string> {
-    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: 'matvec_q4' } : {};
+    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: this.kernelChoice.matvecQ4 } : {};
     const v = this.matmulVariants, hc = this.halfCompute;
     const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: this.gpu.isSoftware ? 'gemm (prefill), split-keys (decode)' : 'rows8 (prefill), split-keys (decode)', sample: 'single-workgroup' };
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.gpu.isSoftware ? 'gemm' : 'rows8'} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
@@ -248,7 +279,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: opt.yOffset ?? (opt.outRow ?? 0) * n };
     const q = this.quant.get(w);
     const h = q ? undefined : this.half.get(w);
-    if (q) matmulQ4(this.ctx, args, q);
+    if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4);
     else if (h) matmulF16(this.ctx, this.matmulVariants, args, h, this.halfCompute);
     else matmul(this.ctx, this.matmulVariants, args);
   }
@@ -266,16 +297,17 @@ export class GpuOps implements Ops<GPUBuffer> {
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
       this.keyEndsWritten = keyEnd;
     }
-    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch });
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode });
   }
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void {
     if (attentionVariant(this.ctx, rows, 0) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
+    if (this.kernelChoice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, keys, numHeads, headDim);
   }
   glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {
     glu(this.ctx, out, gu, rows, inter, act);
   }
-  add(out: GPUBuffer, a: GPUBuffer, elements: number): void {
-    add(this.ctx, out, a, elements);
+  add(out: GPUBuffer, a: GPUBuffer, elements: number, offsets?: { out: number; a: number }): void {
+    add(this.ctx, out, a, elements, offsets?.out ?? 0, offsets?.a ?? 0);
   }
   copyRows(dst: GPUBuffer, dstRow: number, src: GPUBuffer, srcRow: number, rows: number, width: number): void {
     const bytes = rows * width * 4;
@@ -306,12 +338,63 @@ export class GpuOps implements Ops<GPUBuffer> {
     return id;
   }
 
+  async sampleToken(logits: GPUBuffer, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken> {
+    const q = this.gpu.device.queue;
+    const adj = o.adjust ?? [];
+    if (adj.length) {
+      const words = new Uint32Array(adj.length * 4), bias = new Float32Array(words.buffer);
+      adj.forEach((a, i) => {
+        words[4 * i] = a.id;
+        words[4 * i + 1] = a.count;
+        words[4 * i + 2] = a.seen ? 1 : 0;
+        bias[4 * i + 3] = a.bias;
+      });
+      this.adjustEntries = this.fitScratch(this.adjustEntries, 'logit-adjustments', words.byteLength);
+      q.writeBuffer(this.adjustEntries, 0, words);
+      adjustLogits(this.ctx, logits, this.adjustEntries, adj.length, { frequency: o.frequencyPenalty ?? 0, presence: o.presencePenalty ?? 0, repetition: o.repetitionPenalty ?? 1 });
+    }
+    let mask: GPUBuffer | null = null;
+    if (o.mask) {
+      mask = this.maskWords = this.fitScratch(this.maskWords, 'grammar-mask', o.mask.byteLength);
+      q.writeBuffer(mask, 0, o.mask.buffer, o.mask.byteOffset, o.mask.byteLength);
+    }
+    sample(this.ctx, this.token, logits, vocab, params, step, 0, mask);
+    const k = o.topLogprobs;
+    const words = k === undefined ? 1 : 2 + 2 * k;
+    if (k !== undefined) {
+      if (!(Number.isInteger(k) && k >= 0 && k <= MAX_TOP_LOGPROBS)) throw new InvalidArgumentError('top_logprobs', `must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${k})`);
+      logprobs(this.ctx, this.logprobsOut, logits, this.token, vocab, k, params.temperature > 0 ? params.temperature : 1, mask);
+    }
+    this.ctx.rec.copy(k === undefined ? this.token : this.logprobsOut, 0, this.tokenRead, 0, words * 4);
+    this.ctx.rec.submit();
+    try {
+      await this.tokenRead.mapAsync(GPUMapMode.READ, 0, words * 4);
+    } catch (e) {
+      this.gpu.checkAlive();
+      throw e;
+    }
+    const got = this.tokenRead.getMappedRange(0, words * 4).slice(0);
+    this.tokenRead.unmap();
+    const u = new Uint32Array(got), f = new Float32Array(got);
+    if (k === undefined) return { id: u[0] };
+    const top: { id: number; logprob: number }[] = [];
+    for (let r = 0; r < k; r++) if (u[2 + 2 * r] !== 0xffffffff) top.push({ id: u[2 + 2 * r], logprob: f[3 + 2 * r] });
+    return { id: u[0], logprob: f[1], top };
+  }
+
+  /** A host-written scratch buffer of at least `bytes` (the old one when it is big enough). */
+  private fitScratch(buf: GPUBuffer | null, label: string, bytes: number): GPUBuffer {
+    if (buf && buf.size >= bytes) return buf;
+    if (buf) this.pool.destroy(buf);
+    return this.pool.create(label, Math.max(256, 2 ** Math.ceil(Math.log2(bytes))));
+  }
+
   // Vision towers: src/kernels/vision.ts.
   layerNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer, bias: GPUBuffer, rows: number, dim: number, eps: number): void {
     layerNorm(this.ctx, out, x, gain, bias, rows, dim, eps);
   }
-  gelu(x: GPUBuffer, elements: number): void {
-    gelu(this.ctx, x, elements);
+  gelu(x: GPUBuffer, elements: number, exact?: boolean): void {
+    gelu(this.ctx, x, elements, !!exact);
   }
   patchify(out: GPUBuffer, pixels: GPUBuffer, tiles: number, channels: number, size: number, patch: number): void {
     patchify(this.ctx, out, pixels, tiles, channels, size, patch);

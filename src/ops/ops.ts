@@ -7,6 +7,40 @@ import type { QuantInfo, QuantSpec } from '../core/quant.ts';
 
 export type { Activation, AttentionShape, FullAttentionShape, SampleParams, QuantSpec };
 
+/** One distinct token's logit adjustments for a sampling step (shaders/logits_adjust.wgsl). */
+export interface TokenAdjustment {
+  id: number;
+  /** Times the token was generated in this request (frequency / presence penalties). */
+  count: number;
+  /** In the prompt or generated (repetition penalty). */
+  seen: boolean;
+  /** logit_bias, added to the logit. */
+  bias: number;
+}
+
+/** Everything a sampling step may use beyond SampleParams. */
+export interface SampleOptions {
+  /** At most one entry per id. */
+  adjust?: readonly TokenAdjustment[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
+  /** Grammar bitmask of allowed tokens, ceil(vocab / 32) words (src/engine/grammar.ts). */
+  mask?: Int32Array | null;
+  /** Return logprobs with this many top tokens (0..20); absent: no logprobs. */
+  topLogprobs?: number;
+}
+
+/** A sampled token and, when asked, log-probabilities (of logits / T, T = 1 for greedy). */
+export interface SampledToken {
+  id: number;
+  logprob?: number;
+  top?: { id: number; logprob: number }[];
+}
+
+/** Most top_logprobs a step returns (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
+
 /**
  * How `upload` stores a tensor. `quant`: int4 weight-only quantization of a [rows, quant.cols]
  * weight (src/core/quant.ts), for weights that are only ever the `w` of `matmul`: the GPU keeps
@@ -104,14 +138,19 @@ export interface Ops<T> {
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void;
   /** out[r, i] = act(gu[r, i]) * gu[r, inter + i] */
   glu(out: T, gu: T, rows: number, inter: number, act: Activation): void;
-  /** out[i] += a[i] */
-  add(out: T, a: T, elements: number): void;
+  /** out[offsets.out + i] += a[offsets.a + i] (offsets in elements, default 0). */
+  add(out: T, a: T, elements: number, offsets?: { out: number; a: number }): void;
   /** Copies `rows` rows of `width` floats. */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, rows: number, width: number): void;
   /** x[i] = cap * tanh(x[i] / cap) */
   softcap(x: T, elements: number, cap: number): void;
   /** Samples one token from logits row 0; only the id comes back. */
   sample(logits: T, vocab: number, params: SampleParams, step: number): Promise<number>;
+  /**
+   * One sampling step with the request's logit adjustments (applied to `logits` in place),
+   * a grammar mask and logprobs; only the id (and logprobs) come back.
+   */
+  sampleToken(logits: T, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken>;
   /** Sends recorded work to the device (no-op on CPU). */
   flush(): void;
   /** Reads floats back (tests, debugging, calibration). */
@@ -120,8 +159,8 @@ export interface Ops<T> {
   // Vision towers (SigLIP) and connectors (Idefics3, Gemma 3).
   /** out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gain + bias; out must not alias x. */
   layerNorm(out: T, x: T, gain: T, bias: T, rows: number, dim: number, eps: number): void;
-  /** x[i] = gelu_tanh(x[i]) in place. */
-  gelu(x: T, elements: number): void;
+  /** x[i] = gelu(x[i]) in place: the tanh approximation, or with `exact` the erf form (torch nn.GELU()). */
+  gelu(x: T, elements: number, exact?: boolean): void;
   /** im2col: pixels [tiles, C, size, size] -> out [tiles * (size/patch)^2, C * patch^2], patches row-major. */
   patchify(out: T, pixels: T, tiles: number, channels: number, size: number, patch: number): void;
   /** out [rows, heads*headDim] = softmax(Q K^T * scale) V within each sequence of seqLen rows (no mask). */

@@ -26,10 +26,11 @@ function linear(w: Float32Array, x: Float32Array, b: Float32Array | null, out: n
   return y;
 }
 
-function rope(v: Float32Array, heads: number, d: number, pos: number, invFreq: Float32Array): void {
+/** Rotate-half RoPE with angle[i] for pair i. */
+function rope(v: Float32Array, heads: number, d: number, angle: Float32Array): void {
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < d / 2; i++) {
-      const a = Math.fround(pos * invFreq[i]);
+      const a = angle[i];
       const x1 = v[h * d + i], x2 = v[h * d + i + d / 2];
       v[h * d + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
       v[h * d + i + d / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
@@ -51,9 +52,37 @@ export class ReferenceModel {
   readonly vCache: Float32Array[][] = [];
   private readonly invFreq: Float32Array[];
 
+  /**
+   * M-RoPE (Qwen3-VL): the (t, h, w) position of the token at each cache position, and the
+   * frequency pairs per axis (mrope_section); pairs follow HF's apply_interleaved_mrope.
+   * Unset: 1-D positions.
+   */
+  mrope: { section: readonly [number, number, number]; position: (pos: number) => readonly [number, number, number] } | null = null;
+  /** DeepStack (Qwen3-VL): after decoder layer j, the token at cache position p adds deepstack.get(p)[j]. */
+  deepstack: Map<number, Float32Array[]> | null = null;
+
   constructor(readonly c: ModelConfig, private readonly t: TensorGetter, private readonly normOffset = 0) {
     this.invFreq = c.rope.map((r) => ropeInvFreq(r, c.headDim));
     this.reset();
+  }
+
+  /** RoPE angle of each frequency pair of layer l at cache position pos. */
+  private angles(l: number, pos: number): Float32Array {
+    const inv = this.invFreq[l], m = this.mrope;
+    if (!m) return inv.map((f) => Math.fround(pos * f));
+    // HF: start from the temporal axis, then overwrite pairs offset, offset+3, .. < 3 section[axis] with h (offset 1) and w (offset 2).
+    const p = m.position(pos), axis = new Array<number>(inv.length).fill(0);
+    for (const dim of [1, 2]) for (let i = dim; i < 3 * m.section[dim]; i += 3) axis[i] = dim;
+    return inv.map((f, i) => Math.fround(p[axis[i]] * f));
+  }
+
+  /** DeepStack's add after layer l for the rows at positions start.. . */
+  private deepstackAdd(l: number, hs: Float32Array[], start: number): Float32Array[] {
+    if (!this.deepstack) return hs;
+    return hs.map((h, i) => {
+      const add = this.deepstack!.get(start + i)?.[l];
+      return add ? h.map((x, j) => x + add[j]) : h;
+    });
   }
 
   reset(): void {
@@ -75,7 +104,7 @@ export class ReferenceModel {
     const k = linear(this.w(p + 'k_proj.weight'), xn, this.t(p + 'k_proj.bias'), kv);
     const v = linear(this.w(p + 'v_proj.weight'), xn, this.t(p + 'v_proj.bias'), kv);
     if (c.qkNorm) headNorm(k, c.numKvHeads, c.headDim, this.w(p + 'k_norm.weight'), c.rmsNormEps, this.normOffset);
-    rope(k, c.numKvHeads, c.headDim, pos, this.invFreq[l]);
+    rope(k, c.numKvHeads, c.headDim, this.angles(l, pos));
     return { k, v };
   }
 
@@ -91,7 +120,7 @@ export class ReferenceModel {
       const xn = rmsnorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps, this.normOffset);
       const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * c.headDim);
       if (c.qkNorm) headNorm(q, c.numHeads, c.headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
-      rope(q, c.numHeads, c.headDim, start + i, this.invFreq[l]);
+      rope(q, c.numHeads, c.headDim, this.angles(l, start + i));
       const { k, v } = this.layerKv(l, h, start + i);
       this.kCache[l][start + i] = k;
       this.vCache[l][start + i] = v;
@@ -171,7 +200,7 @@ export class ReferenceModel {
       let hs = tokens.slice(i, i + size).map((id) => (typeof id === 'number' ? this.embed(id) : Float32Array.from(id)));
       const full = i + size === n; // holds the prompt's last token
       const depth = full && size === 1 ? L : keep;
-      for (let l = 0; l < depth; l++) hs = this.layer(l, hs, start + i, block);
+      for (let l = 0; l < depth; l++) hs = this.deepstackAdd(l, this.layer(l, hs, start + i, block), start + i);
       // Rows that stop at keep: deep K/V from the hidden state leaving layer keep-1.
       const shallow = full ? (depth === L ? 0 : size - 1) : size;
       for (let r = 0; r < shallow; r++) {
@@ -184,7 +213,7 @@ export class ReferenceModel {
       if (full) {
         // The last row goes on alone through the layers it has not run yet.
         let h = hs[size - 1];
-        for (let l = depth; l < L; l++) h = this.layer(l, [h], start + n - 1, null)[0];
+        for (let l = depth; l < L; l++) h = this.deepstackAdd(l, this.layer(l, [h], start + n - 1, null), start + n - 1)[0];
         last = this.logits(h);
       }
       i += size;

@@ -183,6 +183,18 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived; NaN/Inf check ${l.checkMs.toFixed(1)} ms over ${(l.checkedValues / 1e6).toFixed(2)} M values (${(100 * l.checkMs / Math.max(loadMs, 1e-9)).toFixed(1)}% of the ${Math.round(loadMs)} ms load)\n`);
 }
 
+/** Each kernel family's choice on this adapter and every candidate's timing (the load-time probes). */
+function printKernels(model: string, b: BenchCommand, info: ModelInfo): void {
+  for (const k of info.kernels ?? []) {
+    if (b.json) {
+      process.stdout.write(JSON.stringify({ model, kind: 'kernel_choice', family: k.family, choice: k.choice, shape: k.shape, unit: k.unit, timings: k.timings, failed: k.failed, cached: k.cached }) + '\n');
+      continue;
+    }
+    const cands = Object.entries(k.timings).map(([n, v]) => `${n} ${v}`).join(', ');
+    process.stdout.write(`kernels: ${k.family}: ${k.choice} (${k.unit} on ${k.shape}${k.cached ? ', cached' : ''}: ${cands}${k.failed.length ? `; failed its check: ${k.failed.join(', ')}` : ''})\n`);
+  }
+}
+
 export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const bm of b.models) {
@@ -192,6 +204,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);
+    printKernels(bm.model, b, info);
 
     const avoid = info.vision?.imageTokenId ?? -1;
     // Warm-up: compile every pipeline a timed run uses (full depth, and POP's deep-KV path).
