@@ -370,8 +370,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     try {
       await this.tokenRead.mapAsync(GPUMapMode.READ, 0, words * 4);
     } catch (e) {
-      this.gpu.checkAlive();
-      throw e;
+      throw await this.gpu.failure(e);
     }
     const got = this.tokenRead.getMappedRange(0, words * 4).slice(0);
     this.tokenRead.unmap();
