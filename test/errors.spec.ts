@@ -37,6 +37,8 @@ const CASES: Case[] = [
   { error: new E.ImageTooLargeError(0, 20000, 10000, 1e8), cls: E.ImageTooLargeError, code: 'IMAGE_TOO_LARGE', fields: { index: 0, width: 20000, height: 10000, maxPixels: 1e8 }, mentions: ['20000 x 10000', '100000000', 'maxImagePixels'] },
   { error: new E.MalformedWeightsError('model.norm.weight', 'model.safetensors', 3, 1, 7), cls: E.MalformedWeightsError, code: 'MALFORMED_WEIGHTS', fields: { tensor: 'model.norm.weight', file: 'model.safetensors', nan: 3, inf: 1, firstIndex: 7 }, mentions: ['model.norm.weight', 'model.safetensors', '3 NaN', '1 infinite', 'element 7'] },
   { error: new E.ImageFetchError(0, 'https://x/y.png', 404, 'not found'), cls: E.ImageFetchError, code: 'IMAGE_FETCH_FAILED', fields: { index: 0, url: 'https://x/y.png', status: 404, detail: 'not found' }, mentions: ['Image 0', 'https://x/y.png', 'HTTP 404'] },
+  { error: new E.InvalidResponseFormatError('json_schema', 'not a schema'), cls: E.InvalidResponseFormatError, code: 'INVALID_RESPONSE_FORMAT', fields: { kind: 'json_schema', detail: 'not a schema' }, mentions: ['json_schema', 'not a schema'] },
+  { error: new E.ToolsUnsupportedError('acme/m', 'no tools in its template'), cls: E.ToolsUnsupportedError, code: 'TOOLS_UNSUPPORTED', fields: { model: 'acme/m', detail: 'no tools in its template' }, mentions: ['acme/m', 'no tools in its template'] },
   { error: new E.PopKeepTooShallowError(2, 3, 'DeepStack adds'), cls: E.PopKeepTooShallowError, code: 'POP_KEEP_TOO_SHALLOW', fields: { keep: 2, minKeep: 3, reason: 'DeepStack adds' }, mentions: ['keep 2', 'at least 3'] },
   { error: new E.StorageQuotaError(5e8, 1e8), cls: E.StorageQuotaError, code: 'STORAGE_QUOTA_EXCEEDED', fields: { needed: 5e8, available: 1e8 }, mentions: ['500.0 MB', '100.0 MB'] },
 ];

@@ -128,7 +128,8 @@ test.describe('WebGPU', () => {
       };
       await chat.reload(`${base}/good`, { useCache: false });
       const clean = await greedy();
-      const loaded = chat.stats().gpu.liveBytes - start;
+      const model = (s: any) => s.engine.weightBytes + s.engine.kvBytes;
+      const loaded = model(chat.stats());
       const out: Record<string, { code: string; ms: number; leftBytes: number; text: string }> = {};
       // Abort when the load reports a stage (progress callbacks run in the load's own task).
       // download: the slow trickle through the Cache API source, which reports every 250 ms while
@@ -159,7 +160,9 @@ test.describe('WebGPU', () => {
       await chat.reload(`${base}/good`, { useCache: false });
       const text = await greedy();
       for (const o of Object.values(out)) o.text = text;
-      const back = chat.stats().gpu.liveBytes - start;
+      // Every live buffer is the engine's own (nothing of the aborted loads), the model's as before.
+      const s = chat.stats();
+      const back = { live: s.gpu.liveBytes - start, pool: s.engine.poolBytes, model: model(s) };
       chat.unload();
       return { clean, loaded, back, out, unloaded: chat.stats().gpu.liveBytes - start };
     }, server.url);
@@ -169,7 +172,8 @@ test.describe('WebGPU', () => {
       expect(o.leftBytes, `${stage}: GPU bytes left by the aborted load`).toBe(0);
       expect(o.text, stage).toBe(r.clean);
     }
-    expect(r.back).toBe(r.loaded);
+    expect(r.back.live).toBe(r.back.pool);
+    expect(r.back.model).toBe(r.loaded);
     expect(r.unloaded).toBe(0);
   });
 
@@ -187,7 +191,7 @@ test.describe('WebGPU', () => {
       const e = await pop.CreateWorkerEngine(`${base}/good`);
       const greedy = async () => (await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true })).choices[0].text;
       const clean = await greedy();
-      const loaded = (await e.stats()).gpu;
+      const loaded = await e.stats();
       const faults: Record<string, { code: string; ms: number; liveBytes: number; devices: number; engine: unknown }> = {};
       for (const c of ['config-not-json', 'tokenizer-schema', 'nan-norm', 'html-200', 'wrong-shape']) {
         const t0 = performance.now();
@@ -200,7 +204,7 @@ test.describe('WebGPU', () => {
       const preAborted = await code(() => e.reload(`${base}/good`, { signal: pre.signal }));
       await e.reload(`${base}/good`);
       const after = await greedy();
-      const reloaded = (await e.stats()).gpu;
+      const reloaded = await e.stats();
       // Bad requests on a loaded engine: typed, and the next request is clean.
       const image404 = await code(() => e.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${base}/img/missing.png` } }, { type: 'text', text: 'What is this?' }] }], max_tokens: 4 }));
       const imageStatus = await e.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${base}/img/missing.png` } }] }] }).catch((x: any) => x.fields?.status);
@@ -222,8 +226,11 @@ test.describe('WebGPU', () => {
     expect(r.preAborted).toBe('ABORTED');
     expect(r.after).toBe(r.clean);
     expect(r.clean.length).toBeGreaterThan(10);
-    expect(r.reloaded.liveBytes).toBe(r.loaded.liveBytes);
-    expect(r.reloaded.devices).toBe(1);
+    // Every live buffer in the worker is the new engine's (nothing of the faults), the model's as before.
+    // (Pool totals may differ from the first load by kernel-probe scratch the probe cache spares.)
+    expect(r.reloaded.gpu.liveBytes).toBe(r.reloaded.engine.poolBytes);
+    expect(r.reloaded.engine.weightBytes + r.reloaded.engine.kvBytes).toBe(r.loaded.engine.weightBytes + r.loaded.engine.kvBytes);
+    expect(r.reloaded.gpu.devices).toBe(1);
     expect(r.image404).toBe('IMAGE_FETCH_FAILED');
     expect(r.imageStatus).toBe(404);
     expect(r.noMessages).toBe('INVALID_ARGUMENT');
@@ -303,6 +310,7 @@ test.describe('WebGPU', () => {
       const lostBytes = chat.stats().gpu.liveBytes - start;
       const afterDecode = await run('Once upon a time', 12);
       const recovered = chat.stats().gpu.liveBytes - start;
+      const recoveredPool = chat.stats().engine.poolBytes;
       // Mid-prefill: a long prompt, the device destroyed as soon as the prefill has started.
       const long = Array.from({ length: 30 }, () => 'Once upon a time there was a little girl.').join(' ');
       let deltas = 0;
@@ -312,9 +320,9 @@ test.describe('WebGPU', () => {
         return p;
       });
       const afterPrefill = await run('Once upon a time', 12);
-      const end = { liveBytes: chat.stats().gpu.liveBytes - start, downloads: downloads() };
+      const end = { liveBytes: chat.stats().gpu.liveBytes - start, pool: chat.stats().engine.poolBytes, downloads: downloads() };
       chat.unload();
-      return { clean, decode, prefill, deltas, afterDecode, afterPrefill, loaded, lostBytes, recovered, fetched, end, unloaded: chat.stats().gpu.liveBytes - start };
+      return { clean, decode, prefill, deltas, afterDecode, afterPrefill, loaded, lostBytes, recovered, recoveredPool, fetched, end, unloaded: chat.stats().gpu.liveBytes - start };
     });
     expect(r.decode).toBe('DEVICE_LOST');
     expect(r.prefill).toBe('DEVICE_LOST');
@@ -323,8 +331,9 @@ test.describe('WebGPU', () => {
     expect(r.afterPrefill).toBe(r.clean);
     // The lost device's buffers left the count; the reload made as many as the first load.
     expect(r.lostBytes).toBe(0);
-    expect(r.recovered).toBe(r.loaded);
-    expect(r.end.liveBytes).toBe(r.loaded);
+    // After each recovery every live buffer is the new engine's.
+    expect(r.recovered).toBe(r.recoveredPool);
+    expect(r.end.liveBytes).toBe(r.end.pool);
     // Reloaded from the Cache API: the weights were downloaded once, by the first load.
     expect(r.fetched).toBe(1);
     expect(r.end.downloads).toBe(1);
