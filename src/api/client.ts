@@ -12,6 +12,7 @@ import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
   Completion, CompletionChunk, CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, EngineConfig, FinishReason, SamplingRequest,
 } from './protocol.ts';
+import { startEngineWorker } from './engine_worker.ts';
 import { registerErrorTransfer } from './transfer.ts';
 import { livenessLockName, watchLiveness } from './liveness.ts';
 import type { WorkerHost } from './worker.ts';
@@ -97,7 +98,7 @@ export class WorkerEngine {
   };
 
   /** `makeWorker`: how to start a fresh worker, so that reload after WORKER_DIED starts one. */
-  constructor(public worker: Worker, private readonly makeWorker?: () => Worker) {
+  constructor(public worker: Worker, private readonly makeWorker?: () => Promise<Worker>) {
     this.attach(worker);
   }
 
@@ -133,7 +134,7 @@ export class WorkerEngine {
     // After WORKER_DIED, reload starts a fresh worker (chat state kept on this side survives).
     if (this.dead && this.makeWorker && this.dead.fields.detail !== 'terminated') {
       this.worker.terminate(); // an error event does not always end a worker
-      this.attach(this.makeWorker());
+      this.attach(await this.makeWorker());
       this.dead = null;
     }
     const target = pageUrl(model);
@@ -251,8 +252,7 @@ export class WorkerEngine {
 
 /** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
-  const start = () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-  const engine = new WorkerEngine(start(), start);
+  const engine = new WorkerEngine(await startEngineWorker(), startEngineWorker);
   try {
     await engine.reload(model, config);
   } catch (e) {
