@@ -353,7 +353,8 @@ function mlcQ4Packing<T>(p: WeightPlan<T>): LinearPacking<T> {
           if ((got += r.rows) === rows && !gains) upload();
         },
         finish() {
-          if (got !== rows) throw new Error(`MLC linear ${label}: ${got} of ${rows} rows arrived`);
+          // Every route was checked complete (WeightPlan.missing) before the weights are finished.
+          if (got !== rows) throw new MissingTensorError(`${label} (${rows - got} of ${rows} rows)`, 'the MLC records');
           if (!out) upload();
           return out!;
         },
