@@ -374,7 +374,8 @@ export class Engine<T> {
     const runs = rt.config.bidirectionalImages ? imageTokenRuns(positions) : [];
     const long = runs.find(([s, e]) => e - s > this.state.maxRows);
     if (long) throw new InvalidArgumentError('prompt', `a run of ${long[1] - long[0]} image tokens at position ${long[0]} is longer than the prefill chunk (${this.state.maxRows} rows); separate images with text tokens`);
-    const ropeTable = rope ? this.ops.upload('rope.request', ropePositionTable(rope, ropeInvFreq(this.config.rope[0], this.config.headDim), (rt.config as { mropeSection: [number, number, number] }).mropeSection, this.config.headDim, prompt.length + extraRows)) : undefined;
+    const section = 'mropeSection' in rt.config ? rt.config.mropeSection : null;
+    const ropeTable = rope && section ? this.ops.upload('rope.request', ropePositionTable(rope, ropeInvFreq(this.config.rope[0], this.config.headDim), section, this.config.headDim, prompt.length + extraRows)) : undefined;
     try {
       return { ...encodeImages(this.ops, rt, pre), positions, runs, ropeTable };
     } catch (e) {
