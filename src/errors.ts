@@ -32,6 +32,7 @@ export type PopErrorCode =
   | 'INVALID_REQUEST'
   | 'IMAGE_FETCH_FAILED'
   | 'INTERNAL'
+  | 'MALFORMED_WEIGHTS'
   | 'INVALID_RESPONSE_FORMAT'
   | 'TOOLS_UNSUPPORTED'
   | 'POP_KEEP_TOO_SHALLOW';
@@ -210,13 +211,6 @@ export class InvalidRequestError extends PopError {
   }
 }
 
-/** An image URL that could not be fetched (network error or HTTP status). */
-export class ImageFetchError extends PopError {
-  constructor(index: number, url: string, status: number | null, detail: string) {
-    super('IMAGE_FETCH_FAILED', `Image ${index} could not be fetched from ${url.slice(0, 80)} (${status !== null ? `HTTP ${status}` : detail}). Check the URL, or send the image as a File, Blob or data: URL.`, { index, url: url.slice(0, 200), status, detail });
-  }
-}
-
 /** A broken internal invariant (a bug in pop-llm, not in the caller's input). */
 export class InternalError extends PopError {
   constructor(detail: string) {
@@ -232,6 +226,18 @@ function describeValue(v: unknown): string {
     return s === undefined ? typeof v : s.length > 80 ? s.slice(0, 80) + '…' : s;
   } catch {
     return typeof v;
+  }
+}
+
+export class MalformedWeightsError extends PopError {
+  constructor(tensor: string, file: string, nan: number, inf: number, firstIndex: number) {
+    super('MALFORMED_WEIGHTS', `Tensor '${tensor}' in ${file} holds ${nan} NaN and ${inf} infinite values (the first at element ${firstIndex}): the checkpoint is corrupt. Download it again, or fix the export that wrote it.`, { tensor, file, nan, inf, firstIndex });
+  }
+}
+
+export class ImageFetchError extends PopError {
+  constructor(index: number, url: string, status: number | null, detail: string) {
+    super('IMAGE_FETCH_FAILED', `Image ${index} could not be fetched from ${url}${status !== null ? ` (HTTP ${status})` : ''}: ${detail}. Check the URL, or pass the image as a Blob or ImageBitmap.`, { index, url, status, detail });
   }
 }
 
@@ -278,7 +284,8 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
-  UNSUPPORTED_FIELD: UnsupportedFieldError, INVALID_REQUEST: InvalidRequestError, IMAGE_FETCH_FAILED: ImageFetchError, INTERNAL: InternalError,
+  UNSUPPORTED_FIELD: UnsupportedFieldError, INVALID_REQUEST: InvalidRequestError, INTERNAL: InternalError,
+  MALFORMED_WEIGHTS: MalformedWeightsError, IMAGE_FETCH_FAILED: ImageFetchError,
   INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
   POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

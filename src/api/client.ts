@@ -16,6 +16,8 @@ import { checkAppConfig, checkChatOptions, checkEngineConfig } from './request_f
 import { ChunkStream } from './stream.ts';
 import { startEngineWorker } from './engine_worker.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { livenessLockName, watchLiveness } from './liveness.ts';
+import type { RuntimeStats } from '../engine/stats.ts';
 import type { EngineHost, EngineState } from './worker_handler.ts';
 
 registerErrorTransfer();
@@ -88,6 +90,7 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   private dead: PopError | null = null;
   private initProgressCallback?: InitProgressCallback;
   private configured: Promise<void>;
+  private stopWatching: () => void = () => {};
   private state: EngineState = { loadedModelIds: [], modelInfo: null, templateNote: null };
 
   constructor(readonly worker: ChatWorker, engineConfig: MLCEngineConfig = {}) {
@@ -99,6 +102,9 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
     this.configured = this.call(() => this.remote.configure({ ...rest, ...(appConfig ? { appConfig: pageAppConfig(appConfig) } : {}) }));
     this.configured.catch(() => {});
     if (typeof Worker !== 'undefined' && worker instanceof Worker) {
+      // A worker that ends without an event (killed, crashed, out of memory) releases its lock.
+      const lock = livenessLockName();
+      this.stopWatching = watchLiveness(lock, this.remote.holdLivenessLock(lock), () => this.failPending(new WorkerDiedError('the worker stopped without an error event (killed, crashed or out of memory)')));
       worker.addEventListener('error', (e) => this.failPending(new WorkerDiedError(e.message || 'uncaught error in the worker')));
       worker.addEventListener('messageerror', () => this.failPending(new WorkerDiedError('a message could not be deserialized')));
     }
@@ -240,6 +246,10 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   getGPUVendor(): Promise<string> {
     return this.after(() => this.remote.getGPUVendor());
   }
+  /** GPU memory (all live buffers; the engine's weights, KV cache, scratch) and the worker's JS heap. */
+  stats(): Promise<RuntimeStats> {
+    return this.after(() => this.remote.stats());
+  }
   checkFit(model: string, options: { contextWindow?: number; hubBase?: string; memoryBytes?: number } = {}): Promise<FitReport> {
     return this.after(() => this.remote.checkFit(pageUrl(model), options));
   }
@@ -249,6 +259,7 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
 
   /** Ends the worker (and the GPU device it owns); calls in flight reject with WORKER_DIED. */
   terminate(): void {
+    this.stopWatching();
     if (typeof Worker !== 'undefined' && this.worker instanceof Worker) this.worker.terminate();
     this.failPending(new WorkerDiedError('terminated'));
   }

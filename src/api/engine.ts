@@ -8,7 +8,7 @@ import type { FitReport } from '../model/fit.ts';
 import { deleteCachedModel } from '../model/model_cache.ts';
 import { filesSource } from '../model/source.ts';
 import { findModelRecord, prebuiltAppConfig } from './app_config.ts';
-import { ChatEngine, checkModelFit, type PreparedPrompt, type RunResult } from './chat_engine.ts';
+import { ModelSession as ChatEngine, checkModelFit, type PreparedPrompt, type RunResult } from './model_session.ts';
 import type { ChatCompletionsApi, CompletionsApi, EmbeddingsApi, MLCEngineInterface, ModelSpec, ReloadOptions } from './interface.ts';
 import { log, setLogLevel } from './log.ts';
 import * as oa from './openai.ts';
@@ -17,6 +17,7 @@ import type {
   InitProgressCallback, LogitProcessor, LogLevel, MLCEngineConfig, ModelInfo, PopLoadOptions,
 } from './protocol.ts';
 import { TaskQueue } from './queue.ts';
+import { runtimeStats, type RuntimeStats } from '../engine/stats.ts';
 import { ChunkStream } from './stream.ts';
 import { checkAppConfig, checkChatOptions, checkChatRequest, checkCompletionRequest, checkEngineConfig, checkReloadOptions } from './request_fields.ts';
 
@@ -294,6 +295,12 @@ export class MLCEngine implements MLCEngineInterface {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
     return adapter.info?.vendor ?? '';
+  }
+
+  /** GPU memory (every live buffer; the first model's weights, KV cache, scratch) and the JS heap. */
+  async stats(): Promise<RuntimeStats> {
+    const first = this.models.values().next().value;
+    return first ? first.stats() : runtimeStats(null);
   }
 
   checkFit(model: string, options: { contextWindow?: number; hubBase?: string; memoryBytes?: number } = {}): Promise<FitReport> {

@@ -241,6 +241,8 @@ export interface PopLoadOptions {
   quantization?: 'none' | 'q4' | 'q4-asym';
   /** With quantization: the LM head in int4 too (default: kept f32). */
   quantizeLmHead?: boolean;
+  /** Scan the weights for NaN / Inf while they load (MALFORMED_WEIGHTS; default true). false: a trusted source, skip it. */
+  checkWeights?: boolean;
 }
 
 /** WebLLM's MLCEngineConfig plus pop-llm's load options. */

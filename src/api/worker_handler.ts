@@ -14,6 +14,8 @@ import type {
   InitProgressReport, LogitProcessor, LogLevel, MLCEngineConfig, ModelInfo,
 } from './protocol.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { holdLivenessLock } from './liveness.ts';
+import type { RuntimeStats } from '../engine/stats.ts';
 
 /** What the client reads synchronously after each call that changes it. */
 export interface EngineState {
@@ -128,6 +130,13 @@ export class EngineHost {
   }
   deleteCachedModel(model: string, hubBase?: string): Promise<void> {
     return this.engine.deleteCachedModel(model, hubBase);
+  }
+  stats(): Promise<RuntimeStats> {
+    return this.engine.stats();
+  }
+  /** Holds a Web Lock for the worker's lifetime: the page learns of its death by getting it (liveness.ts). */
+  holdLivenessLock(name: string): Promise<void> {
+    return holdLivenessLock(name);
   }
   /** The service worker client's keep-alive. */
   ping(): boolean {
