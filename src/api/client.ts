@@ -81,7 +81,7 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   readonly chat: { completions: ChatCompletionsApi };
   readonly completions: CompletionsApi;
   readonly embeddings: EmbeddingsApi;
-  protected readonly remote: Comlink.Remote<EngineHost>;
+  protected remote!: Comlink.Remote<EngineHost>;
   /**
    * Calls in flight, each with its reject: `failPending` rejects them all (a worker that died,
    * a lost device). The liveness check itself belongs to whoever detects the failure.
@@ -93,24 +93,34 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   private stopWatching: () => void = () => {};
   private state: EngineState = { loadedModelIds: [], modelInfo: null, templateNote: null };
 
-  constructor(readonly worker: ChatWorker, engineConfig: MLCEngineConfig = {}) {
+  /** `makeWorker`: how to start a fresh worker, so that reload after WORKER_DIED starts one. */
+  constructor(public worker: ChatWorker, engineConfig: MLCEngineConfig = {}, private readonly makeWorker?: () => Promise<Worker>) {
     checkEngineConfig(engineConfig);
     const { initProgressCallback, logitProcessorRegistry, appConfig, ...rest } = engineConfig;
     if (logitProcessorRegistry) throw new UnsupportedFieldError('logitProcessorRegistry', 'engineConfig', 'logit processors are functions and run where the engine runs: set them in the worker, handler.setLogitProcessorRegistry(registry)');
     this.initProgressCallback = initProgressCallback;
-    this.remote = Comlink.wrap<EngineHost>(endpointOf(worker));
-    this.configured = this.call(() => this.remote.configure({ ...rest, ...(appConfig ? { appConfig: pageAppConfig(appConfig) } : {}) }));
-    this.configured.catch(() => {});
-    if (typeof Worker !== 'undefined' && worker instanceof Worker) {
-      // A worker that ends without an event (killed, crashed, out of memory) releases its lock.
-      const lock = livenessLockName();
-      this.stopWatching = watchLiveness(lock, this.remote.holdLivenessLock(lock), () => this.failPending(new WorkerDiedError('the worker stopped without an error event (killed, crashed or out of memory)')));
-      worker.addEventListener('error', (e) => this.failPending(new WorkerDiedError(e.message || 'uncaught error in the worker')));
-      worker.addEventListener('messageerror', () => this.failPending(new WorkerDiedError('a message could not be deserialized')));
-    }
+    this.config = { ...rest, ...(appConfig ? { appConfig: pageAppConfig(appConfig) } : {}) };
+    this.configured = this.attach(worker);
     this.chat = { completions: { create: ((r: ChatCompletionRequestBase) => this.chatCompletion(r)) as ChatCompletionsApi['create'] } };
     this.completions = { create: ((r: CompletionCreateParamsBase) => this.completion(r)) as CompletionsApi['create'] };
     this.embeddings = { create: (r: unknown) => this.embedding(r) };
+  }
+
+  private readonly config: Omit<MLCEngineConfig, 'initProgressCallback' | 'logitProcessorRegistry'>;
+
+  private attach(worker: ChatWorker): Promise<void> {
+    this.worker = worker;
+    this.remote = Comlink.wrap<EngineHost>(endpointOf(worker));
+    const configured = this.call(() => this.remote.configure(this.config));
+    configured.catch(() => {});
+    if (typeof Worker !== 'undefined' && worker instanceof Worker) {
+      // A worker that ends without an event (killed, crashed, out of memory) releases its lock.
+      const lock = livenessLockName();
+      this.stopWatching = watchLiveness(lock, this.remote.holdLivenessLock(lock), () => void (this.worker === worker && this.failPending(new WorkerDiedError('the worker stopped without an error event (killed, crashed or out of memory)'))));
+      worker.addEventListener('error', (e) => this.worker === worker && this.failPending(new WorkerDiedError(e.message || 'uncaught error in the worker')));
+      worker.addEventListener('messageerror', () => this.worker === worker && this.failPending(new WorkerDiedError('a message could not be deserialized')));
+    }
+    return configured;
   }
 
   /** Rejects every call in flight with `error`, and every later one when `permanent` (default). */
@@ -168,6 +178,13 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
     if (chatOpts !== undefined) (Array.isArray(chatOpts) ? chatOpts : [chatOpts]).forEach((o) => checkChatOptions(o));
     const { signal, ...load } = options;
     if (signal?.aborted) throw new AbortError('load');
+    // After WORKER_DIED, reload starts a fresh worker (chat state kept on this side survives).
+    if (this.dead && this.makeWorker && this.dead.fields.detail !== 'terminated') {
+      this.stopWatching();
+      if (typeof Worker !== 'undefined' && this.worker instanceof Worker) this.worker.terminate();
+      this.dead = null;
+      this.configured = this.attach(await this.makeWorker());
+    }
     const ids = Array.isArray(modelId) && (modelId.length === 0 || !(modelId[0] instanceof File)) ? (modelId as ModelSpec[]).map(pageModel) : pageModel(modelId as ModelSpec);
     const id = nextId++;
     const onAbort = () => void this.remote.abort(id);
@@ -280,7 +297,7 @@ export async function CreateWorkerEngine(modelId: ModelSpec | ModelSpec[], engin
   const worker = await startEngineWorker();
   let engine: WebWorkerMLCEngine | null = null;
   try {
-    engine = new WebWorkerMLCEngine(worker, engineConfig);
+    engine = new WebWorkerMLCEngine(worker, engineConfig, startEngineWorker);
     await engine.reload(modelId, chatOpts);
   } catch (e) {
     if (engine) engine.terminate();
