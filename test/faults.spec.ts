@@ -201,7 +201,7 @@ test.describe('WebGPU', () => {
       }
       const pre = new AbortController();
       pre.abort();
-      const preAborted = await code(() => e.reload(`${base}/good`, { signal: pre.signal }));
+      const preAborted = await code(() => e.reload(`${base}/good`, undefined, { signal: pre.signal }));
       await e.reload(`${base}/good`);
       const after = await greedy();
       const reloaded = await e.stats();
@@ -233,7 +233,7 @@ test.describe('WebGPU', () => {
     expect(r.reloaded.gpu.devices).toBe(1);
     expect(r.image404).toBe('IMAGE_FETCH_FAILED');
     expect(r.imageStatus).toBe(404);
-    expect(r.noMessages).toBe('INVALID_ARGUMENT');
+    expect(r.noMessages).toBe('INVALID_REQUEST');
     expect(r.afterBad).toBe(r.clean);
   });
 

@@ -16,6 +16,7 @@ import { checkAppConfig, checkChatOptions, checkEngineConfig } from './request_f
 import { ChunkStream } from './stream.ts';
 import { startEngineWorker } from './engine_worker.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { fetchImage } from '../vision/image_fetch.ts';
 import { livenessLockName, watchLiveness } from './liveness.ts';
 import type { RuntimeStats } from '../engine/stats.ts';
 import type { EngineHost, EngineState } from './worker_handler.ts';
@@ -35,6 +36,7 @@ const pageAppConfig = (a: AppConfig): AppConfig => ({ ...a, model_list: a.model_
  */
 async function wireMessages(messages: ChatCompletionMessageParam[]): Promise<{ messages: ChatCompletionMessageParam[]; transfer: Transferable[] }> {
   const transfer: Transferable[] = [];
+  let index = 0;
   if (!Array.isArray(messages)) return { messages, transfer };
   const out = await Promise.all(messages.map(async (m) => {
     const c = (m as { content?: unknown }).content;
@@ -42,8 +44,10 @@ async function wireMessages(messages: ChatCompletionMessageParam[]): Promise<{ m
     const parts = await Promise.all(c.map(async (p: { type?: string; image_url?: { url?: unknown } }) => {
       if (p?.type !== 'image_url' || typeof p.image_url !== 'object' || p.image_url === null) return p;
       const u = p.image_url.url;
-      if (typeof u === 'string') return { ...p, image_url: { ...p.image_url, url: pageUrl(u) } };
+      // URLs are fetched here (the page's origin, cookies and relative URLs): IMAGE_FETCH_FAILED with the status.
+      if (typeof u === 'string') return { ...p, image_url: { ...p.image_url, url: await fetchImage(pageUrl(u), index++) } };
       const cloneable = (typeof Blob !== 'undefined' && u instanceof Blob) || (typeof ImageBitmap !== 'undefined' && u instanceof ImageBitmap) || typeof u !== 'object' || u === null;
+      index++;
       if (cloneable) return p;
       let bitmap: ImageBitmap;
       try {

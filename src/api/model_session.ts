@@ -10,7 +10,7 @@ import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runt
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource } from '../model/model_cache.ts';
-import { resolveModelUrl, urlSource } from '../model/source.ts';
+import { readJsonObject, resolveModelUrl, urlSource } from '../model/source.ts';
 import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
@@ -268,11 +268,8 @@ export class ModelSession {
 export async function checkModelFit(model: string, o: FitOptions = {}): Promise<FitReport> {
   // The small JSON files go through the cache too: the load that follows reads them there.
   const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
-  const json = async (name: string, optional: boolean) => {
-    const b = await net.fetchFile(name, { optional });
-    return b ? JSON.parse(new TextDecoder().decode(b)) : null;
-  };
-  const raw = await json('config.json', false);
+  const json = (name: string, optional: boolean) => readJsonObject(net, name, optional);
+  const raw = (await json('config.json', false))!;
   const index = await json('model.safetensors.index.json', true);
   const bytes = await downloadSize(resolveModelUrl(model, o.hubBase), index);
   const adapter = await navigator.gpu?.requestAdapter();
