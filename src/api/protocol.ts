@@ -47,6 +47,8 @@ export interface CompletionUsage {
     decode_tokens_per_s: number;
     /** Layers prompt tokens ran through (= num layers when POP is off). */
     pop_keep: number;
+    /** Why that keep ran ('exact' picks the smallest lossless keep of the model: src/engine/pop.ts). */
+    pop_keep_reason: string;
     layers: number;
     /** Prompt tokens whose K/V came from the previous turn (multi-turn reuse). */
     reused_prompt_tokens: number;

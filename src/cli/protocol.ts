@@ -151,6 +151,7 @@ export interface GenerateReply {
   prefillTokensPerS: number;
   decodeTokensPerS: number;
   keep: number;
+  keepReason: string;
   layers: number;
   finishReason: string;
 }

@@ -3,7 +3,7 @@
 // and streams tokens, and keeps stats. Kernels compute; the cache stores.
 import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { kvDim } from '../model/config.ts';
+import { kvDim, layerKvDim, layerShape } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
 import { loadModelFiles, streamWeights, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
 import { streamMlcWeights } from '../model/mlc.ts';
@@ -14,7 +14,7 @@ import type { Weights } from '../model/weights.ts';
 import type { Ops, SampleParams } from '../ops/ops.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
-import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
+import { losslessKeep, resolveKeepWithReason, type KeepChoice, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { imagePlaceholder, imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
@@ -86,6 +86,8 @@ export interface GenerateStats {
   reusedTokens: number;
   completionTokens: number;
   keep: number;
+  /** Why this keep ran (src/engine/pop.ts KeepChoice.reason). */
+  keepReason: string;
   layers: number;
   prefillMs: number;
   decodeMs: number;
@@ -157,8 +159,16 @@ export class Engine<T> {
     this.contextWindow = Math.max(1, this.contextWindow);
     const chunk = opts.prefillChunk ?? 512;
     this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
-    ops.reserveAttention(chunk, this.contextWindow, c.numHeads, c.numKvHeads, c.headDim);
-    this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1 });
+    // One reservation per distinct layer shape (Gemma 4's full layers are wider); they grow to the largest.
+    const shapes = new Set(Array.from({ length: c.numLayers }, (_, l) => JSON.stringify([layerShape(c, l).numKvHeads, layerShape(c, l).headDim])));
+    for (const key of shapes) {
+      const [kvHeads, headDim] = JSON.parse(key) as [number, number];
+      ops.reserveAttention(chunk, this.contextWindow, c.numHeads, kvHeads, headDim);
+    }
+    this.cache = new PagedKvCache(ops, {
+      numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1,
+      layerKvDims: c.layerShapes ? Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)) : undefined, kvSource: c.kvSource,
+    });
   }
 
   get config(): ModelConfig {
@@ -231,7 +241,12 @@ export class Engine<T> {
   }
 
   resolveKeep(pop?: PopSetting): number {
-    return resolveKeep(pop ?? this.opts.pop, this.config.numLayers, this.calibration);
+    return this.resolveKeepWithReason(pop).keep;
+  }
+
+  /** The keep a setting runs with, and why (reported in GenerateStats.keepReason). */
+  resolveKeepWithReason(pop?: PopSetting): KeepChoice {
+    return resolveKeepWithReason(pop ?? this.opts.pop, this.config.numLayers, this.calibration, losslessKeep(this.config));
   }
 
   /**
@@ -274,7 +289,7 @@ export class Engine<T> {
     if (prompt.length === 0) throw new InvalidArgumentError('prompt', 'must hold at least one token');
     for (const id of prompt) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new InvalidArgumentError('prompt', `token id ${id} is outside the vocabulary 0..${c.vocabSize - 1}`);
     if (!(o.maxTokens >= 1)) throw new InvalidArgumentError('max_tokens', `must be at least 1 (got ${o.maxTokens})`);
-    const keep = this.resolveKeep(o.pop);
+    const { keep, reason: keepReason } = this.resolveKeepWithReason(o.pop);
     const total = prompt.length + o.maxTokens - 1;
     if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
     const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
@@ -333,7 +348,7 @@ export class Engine<T> {
     const prefilled = prompt.length - reused;
     const stats: GenerateStats = {
       promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: ids.length,
-      keep, layers: c.numLayers,
+      keep, keepReason, layers: c.numLayers,
       prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
       prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
       decodeTokensPerS: ids.length > 1 ? (ids.length - 1) / ((t2 - t1) / 1000) : 0,

@@ -12,6 +12,10 @@ export interface KvCacheOptions {
   contextWindow: number;
   /** How many sequences may hold pages at once. */
   maxSequences: number;
+  /** Per-layer K/V widths where layers differ (Gemma 4's full-attention layers); default kvDim. */
+  layerKvDims?: number[];
+  /** KV sharing (Gemma 4): layer l's storage is layer kvSource[l]'s (allocated once). */
+  kvSource?: number[];
 }
 
 interface Sequence<T> {
@@ -30,11 +34,19 @@ export class PagedKvCache<T> {
     this.maxPagesPerSeq = Math.ceil(opts.contextWindow / opts.pageSize);
     const numPages = this.maxPagesPerSeq * opts.maxSequences;
     this.allocator = new BlockAllocator(numPages, opts.pageSize);
-    const elements = numPages * opts.pageSize * opts.kvDim;
-    this.layers = Array.from({ length: opts.numLayers }, (_, l) => ({
-      k: ops.alloc(`kv.L${l}.k`, elements),
-      v: ops.alloc(`kv.L${l}.v`, elements),
-    }));
+    const slots = numPages * opts.pageSize;
+    const layers: KvLayerStorage<T>[] = [];
+    for (let l = 0; l < opts.numLayers; l++) {
+      const src = opts.kvSource?.[l] ?? l;
+      if (src !== l) {
+        if (!(src >= 0 && src < l)) throw new InvalidArgumentError('kvSource', `layer ${l} shares layer ${src}'s K/V, which is not an earlier layer`);
+        layers.push(layers[src]);
+        continue;
+      }
+      const elements = slots * (opts.layerKvDims?.[l] ?? opts.kvDim);
+      layers.push({ k: ops.alloc(`kv.L${l}.k`, elements), v: ops.alloc(`kv.L${l}.v`, elements) });
+    }
+    this.layers = layers;
   }
 
   get pageSize(): number {
@@ -108,6 +120,6 @@ export class PagedKvCache<T> {
 
   destroy(): void {
     this.reset();
-    for (const l of this.layers) this.ops.free(l.k), this.ops.free(l.v);
+    for (const l of new Set(this.layers)) this.ops.free(l.k), this.ops.free(l.v);
   }
 }

@@ -12,6 +12,7 @@ import { rope } from '../kernels/rope.ts';
 import { kvWrite } from '../kernels/kv_write.ts';
 import { attention, attentionFullGemm, attentionVariant, AttentionScratch } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
+import { gateMul, headNorm, scale } from '../kernels/per_layer.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
@@ -287,6 +288,15 @@ export class GpuOps implements Ops<GPUBuffer> {
     }
     this.ctx.rec.copy(src, srcRow * width * 4, this.rowScratch, 0, bytes);
     this.ctx.rec.copy(this.rowScratch, 0, dst, dstRow * width * 4, bytes);
+  }
+  scale(x: GPUBuffer, elements: number, s: number): void {
+    scale(this.ctx, x, elements, s);
+  }
+  headNorm(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, gain: GPUBuffer | null, eps: number): void {
+    headNorm(this.ctx, x, rows, rowStride, colOffset, heads, headDim, gain, eps);
+  }
+  gateMul(gate: GPUBuffer, other: GPUBuffer, rows: number, dim: number, otherStride: number, otherOffset: number, act: Activation): void {
+    gateMul(this.ctx, gate, other, rows, dim, otherStride, otherOffset, act);
   }
   softcap(x: GPUBuffer, elements: number, cap: number): void {
     softcap(this.ctx, x, elements, cap);
