@@ -13,7 +13,9 @@ override ACT: u32 = 1u;
 fn act(x: f32) -> f32 {
   if (ACT == 0u) { return x / (1.0 + exp(-x)); }
   let c = 0.7978845608028654; // sqrt(2 / pi)
-  return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)));
+  // The gate sees the un-normed hidden state: clamp tanh's argument (tanh(15) is 1 in f32), as
+  // SwiftShader's tanh of a large argument is inf / inf = NaN.
+  return 0.5 * x * (1.0 + tanh(clamp(c * (x + 0.044715 * x * x * x), -15.0, 15.0)));
 }
 
 @compute @workgroup_size(WG)

@@ -54,7 +54,7 @@ export const gemma4Cases = {
       }
       if (c.op === 'gate_mul') {
         const { rows, dim, otherStride, otherOffset, act } = c;
-        const gate = randn(r, rows * dim, 3), other = randn(r, rows * otherStride, 2), want = Float32Array.from(gate);
+        const gate = randn(r, rows * dim, c.gateScale ?? 3), other = randn(r, rows * otherStride, 2), want = Float32Array.from(gate);
         cpu.gateMul(want, other, rows, dim, otherStride, otherOffset, act);
         const b = up(gate);
         g.gateMul(b, up(other), rows, dim, otherStride, otherOffset, act);
@@ -98,3 +98,4 @@ export const gemma4Cases = {
     }
   },
 };
+

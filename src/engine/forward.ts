@@ -100,15 +100,17 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
 
   let rows = n;
   let pos = step.startPos;
+  let ple = s.ple; // the rows' per-layer inputs (after POP's switch, the last row's copy)
   for (let l = 0; l < L; l++) {
     if (l === keep) {
       // POP: prompt rows stop here; deep layers get their K/V from this hidden state.
       const shallowRows = step.lastRowFullDepth ? n - 1 : n;
       if (shallowRows > 0) projectDeepKv(ops, c, w, s, cache, seq, shallowRows, step.startPos, keep);
       if (!step.lastRowFullDepth) break;
-      if (n > 1) {
-        ops.copyRows(s.x, 0, s.x, n - 1, 1, H);
-        if (s.ple) ops.copyRows(s.ple, 0, s.ple, n - 1, 1, LP);
+      if (n > 1) ops.copyRows(s.x, 0, s.x, n - 1, 1, H);
+      if (ple && s.pleRows) {
+        ops.copyRows(s.pleRows, 0, ple, n - 1, 1, LP); // another buffer: a plain copy
+        ple = s.pleRows;
       }
       rows = 1;
       pos = step.startPos + n - 1;
@@ -141,9 +143,9 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
 
     // Gemma 4: the per-layer input, gated by the hidden state, projected, normed and added;
     // then the layer's scalar on the whole hidden state.
-    if (lw.pleGate && lw.pleProj && s.ple && s.pleGate) {
+    if (lw.pleGate && lw.pleProj && ple && s.pleGate) {
       ops.matmul(s.pleGate, s.x, lw.pleGate, rows, P, H);
-      ops.gateMul(s.pleGate, s.ple, rows, P, LP, l * P, c.activation);
+      ops.gateMul(s.pleGate, ple, rows, P, LP, l * P, c.activation);
       residualProject(ops, s, s.pleGate, lw.pleProj, lw.pleNorm ?? null, rows, H, P, c.rmsNormEps);
     }
     const scalar = w.layerScalars?.[l] ?? 1;
