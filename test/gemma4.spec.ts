@@ -23,20 +23,12 @@ const G31B = cfg('google__gemma-4-31B-it');
 const norm = (raw: Record<string, any>): ModelConfig => familyFor(raw.model_type).normalize(raw);
 
 /**
- * E2B scaled down, keeping its structure: 4 sliding : 1 full, the last 4 of 10 layers
- * KV-shared (sliding ones read layer 5, full ones layer 4), double-wide MLP on them, PLE,
- * full layers with twice the head dim and proportional RoPE, window 6, softcap 30. Stored as
- * Gemma4ForConditionalGeneration (model.language_model.*).
+ * E2B scaled down, keeping its structure (test/fixtures/gemma4_e2b_tiny, also the CLI's): 4
+ * sliding : 1 full, the last 4 of 10 layers KV-shared (sliding ones read layer 5, full ones
+ * layer 4), double-wide MLP on them, PLE, full layers with twice the head dim and proportional
+ * RoPE, window 6, softcap 30. Stored as Gemma4ForConditionalGeneration (model.language_model.*).
  */
-const E2B_TINY = {
-  ...E2B,
-  text_config: {
-    ...E2B.text_config,
-    num_hidden_layers: 10, layer_types: E2B.text_config.layer_types.slice(0, 10), num_kv_shared_layers: 4,
-    hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 16, global_head_dim: 32, intermediate_size: 48,
-    vocab_size: 300, vocab_size_per_layer_input: 300, hidden_size_per_layer_input: 8, sliding_window: 6, max_position_embeddings: 256,
-  },
-};
+const E2B_TINY = JSON.parse(readFileSync(new URL('./fixtures/gemma4_e2b_tiny/config.json', import.meta.url), 'utf8'));
 /** 31B's structure (attention_k_eq_v, 1 global K/V head vs 2, no PLE, no sharing), as Gemma4ForCausalLM (model.*). */
 const G31B_TINY = {
   ...G31B.text_config,
@@ -48,6 +40,13 @@ const G31B_TINY = {
 // ---------------------------------------------------------------- Node side (no browser)
 
 test.describe('gemma 4 config (node)', () => {
+  test('the E2B fixture is E2B scaled down: same structure keys', () => {
+    for (const k of ['layer_types', 'rope_parameters', 'use_double_wide_mlp', 'final_logit_softcapping', 'attention_k_eq_v', 'enable_moe_block']) {
+      const want = k === 'layer_types' ? E2B.text_config[k].slice(0, 10) : E2B.text_config[k];
+      expect(E2B_TINY.text_config[k], k).toEqual(want);
+    }
+  });
+
   test('E2B: per-layer shapes, KV sharing sources, double-wide MLP, proportional RoPE, PLE, bf16 embedding scale', () => {
     const c = norm(E2B);
     expect(c).toMatchObject({ modelType: 'gemma4', numLayers: 35, hiddenSize: 1536, numHeads: 8, numKvHeads: 1, headDim: 256, attnScale: 1, finalLogitSoftcap: 30, valueNorm: true, layerScalar: true, qkNorm: true, postNorms: true, tieWordEmbeddings: true });
@@ -166,6 +165,17 @@ test('gemma 4 kernels vs CPU twin: layer scalar, per-head norm (strided, with an
     const r = await g4(harness, 'kernel', c);
     expect(r.err, JSON.stringify(c)).toBeLessThan(1e-5);
     expect(r.changed, JSON.stringify(c)).toBe(true);
+  }
+});
+
+test('attention with 512-dim heads (Gemma 4 global layers) on the GEMM path vs the CPU twin: decode and prefill rows, window (1e-4)', async ({ harness }) => {
+  for (const c of [
+    { rows: 1, past: 20, heads: 4, kvHeads: 1, headDim: 512, window: 0 },
+    { rows: 9, past: 3, heads: 4, kvHeads: 2, headDim: 512, window: 0 },
+    { rows: 5, past: 10, heads: 2, kvHeads: 1, headDim: 320, window: 6 },
+  ]) {
+    const e: number = await g4(harness, 'wideAttention', c);
+    expect(e, JSON.stringify(c)).toBeLessThan(1e-4);
   }
 });
 

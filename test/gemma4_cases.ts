@@ -4,7 +4,7 @@
 import { acquireGpu } from '../src/gpu/device.ts';
 import { GpuOps } from '../src/ops/gpu_ops.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
-import { createGpuEngine } from '../src/engine/create.ts';
+import { Engine } from '../src/engine/engine.ts';
 import { loadCheckpoint } from '../src/model/loader.ts';
 import { randomModelFiles } from '../src/model/random_model.ts';
 import { memorySource } from '../src/model/source.ts';
@@ -87,8 +87,9 @@ export const gemma4Cases = {
     ];
     const withExtra = new Map(files);
     withExtra.set('model.safetensors', writeSafetensors([...tensors, ...extra]));
-    const a = await createGpuEngine(memorySource(files), { prefillChunk: 16, pageSize: 8 });
-    const b = await createGpuEngine(memorySource(withExtra), { prefillChunk: 16, pageSize: 8 });
+    // The loader is the same on every device: the CPU twin's engine keeps this quick.
+    const a = await Engine.load(new CpuOps(), memorySource(files), { prefillChunk: 16, pageSize: 8 });
+    const b = await Engine.load(new CpuOps(), memorySource(withExtra), { prefillChunk: 16, pageSize: 8 });
     try {
       const la = await a.promptLogits(prompt, 'off'), lb = await b.promptLogits(prompt, 'off');
       return { extra: extra.map((t) => t.name).filter((n) => !names.has(n)), diff: err(lb, la) };
@@ -99,3 +100,32 @@ export const gemma4Cases = {
   },
 };
 
+
+import { PagedKvCache } from '../src/kv/paged_kv_cache.ts';
+import { ropeTable } from '../src/model/config.ts';
+/**
+ * Attention over the paged cache with a head wider than 256 (Gemma 4's global layers: 512),
+ * GPU vs CPU twin, for `rows` query rows after `past` cached positions.
+ */
+(gemma4Cases as any).wideAttention = async (c: { rows: number; past: number; heads: number; kvHeads: number; headDim: number; window: number }): Promise<number> => {
+  const g = await gpu(), cpu = new CpuOps(), r = rng(3);
+  const total = c.past + c.rows, kvd = c.kvHeads * c.headDim, qd = c.heads * c.headDim, stride = qd + 2 * kvd;
+  const opts = { numLayers: 1, kvDim: kvd, pageSize: 8, contextWindow: 64, maxSequences: 1 };
+  const gc = new PagedKvCache(g, opts), cc = new PagedKvCache(cpu, opts);
+  const table = ropeTable({ theta: 1e4, scaling: null }, c.headDim, 64);
+  const gt = g.upload('rope', table);
+  const src = randn(r, total * stride, 1);
+  const gs = gc.reserve(0, total), cs = cc.reserve(0, total);
+  const gsrc = g.upload('src', src);
+  g.kvWrite(gc.layers[0], gs, gsrc, total, stride, qd, qd + kvd, c.kvHeads, c.headDim, 0, gt, null);
+  cpu.kvWrite(cc.layers[0], cs, src, total, stride, qd, qd + kvd, c.kvHeads, c.headDim, 0, table, null);
+  const q = src.subarray(c.past * stride), shape = { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim, scale: 0.1, window: c.window };
+  const want = new Float32Array(c.rows * qd);
+  cpu.attention(want, q, stride, cc.layers[0], cs, c.rows, c.past, shape);
+  const out = g.alloc('out', c.rows * qd), gq = g.upload('q', Float32Array.from(q));
+  g.attention(out, gq, stride, gc.layers[0], gs, c.rows, c.past, shape);
+  const got = await g.read(out, want.length);
+  for (const b of [gt, gsrc, out, gq]) g.free(b);
+  gc.destroy();
+  return err(got, want);
+};
