@@ -1,5 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from './src/node/browser.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './tools/node/browser.ts';
 
 // Unit tests (test/) and end-to-end tests (e2e/) both run here. WebGPU comes from Debian's
 // chromium on SwiftShader, which already uses every core: one worker.

@@ -25,7 +25,7 @@ function buildOptions(mode: string): BuildEnvironmentOptions {
     target: 'es2022',
     emptyOutDir: false,
     copyPublicDir: false,
-    lib: { entry: resolve(root, 'src/embed/index.ts'), name: 'PopLLM', formats: ['iife'], fileName: () => 'pop-llm.js' },
+    lib: { entry: resolve(root, 'apps/embed/index.ts'), name: 'PopLLM', formats: ['iife'], fileName: () => 'pop-llm.js' },
     rolldownOptions: {
       transform: { define: { 'import.meta.url': SCRIPT_URL } },
       output: {

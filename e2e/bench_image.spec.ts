@@ -4,7 +4,7 @@
 import { test, expect } from '@playwright/test';
 import { BASE } from './helpers.ts';
 import { serveTinyVlm } from './vlm_fixture.ts';
-import type { ImageBenchState } from '../src/demo/bench.ts';
+import type { ImageBenchState } from '../apps/demo/bench.ts';
 
 async function runBench(page: import('@playwright/test').Page, params: Record<string, string>): Promise<{ status: string; rows: { mode: string }[]; image: ImageBenchState; error?: unknown }> {
   page.on('pageerror', (e) => console.error('[page error]', e.message));

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { BASE, ROOT, STORIES_DIR, fulfillFile } from './helpers.ts';
-import type { BenchRow } from '../src/demo/bench.ts';
+import type { BenchRow } from '../apps/demo/bench.ts';
 
 const CONFIG_DIR = join(ROOT, 'configs/HuggingFaceTB__SmolLM2-135M-Instruct');
 // `npm run bench:e2e` sets POP_LLM_E2E_FULL=1: the same test at the full SmolLM2-135M shape.

@@ -5,7 +5,7 @@
 // otherwise, so it is never compiled on adapters without it, SwiftShader included): it cannot run in this repository's
 // tests. Its indexing is the same text as the f32 twin's, which is tested; its f16 arithmetic is checked at load
 // against a CPU product (halfComputeWorks) before the engine uses it. X is converted to f16: |x| must stay < 65504.
-// W: f16 storage packed by src/ops/half.ts, array<vec2<u32>>: row n's 4 halves k4*4..k4*4+3 at vec2 index n*K/4 + k4,
+// W: f16 storage packed by src/core/half.ts, array<vec2<u32>>: row n's 4 halves k4*4..k4*4+3 at vec2 index n*K/4 + k4,
 // element 2i in the low 16 bits of word i. Params add gainsOffset / gainRows (u32 words into W): column gains,
 // w = half(w) * gains[n / gainRows, k] in f32, read only with override GAIN = true (POP's deep K/V).
 // Requires K % 4 == 0 and xOffset % 4 == 0.

@@ -1,6 +1,6 @@
 // matvec_f16w: GEMV for small M (decode, M = 1; correct for any M) over f16 weights (core unpack2x16float, f32 math):
 // Y[m,n] = sum_k X[xOffset + m*K + k] * half(W)[n, k] (+Y_old if accumulate) (+B[n] if hasBias).
-// W: f16 storage packed by src/ops/half.ts, array<vec2<u32>>: row n's 4 halves k4*4..k4*4+3 at vec2 index n*K/4 + k4,
+// W: f16 storage packed by src/core/half.ts, array<vec2<u32>>: row n's 4 halves k4*4..k4*4+3 at vec2 index n*K/4 + k4,
 // element 2i in the low 16 bits of word i. Params add gainsOffset / gainRows (u32 words into W): column gains,
 // w = half(w) * gains[n / gainRows, k] in f32, read only with override GAIN = true (POP's deep K/V).
 // Requires K % 4 == 0 and xOffset % 4 == 0.

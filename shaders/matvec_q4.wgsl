@@ -1,7 +1,7 @@
 // matvec_q4: GEMV for small M (decode, M = 1; correct for any M) over int4 weights (group 32 along K):
 // Y[m,n] = sum_k X[xOffset + m*K + k] * dequant(W)[n, k] (+Y_old if accumulate) (+B[n] if hasBias), f32 math.
 // Params add scalesOffset and minsOffset (u32 words into W; minsOffset = 0 means symmetric). W: array<u32> packed by
-// src/ops/quant.ts: row n's nibbles at words [n*RW, (n+1)*RW), RW = 4*ceil(K/32), word j = k 8j..8j+7, element 8j+i
+// src/core/quant.ts: row n's nibbles at words [n*RW, (n+1)*RW), RW = 4*ceil(K/32), word j = k 8j..8j+7, element 8j+i
 // in bits 4i..; scales f32 [N, ceil(K/32)] at scalesOffset; offsets likewise at minsOffset. w = q*s + m, m = -8s when
 // symmetric. Requires K % 4 == 0 and xOffset % 4 == 0; X past K is never read into a product (zeroed).
 // Params also carry gainsOffset / gainRows (column gains: w *= gains[n / gainRows, k]), read only by matmul_q4 with GAIN = true.

@@ -14,9 +14,12 @@
 //       [4] step u32           decode step; rng(seed, step) is the uniform draw
 //       [5] temperature f32    <= 0 -> greedy
 //       [6] topP f32           >= 1 -> off
-//       [7] _pad u32
+//       [7] logMinP f32        ln(min_p) (<= 0); > 0 -> min-p off
 //   @binding(1) storage read        logits: array<f32>
 //   @binding(2) storage read_write  out: array<u32>   (only out[0] is written)
+//   @binding(3) storage read        mask: array<u32>  allowed-token bitmask, bit (i & 31) of
+//       word i >> 5 (a grammar's, src/engine/grammar.ts); read only when the override MASKED is
+//       true (else bind any buffer). A masked token reads as -FLT_MAX: never kept, never drawn.
 //
 // Dispatch: dispatchWorkgroups(1) — exactly ONE workgroup of WG invocations (override, default
 // 256, must be a power of two). Vocab of any size up to 2^24 (counts are accumulated in f32).
@@ -37,11 +40,14 @@
 //      invocation sums its contiguous chunk of ceil(vocab/WG) tokens, a Hillis-Steele scan
 //      over the chunk sums finds the first chunk whose inclusive prefix exceeds goal, and that
 //      invocation walks its chunk for the first token whose inclusive prefix exceeds goal.
+//   (2b. min-p: t = max(t, m + T * ln(min_p)), i.e. keep p_i >= min_p * p_max, after top-k/top-p
+//      as in transformers' MinPLogitsWarper; the kept sets intersect.)
 //      Float-rounding fallbacks: no chunk exceeds -> last chunk with weight; nothing in the
 //      chunk exceeds -> last kept token of that chunk.
 // Only workgroup memory + barriers (no subgroups): runs on SwiftShader and real GPUs.
 
 override WG: u32 = 256u;
+override MASKED: bool = false;
 
 struct Params {
   vocab: u32,
@@ -51,12 +57,13 @@ struct Params {
   step: u32,
   temperature: f32,
   topP: f32,
-  _pad: u32,
+  logMinP: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<storage, read> mask: array<u32>;
 
 const BISECT_ITERS: u32 = 40u;
 const FLT_MAX: f32 = 3.4028234663852886e38;
@@ -96,7 +103,9 @@ fn wexp(x: f32) -> f32 {
 }
 
 fn logit(i: u32) -> f32 {
-  return logits[p.logitsOffset + i];
+  let l = logits[p.logitsOffset + i];
+  if (MASKED && (mask[i >> 5u] & (1u << (i & 31u))) == 0u) { return -FLT_MAX; }
+  return l;
 }
 
 // Workgroup sum; every invocation gets the (uniform) result. Call from uniform control flow.
@@ -245,6 +254,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     t = lo;
   }
+
+  // ---- min-p threshold ----
+  if (p.logMinP <= 0.0) { t = max(t, m + T * p.logMinP); }
 
   // ---- draw: contiguous chunk sums + workgroup inclusive scan ----
   let chunk = (V + WG - 1u) / WG;

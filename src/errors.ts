@@ -27,7 +27,9 @@ export type PopErrorCode =
   | 'MODEL_TOO_LARGE'
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
-  | 'IMAGE_TOO_LARGE';
+  | 'IMAGE_TOO_LARGE'
+  | 'INVALID_RESPONSE_FORMAT'
+  | 'TOOLS_UNSUPPORTED';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -189,6 +191,18 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+export class InvalidResponseFormatError extends PopError {
+  constructor(kind: string, detail: string) {
+    super('INVALID_RESPONSE_FORMAT', `The response_format (${kind}) cannot be used: ${detail}. Check the JSON schema or grammar; no token was generated.`, { kind, detail });
+  }
+}
+
+export class ToolsUnsupportedError extends PopError {
+  constructor(model: string, detail: string) {
+    super('TOOLS_UNSUPPORTED', `Model '${model}' cannot take tools: ${detail}. Use a model whose chat template renders \`tools\` (Qwen2.5/3, Llama 3.x, SmolLM2), or send the request without tools.`, { model, detail });
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -213,4 +227,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
 };

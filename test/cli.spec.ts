@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from '../src/cli/args.ts';
-import { parseBench } from '../src/cli/bench.ts';
+import { parseArgs } from '../tools/cli/args.ts';
+import { parseBench } from '../tools/cli/bench.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REFERENCE = resolve(ROOT, 'public/models/stories260K/reference_greedy_200.json');
@@ -74,7 +74,7 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
   const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '16', '--pop', 'off,exact', '--json']);
   expect(r.code, r.stderr).toBe(0);
   const all = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  // The load's memory line first (src/cli/memory.ts), then one line per run.
+  // The load's memory line first (tools/cli/memory.ts), then one line per run.
   const mem = all[0];
   expect(mem.kind).toBe('memory');
   expect(mem.model_bytes).toBe(260032 * 4); // stories260K's parameters, f32

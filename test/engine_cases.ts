@@ -146,7 +146,7 @@ export const engineCases = {
     return { ids: r.ids, keep: r.stats.keep, decodeTokensPerS: r.stats.decodeTokensPerS };
   },
   /**
-   * Quantized vs f32 on the GPU (reported, not asserted): greedy ids of both, the length of
+   * Quantized vs f32 on the GPU (test/quant.spec.ts bounds it): greedy ids of both, the length of
    * their common prefix, and on the f32 greedy continuation (teacher-forced) the worst
    * normalized logit error and the fraction of steps whose argmax agrees; weight bytes of both.
    */

@@ -5,7 +5,7 @@
 import { test, expect } from './fixtures.ts';
 import * as E from '../src/errors.ts';
 import { Engine, type GenerateOptions } from '../src/engine/engine.ts';
-import { folderSource } from '../src/node/fs_source.ts';
+import { folderSource } from '../tools/node/fs_source.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { caught, expectPopError } from './fixtures/expect_error.ts';
 import { STORIES_DIR } from './fixtures/model_files.ts';

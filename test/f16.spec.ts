@@ -5,10 +5,10 @@
 // chunks and POP (deep K/V with column gains); POP exact stays identical to off; 'auto' stays f32
 // on an adapter without shader-f16 (SwiftShader). The f16-ARITHMETIC kernels (shader-f16) cannot
 // run here: test/kernels.spec.ts checks that they are never compiled without the feature.
-// Speeds are opt-in (POP_LLM_BENCH=1) and reported, not asserted.
+// Speeds: bench/storage.ts (`npm run bench:storage`).
 import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
-import { floatToHalf, halfToFloat } from '../src/model/safetensors.ts';
+import { floatToHalf, halfToFloat } from '../src/core/float_bits.ts';
 import { estimateFit } from '../src/model/fit.ts';
 
 const STORIES = { url: '/models/stories260K' };
@@ -105,14 +105,4 @@ test("weightDtype 'auto' follows shader-f16; stats report the choice and the f16
   expect(f16.variants.matmul_f16_gains).toMatch(/_f16w$/);
   expect(f32.variants.matvec_f16).toBeUndefined();
   expect(f16.weightBytes).toBeLessThan(0.8 * f32.weightBytes);
-});
-
-test('f16 vs f32 speeds on this adapter (POP_LLM_BENCH=1; reported, not asserted)', async ({ harness }) => {
-  test.skip(!process.env.POP_LLM_BENCH, 'benchmark: set POP_LLM_BENCH=1');
-  test.setTimeout(900_000);
-  const kernels = await call(harness, 'kernelSpeeds', [[512, 1536, 576], [128, 576, 576], [1, 3072, 576], [1, 576, 1536], [1, 49152, 576]]);
-  console.log(JSON.stringify(kernels, null, 1));
-  const engine = await call(harness, 'engineSpeeds', SMOL);
-  console.log(JSON.stringify(engine));
-  test.info().annotations.push({ type: 'kernels', description: JSON.stringify(kernels) }, { type: 'engine', description: JSON.stringify(engine) });
 });

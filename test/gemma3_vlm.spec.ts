@@ -12,7 +12,7 @@ import { Template } from '@huggingface/jinja';
 import { test, expect } from './fixtures.ts';
 import { familyFor } from '../src/model/registry.ts';
 import { aliasCheckpoint } from '../src/model/loader.ts';
-import { normalizeImageProcessor, type VisionConfig } from '../src/vision/config.ts';
+import { normalizeImageProcessor, type VisionConfig } from '../src/model/vision_config.ts';
 import { preprocessRgba, resizeRgba } from '../src/vision/preprocess.ts';
 import { expandImages, gemma3ImageString, imagePlaceholder, imageTokenRuns } from '../src/vision/prompt.ts';
 import { GEMMA3_CHAT_TEMPLATE, gemma3PreprocessorConfig, randomVlmFiles, scaleGemma3Config, withGemma3Tokens, type Gemma3Scale } from '../src/vision/random_vlm.ts';

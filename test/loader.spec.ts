@@ -17,7 +17,7 @@ import { buildWeights, loadCheckpoint, loadModelFiles, type LoadProgress } from 
 import { memorySource, type FileStream, type ModelSource } from '../src/model/source.ts';
 import type { RowUpload, UploadOptions } from '../src/ops/ops.ts';
 import { TextTokenizer } from '../src/model/tokenizer.ts';
-import { folderSource } from '../src/node/fs_source.ts';
+import { folderSource } from '../tools/node/fs_source.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { caught, expectPopError } from './fixtures/expect_error.ts';
 import {

@@ -3,7 +3,7 @@
 // q4-asym matches the CPU twin's engine loaded the same way (CpuOps keeps the dequantized
 // weights, i.e. the same values the q4 kernels compute with) within 1e-4 normalized, over
 // prefill, decode, POP and partial groups (K % 32 != 0); POP exact stays identical to off.
-// How far q4 is from f32 on stories260K is reported (annotations), not asserted.
+// How far q4 is from f32 on stories260K is bounded (and its figures attached as annotations).
 import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
 
@@ -52,12 +52,16 @@ test(`tiny-random llama q4 with the LM head quantized: GPU matches the CPU refer
   expect(Math.max(...errs), `${errs}`).toBeLessThan(TOL);
 });
 
-test('stories260K: q4 vs f32 (reported, not asserted)', async ({ harness }) => {
+// How close int4 stays to f32 on the real 260K model (deterministic: fixed weights and prompt).
+// Observed here: argmax agreement 0.83-0.91, mean normalized logit error 0.13-0.18, weights
+// 27-30% of f32; the bounds catch a broken quantizer (wrong scales, nibble order, groups).
+test('stories260K: q4 / q4-asym stay close to f32 (teacher-forced argmax >= 0.75, mean logit error < 0.25, weights < 35%)', async ({ harness }) => {
   for (const [scheme, head] of [['q4', false], ['q4-asym', false], ['q4', true]] as const) {
     const r = await call(harness, 'quantVsF32', STORIES, scheme, [1], 100, head);
     const label = `stories260K ${scheme}${head ? ' + LM head' : ''} vs f32`;
     test.info().annotations.push({ type: label, description: JSON.stringify(r) });
-    console.log(label, JSON.stringify(r));
-    expect(r.greedyTokens).toBe(100);
+    expect(r.teacherForcedArgmaxAgreement, label).toBeGreaterThanOrEqual(0.75);
+    expect(r.meanLogitErr, label).toBeLessThan(0.25);
+    expect(r.weightBytesQuant, label).toBeLessThan(0.35 * r.weightBytesF32);
   }
 });

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
 import { familyFor } from '../src/model/registry.ts';
-import { normalizeImageProcessor } from '../src/vision/config.ts';
+import { normalizeImageProcessor } from '../src/model/vision_config.ts';
 import { preprocessRgba, resizeForLongestEdge, resizeRgba, tileLayout } from '../src/vision/preprocess.ts';
 import { expandImageTokens, imagePromptString } from '../src/vision/prompt.ts';
 

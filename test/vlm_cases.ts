@@ -13,7 +13,7 @@ import { patternImage, randomVlmFiles, scaleGemma3Config, scaleIdefics3Config, t
 import { toRgba } from '../src/vision/image_input.ts';
 import { preprocessRgba, type RgbaImage } from '../src/vision/preprocess.ts';
 import { encodeTile } from '../src/vision/siglip.ts';
-import { patchesPerSide } from '../src/vision/config.ts';
+import { patchesPerSide } from '../src/model/vision_config.ts';
 
 export type VlmFixture = { preprocessor: Record<string, any>; prefillChunk?: number; pageSize?: number } & (
   | { config: Record<string, any>; scale: VlmScale; family?: 'idefics3' }

@@ -11,7 +11,8 @@ import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
-import type { Ops, SampleParams } from '../ops/ops.ts';
+import { MAX_TOP_LOGPROBS, type Ops, type SampledToken, type SampleOptions, type SampleParams, type TokenAdjustment } from '../ops/ops.ts';
+import type { TokenConstraint } from './grammar.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
 import { losslessKeep, resolveKeepWithReason, type KeepChoice, type PopCalibration, type PopSetting } from './pop.ts';
@@ -33,7 +34,7 @@ export interface EngineOptions {
   /** Build POP's stacked deep K/V weights (default true). */
   popWeights?: boolean;
   /**
-   * int4 weight-only quantization on load (group 32 along K, f32 scales; src/ops/quant.ts) of
+   * int4 weight-only quantization on load (group 32 along K, f32 scales; src/core/quant.ts) of
    * the projection weights: qkv, o, gate|up, down and POP's deep K/V. Default 'none'.
    */
   quantization?: 'none' | 'q4' | 'q4-asym';
@@ -41,7 +42,7 @@ export interface EngineOptions {
   quantizeLmHead?: boolean;
   /**
    * Storage of the matmul weights not quantized (projections, POP's deep K/V, the LM head; a
-   * tied head gets its own copy): 'f16' = packed halves read by f16 kernels (src/ops/half.ts;
+   * tied head gets its own copy): 'f16' = packed halves read by f16 kernels (src/core/half.ts;
    * every adapter; f16 arithmetic where the adapter has shader-f16), 'f32', or 'auto' (default)
    * = f16 where the adapter has shader-f16, else f32. createGpuEngine resolves 'auto' (and
    * reports the result in engine.opts.weightDtype); an unresolved 'auto' loads f32.
@@ -62,6 +63,27 @@ export interface GenerateOptions {
   topP?: number;
   topK?: number;
   seed?: number;
+  /** Keep tokens with p >= minP * p_max (0: off). */
+  minP?: number;
+  /** OpenAI's: l -= frequencyPenalty * count + presencePenalty for each generated token (-2..2). */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** CTRL / transformers: logits of prompt and generated tokens l < 0 ? l * r : l / r (> 0; 1 = off). */
+  repetitionPenalty?: number;
+  /** Token id -> bias added to its logit (-100..100). */
+  logitBias?: Record<number | string, number>;
+  /** Return each token's logprob, with this many top alternatives (0..20); absent: none. */
+  topLogprobs?: number;
+  /** A grammar (src/engine/grammar.ts): its bitmask masks each step's logits on the GPU. */
+  constraint?: TokenConstraint;
+  /** n > 1 with a grammar: one matcher per choice (disposed when the request ends). */
+  constraints?: TokenConstraint[];
+  /**
+   * Choices from one prompt (1..8): prefilled once; the choices share its KV pages (copied on
+   * write) and decode one after another, choice i with its own seed stream. Multi-turn reuse
+   * continues from choice 0.
+   */
+  n?: number;
   pop?: PopSetting;
   /** Stop at these ids (default: the model's EOS ids). */
   stopTokenIds?: number[];
@@ -74,8 +96,8 @@ export interface GenerateOptions {
    * expanded image tokens (src/vision/prompt.ts expandImages: tiles x tokensPerTile ids per image).
    */
   images?: readonly (ImageInput | PreprocessedImage)[];
-  /** Called for each generated token; returning true stops generation (stop strings). */
-  onToken?: (id: number) => boolean | void;
+  /** Called for each generated token (with its logprobs when asked, and its choice); returning true stops that choice (stop strings). */
+  onToken?: (id: number, token: SampledToken, choice: number) => boolean | void;
   signal?: AbortSignal;
 }
 
@@ -95,14 +117,79 @@ export interface GenerateStats {
   prefillTokensPerS: number;
   decodeTokensPerS: number;
   finishReason: 'stop' | 'length' | 'abort';
+  /** Choices generated (n), prompts prefilled (1), and KV bytes the choices shared instead of copying. */
+  choices?: number;
+  prefills?: number;
+  sharedKvBytes?: number;
+}
+
+/** One choice of an n > 1 request. */
+export interface GenerateChoice {
+  ids: number[];
+  logprobs?: SampledToken[];
+  finishReason: 'stop' | 'length' | 'abort';
 }
 
 export interface GenerateResult {
   ids: number[];
+  /** Per generated token when topLogprobs was given: its logprob and the top alternatives. */
+  logprobs?: SampledToken[];
+  /** n > 1: every choice (choices[0] is ids / logprobs above). */
+  choices?: GenerateChoice[];
   stats: GenerateStats;
 }
 
+/**
+ * A request's sampling state across steps: the logit adjustments (logit_bias, the counts for
+ * frequency / presence penalties, the seen set for the repetition penalty) and the grammar.
+ */
+class StepSampler {
+  private readonly entries = new Map<number, TokenAdjustment>();
+  private readonly penalized: boolean;
+  readonly opts: SampleOptions;
+
+  constructor(prompt: readonly number[], o: GenerateOptions, vocab: number) {
+    const num = (name: string, v: number | undefined, lo: number, hi: number, dflt: number) => {
+      if (v === undefined || v === null) return dflt;
+      if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new InvalidArgumentError(name, `must be a number in [${lo}, ${hi}] (got ${v})`);
+      return v;
+    };
+    const frequency = num('frequency_penalty', o.frequencyPenalty, -2, 2, 0);
+    const presence = num('presence_penalty', o.presencePenalty, -2, 2, 0);
+    const repetition = num('repetition_penalty', o.repetitionPenalty, Number.MIN_VALUE, Infinity, 1);
+    num('min_p', o.minP, 0, 1, 0);
+    if (o.topLogprobs !== undefined && !(Number.isInteger(o.topLogprobs) && o.topLogprobs >= 0 && o.topLogprobs <= MAX_TOP_LOGPROBS)) throw new InvalidArgumentError('top_logprobs', `must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${o.topLogprobs})`);
+    for (const [key, bias] of Object.entries(o.logitBias ?? {})) {
+      const id = Number(key);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new InvalidArgumentError('logit_bias', `token id ${key} is outside the vocabulary 0..${vocab - 1}`);
+      if (typeof bias !== 'number' || !(bias >= -100 && bias <= 100)) throw new InvalidArgumentError('logit_bias', `the bias of token ${key} must be a number in [-100, 100] (got ${bias})`);
+      this.entry(id).bias = bias;
+    }
+    if (repetition !== 1) for (const id of prompt) this.entry(id).seen = true;
+    this.penalized = frequency !== 0 || presence !== 0 || repetition !== 1;
+    this.opts = { frequencyPenalty: frequency, presencePenalty: presence, repetitionPenalty: repetition, topLogprobs: o.topLogprobs, adjust: [...this.entries.values()] };
+  }
+
+  private entry(id: number): TokenAdjustment {
+    let e = this.entries.get(id);
+    if (!e) this.entries.set(id, (e = { id, count: 0, seen: false, bias: 0 }));
+    return e;
+  }
+
+  /** Counts a generated token for the next step's penalties. */
+  record(id: number): void {
+    if (!this.penalized) return;
+    const e = this.entry(id);
+    e.count++;
+    e.seen = true;
+    this.opts.adjust = [...this.entries.values()];
+  }
+}
+
 const now = () => performance.now();
+
+/** Most choices (n) one request may ask for: sequences that may share the KV cache at once. */
+export const MAX_CHOICES = 8;
 
 /** A request's image features on the device, the prompt rows they fill, and (Gemma 3) the bidirectional runs. */
 interface ImageRows<T> {
@@ -146,6 +233,8 @@ export class Engine<T> {
   /** Tokens whose K/V sequence 0 holds, for multi-turn prefix reuse. */
   private cachedTokens: number[] = [];
   lastStats: GenerateStats | null = null;
+  /** n > 1: the prompt's last logits, restored before each further choice's first draw. */
+  private choiceLogits: T | null = null;
 
   private constructor(
     readonly ops: Ops<T>,
@@ -165,8 +254,10 @@ export class Engine<T> {
       const [kvHeads, headDim] = JSON.parse(key) as [number, number];
       ops.reserveAttention(chunk, this.contextWindow, c.numHeads, kvHeads, headDim);
     }
+    // One context window of pages, which n > 1 choices share (their prompt pages are shared).
+    const pageSize = opts.pageSize ?? 16;
     this.cache = new PagedKvCache(ops, {
-      numLayers: c.numLayers, kvDim: kvDim(c), pageSize: opts.pageSize ?? 16, contextWindow: this.contextWindow, maxSequences: 1,
+      numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize),
       layerKvDims: c.layerShapes ? Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)) : undefined, kvSource: c.kvSource,
     });
   }
@@ -292,7 +383,25 @@ export class Engine<T> {
     const { keep, reason: keepReason } = this.resolveKeepWithReason(o.pop);
     const total = prompt.length + o.maxTokens - 1;
     if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
-    const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0 };
+    const n = o.n ?? 1;
+    if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new InvalidArgumentError('n', `must be an integer in 1..${MAX_CHOICES} (got ${o.n})`);
+    const constraints = o.constraints ?? (o.constraint ? [o.constraint] : []);
+    if (constraints.length && constraints.length !== n) throw new InvalidArgumentError('response_format', `needs one grammar matcher per choice (${n}), got ${constraints.length}`);
+    const baseSeed = (o.seed ?? 0) >>> 0;
+    // Choice i draws from its own stream (choice 0 = the n = 1 stream): a fixed seed gives the same n choices.
+    const choiceParams = (i: number): SampleParams => ({ temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (baseSeed + Math.imul(i, 0x9e3779b9)) >>> 0, minP: o.minP ?? 0 });
+    const samplers = Array.from({ length: n }, () => new StepSampler(prompt, o, c.vocabSize));
+    const choices: GenerateChoice[] = Array.from({ length: n }, () => ({ ids: [], finishReason: 'length' }));
+    // One sampling step: the grammar's mask (host), adjustments + mask + draw (+ logprobs) on the GPU.
+    const sampleStep = async (choice: number, step: number): Promise<SampledToken> => {
+      const g = constraints[choice];
+      const mask = g ? await g.nextMask() : null;
+      const t = await this.ops.sampleToken(this.state.logits, c.vocabSize, choiceParams(choice), step, { ...samplers[choice].opts, mask });
+      if (g && !g.isTerminated() && !g.accept(t.id)) throw new InvalidArgumentError('response_format', `the grammar rejected token ${t.id}`);
+      samplers[choice].record(t.id);
+      if (o.topLogprobs !== undefined) (choices[choice].logprobs ??= []).push(t);
+      return t;
+    };
     const stops = new Set(o.ignoreEos ? [] : (o.stopTokenIds ?? c.eosTokenIds));
     const img = await this.imageFeatures(prompt, o.images);
 
@@ -303,6 +412,7 @@ export class Engine<T> {
     }
     if (reused === 0) this.cache.reset();
     else this.cache.truncate(0, reused);
+    for (let i = 1; i < MAX_CHOICES; i++) this.cache.free(i);
     this.cachedTokens = prompt.slice(0, reused) as number[];
 
     // Any failure (abort, device loss) forgets the sequence: its pages are freed, and the next
@@ -311,11 +421,15 @@ export class Engine<T> {
       if (o.signal?.aborted) throw new AbortError(stage);
     };
     const t0 = now();
-    let pos = prompt.length;
-    let next = -1;
+    let sharedPages = 0;
     try {
       await this.prefill(prompt, reused, keep, img, { checkAbort: () => checkAbort('prefill') });
-      next = await this.ops.sample(this.state.logits, c.vocabSize, params, 0);
+      // n > 1: the choices share the prompt's pages (copied on write) and its last logits.
+      if (n > 1) {
+        this.choiceLogits ??= this.ops.alloc('prompt-logits', c.vocabSize);
+        this.ops.copyRows(this.choiceLogits, 0, this.state.logits, 0, 1, c.vocabSize);
+        for (let i = 1; i < n; i++) sharedPages += this.cache.fork(0, i, prompt.length);
+      }
     } catch (e) {
       this.resetChat();
       throw e;
@@ -324,38 +438,52 @@ export class Engine<T> {
     }
     // Image rows are not their token ids: a later request must not reuse them as a prefix.
     this.cachedTokens.push(...(img ? prompt.slice(reused).map((t, i) => (img.positions.includes(reused + i) ? -1 : t)) : prompt.slice(reused)));
-    const t1 = now();
-    const ids: number[] = [];
-    let finish: GenerateStats['finishReason'] = 'length';
+    let t1 = 0;
     try {
-      for (let step = 1; ; step++) {
-        ids.push(next);
-        if (o.onToken?.(next) === true || stops.has(next)) { finish = 'stop'; break; }
-        if (ids.length >= o.maxTokens) break;
-        // Let interrupts and other messages through between tokens.
-        await yieldToEventLoop();
-        checkAbort('decode');
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [next], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
-        this.cachedTokens.push(next);
-        pos++;
-        next = await this.ops.sample(this.state.logits, c.vocabSize, params, step);
+      for (let ch = 0; ch < n; ch++) {
+        const out = choices[ch];
+        if (ch > 0) this.ops.copyRows(this.state.logits, 0, this.choiceLogits!, 0, 1, c.vocabSize);
+        let pos = prompt.length;
+        let token = await sampleStep(ch, 0);
+        if (ch === 0) t1 = now();
+        for (let step = 1; ; step++) {
+          out.ids.push(token.id);
+          if (o.onToken?.(token.id, token, ch) === true || stops.has(token.id)) { out.finishReason = 'stop'; break; }
+          if (out.ids.length >= o.maxTokens) break;
+          // Let interrupts and other messages through between tokens.
+          await yieldToEventLoop();
+          checkAbort('decode');
+          forward(this.ops, c, this.weights, this.state, this.cache, { seqId: ch, tokens: [token.id], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
+          if (ch === 0) this.cachedTokens.push(token.id);
+          pos++;
+          token = await sampleStep(ch, step);
+        }
       }
     } catch (e) {
       this.resetChat();
       throw e;
+    } finally {
+      for (const g of o.constraints ?? []) g.dispose();
     }
+    // Multi-turn goes on from choice 0 (sequence 0); the other choices' pages go back.
+    for (let i = 1; i < n; i++) this.cache.free(i);
     const t2 = now();
     const prefilled = prompt.length - reused;
+    const completion = choices.reduce((a, ch) => a + ch.ids.length, 0);
     const stats: GenerateStats = {
-      promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: ids.length,
+      promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: completion,
       keep, keepReason, layers: c.numLayers,
       prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
       prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
-      decodeTokensPerS: ids.length > 1 ? (ids.length - 1) / ((t2 - t1) / 1000) : 0,
-      finishReason: finish,
+      decodeTokensPerS: completion > n ? (completion - n) / ((t2 - t1) / 1000) : 0,
+      finishReason: choices[0].finishReason,
+      choices: n,
+      prefills: 1,
+      sharedKvBytes: sharedPages * this.cache.pageSize * PagedKvCache.bytesPerToken(c.numLayers, kvDim(c)),
     };
     this.lastStats = stats;
-    return { ids, stats };
+    const first = choices[0];
+    return { ids: first.ids, ...(first.logprobs ? { logprobs: first.logprobs } : {}), ...(n > 1 ? { choices } : {}), stats };
   }
 
   /**
@@ -420,6 +548,8 @@ export class Engine<T> {
   unload(): void {
     this.cache.destroy();
     freeRunState(this.ops, this.state);
+    if (this.choiceLogits) this.ops.free(this.choiceLogits);
+    this.choiceLogits = null;
     for (const t of weightTensors(this.weights)) this.ops.free(t);
     if (this.vision) freeVisionRuntime(this.ops, this.vision);
     this.vision = null;

@@ -5,7 +5,7 @@ import headMajorCode from '../../shaders/head_major.wgsl?raw';
 import kvGatherCode from '../../shaders/kv_gather.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
-import type { AttentionShape, FullAttentionShape } from '../ops/ops.ts';
+import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
 
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;

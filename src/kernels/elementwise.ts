@@ -2,7 +2,7 @@
 import gluCode from '../../shaders/glu.wgsl?raw';
 import addCode from '../../shaders/add.wgsl?raw';
 import softcapCode from '../../shaders/softcap.wgsl?raw';
-import type { Activation } from '../model/config.ts';
+import type { Activation } from '../core/op_types.ts';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 
 export function glu(ctx: KernelContext, out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {

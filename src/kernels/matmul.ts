@@ -1,6 +1,6 @@
 // Y[M, N] (+)= X[M, K] · W[N, K]^T (+ bias): the prefill GEMM and the decode GEMV. Several
 // WGSL variants share one binding layout; which one runs is chosen per adapter by a timed
-// probe (src/gpu/probe.ts): register-blocked kernels win on SwiftShader, workgroup-tiled
+// probe (src/kernels/probe.ts): register-blocked kernels win on SwiftShader, workgroup-tiled
 // ones on real GPUs.
 import tiledCode from '../../shaders/matmul_tiled.wgsl?raw';
 import regblockCode from '../../shaders/matmul_regblock.wgsl?raw';

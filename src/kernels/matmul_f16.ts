@@ -1,4 +1,4 @@
-// Y[M, N] (+)= X[M, K] · half(W)[N, K]^T (+ bias) over f16 weights packed by src/ops/half.ts.
+// Y[M, N] (+)= X[M, K] · half(W)[N, K]^T (+ bias) over f16 weights packed by src/core/half.ts.
 // Same binding layout as matmul.ts; Params add the column gains (gainsOffset, gainRows: POP's
 // deep K/V, GEMM kernels only). GpuOps.matmul routes here when the weight buffer holds halves.
 //   f16 storage, f32 math (core unpack2x16float; every adapter; tested on SwiftShader):
@@ -13,8 +13,8 @@ import tiledF16wCode from '../../shaders/matmul_tiled_f16w.wgsl?raw';
 import matvecWgF16wCode from '../../shaders/matvec_wg_f16w.wgsl?raw';
 import tiledF16Code from '../../shaders/matmul_f16.wgsl?raw';
 import matvecWgF16Code from '../../shaders/matvec_f16.wgsl?raw';
-import { packHalf, type HalfInfo } from '../ops/half.ts';
-import { halfToFloat } from '../model/safetensors.ts';
+import { packHalf, type HalfInfo } from '../core/half.ts';
+import { halfToFloat } from '../core/float_bits.ts';
 import { readBuffer } from '../gpu/recorder.ts';
 import { pipeline, type KernelContext } from './context.ts';
 import type { MatmulArgs, MatmulVariant, MatmulVariants } from './matmul.ts';

@@ -1,11 +1,11 @@
 // Y[M, N] (+)= X[M, K] · dequant(W)[N, K]^T (+ bias) over int4 weights packed by
-// src/ops/quant.ts: the prefill GEMM (register-blocked, dequantized in registers) and the
+// src/core/quant.ts: the prefill GEMM (register-blocked, dequantized in registers) and the
 // decode GEMV. Same binding layout as matmul.ts; Params add the packed buffer's scalesOffset
 // and minsOffset (u32 words), and column gains (POP's deep K/V, GEMM kernel only). GpuOps.matmul
 // routes here when the weight buffer is quantized.
 import matmulQ4Code from '../../shaders/matmul_q4.wgsl?raw';
 import matvecQ4Code from '../../shaders/matvec_q4.wgsl?raw';
-import type { QuantInfo } from '../ops/quant.ts';
+import type { QuantInfo } from '../core/quant.ts';
 import { pipeline, type KernelContext } from './context.ts';
 import type { MatmulArgs, MatmulVariant } from './matmul.ts';
 

@@ -2,7 +2,7 @@
 import scaleCode from '../../shaders/scale.wgsl?raw';
 import headNormCode from '../../shaders/head_norm.wgsl?raw';
 import gateMulCode from '../../shaders/gate_mul.wgsl?raw';
-import type { Activation } from '../model/config.ts';
+import type { Activation } from '../core/op_types.ts';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 
 /** x[i] *= s */

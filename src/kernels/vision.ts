@@ -7,7 +7,7 @@ import patchifyCode from '../../shaders/patchify.wgsl?raw';
 import attentionFullCode from '../../shaders/attention_full.wgsl?raw';
 import pixelShuffleCode from '../../shaders/pixel_shuffle.wgsl?raw';
 import avgPoolCode from '../../shaders/avg_pool.wgsl?raw';
-import type { FullAttentionShape } from '../ops/ops.ts';
+import type { FullAttentionShape } from '../core/op_types.ts';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 
 export function layerNorm(ctx: KernelContext, out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer, bias: GPUBuffer, rows: number, dim: number, eps: number): void {

@@ -16,6 +16,8 @@ export interface KvCacheOptions {
   layerKvDims?: number[];
   /** KV sharing (Gemma 4): layer l's storage is layer kvSource[l]'s (allocated once). */
   kvSource?: number[];
+  /** Pages in all (default: a full context window per sequence). Sequences that share pages (fork) need fewer. */
+  numPages?: number;
 }
 
 interface Sequence<T> {
@@ -32,7 +34,7 @@ export class PagedKvCache<T> {
 
   constructor(private readonly ops: Ops<T>, readonly opts: KvCacheOptions) {
     this.maxPagesPerSeq = Math.ceil(opts.contextWindow / opts.pageSize);
-    const numPages = this.maxPagesPerSeq * opts.maxSequences;
+    const numPages = opts.numPages ?? this.maxPagesPerSeq * opts.maxSequences;
     this.allocator = new BlockAllocator(numPages, opts.pageSize);
     const slots = numPages * opts.pageSize;
     const layers: KvLayerStorage<T>[] = [];
@@ -82,11 +84,49 @@ export class PagedKvCache<T> {
       seq = { pages: [], length: 0, view: { pages: new Uint32Array(this.maxPagesPerSeq), table, pageSize: this.opts.pageSize } };
       this.seqs.set(seqId, seq);
     }
-    if (fresh.length) {
-      for (const p of fresh) seq.view.pages[seq.pages.length] = p, seq.pages.push(p);
-      this.ops.writeU32(seq.view.table, seq.view.pages);
+    // Copy on write: a page shared with another sequence (fork) that this write reaches
+    // (positions from the current length on) gets a private copy first.
+    let copied = false;
+    for (let i = Math.floor(seq.length / this.opts.pageSize); i < seq.pages.length; i++) {
+      const old = seq.pages[i];
+      if (this.allocator.refCount(old) <= 1) continue;
+      const [page] = this.allocator.allocate(1);
+      const rows = this.opts.pageSize;
+      this.layers.forEach((l, j) => {
+        if (this.layers.indexOf(l) !== j) return; // a KV-shared layer's storage is its source's
+        const width = this.opts.layerKvDims?.[j] ?? this.opts.kvDim;
+        this.ops.copyRows(l.k, page * rows, l.k, old * rows, rows, width);
+        this.ops.copyRows(l.v, page * rows, l.v, old * rows, rows, width);
+      });
+      this.allocator.free([old]);
+      seq.pages[i] = seq.view.pages[i] = page;
+      copied = true;
+      this.copiedPages++;
     }
+    if (fresh.length) for (const p of fresh) seq.view.pages[seq.pages.length] = p, seq.pages.push(p);
+    if (fresh.length || copied) this.ops.writeU32(seq.view.table, seq.view.pages);
     return seq.view;
+  }
+
+  /** Pages copied on write since the cache was made (tests, stats). */
+  copiedPages = 0;
+
+  /**
+   * A new sequence `dst` holding the first `length` positions of `src` by sharing its pages
+   * (no copy; a later write into a shared page copies it). Returns the shared page count.
+   */
+  fork(src: number, dst: number, length: number): number {
+    const from = this.seqs.get(src);
+    if (!from || length > from.length) throw new InvalidArgumentError('sequence', `cannot fork ${length} positions of sequence ${src} (it holds ${from?.length ?? 0})`);
+    if (this.seqs.has(dst)) throw new InvalidArgumentError('sequence', `sequence ${dst} already exists`);
+    if (this.seqs.size >= this.opts.maxSequences) throw new InvalidArgumentError('sequence', `at most ${this.opts.maxSequences} sequences may be live at once`);
+    const pages = from.pages.slice(0, Math.ceil(length / this.opts.pageSize));
+    this.allocator.retain(pages);
+    const view = { pages: new Uint32Array(this.maxPagesPerSeq), table: this.ops.uploadU32(`kv.pageTable.${dst}`, new Uint32Array(this.maxPagesPerSeq)), pageSize: this.opts.pageSize };
+    view.pages.set(pages);
+    this.ops.writeU32(view.table, view.pages);
+    this.seqs.set(dst, { pages, length, view });
+    return pages.length;
   }
 
   /** Records that positions [0, length) hold valid K/V. */

@@ -1,8 +1,9 @@
 // The normalized model configuration every family's config.json is mapped into. The one
 // forward pass reads only this, never a family's raw keys.
-import type { VisionConfig } from '../vision/config.ts';
+import type { Activation } from '../core/op_types.ts';
+import type { VisionConfig } from './vision_config.ts';
 
-export type Activation = 'silu' | 'gelu_tanh';
+export type { Activation };
 
 export interface RopeConfig {
   theta: number;

@@ -10,7 +10,7 @@ import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
 import type { UploadOptions } from '../ops/ops.ts';
 import { planSplit, storedBytes } from '../ops/split.ts';
 import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, maxOverLayers, type ModelConfig } from './config.ts';
-import type { VisionConfig } from '../vision/config.ts';
+import type { VisionConfig } from './vision_config.ts';
 import { familyFor } from './registry.ts';
 
 export interface FitLimits {

@@ -9,10 +9,11 @@
 // WebLLM) loads its weights through src/model/mlc.ts.
 import { MalformedFileError, MissingTensorError, PopError, ShapeMismatchError, UnsupportedDtypeError } from '../errors.ts';
 import type { Ops, RowUpload, UploadOptions } from '../ops/ops.ts';
-import type { QuantScheme } from '../ops/quant.ts';
 import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, ropeTablesByLayer, type ModelConfig } from './config.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape, type FamilySpec, type LayerRole } from './family.ts';
 import { familyFor } from './registry.ts';
+import type { BuildOptions, LoadProgress, StreamOptions } from './load_options.ts';
+export type { BuildOptions, LoadProgress, StreamOptions };
 import { MLC_CONFIG, mlcModelInfo, type MlcModelInfo } from './mlc.ts';
 import { decodeFloats, isFloatDtype, toFloat32, type SafetensorsHeader, type TensorEntry } from './safetensors.ts';
 import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
@@ -29,13 +30,6 @@ export interface ModelFiles {
   spec: FamilySpec;
   /** Set for an MLC / WebLLM folder: its weights load through src/model/mlc.ts. */
   mlc?: MlcModelInfo;
-}
-
-export interface LoadProgress {
-  file: string;
-  loadedFiles: number;
-  totalFiles: number;
-  loadedBytes: number;
 }
 
 
@@ -163,23 +157,6 @@ function foldGain(w: Float32Array, gain: Float32Array): Float32Array {
   const cols = gain.length, out = new Float32Array(w.length);
   for (let i = 0; i < w.length; i++) out[i] = w[i] * gain[i % cols];
   return out;
-}
-
-export interface BuildOptions {
-  /** Build POP's stacked deep K/V weights (needed for keep < L). */
-  pop: boolean;
-  /** Positions the RoPE tables cover (the context window). */
-  positions: number;
-  /** int4-quantize the projection weights (qkv, o, gate|up, down, POP's deep K/V); null: f32. */
-  quant?: QuantScheme | null;
-  /** Quantize the LM head too (a tied one gets its own q4 copy; the embedding table stays f32). */
-  quantLmHead?: boolean;
-  /**
-   * f16 storage (src/ops/half.ts) for the matmul weights not quantized: projections, POP's deep
-   * K/V (layer values rounded, norm gains as column gains) and the LM head (a tied one gets its
-   * own f16 copy). Embeddings, norms and biases stay f32.
-   */
-  half?: boolean;
 }
 
 /** Rows of one checkpoint tensor, in f32, starting at row0 of its first dimension. */
@@ -566,13 +543,6 @@ export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, c
     p.discard();
     throw e;
   }
-}
-
-export interface StreamOptions {
-  onProgress?: (p: LoadProgress) => void;
-  signal?: AbortSignal;
-  /** Row ranges of about this many raw bytes (default src/model/stream.ts ROW_CHUNK_BYTES; tests make it small). */
-  chunkBytes?: number;
 }
 
 export interface StreamedWeights<T, E> {

@@ -7,7 +7,7 @@
 // and utils.py): a linear [out, in] is `q_weight` uint32 [out, ceil(in/32) * 4] (element k in
 // word k/8 at bits 4 (k % 8), lowest first, zero-padded past `in`) plus `q_scale` [out, ceil(in/32)];
 // a value is (q - 7) * scale, and MLC's quantizer writes q in 0..14 (round(w/s + 7) clamped
-// to 2 * 7). That is our packed layout (src/ops/quant.ts) word for word, scales included, so
+// to 2 * 7). That is our packed layout (src/core/quant.ts) word for word, scales included, so
 // q_weight and q_scale are copied, not re-quantized:
 //   - q in 0..14 everywhere (every real MLC checkpoint): our symmetric 'q4' with every nibble
 //     + 1 (word + 0x11111111 never carries), w = (q + 1 - 8) s = (q - 7) s exactly;
@@ -25,11 +25,11 @@ import {
   UnsupportedModelTypeError, UnsupportedQuantizationError,
 } from '../errors.ts';
 import type { Ops, RowUpload } from '../ops/ops.ts';
-import { GROUP, quantLayout, type QuantInfo } from '../ops/quant.ts';
+import { GROUP, quantLayout, type QuantInfo } from '../core/quant.ts';
 import { kvDim, qDim, ropeTablesByLayer, type ModelConfig } from './config.ts';
 import type { FamilySpec } from './family.ts';
-import type { BuildOptions, StreamOptions } from './loader.ts';
-import { halfToFloat } from './safetensors.ts';
+import type { BuildOptions, StreamOptions } from './load_options.ts';
+import { halfToFloat } from '../core/float_bits.ts';
 import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
 import { LoadAccount, ROW_CHUNK_BYTES, streamRecords, type LoadStats } from './stream.ts';
 import type { LayerWeights, Weights } from './weights.ts';

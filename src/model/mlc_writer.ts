@@ -5,7 +5,7 @@
 // (test/mlc.spec.ts checks it), so WebLLM and pop-llm can run the same random weights.
 // Also: the dequantized weights of such a folder under Hugging Face names, written apart
 // from the loader's mapping, for the reference model in the tests. Plain TS (Node and pages).
-import { floatToBf16, floatToHalf, halfToFloat } from './safetensors.ts';
+import { floatToBf16, floatToHalf, halfToFloat } from '../core/float_bits.ts';
 
 export interface MlcParam {
   name: string;

@@ -1,6 +1,7 @@
 // safetensors: an 8-byte little-endian header length, a JSON header of
 // {name: {dtype, shape, data_offsets: [begin, end]}} relative to the data section, then data.
 import { MalformedFileError, TruncatedFileError, UnsupportedDtypeError } from '../errors.ts';
+import { floatToBf16, floatToHalf, halfToFloat } from '../core/float_bits.ts';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
@@ -72,18 +73,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** A non-negative integer (a dimension or a byte offset). */
 function isCount(v: unknown): boolean {
   return Number.isSafeInteger(v) && (v as number) >= 0;
-}
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** Converts a tensor's bytes (F32, F16 or BF16, little endian) to f32. */
@@ -164,39 +153,4 @@ export function encodeTensor(data: Float32Array, dtype: SafetensorsDtype): Uint8
   const out = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = dtype === 'BF16' ? floatToBf16(data[i]) : floatToHalf(data[i]);
   return new Uint8Array(out.buffer);
-}
-
-export function floatToBf16(x: number): number {
-  f32Scratch[0] = x;
-  const u = u32Scratch[0];
-  return ((u + 0x7fff + ((u >> 16) & 1)) >>> 16) & 0xffff; // round to nearest even
-}
-
-/** f32 -> IEEE half bits, round to nearest even (overflow to ±inf, NaN kept NaN, subnormals rounded too). */
-export function floatToHalf(x: number): number {
-  f32Scratch[0] = x;
-  const u = u32Scratch[0];
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let m = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  let h: number, rest: number, half: number;
-  if (e <= 0) {
-    // Subnormal half: the value is (m | 2^23) * 2^(e - 14) units of 2^-24.
-    if (e < -10) return sign;
-    m |= 0x800000;
-    const shift = 14 - e;
-    h = m >>> shift;
-    rest = m & ((1 << shift) - 1);
-    half = 1 << (shift - 1);
-  } else {
-    h = (e << 10) | (m >>> 13);
-    rest = m & 0x1fff;
-    half = 0x1000;
-  }
-  // A carry out of the mantissa bumps the exponent (up to inf): still the right rounding.
-  if (rest > half || (rest === half && (h & 1))) h++;
-  return sign | h;
 }

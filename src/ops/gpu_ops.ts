@@ -1,6 +1,7 @@
 // The WebGPU implementation of Ops: each op records one kernel dispatch (see src/kernels/);
 // `flush` submits; `sample` is the one place that waits, and it reads back 4 bytes.
-import type { Activation } from '../model/config.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { Activation } from '../core/op_types.ts';
 import { BufferPool, STORAGE } from '../gpu/buffer_pool.ts';
 import type { GpuDevice } from '../gpu/device.ts';
 import { PipelineCache } from '../gpu/pipeline_cache.ts';
@@ -16,15 +17,15 @@ import { gateMul, headNorm, scale } from '../kernels/per_layer.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
-import { halfLayout, packHalf, packHalfWords, type HalfInfo } from './half.ts';
-import { quantLayout, quantizeQ4, type QuantInfo } from './quant.ts';
+import { halfLayout, packHalf, packHalfWords, type HalfInfo } from '../core/half.ts';
+import { quantLayout, quantizeQ4, type QuantInfo } from '../core/quant.ts';
 import { checkRows, HostRowUpload } from './row_upload.ts';
-import { sample } from '../kernels/sample.ts';
+import { adjustLogits, logprobs, sample } from '../kernels/sample.ts';
 import { partOptions, planSplit, type RowPart, type SplitTensor } from './split.ts';
 import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
-import { chooseMatmulVariants, type ProbeResult } from '../gpu/probe.ts';
+import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampleParams, SeqView, UploadOptions } from './ops.ts';
+import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SeqView, type UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -34,6 +35,8 @@ export interface GpuOpsOptions {
    */
   maxBindingBytes?: number;
 }
+
+const LOGPROBS_WORDS = 2 + 2 * MAX_TOP_LOGPROBS;
 
 export class GpuOps implements Ops<GPUBuffer> {
   readonly name = 'webgpu';
@@ -49,11 +52,16 @@ export class GpuOps implements Ops<GPUBuffer> {
   readonly attnScratch: AttentionScratch;
   private readonly token: GPUBuffer;
   private readonly tokenRead: GPUBuffer;
+  /** logprobs kernel output: [id, logprob, 20 x (id, logprob)]. */
+  private readonly logprobsOut: GPUBuffer;
+  /** A step's logit adjustments and grammar bitmask, written by the host (grown on demand). */
+  private adjustEntries: GPUBuffer | null = null;
+  private maskWords: GPUBuffer | null = null;
   private readonly lengths = new WeakMap<GPUBuffer, number>();
   /** Weights uploaded quantized: their packed layout (matmul picks the q4 kernels for them). */
   private readonly quant = new WeakMap<GPUBuffer, QuantInfo>();
   private quantized = 0;
-  /** Weights uploaded as f16 (src/ops/half.ts): matmul picks the f16 kernels for them. */
+  /** Weights uploaded as f16 (src/core/half.ts): matmul picks the f16 kernels for them. */
   private readonly half = new WeakMap<GPUBuffer, HalfInfo>();
   private halves = 0;
   /** f16 arithmetic for f16 weights; set only on adapters with shader-f16 (createGpuEngine). */
@@ -77,7 +85,8 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.maxRows = maxRows;
     this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => this.free(b));
     this.token = this.pool.create('sampled-token', 16);
-    this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.logprobsOut = this.pool.create('logprobs-out', LOGPROBS_WORDS * 4);
+    this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: LOGPROBS_WORDS * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Picks the matmul/matvec variants for this adapter (timed probe, cached per adapter). */
@@ -283,7 +292,8 @@ export class GpuOps implements Ops<GPUBuffer> {
     if (src !== dst) return this.ctx.rec.copy(src, srcRow * width * 4, dst, dstRow * width * 4, bytes);
     // WebGPU forbids copying a buffer onto itself: go through a scratch buffer.
     if (!this.rowScratch || this.rowScratch.size < bytes) {
-      if (this.rowScratch) this.pool.destroy(this.rowScratch);
+      // Copies recorded through the old scratch must be submitted before it is destroyed.
+      if (this.rowScratch) this.ctx.rec.submit(), this.pool.destroy(this.rowScratch);
       this.rowScratch = this.pool.create('row-scratch', bytes);
     }
     this.ctx.rec.copy(src, srcRow * width * 4, this.rowScratch, 0, bytes);
@@ -315,6 +325,57 @@ export class GpuOps implements Ops<GPUBuffer> {
     const id = new Uint32Array(this.tokenRead.getMappedRange(0, 4))[0];
     this.tokenRead.unmap();
     return id;
+  }
+
+  async sampleToken(logits: GPUBuffer, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken> {
+    const q = this.gpu.device.queue;
+    const adj = o.adjust ?? [];
+    if (adj.length) {
+      const words = new Uint32Array(adj.length * 4), bias = new Float32Array(words.buffer);
+      adj.forEach((a, i) => {
+        words[4 * i] = a.id;
+        words[4 * i + 1] = a.count;
+        words[4 * i + 2] = a.seen ? 1 : 0;
+        bias[4 * i + 3] = a.bias;
+      });
+      this.adjustEntries = this.fitScratch(this.adjustEntries, 'logit-adjustments', words.byteLength);
+      q.writeBuffer(this.adjustEntries, 0, words);
+      adjustLogits(this.ctx, logits, this.adjustEntries, adj.length, { frequency: o.frequencyPenalty ?? 0, presence: o.presencePenalty ?? 0, repetition: o.repetitionPenalty ?? 1 });
+    }
+    let mask: GPUBuffer | null = null;
+    if (o.mask) {
+      mask = this.maskWords = this.fitScratch(this.maskWords, 'grammar-mask', o.mask.byteLength);
+      q.writeBuffer(mask, 0, o.mask.buffer, o.mask.byteOffset, o.mask.byteLength);
+    }
+    sample(this.ctx, this.token, logits, vocab, params, step, 0, mask);
+    const k = o.topLogprobs;
+    const words = k === undefined ? 1 : 2 + 2 * k;
+    if (k !== undefined) {
+      if (!(Number.isInteger(k) && k >= 0 && k <= MAX_TOP_LOGPROBS)) throw new InvalidArgumentError('top_logprobs', `must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${k})`);
+      logprobs(this.ctx, this.logprobsOut, logits, this.token, vocab, k, params.temperature > 0 ? params.temperature : 1, mask);
+    }
+    this.ctx.rec.copy(k === undefined ? this.token : this.logprobsOut, 0, this.tokenRead, 0, words * 4);
+    this.ctx.rec.submit();
+    try {
+      await this.tokenRead.mapAsync(GPUMapMode.READ, 0, words * 4);
+    } catch (e) {
+      this.gpu.checkAlive();
+      throw e;
+    }
+    const got = this.tokenRead.getMappedRange(0, words * 4).slice(0);
+    this.tokenRead.unmap();
+    const u = new Uint32Array(got), f = new Float32Array(got);
+    if (k === undefined) return { id: u[0] };
+    const top: { id: number; logprob: number }[] = [];
+    for (let r = 0; r < k; r++) if (u[2 + 2 * r] !== 0xffffffff) top.push({ id: u[2 + 2 * r], logprob: f[3 + 2 * r] });
+    return { id: u[0], logprob: f[1], top };
+  }
+
+  /** A host-written scratch buffer of at least `bytes` (the old one when it is big enough). */
+  private fitScratch(buf: GPUBuffer | null, label: string, bytes: number): GPUBuffer {
+    if (buf && buf.size >= bytes) return buf;
+    if (buf) this.pool.destroy(buf);
+    return this.pool.create(label, Math.max(256, 2 ** Math.ceil(Math.log2(bytes))));
   }
 
   // Vision towers: src/kernels/vision.ts.

@@ -1,16 +1,49 @@
 // The one interface between model code and a device. `forward.ts` calls only these ops;
 // `gpu_ops.ts` dispatches WGSL kernels, `reference/cpu_ops.ts` is the plain TypeScript twin
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
-import type { Activation } from '../model/config.ts';
-import type { SampleParams } from '../reference/sample.ts';
-import type { HalfSpec } from './half.ts';
-import type { QuantInfo, QuantSpec } from './quant.ts';
+import type { Activation, AttentionShape, FullAttentionShape, SampleParams } from '../core/op_types.ts';
+import type { HalfSpec } from '../core/half.ts';
+import type { QuantInfo, QuantSpec } from '../core/quant.ts';
 
-export type { SampleParams, QuantSpec };
+export type { Activation, AttentionShape, FullAttentionShape, SampleParams, QuantSpec };
+
+/** One distinct token's logit adjustments for a sampling step (shaders/logits_adjust.wgsl). */
+export interface TokenAdjustment {
+  id: number;
+  /** Times the token was generated in this request (frequency / presence penalties). */
+  count: number;
+  /** In the prompt or generated (repetition penalty). */
+  seen: boolean;
+  /** logit_bias, added to the logit. */
+  bias: number;
+}
+
+/** Everything a sampling step may use beyond SampleParams. */
+export interface SampleOptions {
+  /** At most one entry per id. */
+  adjust?: readonly TokenAdjustment[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
+  /** Grammar bitmask of allowed tokens, ceil(vocab / 32) words (src/engine/grammar.ts). */
+  mask?: Int32Array | null;
+  /** Return logprobs with this many top tokens (0..20); absent: no logprobs. */
+  topLogprobs?: number;
+}
+
+/** A sampled token and, when asked, log-probabilities (of logits / T, T = 1 for greedy). */
+export interface SampledToken {
+  id: number;
+  logprob?: number;
+  top?: { id: number; logprob: number }[];
+}
+
+/** Most top_logprobs a step returns (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
 
 /**
  * How `upload` stores a tensor. `quant`: int4 weight-only quantization of a [rows, quant.cols]
- * weight (src/ops/quant.ts), for weights that are only ever the `w` of `matmul`: the GPU keeps
+ * weight (src/core/quant.ts), for weights that are only ever the `w` of `matmul`: the GPU keeps
  * the packed buffer and its matmul picks the q4 kernels; the CPU twin keeps the dequantized
  * values. Such a tensor must not be read by other ops (`read` gives the packed words).
  */
@@ -23,7 +56,7 @@ export interface UploadOptions {
   cols?: number;
   quant?: QuantSpec;
   /**
-   * f16 storage of a weight read only as the `w` of `matmul` (src/ops/half.ts): `true`, or
+   * f16 storage of a weight read only as the `w` of `matmul` (src/core/half.ts): `true`, or
    * { cols, gains } for column gains (POP's deep K/V). The GPU keeps packed halves and its
    * matmul picks the f16 kernels; the CPU twin keeps the f16-rounded values.
    */
@@ -59,33 +92,10 @@ export interface SeqView<T> {
   pageSize: number;
 }
 
-export interface AttentionShape {
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  scale: number;
-  /** Sliding window in tokens (0 = unbounded). */
-  window: number;
-}
-
 /** Per-head RMSNorm applied inside rope / kvWrite (Qwen3, Gemma 3 q/k norms). */
 export interface HeadNorm<T> {
   gain: T;
   eps: number;
-}
-
-/** Bidirectional attention over contiguous Q/K/V (vision towers): rows form sequences of seqLen. */
-export interface FullAttentionShape {
-  rows: number;
-  seqLen: number;
-  /** Row stride of qkv, and the column where Q, K and V start (head h at +h*headDim). */
-  stride: number;
-  qOffset: number;
-  kOffset: number;
-  vOffset: number;
-  numHeads: number;
-  headDim: number;
-  scale: number;
 }
 
 export interface Ops<T> {
@@ -98,7 +108,7 @@ export interface Ops<T> {
   /** The same storage as `upload`, written by row ranges (streamed loads); `opts.cols` is the row length. */
   uploadRows(label: string, rows: number, opts: UploadOptions & { cols: number }): RowUpload<T>;
   /**
-   * A weight that arrives already int4-packed in the layout of src/ops/quant.ts (MLC q4
+   * A weight that arrives already int4-packed in the layout of src/core/quant.ts (MLC q4
    * checkpoints, src/model/mlc.ts): stored as is, read only as the `w` of `matmul`.
    */
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): T;
@@ -142,6 +152,11 @@ export interface Ops<T> {
   gateMul(gate: T, other: T, rows: number, dim: number, otherStride: number, otherOffset: number, act: Activation): void;
   /** Samples one token from logits row 0; only the id comes back. */
   sample(logits: T, vocab: number, params: SampleParams, step: number): Promise<number>;
+  /**
+   * One sampling step with the request's logit adjustments (applied to `logits` in place),
+   * a grammar mask and logprobs; only the id (and logprobs) come back.
+   */
+  sampleToken(logits: T, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken>;
   /** Sends recorded work to the device (no-op on CPU). */
   flush(): void;
   /** Reads floats back (tests, debugging, calibration). */

@@ -8,7 +8,7 @@
 // are exactly those of an unsplit upload. Only ops that know about parts may read the handle:
 // the table of `embed`, the `w` of `matmul`, `read` (f32 parts) and `free`.
 import type { UploadOptions } from './ops.ts';
-import { quantLayout } from './quant.ts';
+import { quantLayout } from '../core/quant.ts';
 
 export interface RowPart {
   buf: GPUBuffer;
@@ -24,7 +24,7 @@ export interface SplitTensor {
 }
 
 type Gains = { values: Float32Array; rows: number } | undefined;
-/** f16 storage (UploadOptions.half, src/ops/half.ts): `true` or { cols, gains }. */
+/** f16 storage (UploadOptions.half, src/core/half.ts): `true` or { cols, gains }. */
 type Half = true | { cols: number; gains?: Gains } | undefined;
 const halfOf = (opts: UploadOptions): Half => (opts as { half?: Half }).half;
 

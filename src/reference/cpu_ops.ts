@@ -1,11 +1,11 @@
 // The plain TypeScript twin of the GPU ops: each op as the obvious loop, in f64
 // accumulators. Used by the tests only, as the reference every kernel is compared with.
-import type { Activation } from '../model/config.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SeqView, UploadOptions } from '../ops/ops.ts';
+import type { Activation } from '../core/op_types.ts';
+import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampledToken, SampleOptions, SeqView, UploadOptions } from '../ops/ops.ts';
 import { HostRowUpload } from '../ops/row_upload.ts';
-import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../ops/quant.ts';
-import { roundHalf } from '../ops/half.ts';
-import { sampleCpu, type SampleParams } from './sample.ts';
+import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../core/quant.ts';
+import { roundHalf } from '../core/half.ts';
+import { adjustLogitsCpu, logprobsCpu, sampleCpu, type SampleParams } from './sample.ts';
 import { attentionFullCpu, avgPoolCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';
 
@@ -181,6 +181,16 @@ export class CpuOps implements Ops<Float32Array> {
 
   async sample(logits: Float32Array, vocab: number, params: SampleParams, step: number): Promise<number> {
     return sampleCpu(logits.subarray(0, vocab), params, step);
+  }
+  async sampleToken(logits: Float32Array, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken> {
+    const pen = { frequency: o.frequencyPenalty ?? 0, presence: o.presencePenalty ?? 0, repetition: o.repetitionPenalty ?? 1 };
+    const adjusted = adjustLogitsCpu(logits.subarray(0, vocab), o.adjust ?? [], pen, null);
+    logits.set(adjusted); // in place, as on the GPU
+    const row = o.mask ? adjustLogitsCpu(adjusted, [], pen, o.mask) : adjusted;
+    const id = sampleCpu(row, params, step);
+    if (o.topLogprobs === undefined) return { id };
+    const lp = logprobsCpu(row, params.temperature > 0 ? params.temperature : 1, id, o.topLogprobs);
+    return { id, logprob: lp.logprob, top: lp.top };
   }
 
   flush(): void {}

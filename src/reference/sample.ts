@@ -11,16 +11,14 @@
 //   top-p (topP < 1): bisection on [t, m] for the largest t' with
 //     sum_{l_i >= t'} w_i >= topP * sum_{l_i >= t} w_i, stopping once at most one token lies in
 //     [lo, hi) (count(l >= hi) starts at 0 for hi = m); t = t'.
+//   min-p (minP > 0): t = max(t, m + T * ln(minP)) (after top-k / top-p: the sets intersect).
+//   masked tokens (a grammar's bitmask): logit -Infinity, never kept.
 //   draw: u = rngUniform(seed, step); target = u * sum(kept w); first index (in index order)
 //     whose inclusive prefix sum of kept weights exceeds target; else the last kept token.
 // temperature <= 0: argmax, ties -> lowest index.
+import type { SampleParams } from '../core/op_types.ts';
 
-export interface SampleParams {
-  temperature: number;
-  topK: number;
-  topP: number;
-  seed: number;
-}
+export type { SampleParams };
 
 const f = Math.fround;
 const BISECT_ITERS = 40;
@@ -107,6 +105,9 @@ export function sampleCpu(logits: Float32Array, p: SampleParams, step: number): 
     t = lo;
   }
 
+  const minP = p.minP ?? 0;
+  if (minP > 0) t = Math.max(t, f(m + f(T * f(Math.log(minP)))));
+
   const target = rngUniform(p.seed, step) * weightAbove(t).s;
   let acc = 0;
   let last = -1;
@@ -118,4 +119,48 @@ export function sampleCpu(logits: Float32Array, p: SampleParams, step: number): 
     }
   }
   return last;
+}
+
+
+/** One distinct token's adjustments (src/ops/ops.ts TokenAdjustment, restated for the twin). */
+export interface TokenAdjustmentCpu {
+  id: number;
+  /** Times generated (frequency / presence penalties). */
+  count: number;
+  /** In the prompt or generated (repetition penalty). */
+  seen: boolean;
+  bias: number;
+}
+
+/**
+ * Logit processing before sampling, in f32 as shaders/logits_adjust.wgsl: logit_bias, then
+ * OpenAI's frequency/presence penalties (l -= frequency * count + presence for generated
+ * tokens), then the CTRL / transformers repetition penalty (seen tokens: l < 0 ? l * r : l / r).
+ * The grammar mask sets disallowed logits to -Infinity. Returns a new array.
+ */
+export function adjustLogitsCpu(logits: Float32Array, adjust: readonly TokenAdjustmentCpu[], pen: { frequency: number; presence: number; repetition: number }, mask?: Int32Array | null): Float32Array {
+  const out = Float32Array.from(logits);
+  for (const a of adjust) {
+    let l = f(out[a.id] + f(a.bias));
+    if (a.count > 0) l = f(l - f(f(f(pen.frequency) * a.count) + f(pen.presence)));
+    const r = f(pen.repetition);
+    if (a.seen && r !== 1) l = l < 0 ? f(l * r) : f(l / r);
+    out[a.id] = l;
+  }
+  if (mask) for (let i = 0; i < out.length; i++) if (((mask[i >>> 5] >>> (i & 31)) & 1) === 0) out[i] = -Infinity;
+  return out;
+}
+
+/**
+ * Log-softmax of logits / T (T > 0; greedy callers pass 1), in f64: the sampled token's
+ * logprob and the k most probable tokens (ties -> lowest index). -Infinity logits are excluded.
+ */
+export function logprobsCpu(logits: Float32Array, temperature: number, token: number, k: number): { logprob: number; top: { id: number; logprob: number }[] } {
+  let m = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] !== -Infinity) m = Math.max(m, logits[i] / temperature);
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) if (logits[i] !== -Infinity) s += Math.exp(logits[i] / temperature - m);
+  const lse = m + Math.log(s);
+  const order = Array.from(logits.keys()).filter((i) => logits[i] !== -Infinity).sort((a, b) => logits[b] - logits[a] || a - b);
+  return { logprob: logits[token] / temperature - lse, top: order.slice(0, k).map((id) => ({ id, logprob: logits[id] / temperature - lse })) };
 }

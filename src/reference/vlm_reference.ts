@@ -8,7 +8,7 @@
 // entry; Gemma 3's image blocks attend bidirectionally). Reads tensors by HF names (the
 // families' canonical layout); shares no code with src/vision/siglip.ts.
 import type { ModelConfig } from '../model/config.ts';
-import type { VisionConfig } from '../vision/config.ts';
+import type { VisionConfig } from '../model/vision_config.ts';
 import { ReferenceModel, type TensorGetter } from './reference_model.ts';
 
 function lin(w: Float32Array, b: Float32Array | null, x: Float32Array, out: number): Float32Array {

@@ -13,7 +13,7 @@
 // Differences from HF: alpha is composited before resizing (equal for opaque images);
 // Idefics3 with do_image_splitting = false resizes to one square tile (HF pads instead).
 import { InvalidArgumentError } from '../errors.ts';
-import type { ImageProcessorConfig, Resample } from './config.ts';
+import type { ImageProcessorConfig, Resample } from '../model/vision_config.ts';
 
 export interface RgbaImage {
   width: number;

@@ -6,7 +6,7 @@ import { MalformedFileError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { ModelSource } from '../model/source.ts';
 import type { Ops } from '../ops/ops.ts';
-import { normalizeImageProcessor, type ImageProcessorConfig, type VisionConfig } from './config.ts';
+import { normalizeImageProcessor, type ImageProcessorConfig, type VisionConfig } from '../model/vision_config.ts';
 import { toRgba, type ImageInput } from './image_input.ts';
 import { preprocessRgba, type PreprocessedImage } from './preprocess.ts';
 import { createVisionState, encodeTile, freeVisionState, visionWeightTensors, type VisionState, type VisionWeights } from './siglip.ts';

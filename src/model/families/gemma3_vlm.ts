@@ -11,8 +11,8 @@
 import type { FamilySpec, LayerRole } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
 import { gemma3Text } from './gemma3.ts';
-import { normalizeGemma3Vision } from '../../vision/config.ts';
-import { visionTensors } from '../../vision/siglip.ts';
+import { normalizeGemma3Vision } from '../vision_config.ts';
+import { visionTensors } from './siglip_tensors.ts';
 
 const TEXT = 'model.language_model.';
 

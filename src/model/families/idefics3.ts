@@ -5,8 +5,8 @@
 import type { FamilySpec, LayerRole } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
 import { llama } from './llama.ts';
-import { normalizeIdefics3Vision } from '../../vision/config.ts';
-import { visionTensors } from '../../vision/siglip.ts';
+import { normalizeIdefics3Vision } from '../vision_config.ts';
+import { visionTensors } from './siglip_tensors.ts';
 
 export const idefics3: FamilySpec = {
   modelTypes: ['idefics3'],

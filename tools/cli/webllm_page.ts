@@ -4,9 +4,9 @@
 // are each runtime's own: WebLLM's usage.extra and pop-llm's GenerateStats, defined alike
 // (TTFT = prefill + first sample; decode tok/s = decode steps / decode time).
 import { CreateMLCEngine, type AppConfig } from '@mlc-ai/web-llm';
-import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
-import { parsePopSetting } from '../engine/pop.ts';
-import { urlSource } from '../model/source.ts';
+import { createGpuEngine, describeGpuEngine } from '../../src/engine/create.ts';
+import { parsePopSetting } from '../../src/engine/pop.ts';
+import { urlSource } from '../../src/model/source.ts';
 
 export interface RunFigures {
   loadMs: number;

@@ -1,9 +1,9 @@
 // What the chat demo and <pop-chat> share: a conversation over a WorkerEngine (the whole
 // history is sent each turn, so the engine reuses the K/V of the shared prefix), the stats
 // line, and error text with its code. No DOM here.
-import type { WorkerEngine } from '../api/client.ts';
-import type { ChatCompletionMessageParam, CompletionUsage, FinishReason } from '../api/protocol.ts';
-import type { PopSetting } from '../engine/pop.ts';
+import type { WorkerEngine } from '../../src/api/client.ts';
+import type { ChatCompletionMessageParam, CompletionUsage, FinishReason } from '../../src/api/protocol.ts';
+import type { PopSetting } from '../../src/engine/pop.ts';
 
 export interface TurnOptions {
   maxTokens?: number;

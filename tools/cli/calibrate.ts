@@ -2,11 +2,11 @@
 // keep for a loss budget. The recommendation goes to pop.json beside a local model (the
 // engine reads it there), or to the user cache for remote and random models.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { InvalidArgumentError, ModelFileMissingError } from '../errors.ts';
-import type { PopCalibration } from '../engine/pop.ts';
+import { InvalidArgumentError, ModelFileMissingError } from '../../src/errors.ts';
+import type { PopCalibration } from '../../src/engine/pop.ts';
 import { checkKnown, num, type ParsedArgs } from './args.ts';
+import { calibrationPath } from './calibration_file.ts';
 import { DEFAULT_MODEL } from './generate.ts';
 import type { ImagePayload } from './protocol.ts';
 import type { Session } from './session.ts';
@@ -41,25 +41,6 @@ export function parseCalibrate(p: ParsedArgs): CalibrateCommand {
     continuation: num(p, 'continuation', { integer: true, min: 1 }),
     json: p.flags.has('json'),
   };
-}
-
-/** Where a model's calibration lives: pop.json in a local folder, else the user cache. */
-export function calibrationPath(model: string): string {
-  const local = !model.startsWith('random:') && existsSync(model) && statSync(model).isDirectory();
-  if (local) return join(resolve(model), 'pop.json');
-  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pop-llm', 'pop');
-  return join(dir, model.replace(/[^\w.-]+/g, '_') + '.json');
-}
-
-/** The cached calibration of a remote or random model, if any (local folders serve their own). */
-export function cachedCalibration(model: string): PopCalibration | null {
-  const p = calibrationPath(model);
-  if (p.endsWith(`${'/'}pop.json`) || !existsSync(p)) return null;
-  try {
-    return JSON.parse(readFileSync(p, 'utf8'));
-  } catch {
-    return null;
-  }
 }
 
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;

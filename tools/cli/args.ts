@@ -1,7 +1,7 @@
 // Command-line parsing for pop-llm: `--key value`, `--key=value` and boolean flags.
 // Bad arguments become InvalidArgumentError, so they print with a code like every other error.
-import { InvalidArgumentError } from '../errors.ts';
-import { parsePopSetting, type PopSetting } from '../engine/pop.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import { parsePopSetting, type PopSetting } from '../../src/engine/pop.ts';
 
 export interface ParsedArgs {
   command: string | null;

@@ -1,5 +1,5 @@
 // `pop-llm generate`: one request, streamed to stdout (text) or printed as one JSON object.
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
 import { checkKnown, intList, num, popOption, type ParsedArgs } from './args.ts';
 import type { Session } from './session.ts';
 

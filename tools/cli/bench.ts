@@ -1,8 +1,8 @@
 // `pop-llm bench`: prefill timings with POP off and on, per prompt length, on random prompt
 // ids (greedy, EOS ignored), plus the prefill matmul alone on the model's GEMM shapes, so the
 // time spent outside the GEMMs is visible. One JSON line per result with --json, else a table.
-import { InvalidArgumentError } from '../errors.ts';
-import type { PopSetting } from '../engine/pop.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import type { PopSetting } from '../../src/engine/pop.ts';
 import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
 import type { Session } from './session.ts';
@@ -161,7 +161,7 @@ class Table {
 
 const mb = (x: number | null) => (x === null ? '-' : `${(x / 1e6).toFixed(1)} MB`);
 
-/** The load's memory (src/cli/memory.ts): one JSON line, or one text line. */
+/** The load's memory (tools/cli/memory.ts): one JSON line, or one text line. */
 function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'], info: ModelInfo, loadMs: number): void {
   const m = info.memory, l = m.loader;
   const row = {

@@ -1,21 +1,21 @@
 // The CLI's page (cli.html): the Node CLI drives it through Playwright, so the CLI runs
 // exactly the code a tab runs. It holds one engine and answers load / generate / gemm calls
 // with plain JSON: {ok} or {error: {code, message, fields}}.
-import { createGpuEngine, describeGpuEngine } from '../engine/create.ts';
-import { calibrate, type CalibrationSample } from '../engine/calibrate.ts';
-import type { Engine } from '../engine/engine.ts';
-import { InvalidArgumentError } from '../errors.ts';
-import { matmul } from '../kernels/matmul.ts';
-import { randomModelSource } from '../model/random_model.ts';
-import { urlSource, type ModelSource } from '../model/source.ts';
-import type { TextTokenizer } from '../model/tokenizer.ts';
-import type { GpuOps } from '../ops/gpu_ops.ts';
+import { createGpuEngine, describeGpuEngine } from '../../src/engine/create.ts';
+import { calibrate, type CalibrationSample } from '../../src/engine/calibrate.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import { matmul } from '../../src/kernels/matmul.ts';
+import { randomModelSource } from '../../src/model/random_model.ts';
+import { urlSource, type ModelSource } from '../../src/model/source.ts';
+import type { TextTokenizer } from '../../src/model/tokenizer.ts';
+import type { GpuOps } from '../../src/ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
-import type { ImageInput } from '../vision/image_input.ts';
-import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { expandImages, IMAGE_TOKEN, imagePlaceholder } from '../vision/prompt.ts';
-import { patternImage, randomVlmPreprocessor } from '../vision/random_vlm.ts';
-import { encodeImages, preprocessImages } from '../vision/runtime.ts';
+import type { ImageInput } from '../../src/vision/image_input.ts';
+import type { PreprocessedImage } from '../../src/vision/preprocess.ts';
+import { expandImages, IMAGE_TOKEN, imagePlaceholder } from '../../src/vision/prompt.ts';
+import { patternImage, randomVlmPreprocessor } from '../../src/vision/random_vlm.ts';
+import { encodeImages, preprocessImages } from '../../src/vision/runtime.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
@@ -92,7 +92,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
     engine?.unload();
     engine = null;
     let source: ModelSource | null = sourceFor(req);
-    // The JS heap during the load (src/cli/memory.ts); a random model's files are in the baseline.
+    // The JS heap during the load (tools/cli/memory.ts); a random model's files are in the baseline.
     const heap = new HeapSampler();
     await heap.start();
     try {

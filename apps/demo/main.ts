@@ -3,10 +3,10 @@
 // reload it. The whole conversation is sent each turn; the engine reuses the shared prefix.
 // Images (the Image… button, paste, or drop onto the page) go with the next message as
 // OpenAI image parts; a vision-language model answers, a text-only one says INVALID_ARGUMENT.
-import { CreateWorkerEngine, type WorkerEngine } from '../api/client.ts';
-import type { InitProgressReport } from '../api/protocol.ts';
+import { CreateWorkerEngine, type WorkerEngine } from '../../src/api/client.ts';
+import type { InitProgressReport } from '../../src/api/protocol.ts';
 import { ChatSession, errorCode, errorText, formatStats, type UserContent } from '../embed/chat.ts';
-import type { PopSetting } from '../engine/pop.ts';
+import type { PopSetting } from '../../src/engine/pop.ts';
 import catalog from './models.json';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;

@@ -6,11 +6,11 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve, sep } from 'node:path';
 import type { Browser, Page } from 'playwright';
 import type { ViteDevServer } from 'vite';
-import { ModelFileMissingError, PopError } from '../errors.ts';
-import { isHubId } from '../model/source.ts';
+import { ModelFileMissingError, PopError } from '../../src/errors.ts';
+import { isHubId } from '../../src/model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
-import { withGemma3Tokens, withIdefics3Tokens } from '../vision/random_vlm.ts';
-import { cachedCalibration } from './calibrate.ts';
+import { withGemma3Tokens, withIdefics3Tokens } from '../../src/vision/random_vlm.ts';
+import { cachedCalibration } from './calibration_file.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
 
 /** Where a random SmolVLM without a tokenizer of its own borrows one: its text model, SmolLM2-135M. */

@@ -2,10 +2,10 @@
 // checked against a CPU result on a small shape, then timed on a representative one. The
 // choice is cached by adapter identity (idb-keyval in the browser), so later loads skip it.
 import { get, set } from 'idb-keyval';
-import type { GpuDevice } from './device.ts';
-import type { KernelContext } from '../kernels/context.ts';
-import { MATMUL_VARIANTS, matmul, type MatmulVariants } from '../kernels/matmul.ts';
-import { readBuffer } from './recorder.ts';
+import type { GpuDevice } from '../gpu/device.ts';
+import type { KernelContext } from './context.ts';
+import { MATMUL_VARIANTS, matmul, type MatmulVariants } from './matmul.ts';
+import { readBuffer } from '../gpu/recorder.ts';
 
 export interface ProbeResult extends MatmulVariants {
   /** Measured GFLOP/s per candidate, for stats. */

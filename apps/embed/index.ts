@@ -3,8 +3,8 @@
 // defines <pop-chat>, mounts one after the tag when the page has none, and sets window.PopLLM
 // (CreateWorkerEngine, WorkerEngine, PopChatElement, the error classes) for pages that want
 // the WebLLM-style API itself. The worker chunk is loaded from next to the script.
-import { CreateWorkerEngine, WorkerEngine } from '../api/client.ts';
-import * as errors from '../errors.ts';
+import { CreateWorkerEngine, WorkerEngine } from '../../src/api/client.ts';
+import * as errors from '../../src/errors.ts';
 import { PopChatElement, popChatDefaults } from './pop_chat.ts';
 
 export { CreateWorkerEngine, WorkerEngine, PopChatElement, errors };

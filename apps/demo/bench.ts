@@ -6,8 +6,8 @@
 // Query parameters (used by the e2e tests): model, lengths, modes, max_tokens, reps, image=0|1,
 // image_size=WxH, autorun=1. Results are also left on window.__bench. A WebLLM baseline runs
 // only on request, online.
-import { CreateWorkerEngine, type WorkerEngine } from '../api/client.ts';
-import type { CompletionUsage } from '../api/protocol.ts';
+import { CreateWorkerEngine, type WorkerEngine } from '../../src/api/client.ts';
+import type { CompletionUsage } from '../../src/api/protocol.ts';
 import { errorCode, errorText, parsePop } from '../embed/chat.ts';
 
 export interface BenchRow {

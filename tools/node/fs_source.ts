@@ -2,8 +2,8 @@
 // in chunks of CHUNK_BYTES.
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelFileMissingError } from '../errors.ts';
-import { CHUNK_BYTES, type ModelSource } from '../model/source.ts';
+import { ModelFileMissingError } from '../../src/errors.ts';
+import { CHUNK_BYTES, type ModelSource } from '../../src/model/source.ts';
 
 export function folderSource(dir: string): ModelSource {
   const size = async (name: string, optional?: boolean): Promise<number | null> => {

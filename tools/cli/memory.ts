@@ -1,16 +1,16 @@
 // Memory figures of a load, for `pop-llm bench`: GPU bytes from the engine's buffer pool, and
 // the page's JS heap sampled during the load. Chrome's performance.memory.usedJSHeapSize counts
 // ArrayBuffer backing stores too (fetched files, f32 conversions, q4 packing: checked on
-// Chromium 156), and is precise only with --enable-precise-memory-info (src/node/browser.ts).
+// Chromium 156), and is precise only with --enable-precise-memory-info (tools/node/browser.ts).
 // Weights stream in (src/model/stream.ts) with short synchronous stretches (a row range
 // converted and written) that a timer can miss: the sampler also samples on every
 // GPUQueue.writeBuffer (each row-range upload, while its host copy is live) and on the
 // loader's progress callback. The loader's own accounting (Engine.loadStats) comes with it.
-import type { Engine } from '../engine/engine.ts';
-import { weightTensors } from '../model/loader.ts';
-import { visionWeightTensors } from '../vision/siglip.ts';
-import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape } from '../model/family.ts';
-import type { GpuOps } from '../ops/gpu_ops.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import { weightTensors } from '../../src/model/loader.ts';
+import { visionWeightTensors } from '../../src/vision/siglip.ts';
+import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape } from '../../src/model/family.ts';
+import type { GpuOps } from '../../src/ops/gpu_ops.ts';
 import type { LoadMemory } from './protocol.ts';
 
 const heapNow = (): number | null => (performance as any).memory?.usedJSHeapSize ?? null;

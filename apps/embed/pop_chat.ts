@@ -1,6 +1,6 @@
 // <pop-chat model="..." pop="auto" max-tokens="128">: a minimal chat box over its own
 // WorkerEngine (one worker per element). Its engine is `element.engine` once `ready` fires.
-import { CreateWorkerEngine, type WorkerEngine } from '../api/client.ts';
+import { CreateWorkerEngine, type WorkerEngine } from '../../src/api/client.ts';
 import { ChatSession, errorCode, errorText, formatStats, parsePop } from './chat.ts';
 
 const STYLE = `

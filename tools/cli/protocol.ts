@@ -1,8 +1,8 @@
-// What the CLI (Node) and its page (cli.html, src/cli/page.ts) pass each other through
+// What the CLI (Node) and its page (cli.html, tools/cli/page.ts) pass each other through
 // page.evaluate. Everything here is plain JSON.
-import type { PopCalibration, PopSetting } from '../engine/pop.ts';
-import type { CalibrationReport } from '../engine/calibrate.ts';
-import type { LoadStats } from '../model/stream.ts';
+import type { PopCalibration, PopSetting } from '../../src/engine/pop.ts';
+import type { CalibrationReport } from '../../src/engine/calibrate.ts';
+import type { LoadStats } from '../../src/model/stream.ts';
 
 /** An image the page decodes: an encoded file (base64 bytes), or a test pattern it draws. */
 export type ImagePayload =
@@ -52,7 +52,7 @@ export interface LoadRequest {
   quantization?: 'none' | 'q4' | 'q4-asym';
 }
 
-/** Memory of one load (src/cli/memory.ts). */
+/** Memory of one load (tools/cli/memory.ts). */
 export interface LoadMemory {
   /** The engine's BufferPool after load: bytes held (weights + KV cache + scratch) and the peak. */
   gpuBytes: number;

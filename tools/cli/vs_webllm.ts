@@ -12,8 +12,8 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSy
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve } from 'node:path';
 import type { Browser } from 'playwright';
-import { InvalidArgumentError } from '../errors.ts';
-import { writeMlcModel, type MlcParam } from '../model/mlc_writer.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import { writeMlcModel, type MlcParam } from '../../src/model/mlc_writer.ts';
 import { launchChromium, openPage, PROJECT_ROOT, startServer } from '../node/browser.ts';
 import { checkKnown, num, popList, type ParsedArgs } from './args.ts';
 import { CliError } from './session.ts';

@@ -18,7 +18,7 @@
 // (rounding W · diag(g) would give different values).
 // The CPU twin (CpuOps.upload) keeps `roundHalf`: every weight rounded to f16 and back, times
 // its gain in f32 — the values the storage kernels compute with ("the f16-rounded reference").
-import { floatToHalf, halfToFloat } from '../model/safetensors.ts';
+import { floatToHalf, halfToFloat } from './float_bits.ts';
 
 /** f16 storage of one uploaded weight; `true` = no column gains. */
 export interface HalfSpec {
