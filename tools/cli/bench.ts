@@ -1,7 +1,11 @@
 // `pop-llm bench`: prefill timings with POP off and on, per prompt length, on random prompt
 // ids (greedy, EOS ignored), plus the prefill matmul alone on the model's GEMM shapes, so the
 // time spent outside the GEMMs is visible. One JSON line per result with --json, else a table.
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { readFileSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, PopError } from '../../src/errors.ts';
+import { assertFits, estimateFit } from '../../src/model/fit.ts';
 import type { PopSetting } from '../../src/engine/pop.ts';
 import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
@@ -78,6 +82,12 @@ export const DEFAULT_BENCH: BenchModel[] = [
   // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
   { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  // Gemma 4 E2B / E4B at their real configs (refused when over the device memory budget: their
+  // f32 per-layer embedding tables alone are 9.4 / 11 GB), then E2B's layers with a 16,384-row
+  // vocabulary: TTFT at full depth against the lossless keep (exact = 14 of 35 layers).
+  { model: 'random:configs/google__gemma-4-E2B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:configs/google__gemma-4-E4B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:bench/configs/gemma-4-E2B-it-vocab16384', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
@@ -181,11 +191,37 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived\n`);
 }
 
+/**
+ * The fit check (src/model/fit.ts) of a random model before it is drawn: SwiftShader's device
+ * memory is the host's, so the budget is half the host's free memory (the page's own copies
+ * and other processes need the rest). The typed refusal's code, message and fields, or null.
+ */
+function fitRefusal(model: string, context: number | undefined, quant: BenchCommand['quant']): { code: string; message: string; fields: Record<string, unknown>; budget_bytes: number } | null {
+  if (!model.startsWith('random:')) return null;
+  const raw = JSON.parse(readFileSync(resolve(model.slice('random:'.length), 'config.json'), 'utf8'));
+  const budget = Math.floor(freemem() / 2);
+  // Bindings are the page's to check (row parts); here only the memory budget.
+  const big = Number.MAX_SAFE_INTEGER;
+  try {
+    assertFits(estimateFit(raw, 0, context, { maxBufferSize: big, maxStorageBufferBindingSize: big, memoryBytes: budget }, { quantization: quant }));
+    return null;
+  } catch (e) {
+    if (!(e instanceof PopError)) throw e;
+    return { code: e.code, message: e.message, fields: e.fields, budget_bytes: budget };
+  }
+}
+
 export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const bm of b.models) {
     const t0 = performance.now();
     const quant = bm.quant ?? b.quant, maxTokens = bm.maxTokens ?? b.maxTokens;
+    const refusal = fitRefusal(bm.model, b.context, quant);
+    if (refusal) {
+      if (b.json) print({ model: bm.model, kind: 'refused', quant, ...refusal });
+      else process.stdout.write(`\n${bm.model} (${quant}): not loaded: ${refusal.code} ${refusal.message}\n`);
+      continue;
+    }
     const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
