@@ -221,3 +221,21 @@ test('gemma 4: a checkpoint carrying unused K/V weights on its KV-shared layers 
   expect(r.extra).toHaveLength(3); // they were not in the fixture before
   expect(r.diff).toBe(0);
 });
+
+test("gemma 4 E2B-style calibration ('auto'): shared layers' prefill importance and POP loss at keeps >= the lossless one are zero; the recommended keep is at most it", async ({ harness }) => {
+  const r = await harness.evaluate(async ([config, ids]) => {
+    const pop = (globalThis as any).pop;
+    const engine = await pop.createGpuEngine(pop.memorySource(pop.randomModelFiles(config, { seed: 7 })), { prefillChunk: 16, pageSize: 8 });
+    const report = await pop.calibrate(engine, ids, { context: 24, continuation: 6, budget: 1e-4 });
+    engine.calibration = { keep: report.keep, layers: report.layers, budget: report.budget };
+    const auto = await engine.generate(ids.slice(0, 20), { maxTokens: 2, pop: 'auto', ignoreEos: true });
+    engine.unload();
+    return { ...report, autoKeep: auto.stats.keep, autoReason: auto.stats.keepReason };
+  }, [E2B_TINY, prompt(30, 5)] as const); // one sample: 24 context + 6 continuation tokens
+  expect(r.layers).toBe(10);
+  for (let l = 5; l < 10; l++) expect(Math.abs(r.prefillImportance[l]), `layer ${l}`).toBeLessThan(1e-4);
+  for (const p of r.popLoss) if (p.keep >= 5) expect(Math.abs(p.delta), `keep ${p.keep}`).toBeLessThan(1e-4);
+  expect(r.keep).toBeLessThanOrEqual(5);
+  expect(r.autoKeep).toBe(r.keep);
+  expect(r.autoReason).toMatch(/calibrated/);
+});
