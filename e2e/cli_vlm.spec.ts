@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE, ROOT } from './helpers.ts';
-import { serveTinyVlm, testImages, tinyVlmConfigDir } from './vlm_fixture.ts';
+import { serveTinyVlm, testImages, tinyQwenVlConfigDir, tinyVlmConfigDir, TINY_QWEN } from './vlm_fixture.ts';
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((ok) => {
@@ -34,6 +34,24 @@ test.beforeAll(async ({ browser }) => {
     files[k] = join(dir, name);
     writeFileSync(files[k], body);
   }
+});
+
+test('cli generate --image on a tiny Qwen3-VL: the chat template lays the image out, the JSON holds the prompt ids; a keep below the DeepStack depth is POP_KEEP_TOO_SHALLOW', async () => {
+  const qwen = 'random:' + tinyQwenVlConfigDir();
+  const r = await cli(['generate', '--model', qwen, '--image', files.png, '--prompt', 'What is in the picture?', '--max-tokens', '3', '--ignore-eos', '--pop', 'exact', '--json']);
+  expect(r.code, r.stderr + r.stdout).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect(out.ids).toHaveLength(3);
+  expect([out.keep, out.layers]).toEqual([4, 5]);
+  // 96 x 80 -> smart_resize (factor 16, at most 64^2 pixels) -> 64 x 48: a 4 x 3 merged grid, 12 image tokens.
+  const ids: number[] = out.prompt_ids;
+  const at = ids.indexOf(TINY_QWEN.visionStartId);
+  expect(ids.slice(at, at + 14)).toEqual([TINY_QWEN.visionStartId, ...Array(12).fill(TINY_QWEN.imageTokenId), TINY_QWEN.visionEndId]);
+  expect(ids[0]).toBe(TINY_QWEN.imStartId);
+  expect(ids.filter((t) => t === TINY_QWEN.imageTokenId)).toHaveLength(12);
+  const shallow = await cli(['generate', '--model', qwen, '--image', files.png, '--prompt', 'What is in the picture?', '--max-tokens', '2', '--pop', '2', '--json']);
+  expect(shallow.code).toBe(1);
+  expect(JSON.parse(shallow.stdout).error).toMatchObject({ code: 'POP_KEEP_TOO_SHALLOW', fields: { keep: 2, minKeep: 3 } });
 });
 
 test('cli bench on a VLM: image-prompt rows with POP off, exact and 2/3', async () => {

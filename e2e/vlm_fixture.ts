@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { BASE, ROOT, STORIES_DIR } from './helpers.ts';
-import { randomVlmFiles, scaleIdefics3Config, withIdefics3Tokens } from '../src/vision/random_vlm.ts';
+import { QWEN3_VL_CHAT_TEMPLATE, qwen3VlPreprocessorConfig, randomVlmFiles, scaleIdefics3Config, scaleQwen3VlConfig, withIdefics3Tokens, withQwen3VlTokens } from '../src/vision/random_vlm.ts';
 
 export const VLM_CFG_DIR = join(ROOT, 'configs/HuggingFaceTB__SmolVLM-256M-Instruct');
 export const TINY_IMAGE_ID = 520;
@@ -61,6 +61,33 @@ export function tinyVlmConfigDir(): string {
   writeFileSync(join(dir, 'preprocessor_config.json'), readFileSync(join(VLM_CFG_DIR, 'preprocessor_config.json')));
   writeFileSync(join(dir, 'tokenizer.json'), tinyVlmTokenizer());
   writeFileSync(join(dir, 'tokenizer_config.json'), readFileSync(join(STORIES_DIR, 'tokenizer_config.json')));
+  return dir;
+}
+
+/** Ids of the tiny Qwen3-VL's vision and turn tokens (the stories260K tokenizer has 512). */
+export const TINY_QWEN = { imageTokenId: 520, visionStartId: 521, visionEndId: 522, imStartId: 523, imEndId: 524 };
+
+/**
+ * A config folder for `pop-llm --model random:<dir>` holding a tiny Qwen3-VL: the 4B config
+ * scaled down (5 text layers x 64, head_dim 32, mrope_section [6, 5, 5]; a 5-block tower 32
+ * wide, patch 8, DeepStack taps 0 / 2 / 3), the published processor settings at 32^2..64^2
+ * pixels, the stories260K tokenizer with Qwen3-VL's tokens, and a Qwen3-VL-style chat template.
+ */
+export function tinyQwenVlConfigDir(): string {
+  const raw = JSON.parse(readFileSync(join(ROOT, 'configs/Qwen__Qwen3-VL-4B-Instruct/config.json'), 'utf8'));
+  const config = scaleQwen3VlConfig(raw, {
+    text: { layers: 5, hidden: 64, heads: 4, kvHeads: 2, inter: 96, vocab: VOCAB, maxPositions: 1024, headDim: 32 },
+    vision: { hidden: 32, layers: 5, heads: 2, inter: 64, patch: 8, positions: 36, deepstack: [0, 2, 3] },
+    imageTokenId: TINY_QWEN.imageTokenId, visionStartId: TINY_QWEN.visionStartId, visionEndId: TINY_QWEN.visionEndId,
+  });
+  Object.assign(config.text_config, { bos_token_id: 1, eos_token_id: 2 });
+  const dir = join(tmpdir(), `pop-llm-tiny-qwen3vl-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ ...qwen3VlPreprocessorConfig(8, 2, 2), size: { shortest_edge: 1024, longest_edge: 4096 } }, null, 2));
+  writeFileSync(join(dir, 'tokenizer.json'), withQwen3VlTokens(readFileSync(join(STORIES_DIR, 'tokenizer.json'), 'utf8'), TINY_QWEN));
+  const tc = JSON.parse(readFileSync(join(STORIES_DIR, 'tokenizer_config.json'), 'utf8'));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tc, chat_template: QWEN3_VL_CHAT_TEMPLATE }));
   return dir;
 }
 

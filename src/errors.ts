@@ -29,7 +29,8 @@ export type PopErrorCode =
   | 'IMAGE_DECODE_FAILED'
   | 'IMAGE_TOO_LARGE'
   | 'INVALID_RESPONSE_FORMAT'
-  | 'TOOLS_UNSUPPORTED';
+  | 'TOOLS_UNSUPPORTED'
+  | 'POP_KEEP_TOO_SHALLOW';
 
 export type ErrorFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -203,6 +204,13 @@ export class ToolsUnsupportedError extends PopError {
   }
 }
 
+/** A POP keep that would skip layers an image prompt needs for every prompt row (Qwen3-VL's DeepStack adds). */
+export class PopKeepTooShallowError extends PopError {
+  constructor(keep: number, minKeep: number, reason: string) {
+    super('POP_KEEP_TOO_SHALLOW', `POP keep ${keep} is below ${minKeep}: ${reason}. Use a keep of at least ${minKeep} (or 'exact').`, { keep, minKeep, reason });
+  }
+}
+
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
@@ -228,4 +236,5 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
   INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
+  POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

@@ -87,7 +87,15 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
   expect(mem.loader_bytes_read).toBe(size);
   expect(mem.loader_peak_held_bytes).toBeGreaterThan(0);
   expect(mem.loader_writes).toBeGreaterThan(0);
-  const lines = all.slice(1);
+  // Then each kernel family's choice with every candidate's timing (f32 model: no q4 GEMV).
+  const kernels = all.filter((l) => l.kind === 'kernel_choice');
+  expect(kernels.map((k) => k.family)).toEqual(['matmul (prefill GEMM, f32)', 'matvec (decode GEMV, f32)', 'attention (decode)']);
+  for (const k of kernels) {
+    expect(Object.keys(k.timings), k.family).toContain(k.choice);
+    expect(Object.values(k.timings).every((v) => (v as number) > 0), k.family).toBe(true);
+  }
+  expect(Object.keys(kernels[2].timings).sort()).toEqual(['flash_decode', 'split_keys']);
+  const lines = all.filter((l) => !l.kind);
   expect(lines).toHaveLength(2);
   expect(lines.map((l) => [l.model, l.pop, l.keep, l.layers, l.prompt_tokens])).toEqual([
     ['public/models/stories260K', 'off', 5, 5, 16],
@@ -119,7 +127,7 @@ test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in i
 test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () => {
   const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '32', '--pop', 'exact', '--max-tokens', '2', '--gemm', '--json']);
   expect(r.code, r.stderr).toBe(0);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind !== 'memory');
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind !== 'memory' && l.kind !== 'kernel_choice');
   // No 'off' run: no speedup and no whole-prefill line, but the reference GEMM and the model's GEMMs.
   expect(lines.map((l) => l.kind ?? 'run')).toEqual(['run', 'gemm_target', 'gemm']);
   expect(lines[0].speedup_vs_off).toBeNull();

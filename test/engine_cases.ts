@@ -198,4 +198,37 @@ export const engineCases = {
   async layers(spec: FixtureSpec): Promise<number> {
     return (await open(spec)).engine.config.numLayers;
   },
+  /**
+   * The per-model kernel probe of a quantized GPU engine (src/ops/kernel_probe.ts): its report
+   * from load, and a second probe of the same shapes with the IndexedDB cache (`cached`).
+   */
+  async kernelProbe(spec: FixtureSpec, quantization: Quantization): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string> }> {
+    const { gpu } = await openQuant(spec, quantization);
+    const ops = gpu.ops as GpuOps, c = gpu.config;
+    const atLoad = ops.kernelProbe;
+    const shapes = { hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: gpu.contextWindow };
+    await ops.probeModelKernels(shapes, { useCache: true });
+    const again = await ops.probeModelKernels(shapes, { useCache: true });
+    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants };
+  },
+  /**
+   * Every forced per-model kernel choice in turn (q4 GEMV, decode attention): teacher-forced
+   * logits of the GPU engine vs the CPU dequantized engine; worst normalized error per choice.
+   */
+  async kernelChoicesVsCpu(spec: FixtureSpec, quantization: Quantization, prompt: number[], continuation: number[], choices: { matvecQ4: string; attentionDecode: string }[]): Promise<Record<string, number>> {
+    const { gpu, cpu } = await openQuant(spec, quantization);
+    const ops = gpu.ops as GpuOps, before = ops.kernelChoice;
+    const want = await cpu.teacherForced(prompt, continuation);
+    const out: Record<string, number> = {};
+    try {
+      for (const ch of choices) {
+        ops.kernelChoice = ch as GpuOps['kernelChoice'];
+        const got = await gpu.teacherForced(prompt, continuation);
+        out[`${ch.matvecQ4}+${ch.attentionDecode}`] = Math.max(...got.map((g, i) => maxDiff(g, want[i])));
+      }
+    } finally {
+      ops.kernelChoice = before;
+    }
+    return out;
+  },
 };

@@ -35,6 +35,7 @@ const CASES: Case[] = [
   { error: new E.ModelTooLargeError('embedding table', 3e9, 'maxStorageBufferBindingSize', 2e9, 'Choose a smaller model.'), cls: E.ModelTooLargeError, code: 'MODEL_TOO_LARGE', fields: { what: 'embedding table', bytes: 3e9, limitName: 'maxStorageBufferBindingSize', limit: 2e9, suggestion: 'Choose a smaller model.' }, mentions: ['embedding table', '3.00 GB', 'maxStorageBufferBindingSize', 'smaller model'] },
   { error: new E.ImageDecodeError(1, 'bad PNG header'), cls: E.ImageDecodeError, code: 'IMAGE_DECODE_FAILED', fields: { index: 1, detail: 'bad PNG header' }, mentions: ['Image 1', 'bad PNG header'] },
   { error: new E.ImageTooLargeError(0, 20000, 10000, 1e8), cls: E.ImageTooLargeError, code: 'IMAGE_TOO_LARGE', fields: { index: 0, width: 20000, height: 10000, maxPixels: 1e8 }, mentions: ['20000 x 10000', '100000000', 'maxImagePixels'] },
+  { error: new E.PopKeepTooShallowError(2, 3, 'DeepStack adds'), cls: E.PopKeepTooShallowError, code: 'POP_KEEP_TOO_SHALLOW', fields: { keep: 2, minKeep: 3, reason: 'DeepStack adds' }, mentions: ['keep 2', 'at least 3'] },
   { error: new E.StorageQuotaError(5e8, 1e8), cls: E.StorageQuotaError, code: 'STORAGE_QUOTA_EXCEEDED', fields: { needed: 5e8, available: 1e8 }, mentions: ['500.0 MB', '100.0 MB'] },
 ];
 

@@ -12,7 +12,7 @@ import { Template } from '@huggingface/jinja';
 import { test, expect } from './fixtures.ts';
 import { familyFor } from '../src/model/registry.ts';
 import { aliasCheckpoint } from '../src/model/loader.ts';
-import { normalizeImageProcessor, type VisionConfig } from '../src/model/vision_config.ts';
+import { normalizeImageProcessor, type SiglipVisionConfig, type VisionConfig } from '../src/model/vision_config.ts';
 import { preprocessRgba, resizeRgba } from '../src/vision/preprocess.ts';
 import { expandImages, gemma3ImageString, imagePlaceholder, imageTokenRuns } from '../src/vision/prompt.ts';
 import { GEMMA3_CHAT_TEMPLATE, gemma3PreprocessorConfig, randomVlmFiles, scaleGemma3Config, withGemma3Tokens, type Gemma3Scale } from '../src/vision/random_vlm.ts';
@@ -58,20 +58,20 @@ test.describe('Gemma 3 config, checkpoint names, preprocessing and prompt (node)
       expect(w).toBe(global ? 0 : 1024);
       expect(c.rope[l]).toEqual(global ? { theta: 1e6, scaling: { type: 'linear', factor: 8 } } : { theta: 1e4, scaling: null });
     });
-    const v = c.vision!;
+    const v = c.vision as SiglipVisionConfig;
     expect(v).toMatchObject({ hiddenSize: 1152, intermediateSize: 4304, numLayers: 27, numHeads: 16, headDim: 72, imageSize: 896, patchSize: 14, numChannels: 3, layerNormEps: 1e-6, imageTokenId: 262144, textHidden: 2560, tokensPerTile: 256, prompt: 'gemma3', bidirectionalImages: true });
     expect(v.connector).toEqual({ kind: 'avg_pool', kernel: 4, norm: 'model.multi_modal_projector.mm_soft_emb_norm.weight', normEps: 1e-6, weight: 'model.multi_modal_projector.mm_input_projection_weight' });
     // Missing keys take SiglipVisionConfig's / Gemma3Config's defaults.
     const bare = familyFor('gemma3').normalize({ model_type: 'gemma3', text_config: {}, vision_config: { image_size: 448, patch_size: 14 } });
     expect(bare).toMatchObject({ numLayers: 26, hiddenSize: 2304, vocabSize: 262208, eosTokenIds: [1] });
     expect(bare.vision).toMatchObject({ hiddenSize: 768, intermediateSize: 3072, numLayers: 12, numHeads: 12, headDim: 64, layerNormEps: 1e-6, tokensPerTile: 256, imageTokenId: 262144 });
-    expect(bare.vision!.connector).toMatchObject({ kernel: 2 });
+    expect((bare.vision as SiglipVisionConfig).connector).toMatchObject({ kernel: 2 });
     // SiglipVisionConfig's own 224 / 16 (14 patches per side) cannot be pooled to 16 x 16.
     expect(() => familyFor('gemma3').normalize({ model_type: 'gemma3', text_config: {}, vision_config: {} })).toThrow(/multiple of sqrt/);
   });
 
   test('the fit check counts the tower: SigLIP-so400m at 896 / 14 is 416.9M parameters (Gemma 3 report: 417M) + the projector', () => {
-    const v = familyFor('gemma3').normalize(GEMMA3_4B).vision!;
+    const v = familyFor('gemma3').normalize(GEMMA3_4B);
     expect(visionParamCount(v)).toBe(416_866_032 + 1152 * 2560 + 1152);
     const limits = { maxBufferSize: 2 ** 40, maxStorageBufferBindingSize: 2 ** 40 };
     const text = estimateFit(GEMMA3_4B.text_config, 0, 1024, limits), all = estimateFit(GEMMA3_4B, 0, 1024, limits);
@@ -113,7 +113,7 @@ test.describe('Gemma 3 config, checkpoint names, preprocessing and prompt (node)
   });
 
   test('Gemma3ImageProcessor: defaults at the tower size, bilinear, one 896 x 896 view; bad settings are refused', () => {
-    const v = familyFor('gemma3').normalize(GEMMA3_4B).vision as VisionConfig;
+    const v = familyFor('gemma3').normalize(GEMMA3_4B).vision as SiglipVisionConfig;
     const defaults = normalizeImageProcessor(null, v);
     expect(defaults).toEqual({ doResize: true, longestEdge: 896, doSplit: false, tileSize: 896, resample: 'bilinear', doRescale: true, rescaleFactor: 1 / 255, doNormalize: true, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
     expect(normalizeImageProcessor(gemma3PreprocessorConfig(896, 256), v)).toEqual(defaults);

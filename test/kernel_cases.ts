@@ -114,6 +114,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const { m, n, k, bias, accumulate, variant, scheme, maxBindingBytes, xRow = 0, outRow = 0, gainRows = 0, wRows = n } = c;
         const s = await gpuSplit(maxBindingBytes);
         s.matmulVariants = { prefill: variant, decode: variant };
+        s.kernelChoice = { ...s.kernelChoice, matvecQ4: c.q4Decode ?? 'matvec_q4' };
         const x = randn(r, (m + xRow) * k), w = randn(r, wRows * k), b = bias ? randn(r, n) : null;
         const y0 = randn(r, (m + outRow) * n);
         const gains = gainRows ? { values: randn(r, (wRows / gainRows) * k, 2), rows: gainRows } : undefined;
@@ -268,7 +269,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
           // maxScores: a small ceiling forces the GEMM path to slice the query rows.
           const scratch = c.maxScores ? new AttentionScratch((l, n) => alloc(n), () => {}, { scores: c.maxScores }) : g.attnScratch;
           const gemm = { variants: { prefill: gemmMatmul, decode: 'matvec' }, scratch };
-          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf }, gemm, c.variant);
+          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf, decodeChunk: c.decodeChunk }, gemm, c.variant);
         } else g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape, keyEnd);
         return compare(await g.read(out, want.length), want);
       }
@@ -282,13 +283,15 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         return compare(await g.read(out, want.length), want);
       }
       case 'add': {
-        const { n } = c;
-        const a = randn(r, n), o = randn(r, n);
+        // outOffset / aOffset: DeepStack's row adds (a run of rows at a row offset).
+        const { n, outOffset = 0, aOffset = 0 } = c;
+        const a = randn(r, aOffset + n), o = randn(r, outOffset + n + 5);
         const want = Float32Array.from(o);
-        cpu.add(want, a, n);
+        const offsets = outOffset || aOffset ? { out: outOffset, a: aOffset } : undefined;
+        cpu.add(want, a, n, offsets);
         const out = upl(o);
-        g.add(out, upl(a), n);
-        return compare(await g.read(out, n), want);
+        g.add(out, upl(a), n, offsets);
+        return compare(await g.read(out, want.length), want);
       }
       case 'softcap': {
         const { n, cap } = c;
@@ -332,12 +335,12 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         return compare(await g.read(out, rows * dim), want);
       }
       case 'gelu': {
-        const { n } = c;
+        const { n, exact = false } = c;
         const x = randn(r, n, 12);
         const want = Float32Array.from(x);
-        cpu.gelu(want, n);
+        cpu.gelu(want, n, exact);
         const xb = upl(x);
-        g.gelu(xb, n);
+        g.gelu(xb, n, exact);
         return compare(await g.read(xb, n), want);
       }
       case 'patchify': {

@@ -20,12 +20,14 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `matmul ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul', variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
     { name: `matmul ${variant} 1x512x64 (lm head)`, op: 'matmul', variant, m: 1, n: 512, k: 64, tol: F32_DOT },
   ]),
-  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['regblock_q4', 'matvec_q4'].flatMap((variant) => [
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['regblock_q4', 'matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg'].flatMap((variant) => [
     { name: `matmul_q4 ${scheme} ${variant} 7x172x64`, op: 'matmul_q4', scheme, variant, m: 7, n: 172, k: 64, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} ${variant} 1x100x12 bias (K < group)`, op: 'matmul_q4', scheme, variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} ${variant} 33x100x172 accumulate (K % 8 = 4)`, op: 'matmul_q4', scheme, variant, m: 33, n: 100, k: 172, accumulate: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul_q4', scheme, variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} ${variant} 1x67x1540`, op: 'matmul_q4', scheme, variant, m: 1, n: 67, k: 1540, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} ${variant} 3x37x172 bias+acc (M = 3, K % 32 = 12)`, op: 'matmul_q4', scheme, variant, m: 3, n: 37, k: 172, bias: true, accumulate: true, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} ${variant} 1x5x100 (N < one tile)`, op: 'matmul_q4', scheme, variant, m: 1, n: 5, k: 100, tol: F32_DOT },
   ])),
   ...(['q4', 'q4-asym'] as const).flatMap((scheme) => [
     { name: `matmul_q4 ${scheme} column gains 37x96x64 (deep K/V)`, op: 'matmul_q4', scheme, m: 37, n: 96, k: 64, gainRows: 16, bias: true, tol: F32_DOT },
@@ -67,18 +69,25 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention gemm: 45 rows in slices of 12 (score ceiling) after 20 cached', op: 'attention', variant: 'gemm', rows: 45, startPos: 20, heads: 4, kvHeads: 4, headDim: 16, pageSize: 16, maxScores: 4 * 12 * 68, tol: F32_DOT },
   { name: 'attention gemm: 130 rows (two 16-row blocks wrap heads) hd 8', op: 'attention', variant: 'gemm', rows: 130, startPos: 3, heads: 6, kvHeads: 2, headDim: 8, pageSize: 16, tol: F32_DOT },
   { name: 'attention rows8: 20 rows, image span [4, 15), window 9', op: 'attention', variant: 'rows8', rows: 20, startPos: 2, heads: 4, kvHeads: 2, headDim: 16, pageSize: 8, window: 9, spans: [[4, 15]], tol: F32_DOT },
-  ...(['split_keys', 'rows8'] as const).flatMap((variant) => [
+  // Flash-decoding (chunks of 64 keys here, so short contexts still span several chunks; the last partial).
+  { name: 'attention flash_decode: decode pos 0', op: 'attention', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
+  { name: 'attention flash_decode: decode pos 77 hd 64 (2 chunks)', op: 'attention', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
+  { name: 'attention flash_decode: decode pos 300 hd 80, chunk 256', op: 'attention', variant: 'flash_decode', rows: 1, startPos: 300, heads: 4, kvHeads: 2, headDim: 80, pageSize: 16, tol: F32_DOT },
+  { name: 'attention flash_decode: hd 256 window 20 (empty chunks)', op: 'attention', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 150, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
+  ...(['split_keys', 'rows8', 'flash_decode'] as const).flatMap((variant) => [
     { name: `attention ${variant}: 7 new rows after 90 cached (multi-turn)`, op: 'attention', variant, rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention ${variant}: 5 rows after 40 cached, window 12`, op: 'attention', variant, rows: 5, startPos: 40, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 12, tol: F32_DOT },
   ]),
   { name: 'glu silu 3x172', op: 'glu', rows: 3, inter: 172, act: 'silu', tol: F32_DOT },
   { name: 'glu gelu_tanh 2x100', op: 'glu', rows: 2, inter: 100, act: 'gelu_tanh', tol: F32_DOT },
   { name: 'add 1000', op: 'add', n: 1000, tol: F32_EXACT },
+  { name: 'add 3 rows of 48 at row offsets (DeepStack)', op: 'add', n: 3 * 48, outOffset: 5 * 48, aOffset: 2 * 48, tol: F32_EXACT },
   { name: 'softcap 300 cap 30', op: 'softcap', n: 300, cap: 30, tol: F32_DOT },
   { name: 'copy_rows', op: 'copy_rows', rows: 2, width: 64, srcRow: 5, dstRow: 1, tol: 0 },
   { name: 'layer_norm 5x64', op: 'layer_norm', rows: 5, dim: 64, tol: F32_EXACT },
   { name: 'layer_norm 3x768 (SigLIP width)', op: 'layer_norm', rows: 3, dim: 768, tol: F32_EXACT },
   { name: 'gelu 1000 (tanh, large |x|)', op: 'gelu', n: 1000, tol: F32_EXACT },
+  { name: 'gelu 1000 exact (erf, large |x|)', op: 'gelu', n: 1000, exact: true, tol: F32_EXACT },
   { name: 'patchify 2 tiles 3x64x64 patch 16', op: 'patchify', tiles: 2, channels: 3, size: 64, patch: 16, tol: 0 },
   { name: 'patchify 1 tile 3x28x28 patch 14', op: 'patchify', tiles: 1, channels: 3, size: 28, patch: 14, tol: 0 },
   { name: 'attention_full 16 rows 4 heads hd 16', op: 'attention_full', seqLen: 16, seqs: 1, heads: 4, headDim: 16, tol: F32_DOT },

@@ -3,7 +3,8 @@
 // (nibble order, (q - 7) * scale) maps onto our packed layout exactly; the CpuOps engine on an
 // MLC folder matches the independent reference model run on the dequantized weights under HF
 // names (qwen2 q4f32_1 / q4f16_1 / q0f32, untied llama, nibbles 15); typed errors (truncated
-// shard, unknown quantization, missing tensor, no record list). WebGPU: the same fixture's
+// shard, unknown quantization, missing tensor, no record list); an MLC q0 folder and the same
+// weights as safetensors give identical logits (CPU and GPU). WebGPU: the same fixture's
 // teacher-forced logits match the reference and the CpuOps engine within 1e-4 normalized
 // (same dequantized weights; f32 accumulation order only), over POP keeps and with the
 // embedding split into row parts; POP exact = off.
@@ -24,6 +25,7 @@ import { dequantizeQ4 } from '../src/core/quant.ts';
 import { CpuOps } from '../src/reference/cpu_ops.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { caught, expectPopError } from './fixtures/expect_error.ts';
+import { safetensorsTwin } from './fixtures/mlc_twin.ts';
 import { REPO } from './fixtures/model_files.ts';
 
 const readJson = (p: string) => JSON.parse(readFileSync(join(REPO, p), 'utf8'));
@@ -122,6 +124,18 @@ test.describe('CpuOps engine on MLC folders vs the reference model on the dequan
       expect(await (await cpuEngine(only)).promptLogits(PROMPT)).toEqual(a);
     }
   });
+});
+
+test.describe('one model through both formats', () => {
+  for (const [quant, dtype] of [['q0f32', 'F32'], ['q0f16', 'F16']] as const) {
+    test(`qwen2 ${quant} and the same weights as ${dtype} safetensors: identical config and teacher-forced logits (CpuOps), POP keeps included`, async () => {
+      const mlc = fixture(TINY_QWEN, quant);
+      const viaMlc = await cpuEngine(mlc), viaSafetensors = await cpuEngine(await safetensorsTwin(mlc, dtype));
+      expect(viaSafetensors.config).toEqual(viaMlc.config);
+      const L = viaMlc.config.numLayers;
+      for (const pop of ['off', L - 1, 2] as const) expect(await viaSafetensors.teacherForced(PROMPT, CONT, pop), `pop ${pop}`).toEqual(await viaMlc.teacherForced(PROMPT, CONT, pop));
+    });
+  }
 });
 
 test.describe('MLC folder errors', () => {
@@ -235,6 +249,27 @@ test.describe('WebGPU', () => {
       }
     });
   }
+
+  test('tiny qwen2 q0f32 on GPU: the MLC folder and the same weights as safetensors give identical teacher-forced logits, POP keeps included', async ({ harness }) => {
+    const r = await harness.evaluate(async ([hf, prompt, cont]: [Record<string, any>, number[], number[]]) => {
+      const pop = (globalThis as any).pop;
+      const w = await import(/* @vite-ignore */ ['/src/model', 'mlc_writer.ts'].join('/'));
+      const { safetensorsTwin } = await import(/* @vite-ignore */ ['/test/fixtures', 'mlc_twin.ts'].join('/'));
+      const mlc = w.writeMlcModel(w.mlcChatConfig(hf, 'q0f32'), { seed: 5, shardBytes: 20_000 });
+      const opts = { pageSize: 8, prefillChunk: 16 };
+      const a = await pop.createGpuEngine(pop.memorySource(mlc), opts);
+      const b = await pop.createGpuEngine(pop.memorySource(await safetensorsTwin(mlc, 'F32')), opts);
+      const L = a.config.numLayers, out: Record<string, { same: boolean; steps: number }> = {};
+      for (const setting of ['off', L - 1, 2]) {
+        const x: Float32Array[] = await a.teacherForced(prompt, cont, setting), y: Float32Array[] = await b.teacherForced(prompt, cont, setting);
+        out[String(setting)] = { same: x.length === y.length && x.every((v, i) => v.length === y[i].length && v.every((e, j) => Object.is(e, y[i][j]))), steps: x.length };
+      }
+      a.unload(), b.unload();
+      return out;
+    }, [TINY_QWEN, PROMPT, CONT] as [Record<string, any>, number[], number[]]);
+    const same = { same: true, steps: CONT.length + 1 };
+    expect(r).toEqual({ off: same, [SCALE.layers - 1]: same, 2: same });
+  });
 
   test('tiny qwen2 q4f32_1 on GPU: POP exact gives tokens identical to off', async ({ harness }) => {
     const off = await inPage(harness, 'generate', [TINY_QWEN, 'q4f32_1', {}, PROMPT, 24, 'off']);

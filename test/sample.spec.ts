@@ -168,3 +168,31 @@ test('n: 3 with a seed is reproducible, prefills once, shares the prompt KV; eac
   expect(r.copied).toBe(2);
   expect(r.freePagesAfter).toBe(r.totalPages - 2); // only choice 0's sequence holds pages
 });
+
+// Tools: stories260K through a Hermes-style template; a forced call's arguments follow the
+// function's schema; the call and the tool's result render into the next turn.
+// (stories260K's window is 512 tokens and its byte-fallback vocabulary spells JSON nearly byte
+// by byte: the tools are small.)
+const WEATHER = { type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 6 }, unit: { enum: ['c', 'f'] } }, required: ['city', 'unit'] } } };
+const TIME = { type: 'function', function: { name: 'time', parameters: { type: 'object', properties: { tz: { type: 'integer', minimum: -9, maximum: 9 } }, required: ['tz'] } } };
+
+for (const [label, choice] of [['named', { type: 'function', function: { name: 'weather' } }], ['required', 'required']] as const) {
+  test(`tool round trip (tool_choice ${label}): constrained call parses into tool_calls with valid arguments; the tool result continues the chat`, async ({ harness }) => {
+    const { default: Ajv } = await import('ajv');
+    const ajv = new Ajv();
+    const schemas: Record<string, any> = { weather: ajv.compile(WEATHER.function.parameters), time: ajv.compile(TIME.function.parameters) };
+    for (const seed of [1, 2, 3]) {
+      const r = await call(harness, 'toolRoundTrip', [WEATHER, TIME], choice, seed);
+      expect(r.prompt1).toContain('{"type": "function", "function": {"name": "weather", "parameters": {');
+      expect(r.calls.toolCalls.length, r.reply).toBe(1);
+      const c = r.calls.toolCalls[0];
+      if (label === 'named') expect(c.function.name).toBe('weather');
+      expect(schemas[c.function.name](JSON.parse(c.function.arguments)), c.function.arguments).toBe(true);
+      expect(c.id).toMatch(/^call_/);
+      expect(r.prompt2).toContain(`<|im_start|>assistant\n<tool_call>\n{"name": "${c.function.name}", "arguments": {`);
+      expect(r.prompt2).toContain('<tool_response>\n{"t":21}\n</tool_response>');
+      expect(r.prompt2.endsWith('<|im_start|>assistant\n')).toBe(true);
+      expect(r.reply2.length).toBeGreaterThan(0);
+    }
+  });
+}

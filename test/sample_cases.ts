@@ -15,6 +15,9 @@ import { adjustLogitsCpu, logprobsCpu, type TokenAdjustmentCpu } from '../src/re
 import type { SampleOptions, TokenAdjustment } from '../src/ops/ops.ts';
 import { TextTokenizer } from '../src/model/tokenizer.ts';
 import { rng } from './kernel_cases.ts';
+import { Template } from '@huggingface/jinja';
+import { checkTools, parseToolCalls, templateMessage, toolGrammar, toolStyle } from '../src/api/tools.ts';
+import { TOOL_TEMPLATE } from './fixtures/chat_templates.ts';
 
 let gpuOps: GpuOps | null = null;
 async function gpu(): Promise<GpuOps> {
@@ -22,18 +25,28 @@ async function gpu(): Promise<GpuOps> {
   return gpuOps;
 }
 
-let stories: Promise<{ engine: Engine<GPUBuffer>; ref: ReferenceModel; grammar: GrammarCompiler; tokenizer: TextTokenizer }> | null = null;
-function openStories() {
-  stories ??= (async () => {
+type Stories = { engine: Engine<GPUBuffer>; ref: ReferenceModel; grammar: GrammarCompiler; tokenizer: TextTokenizer };
+const stories = new Map<number, Promise<Stories>>();
+/**
+ * stories260K (and its reference model, grammar compiler). `contextWindow` past its 512
+ * trained positions (RoPE extends; the text gets worse, which tool tests do not mind) fits
+ * a chat template with tools spelt in its byte-fallback vocabulary.
+ */
+function openStories(contextWindow = 512): Promise<Stories> {
+  let s = stories.get(contextWindow);
+  if (!s) stories.set(contextWindow, (s = openStoriesAt(contextWindow)));
+  return s;
+}
+function openStoriesAt(contextWindow: number): Promise<Stories> {
+  return (async () => {
     const source = urlSource('/models/stories260K');
-    const engine = await createGpuEngine(source, {});
+    const engine = await createGpuEngine(source, { contextWindow });
     const files = await loadModelFiles(source);
     const ck = await loadCheckpoint(source);
     const ref = new ReferenceModel(files.config, (n) => ck.get(n), files.spec.normGainOffset);
     const grammar = await GrammarCompiler.create(files.tokenizerJson!, files.config.vocabSize, files.config.eosTokenIds);
     return { engine, ref, grammar, tokenizer: TextTokenizer.require(engine.tokenizer) };
   })();
-  return stories;
 }
 
 export interface SamplerCase {
@@ -201,6 +214,36 @@ export const sampleCases = {
     for (let i = 0; i < n; i++) alone.push((await engine.generate(prompt, { ...o, n: 1, seed: (seed + Math.imul(i, 0x9e3779b9)) >>> 0 })).ids);
     void pageSize;
     return { a: ra.choices!.map((c) => c.ids), b: rb.choices!.map((c) => c.ids), alone, stats, copied, freePagesAfter: engine.cache.allocator.freePages, totalPages: engine.cache.allocator.numPages };
+  },
+
+  /**
+   * A tool-call round trip on stories260K through a Hermes-style template (test/fixtures/
+   * chat_templates.ts): render with tools, a constrained call (tool_choice required / named),
+   * parse it, then the assistant call + the tool's result continue the chat.
+   */
+  async toolRoundTrip(tools: unknown[], choice: unknown, seed: number): Promise<{ prompt1: string; reply: string; calls: ReturnType<typeof parseToolCalls>; prompt2: string; reply2: string }> {
+    const { engine, grammar, tokenizer } = await openStories(1024);
+    const style = toolStyle(TOOL_TEMPLATE, 'stories260K');
+    const checked = checkTools(tools, choice);
+    const tpl = new Template(TOOL_TEMPLATE);
+    const names = new Map<string, string>();
+    const messages: Record<string, unknown>[] = [{ role: 'user', content: 'Weather in Paris?' }];
+    const prompt1 = tpl.render({ messages: messages.map((m) => templateMessage(m, names)), tools: checked.tools, add_generation_prompt: true, bos_token: '<s>' });
+    const spec = toolGrammar(checked.tools, checked.choice, style)!;
+    const constraint = await grammar.matcher(spec);
+    let reply: string;
+    try {
+      const r = await engine.generate(tokenizer.encode(prompt1, false), { maxTokens: 100, temperature: 1, seed, constraint, reusePrefix: true });
+      reply = tokenizer.decode(r.ids);
+    } finally {
+      constraint.dispose();
+    }
+    const calls = parseToolCalls(reply, style);
+    messages.push({ role: 'assistant', content: calls.content || null, tool_calls: calls.toolCalls });
+    for (const c of calls.toolCalls) messages.push({ role: 'tool', tool_call_id: c.id, content: '{"t":21}' });
+    const prompt2 = tpl.render({ messages: messages.map((m) => templateMessage(m, names)), tools: checked.tools, add_generation_prompt: true, bos_token: '<s>' });
+    const r2 = await engine.generate(tokenizer.encode(prompt2, false), { maxTokens: 12, temperature: 0, reusePrefix: true });
+    return { prompt1, reply, calls, prompt2, reply2: tokenizer.decode(r2.ids) };
   },
 
   /** `code:argument` of the error each bad option gives (nothing generated). */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { test, expect } from './fixtures.ts';
 import { familyFor } from '../src/model/registry.ts';
-import { normalizeImageProcessor } from '../src/model/vision_config.ts';
+import { normalizeImageProcessor, type SiglipVisionConfig } from '../src/model/vision_config.ts';
 import { preprocessRgba, resizeForLongestEdge, resizeRgba, tileLayout } from '../src/vision/preprocess.ts';
 import { expandImageTokens, imagePromptString } from '../src/vision/prompt.ts';
 
@@ -40,12 +40,12 @@ test.describe('SmolVLM config, preprocessing and prompt (node)', () => {
     const c = familyFor('idefics3').normalize(SMOLVLM);
     expect(c).toMatchObject({ modelType: 'idefics3', hiddenSize: 576, numLayers: 30, numHeads: 9, numKvHeads: 3, vocabSize: 49280, tieWordEmbeddings: false });
     expect(c.vision).toMatchObject({ hiddenSize: 768, numLayers: 12, numHeads: 12, headDim: 64, imageSize: 512, patchSize: 16, imageTokenId: 49190, tokensPerTile: 64, textHidden: 576, prompt: 'idefics3', bidirectionalImages: false, towerPrefix: 'model.vision_model.' });
-    expect(c.vision!.connector).toEqual({ kind: 'pixel_shuffle', scaleFactor: 4, weight: 'model.connector.modality_projection.proj.weight' });
+    expect((c.vision as SiglipVisionConfig).connector).toEqual({ kind: 'pixel_shuffle', scaleFactor: 4, weight: 'model.connector.modality_projection.proj.weight' });
     expect(familyFor('idefics3').globalTensors.embed).toBe('model.text_model.embed_tokens.weight');
   });
 
   test('HF sizes: 100x80 -> 2048 longest edge -> 4 x 4 tiles + global = 17 tiles (1088 tokens)', () => {
-    const p = normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision!);
+    const p = normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision as SiglipVisionConfig);
     expect(p).toMatchObject({ longestEdge: 2048, tileSize: 512, doSplit: true, resample: 'lanczos', rescaleFactor: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
     expect(resizeForLongestEdge(80, 100, 2048)).toEqual([1638, 2048]);
     expect(tileLayout(80, 100, p)).toMatchObject({ rows: 4, cols: 4, tiles: 17, resized: [2048, 2048] });
@@ -54,7 +54,7 @@ test.describe('SmolVLM config, preprocessing and prompt (node)', () => {
   });
 
   test('tiles: row-major crops then the global view; rescale and normalize to [-1, 1]', () => {
-    const p = { ...normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision!), longestEdge: 8, tileSize: 4 };
+    const p = { ...normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision as SiglipVisionConfig), longestEdge: 8, tileSize: 4 };
     // 8 x 8 image, pixel value = 10 * (quadrant index); no resize needed (already 8 x 8).
     const data = new Uint8Array(8 * 8 * 4);
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) data.set([10 * (2 * (y >> 2) + (x >> 2)), 255, 0, 255], (y * 8 + x) * 4);
@@ -74,7 +74,7 @@ test.describe('SmolVLM config, preprocessing and prompt (node)', () => {
     expect(resizeRgba(img, 7, 5).data).toEqual(img.data);
     const flat = { width: 9, height: 6, data: new Uint8Array(9 * 6 * 4).fill(77) };
     for (const [w, h] of [[20, 13], [3, 2], [9, 17]]) expect(new Set(resizeRgba(flat, w, h).data)).toEqual(new Set([77]));
-    const p = { ...normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision!), tileSize: 2, longestEdge: 2 };
+    const p = { ...normalizeImageProcessor(PRE, familyFor('idefics3').normalize(SMOLVLM).vision as SiglipVisionConfig), tileSize: 2, longestEdge: 2 };
     const transparent = preprocessRgba({ width: 2, height: 2, data: new Uint8Array(16) }, p);
     expect(Array.from(transparent.pixels)).toEqual(new Array(12).fill(1)); // white
   });

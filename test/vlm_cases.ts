@@ -12,8 +12,8 @@ import { VlmReference } from '../src/reference/vlm_reference.ts';
 import { patternImage, randomVlmFiles, scaleGemma3Config, scaleIdefics3Config, type Gemma3Scale, type VlmScale } from '../src/vision/random_vlm.ts';
 import { toRgba } from '../src/vision/image_input.ts';
 import { preprocessRgba, type RgbaImage } from '../src/vision/preprocess.ts';
-import { encodeTile } from '../src/vision/siglip.ts';
-import { patchesPerSide } from '../src/model/vision_config.ts';
+import { encodeTile, type SiglipTower } from '../src/vision/siglip.ts';
+import { patchesPerSide, type SiglipVisionConfig } from '../src/model/vision_config.ts';
 
 export type VlmFixture = { preprocessor: Record<string, any>; prefillChunk?: number; pageSize?: number } & (
   | { config: Record<string, any>; scale: VlmScale; family?: 'idefics3' }
@@ -97,7 +97,7 @@ export const vlmCases = {
   /** Per tile: vision tower output (post-LN) and connector output, GPU vs reference. */
   async towerVsReference(f: VlmFixture, w: number, h: number): Promise<{ tiles: number; tower: number; connector: number }> {
     const { engine, ref } = await open(f);
-    const rt = engine.vision!, v = rt.config, ops = engine.ops;
+    const rt = engine.vision!, v = rt.config as SiglipVisionConfig, ops = engine.ops, tw = rt.tower as SiglipTower<GPUBuffer>;
     const pre = preprocessRgba(testImage(w, h), rt.processor);
     const T = v.numChannels * v.imageSize ** 2, N = patchesPerSide(v) ** 2;
     let tower = 0, connector = 0;
@@ -105,8 +105,8 @@ export const vlmCases = {
     for (let t = 0; t < pre.tiles; t++) {
       const tile = pre.pixels.subarray(t * T, (t + 1) * T);
       const px = ops.upload('case.tile', tile);
-      encodeTile(ops, v, rt.weights, rt.state, px, out, 0);
-      const gotTower = await ops.read(rt.state.xb, N * v.hiddenSize);
+      encodeTile(ops, v, tw.weights, tw.state, px, out, 0);
+      const gotTower = await ops.read(tw.state.xb, N * v.hiddenSize);
       const gotConn = await ops.read(out, v.tokensPerTile * v.textHidden);
       ops.free(px);
       const wantTower = ref.visionTower(tile);

@@ -4,8 +4,7 @@
 import { Template } from '@huggingface/jinja';
 import { EngineNotLoadedError, ImageDecodeError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
 import type { ImageInput } from '../vision/image_input.ts';
-import { preprocessImages } from '../vision/runtime.ts';
-import { expandImages, imagePlaceholder } from '../vision/prompt.ts';
+import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runtime.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
@@ -112,7 +111,7 @@ export class ChatEngine {
   /** Renders messages with the model's chat template (raw text when it has none). */
   renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
     if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
-    const placeholder = this.e.vision ? imagePlaceholder(this.e.vision.config) : null;
+    const placeholder = this.e.vision ? imagePlaceholder(this.e.vision) : null;
     const tpl = this.e.files.chatTemplate;
     // Image parts become the template's {type: 'image'} items (as HF processors pass them),
     // or an inline placeholder (<image>, Gemma 3's <start_of_image>) when there is no template.
@@ -133,11 +132,11 @@ export class ChatEngine {
     const rt = this.e.vision!;
     const inputs = req.images ?? (await Promise.all(urls.map((u, i) => fetchImage(u, i))));
     if (inputs.length !== urls.length) throw new InvalidArgumentError('images', `${urls.length} image parts but ${inputs.length} images`);
-    const pre = await preprocessImages(inputs, rt.processor, this.e.opts.maxImagePixels);
-    const marker = imagePlaceholder(rt.config);
+    const pre = await preprocessImages(inputs, rt, this.e.opts.maxImagePixels);
+    const marker = imagePlaceholder(rt);
     const placeholders = text.split(marker).length - 1;
     if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} ${marker} markers for ${pre.length} images`);
-    const expanded = expandImages(text, pre, rt.config);
+    const expanded = expandImages(text, pre, rt);
     await this.run(this.tokenizer.encode(expanded, addSpecial), { ...req, images: pre }, onEvent, false);
   }
 

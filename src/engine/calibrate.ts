@@ -90,7 +90,7 @@ export async function calibrate<T>(engine: Engine<T>, input: readonly number[] |
         const rt = engine.vision;
         if (!rt) throw new InvalidArgumentError(`samples[${i}].images`, `model type '${engine.config.modelType}' is text-only: it does not accept images`);
         // Preprocess once: every pass below feeds the same tiles to the tower.
-        if (!images.every(isPreprocessed)) images = await preprocessImages(images as readonly ImageInput[], rt.processor);
+        if (!images.every(isPreprocessed)) images = await preprocessImages(images as readonly ImageInput[], rt);
       }
       samples.push({ context: [...s.context], continuation: [...s.continuation], images });
     }

@@ -3,6 +3,7 @@
 import { acquireGpu, type GpuDevice } from '../gpu/device.ts';
 import { GpuOps } from '../ops/gpu_ops.ts';
 import { halfComputeWorks } from '../kernels/matmul_f16.ts';
+import { MATMUL_VARIANTS } from '../kernels/matmul.ts';
 import { urlSource, type ModelSource } from '../model/source.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 
@@ -35,7 +36,11 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
   // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
   if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
   const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-  return Engine.load(ops, source, { ...opts, weightDtype });
+  const engine = await Engine.load(ops, source, { ...opts, weightDtype });
+  // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
+  const c = engine.config;
+  await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
+  return engine;
 }
 
 /** What the engine runs on, for stats: adapter, features and the chosen kernel variants. */
@@ -49,6 +54,37 @@ export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unk
     weightDtype: engine.opts.weightDtype ?? 'f32',
     f16Arithmetic: ops.halfCompute,
     probe: ops.probe,
+    kernelProbe: ops.kernelProbe,
+    kernels: kernelReport(ops),
     gpuBytes: ops.pool.bytesInUse,
   };
+}
+
+/** One kernel family's choice on this adapter and every candidate's timing (stats, `pop-llm bench`). */
+export interface KernelFamilyReport {
+  family: string;
+  choice: string;
+  /** The shape the candidates were timed on. */
+  shape: string;
+  /** Per candidate: the measured figure in `unit`. */
+  timings: Record<string, number>;
+  unit: 'GFLOP/s' | 'GB/s';
+  failed: string[];
+  cached: boolean;
+}
+
+/** The probes' choices: matmul / GEMV (src/gpu/probe.ts), q4 GEMV and decode attention (src/ops/kernel_probe.ts). */
+export function kernelReport(ops: GpuOps): KernelFamilyReport[] {
+  const out: KernelFamilyReport[] = [];
+  const p = ops.probe;
+  if (p) {
+    const pick = (decode: boolean) => Object.fromEntries(Object.entries(p.timings).filter(([k]) => MATMUL_VARIANTS[k]?.decode === decode));
+    out.push({ family: 'matmul (prefill GEMM, f32)', choice: p.prefill, shape: '128x512x512', timings: pick(false), unit: 'GFLOP/s', failed: [], cached: p.cached });
+    out.push({ family: 'matvec (decode GEMV, f32)', choice: p.decode, shape: '1x4096x512', timings: pick(true), unit: 'GFLOP/s', failed: [], cached: p.cached });
+  }
+  const k = ops.kernelProbe;
+  const gbps = (t: Record<string, { gbps: number }>) => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, v.gbps]));
+  if (k?.matvecQ4) out.push({ family: 'matvec_q4 (decode GEMV, int4)', choice: k.matvecQ4.choice, shape: k.matvecQ4.shape, timings: gbps(k.matvecQ4.timings), unit: 'GB/s', failed: k.matvecQ4.failed, cached: k.cached });
+  if (k) out.push({ family: 'attention (decode)', choice: k.attentionDecode.choice, shape: k.attentionDecode.shape, timings: gbps(k.attentionDecode.timings), unit: 'GB/s', failed: k.attentionDecode.failed, cached: k.cached });
+  return out;
 }

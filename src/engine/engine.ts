@@ -1,9 +1,9 @@
 // The engine orchestrates: it owns the model, the ops (device), the paged KV cache and one
 // run state; it tokenizes, chunks the prompt, picks POP's keep, runs the one forward, samples
 // and streams tokens, and keeps stats. Kernels compute; the cache stores.
-import { AbortError, ContextLengthExceededError, InvalidArgumentError } from '../errors.ts';
+import { AbortError, ContextLengthExceededError, InvalidArgumentError, PopKeepTooShallowError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { kvDim, layerKvDim, layerShape } from '../model/config.ts';
+import { kvDim, layerKvDim, layerShape, ropeInvFreq } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
 import { loadModelFiles, streamWeights, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
 import { streamMlcWeights } from '../model/mlc.ts';
@@ -18,9 +18,11 @@ import { createRunState, forward, freeRunState, type ForwardStep, type RunState 
 import { losslessKeep, resolveKeepWithReason, type KeepChoice, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { imagePlaceholder, imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
-import { encodeImages, freeVisionRuntime, keyEndRows, loadVisionRuntime, overrideRows, preprocessImages, type VisionRuntime } from '../vision/runtime.ts';
-import { planVisionWeights, visionWeightTensors } from '../vision/siglip.ts';
+import { imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
+import type { VisionTower } from '../vision/family.ts';
+import { visionFamilyOf } from '../vision/pieces.ts';
+import { encodeImages, freeImageFeatures, freeVisionRuntime, imagePlaceholder, imageTokenCount, keyEndRows, loadVisionRuntime, overrideRows, preprocessImages, type ImageFeatures, type VisionRuntime } from '../vision/runtime.ts';
+import { ropePositionTable } from '../vision/mrope.ts';
 
 export interface EngineOptions {
   /** Tokens per sequence (default: the model's max_position_embeddings, at most 4096). */
@@ -192,11 +194,15 @@ const now = () => performance.now();
 export const MAX_CHOICES = 8;
 
 /** A request's image features on the device, the prompt rows they fill, and (Gemma 3) the bidirectional runs. */
-interface ImageRows<T> {
-  data: T;
+interface ImageRows<T> extends ImageFeatures<T> {
   positions: number[];
   /** [start, end) of each run of image tokens that attend to each other (empty: causal). */
   runs: [number, number][];
+  /**
+   * M-RoPE families: the request's RoPE table by cache position (prompt rows from their 3-D
+   * positions, then the rows decode will use); lives until the request ends.
+   */
+  ropeTable?: T;
 }
 
 function isPreprocessed(x: unknown): boolean {
@@ -286,9 +292,10 @@ export class Engine<T> {
     }
     // An image whose tokens attend to each other (Gemma 3) is prefilled in one chunk.
     const v = files.config.vision;
-    if (v?.bidirectionalImages && (opts.prefillChunk ?? 512) < v.tokensPerTile) {
+    if (v?.kind === 'siglip' && v.bidirectionalImages && (opts.prefillChunk ?? 512) < v.tokensPerTile) {
       throw new InvalidArgumentError('prefillChunk', `must hold one image's ${v.tokensPerTile} tokens (got ${opts.prefillChunk})`);
     }
+    const vf = v ? visionFamilyOf(v) : null;
     const quant = opts.quantization ?? 'none';
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
     if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
@@ -299,25 +306,33 @@ export class Engine<T> {
     const stream = { onProgress: opts.onProgress, signal: opts.signal, chunkBytes: opts.loadChunkBytes };
     const loaded = files.mlc
       ? { ...(await streamMlcWeights(ops, files.config, files.spec, source, build, stream)), extra: null }
-      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v ? (p) => planVisionWeights(p, v) : undefined });
-    const weights = loaded.weights, visionWeights = loaded.extra;
+      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v && vf ? (p) => { const build = vf.planTower(p, v); return () => build; } : undefined });
+    const weights = loaded.weights;
+    let tower: VisionTower<T> | null = null;
+    try {
+      tower = loaded.extra ? loaded.extra(ops) : null;
+    } catch (e) {
+      for (const t of weightTensors(weights)) ops.free(t);
+      throw e;
+    }
     if (opts.signal?.aborted) {
-      for (const t of [...weightTensors(weights), ...(visionWeights ? visionWeightTensors(visionWeights) : [])]) ops.free(t);
+      for (const t of weightTensors(weights)) ops.free(t);
+      tower?.free();
       throw new AbortError('load');
     }
     let engine: Engine<T>;
-    let vision: VisionRuntime<T> | null = null, ownVision = !!visionWeights;
+    let vision: VisionRuntime<T> | null = null, ownTower = !!tower;
     try {
       const tokenizer = TextTokenizer.from(files.tokenizerJson, files.tokenizerConfig);
-      ownVision = false; // loadVisionRuntime frees the tower's weights if it fails
-      vision = visionWeights ? await loadVisionRuntime(ops, files.config, visionWeights, source, opts.signal) : null;
+      ownTower = false; // loadVisionRuntime frees the tower if it fails
+      vision = tower && vf ? await loadVisionRuntime(vf, files.config, tower, source, opts.signal) : null;
       engine = new Engine(ops, files, weights, tokenizer, opts);
       engine.vision = vision;
       engine.loadStats = loaded.stats;
     } catch (e) {
       for (const t of weightTensors(weights)) ops.free(t);
-      if (vision) freeVisionRuntime(ops, vision);
-      else if (ownVision) for (const t of visionWeightTensors(visionWeights!)) ops.free(t);
+      if (vision) freeVisionRuntime(vision);
+      else if (ownTower) tower!.free();
       throw e;
     }
     const calib = await source.fetchFile('pop.json', { optional: true }).catch(() => null);
@@ -344,8 +359,13 @@ export class Engine<T> {
    * Image features for a prompt: checks the images against the model and the prompt's
    * `<image>` ids, runs the vision tower + connector. Returns null without images.
    */
-  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined): Promise<ImageRows<T> | null> {
+  private async imageFeatures(prompt: readonly number[], images: readonly (ImageInput | PreprocessedImage)[] | undefined, keep: number, extraRows: number): Promise<ImageRows<T> | null> {
     const rt = this.vision;
+    if (images?.length && rt && keep < rt.config.deepstackLayers) {
+      // DeepStack adds image features after decoder layers [0, n): under POP those layers must
+      // run for every prompt row, so keep may not be below n.
+      throw new PopKeepTooShallowError(keep, rt.config.deepstackLayers, `this model adds image features (DeepStack) after its first ${rt.config.deepstackLayers} decoder layers, which every prompt token must run`);
+    }
     if (!images?.length) {
       if (rt && prompt.includes(rt.config.imageTokenId)) throw new InvalidArgumentError('images', `the prompt holds image tokens (id ${rt.config.imageTokenId}) but no images were given`);
       return null;
@@ -354,15 +374,23 @@ export class Engine<T> {
     // Callers that expanded the prompt already preprocessed the images (the tile layout
     // decides the expansion): do not do it twice.
     const done = images.every(isPreprocessed);
-    const pre = done ? (images as unknown as PreprocessedImage[]) : await preprocessImages(images as readonly ImageInput[], rt.processor, this.opts.maxImagePixels);
+    const pre = done ? (images as unknown as PreprocessedImage[]) : await preprocessImages(images as readonly ImageInput[], rt, this.opts.maxImagePixels);
     const positions = imageTokenPositions(prompt, rt.config.imageTokenId);
-    const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
-    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want} (tiles x ${rt.config.tokensPerTile}); expand each ${imagePlaceholder(rt.config)} with expandImages`);
+    const want = imageTokenCount(rt, pre);
+    if (positions.length !== want) throw new InvalidArgumentError('images', `the prompt holds ${positions.length} image tokens but the ${images.length} image(s) give ${want}; expand each ${imagePlaceholder(rt)} with expandImages`);
+    // M-RoPE: image tokens take their grid's 3-D positions, text continues after the largest.
+    const rope = rt.family.ropePositions?.(prompt, pre, rt.config);
     // Gemma 3: each run of image tokens is one bidirectional block, prefilled within one chunk.
     const runs = rt.config.bidirectionalImages ? imageTokenRuns(positions) : [];
     const long = runs.find(([s, e]) => e - s > this.state.maxRows);
     if (long) throw new InvalidArgumentError('prompt', `a run of ${long[1] - long[0]} image tokens at position ${long[0]} is longer than the prefill chunk (${this.state.maxRows} rows); separate images with text tokens`);
-    return { data: encodeImages(this.ops, rt, pre).data, positions, runs };
+    const ropeTable = rope ? this.ops.upload('rope.request', ropePositionTable(rope, ropeInvFreq(this.config.rope[0], this.config.headDim), (rt.config as { mropeSection: [number, number, number] }).mropeSection, this.config.headDim, prompt.length + extraRows)) : undefined;
+    try {
+      return { ...encodeImages(this.ops, rt, pre), positions, runs, ropeTable };
+    } catch (e) {
+      if (ropeTable) this.ops.free(ropeTable);
+      throw e;
+    }
   }
 
   /** Forgets the conversation: frees every KV page. */
@@ -403,7 +431,8 @@ export class Engine<T> {
       return t;
     };
     const stops = new Set(o.ignoreEos ? [] : (o.stopTokenIds ?? c.eosTokenIds));
-    const img = await this.imageFeatures(prompt, o.images);
+    const img = await this.imageFeatures(prompt, o.images, keep, o.maxTokens);
+    const ropeTable = img?.ropeTable;
 
     // Multi-turn: keep the K/V of the longest shared prefix (leave >= 1 token to feed).
     let reused = 0;
@@ -432,9 +461,10 @@ export class Engine<T> {
       }
     } catch (e) {
       this.resetChat();
+      if (ropeTable) this.ops.free(ropeTable);
       throw e;
     } finally {
-      if (img) this.ops.free(img.data);
+      if (img) freeImageFeatures(this.ops, img);
     }
     // Image rows are not their token ids: a later request must not reuse them as a prefix.
     this.cachedTokens.push(...(img ? prompt.slice(reused).map((t, i) => (img.positions.includes(reused + i) ? -1 : t)) : prompt.slice(reused)));
@@ -453,7 +483,7 @@ export class Engine<T> {
           // Let interrupts and other messages through between tokens.
           await yieldToEventLoop();
           checkAbort('decode');
-          forward(this.ops, c, this.weights, this.state, this.cache, { seqId: ch, tokens: [token.id], startPos: pos, keep: c.numLayers, lastRowFullDepth: true });
+          forward(this.ops, c, this.weights, this.state, this.cache, { seqId: ch, tokens: [token.id], startPos: pos, keep: c.numLayers, lastRowFullDepth: true, ropeTable });
           if (ch === 0) this.cachedTokens.push(token.id);
           pos++;
           token = await sampleStep(ch, step);
@@ -464,9 +494,12 @@ export class Engine<T> {
       throw e;
     } finally {
       for (const g of o.constraints ?? []) g.dispose();
+      if (ropeTable) this.ops.free(ropeTable);
     }
     // Multi-turn goes on from choice 0 (sequence 0); the other choices' pages go back.
     for (let i = 1; i < n; i++) this.cache.free(i);
+    // The M-RoPE positions of this request's rows are not 1-D: a later request must not reuse them.
+    if (ropeTable) this.cachedTokens = [];
     const t2 = now();
     const prefilled = prompt.length - reused;
     const completion = choices.reduce((a, ch) => a + ch.ids.length, 0);
@@ -503,9 +536,9 @@ export class Engine<T> {
       // be in the cache (written by this same step) when they attend.
       const cut = img?.runs.find(([s, e]) => s < end && end < e);
       if (cut) end = cut[0];
-      const embedOverride = img ? overrideRows(img.data, img.positions, pos, end) : undefined;
+      const embedOverride = img ? overrideRows(img, img.positions, pos, end) : undefined;
       const keyEnd = img?.runs.length ? keyEndRows(img.runs, pos, end) : undefined;
-      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride, keyEnd });
+      forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: prompt.slice(pos, end), startPos: pos, keep, lastRowFullDepth: end === prompt.length, gate: o.gate, embedOverride, keyEnd, ropeTable: img?.ropeTable });
       pos = end;
     }
   }
@@ -521,19 +554,21 @@ export class Engine<T> {
     if (prompt.length + continuation.length > this.contextWindow) throw new ContextLengthExceededError(prompt.length + continuation.length, this.contextWindow);
     this.resetChat();
     const out: Float32Array[] = [];
-    const img = await this.imageFeatures(prompt, images);
+    const img = await this.imageFeatures(prompt, images, keep, continuation.length);
+    const ropeTable = img?.ropeTable;
     try {
       try {
         await this.prefill(prompt, 0, keep, img, { gate });
       } finally {
-        if (img) this.ops.free(img.data);
+        if (img) freeImageFeatures(this.ops, img);
       }
       out.push(await this.ops.read(this.state.logits, c.vocabSize));
       for (let i = 0; i < continuation.length; i++) {
-        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate });
+        forward(this.ops, c, this.weights, this.state, this.cache, { seqId: 0, tokens: [continuation[i]], startPos: prompt.length + i, keep: c.numLayers, lastRowFullDepth: true, gate, ropeTable });
         out.push(await this.ops.read(this.state.logits, c.vocabSize));
       }
     } finally {
+      if (ropeTable) this.ops.free(ropeTable);
       this.resetChat();
     }
     return out;
@@ -551,7 +586,7 @@ export class Engine<T> {
     if (this.choiceLogits) this.ops.free(this.choiceLogits);
     this.choiceLogits = null;
     for (const t of weightTensors(this.weights)) this.ops.free(t);
-    if (this.vision) freeVisionRuntime(this.ops, this.vision);
+    if (this.vision) freeVisionRuntime(this.vision);
     this.vision = null;
   }
 }

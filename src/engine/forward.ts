@@ -76,7 +76,21 @@ export interface ForwardStep<T = unknown> {
    * features) as its input embedding instead of the table row of its token id. Everything
    * after the embedding (POP included) treats these rows like any other.
    */
-  embedOverride?: { data: T; rows: ArrayLike<number>; src: ArrayLike<number> };
+  embedOverride?: {
+    data: T; rows: ArrayLike<number>; src: ArrayLike<number>;
+    /**
+     * DeepStack (Qwen3-VL): after decoder layer j (j < adds.length), row rows[i] adds row src[i]
+     * of adds[j]. These layers are shallow: under POP they always run for every prompt row
+     * (the engine refuses a keep below adds.length for image prompts), so no row misses an add.
+     */
+    adds?: readonly T[];
+  };
+  /**
+   * M-RoPE (Qwen3-VL image prompts): the RoPE table of this request by cache position (row p =
+   * the cos/sin of the token at position p, from its 3-D position), used instead of each
+   * layer's 1-D table by every layer and by POP's deep K/V.
+   */
+  ropeTable?: T;
   /**
    * Per-row key ends (absolute positions, one per row of the step; Gemma 3's images): row r
    * also attends keys below keyEnd[r], i.e. the rest of its image, whose K/V this step writes
@@ -105,7 +119,7 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     if (l === keep) {
       // POP: prompt rows stop here; deep layers get their K/V from this hidden state.
       const shallowRows = step.lastRowFullDepth ? n - 1 : n;
-      if (shallowRows > 0) projectDeepKv(ops, c, w, s, cache, seq, shallowRows, step.startPos, keep);
+      if (shallowRows > 0) projectDeepKv(ops, c, w, s, cache, seq, shallowRows, step.startPos, keep, step.ropeTable);
       if (!step.lastRowFullDepth) break;
       if (n > 1) ops.copyRows(s.x, 0, s.x, n - 1, 1, H);
       if (ple && s.pleRows) {
@@ -121,16 +135,17 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     // A KV-shared layer (Gemma 4) projects only Q and attends its source layer's pages.
     const own = !isKvShared(c, l), QKV = own ? Q + 2 * KV : Q;
     const F = shape.intermediateSize;
+    const rope = step.ropeTable ?? lw.rope;
     const gated = gatedRows(step, l, rows);
     if (gated) ops.copyRows(s.gateSave, 0, s.x, gated.first, gated.count, H);
 
     // Attention block.
     ops.rmsNorm(s.xb, s.x, lw.inputNorm, rows, H, c.rmsNormEps);
     ops.matmul(s.qkv, s.xb, lw.qkv, rows, QKV, H, { bias: lw.qkvBias });
-    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, hd, pos, lw.rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
+    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, hd, pos, rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
     if (own) {
       if (c.valueNorm) ops.headNorm(s.qkv, rows, QKV, Q + KV, kvHeads, hd, null, c.rmsNormEps);
-      ops.kvWrite(cache.layers[l], seq, s.qkv, rows, QKV, Q, Q + KV, kvHeads, hd, pos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+      ops.kvWrite(cache.layers[l], seq, s.qkv, rows, QKV, Q, Q + KV, kvHeads, hd, pos, rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
     }
     ops.attention(s.att, s.qkv, QKV, cache.layers[kvSourceOf(c, l)], seq, rows, pos, { numHeads: c.numHeads, numKvHeads: kvHeads, headDim: hd, scale: c.attnScale, window: c.slidingWindow[l] }, rows === n ? step.keyEnd : null);
     residualProject(ops, s, s.att, lw.o, lw.attnOutNorm, rows, H, Q, c.rmsNormEps);
@@ -151,6 +166,8 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     const scalar = w.layerScalars?.[l] ?? 1;
     if (scalar !== 1) ops.scale(s.x, rows * H, scalar);
     if (gated) ops.copyRows(s.x, gated.first, s.gateSave, 0, gated.count, H);
+    const adds = step.embedOverride?.adds;
+    if (adds && l < adds.length) addRows(ops, s.x, step.embedOverride!, adds[l], H);
   }
   cache.setLength(step.seqId, step.startPos + n);
 
@@ -186,6 +203,16 @@ function spliceRows<T>(ops: Ops<T>, x: T, o: NonNullable<ForwardStep<T>['embedOv
   }
 }
 
+/** DeepStack: x[rows[i]] += add[src[i]], one add per run of consecutive rows. */
+function addRows<T>(ops: Ops<T>, x: T, o: NonNullable<ForwardStep<T>['embedOverride']>, add: T, H: number): void {
+  for (let i = 0; i < o.rows.length; ) {
+    let j = i + 1;
+    while (j < o.rows.length && o.rows[j] === o.rows[j - 1] + 1 && o.src[j] === o.src[j - 1] + 1) j++;
+    ops.add(x, add, (j - i) * H, { out: o.rows[i] * H, a: o.src[i] * H });
+    i = j;
+  }
+}
+
 /** Rows whose update the calibration gate discards at layer l, or null. */
 function gatedRows(step: ForwardStep, l: number, rows: number): { first: number; count: number } | null {
   const g = step.gate;
@@ -214,7 +241,7 @@ function residualProject<T>(ops: Ops<T>, s: RunState<T>, input: T, weight: T, ou
  * weights, so one gain-free norm and one GEMM cover all deep layers. A KV-shared deep layer
  * (Gemma 4) has no block: it attends its source layer's pages, filled here or by a full layer.
  */
-function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, seq: ReturnType<PagedKvCache<T>['reserve']>, rows: number, startPos: number, keep: number): void {
+function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, seq: ReturnType<PagedKvCache<T>['reserve']>, rows: number, startPos: number, keep: number, ropeTable: T | undefined): void {
   const L = c.numLayers, H = c.hiddenSize;
   const stride = deepKvRows(c, keep);
   if (stride === 0) return; // every deep layer shares an earlier layer's K/V
@@ -226,6 +253,6 @@ function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunStat
     const at = deepKvRows(c, l + 1); // block of layer l in the reversed stack
     const lw = w.layers[l], shape = layerShape(c, l), KV = layerKvDim(c, l);
     if (c.valueNorm) ops.headNorm(s.deepKv, rows, stride, at + KV, shape.numKvHeads, shape.headDim, null, c.rmsNormEps);
-    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, at, at + KV, shape.numKvHeads, shape.headDim, startPos, lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, at, at + KV, shape.numKvHeads, shape.headDim, startPos, ropeTable ?? lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
   }
 }

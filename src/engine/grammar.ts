@@ -19,7 +19,8 @@ export interface TokenConstraint {
 
 export type GrammarSpec =
   | { kind: 'json' }
-  | { kind: 'json_schema'; schema: string; strict?: boolean }
+  /** `wrap`: the JSON between fixed text (a tool call's `<tool_call>` tags). */
+  | { kind: 'json_schema'; schema: string; strict?: boolean; wrap?: { begin: string; end: string } }
   | { kind: 'ebnf'; grammar: string; root?: string };
 
 /**
@@ -82,7 +83,13 @@ export class GrammarCompiler {
       if (spec.kind === 'json') return await this.compiler.compileJSONSchema('{"type":"object"}', false, -1, [',', ':'], false);
       if (spec.kind === 'json_schema') {
         JSON.parse(spec.schema);
-        return await this.compiler.compileJSONSchema(spec.schema, false, -1, [',', ':'], spec.strict ?? true);
+        if (!spec.wrap) return await this.compiler.compileJSONSchema(spec.schema, false, -1, [',', ':'], spec.strict ?? true);
+        // The schema's EBNF with its root renamed, between the fixed texts.
+        const g = await xgr.Grammar.fromJSONSchema(spec.schema, false, -1, [',', ':'], spec.strict ?? true);
+        const ebnf = g.toString();
+        g.dispose();
+        const lit = (t: string) => JSON.stringify(t);
+        return await this.compiler.compileGrammar(`root ::= ${lit(spec.wrap.begin)} wrapped_json ${lit(spec.wrap.end)}\n${ebnf.replace(/^root ::=/m, 'wrapped_json ::=')}`, 'root');
       }
       return await this.compiler.compileGrammar(spec.grammar, spec.root ?? 'root');
     } catch (e) {

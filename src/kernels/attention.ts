@@ -3,6 +3,8 @@ import decodeCode from '../../shaders/attention_decode.wgsl?raw';
 import softmaxCode from '../../shaders/attention_softmax.wgsl?raw';
 import headMajorCode from '../../shaders/head_major.wgsl?raw';
 import kvGatherCode from '../../shaders/kv_gather.wgsl?raw';
+import decodeChunksCode from '../../shaders/attention_decode_chunks.wgsl?raw';
+import combineCode from '../../shaders/attention_combine.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
 import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
@@ -13,6 +15,8 @@ export interface AttentionArgs {
   rows: number; startPos: number; shape: AttentionShape;
   /** Optional u32 [rows]: row r also attends keys below keyEnd[r] (bidirectional spans). */
   keyEnd?: GPUBuffer | null;
+  /** 'flash_decode' only: key positions per chunk (default FLASH_DECODE_CHUNK; a multiple of 64). */
+  decodeChunk?: number;
 }
 
 /**
@@ -26,11 +30,21 @@ export interface AttentionArgs {
  *   the SmolLM2-135M shape: 331 ms per layer for 'rows8', ~120 ms for the two GEMMs).
  * - 'rows8': 8 query rows per invocation with online softmax; everything else (real GPUs'
  *   prompts, and contexts too long for the GEMM path's scratch).
+ * - 'flash_decode': flash-decoding, the GPU shape of 'split_keys': one workgroup per (head,
+ *   chunk of keys, row) writes a partial max / sum / weighted V, and one combine pass merges
+ *   them, so one long sequence spreads over the whole GPU. Chosen for decode by the probe
+ *   (src/gpu/probe.ts) where it is faster; takes no key ends.
  */
-export type AttentionVariant = 'split_keys' | 'rows8' | 'gemm';
+export type AttentionVariant = 'split_keys' | 'rows8' | 'gemm' | 'flash_decode';
 
-export function attentionVariant(ctx: KernelContext, rows: number, startPos: number, hasKeyEnd = false): AttentionVariant {
-  if (rows === 1 && !hasKeyEnd) return 'split_keys';
+/** Decode attention variants the probe times (one row). */
+export const DECODE_ATTENTION_VARIANTS: AttentionVariant[] = ['split_keys', 'flash_decode'];
+/** Key positions per flash-decoding chunk. */
+export const FLASH_DECODE_CHUNK = 256;
+
+/** `decode`: the probe's choice for one row (default 'split_keys'). */
+export function attentionVariant(ctx: KernelContext, rows: number, startPos: number, hasKeyEnd = false, decode: AttentionVariant = 'split_keys'): AttentionVariant {
+  if (rows === 1 && !hasKeyEnd) return decode;
   if (ctx.gpu.isSoftware) return rows >= GEMM_MIN_ROWS ? 'gemm' : 'rows8';
   return !hasKeyEnd && rows <= 64 && startPos >= 4 * rows ? 'split_keys' : 'rows8';
 }
@@ -47,8 +61,8 @@ const MAX_KV = 4 << 20;
  * bytes stay flat; direct callers (kernel tests) get it grown on first use.
  */
 export class AttentionScratch {
-  private bufs: Record<'q' | 'o' | 's' | 'k' | 'vt', { buf: GPUBuffer | null; cap: number }> = {
-    q: { buf: null, cap: 0 }, o: { buf: null, cap: 0 }, s: { buf: null, cap: 0 }, k: { buf: null, cap: 0 }, vt: { buf: null, cap: 0 },
+  private bufs: Record<ScratchName, { buf: GPUBuffer | null; cap: number }> = {
+    q: { buf: null, cap: 0 }, o: { buf: null, cap: 0 }, s: { buf: null, cap: 0 }, k: { buf: null, cap: 0 }, vt: { buf: null, cap: 0 }, part: { buf: null, cap: 0 },
   };
 
   private readonly maxScores: number;
@@ -69,6 +83,11 @@ export class AttentionScratch {
     this.grow('o', heads * rows * headDim);
   }
 
+  /** Sizes flash-decoding's partials for `rows` rows over up to `keys` keys. */
+  reservePartials(rows: number, keys: number, heads: number, headDim: number, chunk = FLASH_DECODE_CHUNK): void {
+    this.grow('part', rows * heads * Math.ceil(keys / chunk) * (4 + headDim));
+  }
+
   /** Query rows per slice for this call, or 0 when the keys do not fit the ceilings. */
   plan(rows: number, keys: number, heads: number, kvHeads: number, headDim: number): number {
     const keysPad = pad4(keys);
@@ -79,7 +98,7 @@ export class AttentionScratch {
     return slice;
   }
 
-  get(name: 'q' | 'o' | 's' | 'k' | 'vt'): GPUBuffer {
+  get(name: ScratchName): GPUBuffer {
     return this.bufs[name].buf!;
   }
 
@@ -91,7 +110,7 @@ export class AttentionScratch {
     }
   }
 
-  private grow(name: 'q' | 'o' | 's' | 'k' | 'vt', elements: number): void {
+  private grow(name: ScratchName, elements: number): void {
     const b = this.bufs[name];
     if (b.cap >= elements) return;
     if (b.buf) this.free(b.buf);
@@ -100,16 +119,20 @@ export class AttentionScratch {
   }
 }
 
+type ScratchName = 'q' | 'o' | 's' | 'k' | 'vt' | 'part';
+
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
-export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch } | null, force?: AttentionVariant): void {
+/** `gemm`: the GEMM path's matmul variants and the scratch (also flash-decoding's partials); `decode`: the probe's one-row choice. */
+export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant } | null, force?: AttentionVariant): void {
   const s = a.shape;
   // Heads wider than the per-invocation kernels hold (Gemma 4's 512-dim global layers) take the GEMM path at any row count.
   const wide = s.headDim > 256;
   if (s.headDim % 4) throw new Error(`attention: headDim ${s.headDim} must be a multiple of 4`);
-  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd));
+  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode));
   if (variant === 'gemm' && gemm && attentionGemm(ctx, a, gemm.variants, gemm.scratch)) return;
   if (wide) throw new Error(`attention: headDim ${s.headDim} > 256 needs the GEMM path, whose scratch does not hold ${a.startPos + a.rows} keys`);
+  if (variant === 'flash_decode' && gemm) return flashDecode(ctx, a, gemm.scratch);
   const decode = variant === 'split_keys';
   if (decode && a.keyEnd) throw new Error('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
@@ -117,6 +140,29 @@ export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: decode ? [a.q, a.pageTable, a.k, a.v, a.out] : [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: decode ? [s.numHeads, a.rows] : elementGrid(ctx, Math.ceil(a.rows / 8) * s.numHeads, 16),
+  });
+}
+
+/** Flash-decoding: partials per chunk of keys (attention_decode_chunks), then one combine pass. */
+function flashDecode(ctx: KernelContext, a: AttentionArgs, scratch: AttentionScratch): void {
+  const s = a.shape, chunk = a.decodeChunk ?? FLASH_DECODE_CHUNK;
+  if (a.keyEnd) throw new Error('attention: flash-decoding takes no key ends');
+  if (chunk % 64 || chunk <= 0) throw new Error(`attention: flash-decoding chunk ${chunk} must be a positive multiple of 64`);
+  const chunks = Math.ceil((a.startPos + a.rows) / chunk);
+  scratch.reservePartials(a.rows, a.startPos + a.rows, s.numHeads, s.headDim, chunk);
+  const part = scratch.get('part');
+  const params = [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, chunks, 0, 0];
+  ctx.rec.dispatch({
+    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk } }, decodeChunksCode),
+    params, f32: [8],
+    buffers: [a.q, a.pageTable, a.k, a.v, part],
+    workgroups: [s.numHeads, chunks, a.rows],
+  });
+  ctx.rec.dispatch({
+    pipeline: pipeline(ctx, { kernel: 'attention_combine' }, combineCode),
+    params, f32: [8],
+    buffers: [part, a.out],
+    workgroups: [s.numHeads, a.rows],
   });
 }
 

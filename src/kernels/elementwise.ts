@@ -14,8 +14,8 @@ export function glu(ctx: KernelContext, out: GPUBuffer, gu: GPUBuffer, rows: num
   });
 }
 
-export function add(ctx: KernelContext, out: GPUBuffer, a: GPUBuffer, n: number): void {
-  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'add' }, addCode), params: [n, 0, 0, 0], buffers: [a, out], workgroups: elementGrid(ctx, n, 256) });
+export function add(ctx: KernelContext, out: GPUBuffer, a: GPUBuffer, n: number, outOffset = 0, aOffset = 0): void {
+  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'add' }, addCode), params: [n, outOffset, aOffset, 0], buffers: [a, out], workgroups: elementGrid(ctx, n, 256) });
 }
 
 export function softcap(ctx: KernelContext, x: GPUBuffer, n: number, cap: number): void {

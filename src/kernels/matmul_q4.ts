@@ -5,6 +5,8 @@
 // routes here when the weight buffer is quantized.
 import matmulQ4Code from '../../shaders/matmul_q4.wgsl?raw';
 import matvecQ4Code from '../../shaders/matvec_q4.wgsl?raw';
+import matvecQ4WgCode from '../../shaders/matvec_q4_wg.wgsl?raw';
+import matvecQ4SgCode from '../../shaders/matvec_q4_sg.wgsl?raw';
 import type { QuantInfo } from '../core/quant.ts';
 import { pipeline, type KernelContext } from './context.ts';
 import type { MatmulArgs, MatmulVariant } from './matmul.ts';
@@ -14,17 +16,28 @@ export const MATMUL_Q4_VARIANTS: Record<string, MatmulVariant> = {
   regblock_q4: { code: matmulQ4Code, decode: false, tileM: 32, tileN: 32 },
   // GEMV, 8 outputs per invocation, 8 invocations per workgroup (tile 64 x 1).
   matvec_q4: { code: matvecQ4Code, decode: true, tileM: 1, tileN: 64 },
+  // GPU-shaped GEMVs: 16 lanes per block of 4 rows stride along K with vec4<u32> loads (coalesced); tile 16 x 1.
+  // Reduced by a workgroup-memory tree, or by subgroupAdd where the adapter has subgroups.
+  matvec_q4_wg: { code: matvecQ4WgCode, decode: true, tileM: 1, tileN: 16 },
+  matvec_q4_sg: { code: matvecQ4SgCode, decode: true, subgroups: true, tileM: 1, tileN: 16 },
 };
 
-export function matmulQ4(ctx: KernelContext, a: MatmulArgs, q: QuantInfo, forceVariant?: string): void {
+/** The q4 GEMV variants this adapter can compile. */
+export function q4DecodeCandidates(gpu: { features: { subgroups: boolean } }): string[] {
+  return Object.entries(MATMUL_Q4_VARIANTS).filter(([, v]) => v.decode && (!v.subgroups || gpu.features.subgroups)).map(([k]) => k);
+}
+
+/** `decode`: the probe's GEMV for M = 1 (default matvec_q4, SwiftShader's best). */
+export function matmulQ4(ctx: KernelContext, a: MatmulArgs, q: QuantInfo, forceVariant?: string, decode = 'matvec_q4'): void {
   if (a.k !== q.cols || a.n > q.rows) throw new Error(`matmul q4: weight is [${q.rows}, ${q.cols}], asked for n = ${a.n}, k = ${a.k}`);
   if (a.xOffset % 4) throw new Error(`matmul q4: xOffset = ${a.xOffset} must be a multiple of 4`);
   // Column gains live in the GEMM kernel only (the deep K/V GEMM runs at prefill; M = 1 is rare).
   const gain = q.gainsOffset !== 0;
-  const name = forceVariant ?? (a.m === 1 && !gain ? 'matvec_q4' : 'regblock_q4');
+  const name = forceVariant ?? (a.m === 1 && !gain ? decode : 'regblock_q4');
   const v = MATMUL_Q4_VARIANTS[name];
   if (!v) throw new Error(`matmul q4: unknown variant ${name}`);
   if (gain && v.decode) throw new Error(`matmul q4: ${name} does not apply column gains`);
+  if (v.subgroups && !ctx.gpu.features.subgroups) throw new Error(`matmul q4: ${name} needs the 'subgroups' feature, which this adapter lacks`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'matmul', variant: name, constants: gain ? { GAIN: 1 } : undefined }, v.code),
     params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, 0, q.scalesOffset, q.minsOffset, q.gainsOffset, q.gainRows],

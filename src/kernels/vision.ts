@@ -1,4 +1,4 @@
-// Thin wrappers for the vision-tower kernels: LayerNorm with bias, GELU (tanh) in place,
+// Thin wrappers for the vision-tower kernels: LayerNorm with bias, GELU (tanh or erf) in place,
 // im2col patchify, bidirectional attention over contiguous Q/K/V, Idefics3 pixel shuffle,
 // Gemma 3's patch average pool.
 import layerNormCode from '../../shaders/layer_norm.wgsl?raw';
@@ -15,8 +15,8 @@ export function layerNorm(ctx: KernelContext, out: GPUBuffer, x: GPUBuffer, gain
   ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'layer_norm' }, layerNormCode), params: [rows, dim, eps, 0], f32: [2], buffers: [x, gain, bias, out], workgroups: ctx.rec.grid(rows) });
 }
 
-export function gelu(ctx: KernelContext, x: GPUBuffer, n: number): void {
-  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'gelu' }, geluCode), params: [n, 0, 0, 0], buffers: [x], workgroups: elementGrid(ctx, n, 256) });
+export function gelu(ctx: KernelContext, x: GPUBuffer, n: number, exact = false): void {
+  ctx.rec.dispatch({ pipeline: pipeline(ctx, { kernel: 'gelu', constants: { EXACT: exact ? 1 : 0 } }, geluCode), params: [n, 0, 0, 0], buffers: [x], workgroups: elementGrid(ctx, n, 256) });
 }
 
 export function patchify(ctx: KernelContext, out: GPUBuffer, pixels: GPUBuffer, tiles: number, channels: number, size: number, patch: number): void {

@@ -10,7 +10,6 @@ import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
 import type { UploadOptions } from '../ops/ops.ts';
 import { planSplit, storedBytes } from '../ops/split.ts';
 import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, maxOverLayers, type ModelConfig } from './config.ts';
-import type { VisionConfig } from './vision_config.ts';
 import { familyFor } from './registry.ts';
 
 export interface FitLimits {
@@ -59,7 +58,7 @@ export function paramCount(c: ModelConfig): number {
   let norms = 0;
   for (let l = 0; l < c.numLayers; l++) norms += (c.perLayerInput ? 5 : 4) * H;
   const pleTable = c.perLayerInput ? c.perLayerInput.vocab * c.numLayers * c.perLayerInput.dim : 0;
-  return c.vocabSize * H + head + projectionParams(c) + norms + pleTable + (c.vision ? visionParamCount(c.vision) : 0);
+  return c.vocabSize * H + head + projectionParams(c) + norms + pleTable + visionParamCount(c);
 }
 
 /**
@@ -77,13 +76,10 @@ export function projectionParams(c: ModelConfig): number {
   return n;
 }
 
-/** Parameters of a VLM's SigLIP tower and connector (stored f32 whatever the text weights' format). */
-export function visionParamCount(v: VisionConfig): number {
-  const D = v.hiddenSize, F = v.intermediateSize, patches = (v.imageSize / v.patchSize) ** 2;
-  const layer = 4 * (D * D + D) + 2 * D * F + F + D + 4 * D; // q, k, v, o (+bias), fc1, fc2 (+bias), 2 LayerNorms
-  const cn = v.connector;
-  const connector = cn.kind === 'pixel_shuffle' ? v.textHidden * D * cn.scaleFactor ** 2 : D * v.textHidden + D;
-  return D * v.numChannels * v.patchSize ** 2 + D + patches * D + v.numLayers * layer + 2 * D + connector;
+/** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's extra tensors. */
+export function visionParamCount(c: ModelConfig): number {
+  const tensors = c.vision ? familyFor(c.modelType).extraTensors?.(c) ?? [] : [];
+  return tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 }
 
 export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {

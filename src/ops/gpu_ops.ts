@@ -25,6 +25,7 @@ import { partOptions, planSplit, type RowPart, type SplitTensor } from './split.
 import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from '../kernels/vision.ts';
 import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
+import { chooseModelKernels, type KernelChoice, type KernelProbeResult, type ModelKernelShapes } from './kernel_probe.ts';
 import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SeqView, type UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
@@ -74,6 +75,13 @@ export class GpuOps implements Ops<GPUBuffer> {
   readonly maxBindingBytes: number;
 
   probe: ProbeResult | null = null;
+  /**
+   * The per-model kernel choices (src/ops/kernel_probe.ts times them on the model's shapes at
+   * load): the q4 GEMV and the one-row attention. Defaults are SwiftShader's fastest.
+   */
+  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', attentionDecode: 'split_keys' };
+  /** What that probe measured, for stats and bench (null: not probed, defaults used). */
+  kernelProbe: KernelProbeResult | null = null;
 
   constructor(readonly gpu: GpuDevice, public matmulVariants: MatmulVariants, maxRows: number, opts: GpuOpsOptions = {}) {
     this.pool = new BufferPool(gpu);
@@ -96,11 +104,25 @@ export class GpuOps implements Ops<GPUBuffer> {
     return this.probe;
   }
 
+  /**
+   * Picks the q4 GEMV (when this model holds q4 weights) and the decode attention on the
+   * model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
+   * context, capped for the timing; flash-decoding's partials are sized for `context`.
+   */
+  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys'> & { context: number }, opts: { useCache?: boolean } = {}): Promise<KernelProbeResult> {
+    const { context, ...rest } = shapes;
+    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), quantized: this.quantized > 0 }, this.attnScratch, opts);
+    this.kernelChoice = choice;
+    this.kernelProbe = result;
+    if (choice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, context, shapes.numHeads, shapes.headDim);
+    return result;
+  }
+
   get variants(): Record<string, string> {
-    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: 'matvec_q4' } : {};
+    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: this.kernelChoice.matvecQ4 } : {};
     const v = this.matmulVariants, hc = this.halfCompute;
     const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: this.gpu.isSoftware ? 'gemm (prefill), split-keys (decode)' : 'rows8 (prefill), split-keys (decode)', sample: 'single-workgroup' };
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.gpu.isSoftware ? 'gemm' : 'rows8'} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
@@ -258,7 +280,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: opt.yOffset ?? (opt.outRow ?? 0) * n };
     const q = this.quant.get(w);
     const h = q ? undefined : this.half.get(w);
-    if (q) matmulQ4(this.ctx, args, q);
+    if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4);
     else if (h) matmulF16(this.ctx, this.matmulVariants, args, h, this.halfCompute);
     else matmul(this.ctx, this.matmulVariants, args);
   }
@@ -276,16 +298,17 @@ export class GpuOps implements Ops<GPUBuffer> {
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
       this.keyEndsWritten = keyEnd;
     }
-    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch });
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode });
   }
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void {
     if (attentionVariant(this.ctx, rows, 0) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
+    if (this.kernelChoice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, keys, numHeads, headDim);
   }
   glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {
     glu(this.ctx, out, gu, rows, inter, act);
   }
-  add(out: GPUBuffer, a: GPUBuffer, elements: number): void {
-    add(this.ctx, out, a, elements);
+  add(out: GPUBuffer, a: GPUBuffer, elements: number, offsets?: { out: number; a: number }): void {
+    add(this.ctx, out, a, elements, offsets?.out ?? 0, offsets?.a ?? 0);
   }
   copyRows(dst: GPUBuffer, dstRow: number, src: GPUBuffer, srcRow: number, rows: number, width: number): void {
     const bytes = rows * width * 4;
@@ -382,8 +405,8 @@ export class GpuOps implements Ops<GPUBuffer> {
   layerNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer, bias: GPUBuffer, rows: number, dim: number, eps: number): void {
     layerNorm(this.ctx, out, x, gain, bias, rows, dim, eps);
   }
-  gelu(x: GPUBuffer, elements: number): void {
-    gelu(this.ctx, x, elements);
+  gelu(x: GPUBuffer, elements: number, exact?: boolean): void {
+    gelu(this.ctx, x, elements, !!exact);
   }
   patchify(out: GPUBuffer, pixels: GPUBuffer, tiles: number, channels: number, size: number, patch: number): void {
     patchify(this.ctx, out, pixels, tiles, channels, size, patch);

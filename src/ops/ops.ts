@@ -138,8 +138,8 @@ export interface Ops<T> {
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void;
   /** out[r, i] = act(gu[r, i]) * gu[r, inter + i] */
   glu(out: T, gu: T, rows: number, inter: number, act: Activation): void;
-  /** out[i] += a[i] */
-  add(out: T, a: T, elements: number): void;
+  /** out[offsets.out + i] += a[offsets.a + i] (offsets in elements, default 0). */
+  add(out: T, a: T, elements: number, offsets?: { out: number; a: number }): void;
   /** Copies `rows` rows of `width` floats. */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, rows: number, width: number): void;
   /** x[i] = cap * tanh(x[i] / cap) */
@@ -165,8 +165,8 @@ export interface Ops<T> {
   // Vision towers (SigLIP) and connectors (Idefics3, Gemma 3).
   /** out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gain + bias; out must not alias x. */
   layerNorm(out: T, x: T, gain: T, bias: T, rows: number, dim: number, eps: number): void;
-  /** x[i] = gelu_tanh(x[i]) in place. */
-  gelu(x: T, elements: number): void;
+  /** x[i] = gelu(x[i]) in place: the tanh approximation, or with `exact` the erf form (torch nn.GELU()). */
+  gelu(x: T, elements: number, exact?: boolean): void;
   /** im2col: pixels [tiles, C, size, size] -> out [tiles * (size/patch)^2, C * patch^2], patches row-major. */
   patchify(out: T, pixels: T, tiles: number, channels: number, size: number, patch: number): void;
   /** out [rows, heads*headDim] = softmax(Q K^T * scale) V within each sequence of seqLen rows (no mask). */

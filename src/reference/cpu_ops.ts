@@ -154,8 +154,9 @@ export class CpuOps implements Ops<Float32Array> {
     for (let r = 0; r < rows; r++) for (let i = 0; i < inter; i++) out[r * inter + i] = f(gu[r * 2 * inter + i]) * gu[r * 2 * inter + inter + i];
   }
 
-  add(out: Float32Array, a: Float32Array, elements: number): void {
-    for (let i = 0; i < elements; i++) out[i] += a[i];
+  add(out: Float32Array, a: Float32Array, elements: number, offsets?: { out: number; a: number }): void {
+    const o = offsets?.out ?? 0, s = offsets?.a ?? 0;
+    for (let i = 0; i < elements; i++) out[o + i] += a[s + i];
   }
 
   copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, rows: number, width: number): void {
@@ -203,8 +204,8 @@ export class CpuOps implements Ops<Float32Array> {
   layerNorm(out: Float32Array, x: Float32Array, gain: Float32Array, bias: Float32Array, rows: number, dim: number, eps: number): void {
     layerNormCpu(out, x, gain, bias, rows, dim, eps);
   }
-  gelu(x: Float32Array, elements: number): void {
-    geluCpu(x, elements);
+  gelu(x: Float32Array, elements: number, exact?: boolean): void {
+    geluCpu(x, elements, exact);
   }
   patchify(out: Float32Array, pixels: Float32Array, tiles: number, channels: number, size: number, patch: number): void {
     patchifyCpu(out, pixels, tiles, channels, size, patch);

@@ -1,4 +1,4 @@
-// CPU twins of the vision-tower ops (LayerNorm, GELU, patchify, full attention, pixel
+// CPU twins of the vision-tower ops (LayerNorm, GELU (tanh / erf), patchify, full attention, pixel
 // shuffle, average pool), as the obvious loops with f64 accumulators. CpuOps delegates to these.
 import type { FullAttentionShape } from '../ops/ops.ts';
 
@@ -19,8 +19,25 @@ export function layerNormCpu(out: Float32Array, x: Float32Array, gain: Float32Ar
   }
 }
 
-export function geluCpu(x: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) x[i] = geluTanhCpu(x[i]);
+/** erf in f64: Maclaurin series below 3, the continued fraction of erfc above (both to ~1e-15). */
+export function erfCpu(z: number): number {
+  const a = Math.abs(z);
+  if (a < 3) {
+    let term = a, sum = a;
+    for (let n = 1; n < 80; n++) {
+      term *= (-a * a) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(z) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = a;
+  for (let k = 80; k >= 1; k--) f = a + k / 2 / f;
+  return Math.sign(z) * (1 - Math.exp(-a * a) / (Math.sqrt(Math.PI) * f));
+}
+
+/** GELU in place: the tanh form (gelu_pytorch_tanh), or the exact erf form (nn.GELU()). */
+export function geluCpu(x: Float32Array, n: number, exact = false): void {
+  for (let i = 0; i < n; i++) x[i] = exact ? 0.5 * x[i] * (1 + erfCpu(x[i] / Math.SQRT2)) : geluTanhCpu(x[i]);
 }
 
 export function patchifyCpu(out: Float32Array, px: Float32Array, tiles: number, C: number, size: number, p: number): void {

@@ -26,10 +26,11 @@ function linear(w: Float32Array, x: Float32Array, b: Float32Array | null, out: n
   return y;
 }
 
-function rope(v: Float32Array, heads: number, d: number, pos: number, invFreq: Float32Array): void {
+/** Rotate-half RoPE with angle[i] for pair i. */
+function rope(v: Float32Array, heads: number, d: number, angle: Float32Array): void {
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < d / 2; i++) {
-      const a = Math.fround(pos * invFreq[i]);
+      const a = angle[i];
       const x1 = v[h * d + i], x2 = v[h * d + i + d / 2];
       v[h * d + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
       v[h * d + i + d / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
@@ -51,9 +52,37 @@ export class ReferenceModel {
   readonly vCache: Float32Array[][] = [];
   private readonly invFreq: Float32Array[];
 
+  /**
+   * M-RoPE (Qwen3-VL): the (t, h, w) position of the token at each cache position, and the
+   * frequency pairs per axis (mrope_section); pairs follow HF's apply_interleaved_mrope.
+   * Unset: 1-D positions.
+   */
+  mrope: { section: readonly [number, number, number]; position: (pos: number) => readonly [number, number, number] } | null = null;
+  /** DeepStack (Qwen3-VL): after decoder layer j, the token at cache position p adds deepstack.get(p)[j]. */
+  deepstack: Map<number, Float32Array[]> | null = null;
+
   constructor(readonly c: ModelConfig, private readonly t: TensorGetter, private readonly normOffset = 0) {
     this.invFreq = c.rope.map((r, l) => ropeInvFreq(r, layerShape(c, l).headDim));
     this.reset();
+  }
+
+  /** RoPE angle of each frequency pair of layer l at cache position pos. */
+  private angles(l: number, pos: number): Float32Array {
+    const inv = this.invFreq[l], m = this.mrope;
+    if (!m) return inv.map((f) => Math.fround(pos * f));
+    // HF: start from the temporal axis, then overwrite pairs offset, offset+3, .. < 3 section[axis] with h (offset 1) and w (offset 2).
+    const p = m.position(pos), axis = new Array<number>(inv.length).fill(0);
+    for (const dim of [1, 2]) for (let i = dim; i < 3 * m.section[dim]; i += 3) axis[i] = dim;
+    return inv.map((f, i) => Math.fround(p[axis[i]] * f));
+  }
+
+  /** DeepStack's add after layer l for the rows at positions start.. . */
+  private deepstackAdd(l: number, hs: Float32Array[], start: number): Float32Array[] {
+    if (!this.deepstack) return hs;
+    return hs.map((h, i) => {
+      const add = this.deepstack!.get(start + i)?.[l];
+      return add ? h.map((x, j) => x + add[j]) : h;
+    });
   }
 
   reset(): void {
@@ -77,7 +106,7 @@ export class ReferenceModel {
     const v = kEqV ? k.slice() : linear(this.w(p + 'v_proj.weight'), xn, this.t(p + 'v_proj.bias'), kv);
     if (c.qkNorm) headNorm(k, kvh, d, this.w(p + 'k_norm.weight'), c.rmsNormEps, this.normOffset);
     if (c.valueNorm) headNorm(v, kvh, d, null, c.rmsNormEps, 0);
-    rope(k, kvh, d, pos, this.invFreq[l]);
+    rope(k, kvh, d, this.angles(l, pos));
     return { k, v };
   }
 
@@ -100,7 +129,7 @@ export class ReferenceModel {
       const xn = rmsnorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps, this.normOffset);
       const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * headDim);
       if (c.qkNorm) headNorm(q, c.numHeads, headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
-      rope(q, c.numHeads, headDim, start + i, this.invFreq[l]);
+      rope(q, c.numHeads, headDim, this.angles(l, start + i));
       if (src === l) {
         const { k, v } = this.layerKv(l, h, start + i);
         this.kCache[l][start + i] = k;
@@ -213,7 +242,7 @@ export class ReferenceModel {
       const ple = this.c.perLayerInput ? hs.map((e, r) => this.perLayerInput(typeof ids[r] === 'number' ? (ids[r] as number) : null, e)) : [];
       const full = i + size === n; // holds the prompt's last token
       const depth = full && size === 1 ? L : keep;
-      for (let l = 0; l < depth; l++) hs = this.layer(l, hs, start + i, block, ple);
+      for (let l = 0; l < depth; l++) hs = this.deepstackAdd(l, this.layer(l, hs, start + i, block, ple), start + i);
       // Rows that stop at keep: deep K/V from the hidden state leaving layer keep-1 (a
       // KV-shared layer has none of its own: it reads its source layer's).
       const shallow = full ? (depth === L ? 0 : size - 1) : size;
@@ -229,7 +258,7 @@ export class ReferenceModel {
         // The last row goes on alone through the layers it has not run yet.
         let h = hs[size - 1];
         const lastPle = ple.slice(size - 1);
-        for (let l = depth; l < L; l++) h = this.layer(l, [h], start + n - 1, null, lastPle)[0];
+        for (let l = depth; l < L; l++) h = this.deepstackAdd(l, this.layer(l, [h], start + n - 1, null, lastPle), start + n - 1)[0];
         last = this.logits(h);
       }
       i += size;

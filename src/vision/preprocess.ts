@@ -29,6 +29,8 @@ export interface PreprocessedImage {
   rows: number;
   cols: number;
   tileSize: number;
+  /** Qwen2-VL processors: the patch grid (rows, cols of patches) of the resized image; pixels are its flattened patches. */
+  grid?: { h: number; w: number };
 }
 
 /** HF's rescale-to-max-len: longest edge -> maxLen, short side int() and made even; then capped at 4096. */
@@ -107,33 +109,56 @@ const FILTERS: Record<Resample, { f: (x: number) => number; support: number }> =
   bicubic: { f: cubic, support: 2 },
 };
 
+/**
+ * Integer arithmetic of a resampling pass: 'pil' rounds each f64 sum (within ~1 LSB of PIL's
+ * 22-bit fixed point); 'torchvision' follows torch's antialiased uint8 kernels (what
+ * torchvision's resize runs on uint8 tensors, as Qwen2VLImageProcessorFast does): the
+ * normalized weights become int16 with as many fraction bits as the axis' largest weight
+ * allows (below 2^15), sums start at half an LSB and are shifted down, then clamped.
+ */
+export type ResampleArithmetic = 'pil' | 'torchvision';
+
 /** One resampling pass along an axis (PIL ImagingResample coefficients), u8 in and out. */
-function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number, horizontal: boolean, resample: Resample): Uint8Array {
+function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number, horizontal: boolean, resample: Resample, arith: ResampleArithmetic = 'pil'): Uint8Array {
   const inLen = horizontal ? inW : inH;
   const { f: filter, support: base } = FILTERS[resample];
   const scale = inLen / outLen, fscale = Math.max(scale, 1), support = base * fscale;
   const outW = horizontal ? outLen : inW, outH = horizontal ? inH : outLen;
   const dst = new Uint8Array(outW * outH * 4);
-  const ww: number[] = [];
+  const spans: { lo: number; w: number[]; sum: number }[] = [];
+  let wMax = 0;
   for (let o = 0; o < outLen; o++) {
     const center = (o + 0.5) * scale;
     const lo = Math.max(Math.trunc(center - support + 0.5), 0);
     const hi = Math.min(Math.trunc(center + support + 0.5), inLen);
-    ww.length = 0;
+    const w: number[] = [];
     let sum = 0;
     for (let i = lo; i < hi; i++) {
-      const w = filter((i - center + 0.5) / fscale);
-      ww.push(w), (sum += w);
+      const v = filter((i - center + 0.5) / fscale);
+      w.push(v), (sum += v);
     }
-    const lines = horizontal ? inH : inW;
+    for (const v of w) wMax = Math.max(wMax, v / (sum || 1));
+    spans.push({ lo, w, sum: sum || 1 });
+  }
+  let bits = 0;
+  if (arith === 'torchvision') {
+    while (bits < 15 && Math.trunc(0.5 + wMax * 2 ** (bits + 1)) < 2 ** 15) bits++;
+    for (const sp of spans) {
+      sp.w = sp.w.map((v) => v / sp.sum).map((v) => (v < 0 ? Math.trunc(v * 2 ** bits - 0.5) : Math.trunc(v * 2 ** bits + 0.5)));
+      sp.sum = 1;
+    }
+  }
+  const lines = horizontal ? inH : inW;
+  for (let o = 0; o < outLen; o++) {
+    const { lo, w, sum } = spans[o];
     for (let line = 0; line < lines; line++) {
       for (let ch = 0; ch < 4; ch++) {
-        let acc = 0;
-        for (let i = lo; i < hi; i++) {
-          const si = horizontal ? (line * inW + i) * 4 + ch : (i * inW + line) * 4 + ch;
-          acc += src[si] * ww[i - lo];
+        let acc = arith === 'torchvision' ? 2 ** (bits - 1) : 0;
+        for (let k = 0; k < w.length; k++) {
+          const si = horizontal ? (line * inW + lo + k) * 4 + ch : ((lo + k) * inW + line) * 4 + ch;
+          acc += src[si] * w[k];
         }
-        const v = Math.round(acc / (sum || 1));
+        const v = arith === 'torchvision' ? Math.floor(acc / 2 ** bits) : Math.round(acc / sum);
         const di = horizontal ? (line * outW + o) * 4 + ch : (o * outW + line) * 4 + ch;
         dst[di] = v < 0 ? 0 : v > 255 ? 255 : v;
       }
@@ -143,11 +168,11 @@ function resamplePass(src: Uint8Array, inW: number, inH: number, outLen: number,
 }
 
 /** Resizes RGBA to width x height (horizontal pass first, as PIL; an unchanged axis is skipped). */
-export function resizeRgba(img: RgbaImage, width: number, height: number, resample: Resample = 'lanczos'): RgbaImage {
+export function resizeRgba(img: RgbaImage, width: number, height: number, resample: Resample = 'lanczos', arith: ResampleArithmetic = 'pil'): RgbaImage {
   let data = img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
   let w = img.width;
-  if (width !== img.width) (data = resamplePass(data, img.width, img.height, width, true, resample)), (w = width);
-  if (height !== img.height) data = resamplePass(data, w, img.height, height, false, resample);
+  if (width !== img.width) (data = resamplePass(data, img.width, img.height, width, true, resample, arith)), (w = width);
+  if (height !== img.height) data = resamplePass(data, w, img.height, height, false, resample, arith);
   return { width, height, data };
 }
 

@@ -12,7 +12,7 @@
 // Gemma 3 (processing_gemma3, pan-and-scan off): the placeholder is the begin-of-image token
 // `<start_of_image>` (what the chat template writes for an image item); it becomes
 //   "\n\n<start_of_image>" + `<image_soft_token>` x mm_tokens_per_image + "<end_of_image>\n\n".
-import type { VisionConfig } from '../model/vision_config.ts';
+import type { SiglipVisionConfig as VisionConfig } from '../model/vision_config.ts';
 
 export const IMAGE_TOKEN = '<image>';
 export const FAKE_TOKEN = '<fake_token_around_image>';

@@ -1,6 +1,6 @@
 // Random-weight VLM fixtures: scales a real config down (text via scaleConfig, vision tower,
 // connector, image token ids) and adds a preprocessor_config.json at the scaled image size.
-// Idefics3 / SmolVLM and Gemma 3. The tensors come from randomModelFiles through the family's
+// Idefics3 / SmolVLM, Gemma 3 and Qwen3-VL. The tensors come from randomModelFiles through the family's
 // extraTensors (vision + connector); tokenizers get the family's special tokens added.
 import { randomModelFiles, scaleConfig, type RandomModelOptions } from '../model/random_model.ts';
 import { GEMMA3_BOI_TOKEN, GEMMA3_EOI_TOKEN, GEMMA3_IMAGE_TOKEN } from './prompt.ts';
@@ -61,6 +61,58 @@ export function gemma3PreprocessorConfig(imageSize: number, tokensPerImage: numb
   };
 }
 
+export interface Qwen3VlScale {
+  /** Text scale; headDim sets mrope_section (scaled from the real one to head_dim / 2). */
+  text: Parameters<typeof scaleConfig>[1] & { headDim: number };
+  vision: { hidden: number; layers: number; heads: number; inter: number; patch: number; positions: number; deepstack: number[] };
+  /** Ids of <|image_pad|>, <|vision_start|>, <|vision_end|> (below the vocab). */
+  imageTokenId: number;
+  visionStartId: number;
+  visionEndId: number;
+}
+
+/** Qwen3-VL scaled down: the real structure (M-RoPE interleaved, DeepStack taps, tied head) at a tiny shape. */
+export function scaleQwen3VlConfig(raw: Record<string, any>, s: Qwen3VlScale): Record<string, any> {
+  const out = structuredClone(raw);
+  const text: Record<string, any> = { ...scaleConfig(raw.text_config, s.text), head_dim: s.text.headDim };
+  const real: number[] = raw.text_config.rope_scaling.mrope_section, half = s.text.headDim / 2, total = real.reduce((a, b) => a + b, 0);
+  const section = real.map((x) => Math.round((x * half) / total));
+  section[0] += half - section.reduce((a, b) => a + b, 0);
+  text.rope_scaling = { ...raw.text_config.rope_scaling, mrope_section: section };
+  out.text_config = text;
+  Object.assign(out.vision_config, {
+    hidden_size: s.vision.hidden, depth: s.vision.layers, num_heads: s.vision.heads, intermediate_size: s.vision.inter, patch_size: s.vision.patch,
+    num_position_embeddings: s.vision.positions, deepstack_visual_indexes: s.vision.deepstack, out_hidden_size: s.text.hidden,
+  });
+  Object.assign(out, { image_token_id: s.imageTokenId, vision_start_token_id: s.visionStartId, vision_end_token_id: s.visionEndId, video_token_id: s.visionEndId + 1 });
+  return out;
+}
+
+/** Qwen3-VL's preprocessor_config.json as published (Qwen2VLImageProcessorFast, 0.5 mean/std, 256^2..4096^2 pixels) at a tower's patch sizes. */
+export function qwen3VlPreprocessorConfig(patch: number, merge: number, temporal: number): Record<string, any> {
+  return {
+    image_processor_type: 'Qwen2VLImageProcessorFast', processor_class: 'Qwen3VLProcessor',
+    size: { shortest_edge: 65536, longest_edge: 16777216 }, patch_size: patch, merge_size: merge, temporal_patch_size: temporal,
+    image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_rescale: true, do_normalize: true, do_resize: true,
+  };
+}
+
+/** A Qwen3-VL-style chat template (ChatML turns; an image item is <|vision_start|><|image_pad|><|vision_end|>), for tokenizers that lack one. */
+export const QWEN3_VL_CHAT_TEMPLATE = [
+  "{% for m in messages %}<|im_start|>{{ m['role'] }}\n",
+  "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for item in m['content'] %}",
+  "{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}",
+  "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+].join('');
+
+/** Qwen3-VL's vision and turn tokens at the given ids. */
+export function withQwen3VlTokens(tokenizerJson: string, ids: { imageTokenId: number; visionStartId: number; visionEndId: number; imStartId: number; imEndId: number }): string {
+  return withSpecialTokens(tokenizerJson, [
+    { content: '<|image_pad|>', id: ids.imageTokenId }, { content: '<|vision_start|>', id: ids.visionStartId }, { content: '<|vision_end|>', id: ids.visionEndId },
+    { content: '<|im_start|>', id: ids.imStartId }, { content: '<|im_end|>', id: ids.imEndId },
+  ]);
+}
+
 /**
  * Model files plus preprocessor_config.json: Idefics3's real one with tile and longest edge
  * scaled; Gemma 3's given one (or the published settings) at the scaled image size.
@@ -74,6 +126,10 @@ export function randomVlmFiles(rawConfig: Record<string, any>, preprocessor: Rec
 /** The preprocessor_config.json of a random VLM (see randomVlmFiles); randomModelSource takes it as an extra file. */
 export function randomVlmPreprocessor(rawConfig: Record<string, any>, preprocessor: Record<string, any>): Uint8Array {
   const v = rawConfig.vision_config;
+  if (rawConfig.model_type === 'qwen3_vl') {
+    const pre = { ...qwen3VlPreprocessorConfig(v.patch_size ?? 16, v.spatial_merge_size ?? 2, v.temporal_patch_size ?? 2), ...preprocessor };
+    return new TextEncoder().encode(JSON.stringify(pre, null, 2));
+  }
   const pre = rawConfig.model_type === 'gemma3'
     ? { ...gemma3PreprocessorConfig(v.image_size, rawConfig.mm_tokens_per_image ?? 256), ...preprocessor, size: { height: v.image_size, width: v.image_size } }
     : { ...preprocessor, max_image_size: { longest_edge: v.image_size }, size: { longest_edge: v.size?.longest_edge ?? 4 * v.image_size } };

@@ -15,7 +15,9 @@
 import type { WeightRoutes } from '../model/loader.ts';
 import type { Ops } from '../ops/ops.ts';
 import { visionTensors } from '../model/families/siglip_tensors.ts';
-import { patchesPerSide, type VisionConfig } from '../model/vision_config.ts';
+import { patchesPerSide, type SiglipVisionConfig as VisionConfig } from '../model/vision_config.ts';
+import type { VisionTower } from './family.ts';
+import type { PreprocessedImage } from './preprocess.ts';
 
 export interface VisionLayerWeights<T> {
   ln1Gain: T; ln1Bias: T;
@@ -167,4 +169,46 @@ export function encodeTile<T>(ops: Ops<T>, v: VisionConfig, w: VisionWeights<T>,
     ops.rmsNorm(s.merged, s.merged, w.connectorNorm, v.tokensPerTile, D, cn.normEps);
   }
   ops.matmul(out, s.merged, w.connector, v.tokensPerTile, v.textHidden, connectorWidth(v), { outRow });
+}
+
+/**
+ * The streamed SigLIP tower + connector as a VisionTower: one tile of scratch, each tile of an
+ * image encoded in turn (tiles row-major, then the global view: the prompt's order).
+ */
+/** The SigLIP tower as loaded: its weights and tile scratch stay reachable (tests read the tower output in `state.xb`). */
+export interface SiglipTower<T> extends VisionTower<T> {
+  weights: VisionWeights<T>;
+  state: VisionState<T>;
+}
+
+export function planSiglipTower<T>(p: WeightRoutes<T>, v: VisionConfig): (ops: Ops<T>) => SiglipTower<T> {
+  const weights = planVisionWeights(p, v);
+  return (ops) => {
+    const w = weights();
+    let s: VisionState<T>;
+    try {
+      s = createVisionState(ops, v);
+    } catch (e) {
+      for (const t of visionWeightTensors(w)) ops.free(t);
+      throw e;
+    }
+    const tileFloats = v.numChannels * v.imageSize ** 2;
+    return {
+      weights: w,
+      state: s,
+      encode(im: PreprocessedImage, out: T, outRow: number): void {
+        for (let t = 0; t < im.tiles; t++) {
+          const px = ops.upload('vision.tile', im.pixels.subarray(t * tileFloats, (t + 1) * tileFloats));
+          encodeTile(ops, v, w, s, px, out, outRow + t * v.tokensPerTile);
+          ops.flush();
+          ops.free(px);
+        }
+      },
+      tensors: () => visionWeightTensors(w),
+      free() {
+        freeVisionState(ops, s);
+        for (const t of visionWeightTensors(w)) ops.free(t);
+      },
+    };
+  };
 }

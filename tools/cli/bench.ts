@@ -211,6 +211,18 @@ function fitRefusal(model: string, context: number | undefined, quant: BenchComm
   }
 }
 
+/** Each kernel family's choice on this adapter and every candidate's timing (the load-time probes). */
+function printKernels(model: string, b: BenchCommand, info: ModelInfo): void {
+  for (const k of info.kernels ?? []) {
+    if (b.json) {
+      process.stdout.write(JSON.stringify({ model, kind: 'kernel_choice', family: k.family, choice: k.choice, shape: k.shape, unit: k.unit, timings: k.timings, failed: k.failed, cached: k.cached }) + '\n');
+      continue;
+    }
+    const cands = Object.entries(k.timings).map(([n, v]) => `${n} ${v}`).join(', ');
+    process.stdout.write(`kernels: ${k.family}: ${k.choice} (${k.unit} on ${k.shape}${k.cached ? ', cached' : ''}: ${cands}${k.failed.length ? `; failed its check: ${k.failed.join(', ')}` : ''})\n`);
+  }
+}
+
 export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const bm of b.models) {
@@ -226,6 +238,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);
+    printKernels(bm.model, b, info);
 
     const avoid = info.vision?.imageTokenId ?? -1;
     // Warm-up: compile every pipeline a timed run uses (full depth, and POP's deep-KV path).

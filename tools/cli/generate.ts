@@ -1,11 +1,14 @@
 // `pop-llm generate`: one request, streamed to stdout (text) or printed as one JSON object.
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { InvalidArgumentError, ModelFileMissingError } from '../../src/errors.ts';
 import { checkKnown, intList, num, popOption, type ParsedArgs } from './args.ts';
+import type { ImagePayload } from './protocol.ts';
 import type { Session } from './session.ts';
 
 export const DEFAULT_MODEL = 'public/models/stories260K';
 
-export const GENERATE_OPTIONS = ['model', 'prompt', 'ids', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'pop', 'pop-ratio', 'context', 'ignore-eos', 'json', 'help'];
+export const GENERATE_OPTIONS = ['model', 'prompt', 'ids', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'pop', 'pop-ratio', 'context', 'ignore-eos', 'json', 'image', 'help'];
 
 export interface GenerateCommand {
   model: string;
@@ -20,6 +23,8 @@ export interface GenerateCommand {
   context?: number;
   ignoreEos: boolean;
   json: boolean;
+  /** --image FILE (repeatable, VLMs): the images of the user turn, before the --prompt text. */
+  images: ImagePayload[];
 }
 
 export function parseGenerate(p: ParsedArgs): GenerateCommand {
@@ -28,6 +33,11 @@ export function parseGenerate(p: ParsedArgs): GenerateCommand {
   const ids = intList(p, 'ids', 0);
   if (prompt !== undefined && ids !== undefined) throw new InvalidArgumentError('--prompt', 'give either --prompt or --ids, not both');
   if (prompt === undefined && ids === undefined) throw new InvalidArgumentError('--prompt', 'give --prompt TEXT or --ids 1,2,3');
+  const images = (p.lists.get('image') ?? []).map((f) => {
+    if (!existsSync(f) || !statSync(f).isFile()) throw new ModelFileMissingError(f);
+    return { kind: 'file' as const, name: basename(f), base64: readFileSync(f).toString('base64') };
+  });
+  if (images.length && ids !== undefined) throw new InvalidArgumentError('--image', 'goes with --prompt (the image tokens are laid out from the text), not --ids');
   return {
     model: p.values.get('model') ?? DEFAULT_MODEL,
     prompt, ids,
@@ -40,6 +50,7 @@ export function parseGenerate(p: ParsedArgs): GenerateCommand {
     context: num(p, 'context', { integer: true, min: 1 }),
     ignoreEos: p.flags.has('ignore-eos'),
     json: p.flags.has('json'),
+    images,
   };
 }
 
@@ -49,7 +60,7 @@ export async function runGenerate(s: Session, g: GenerateCommand): Promise<void>
   const info = await s.load({ arg: g.model, model: s.modelSpec(g.model), contextWindow: g.context });
   const onToken = g.json ? undefined : (_id: number, text: string) => void (text && process.stdout.write(text));
   const r = await s.generate(
-    { promptIds: g.ids, prompt: g.ids ? undefined : g.prompt, maxTokens: g.maxTokens, temperature: g.temperature, topP: g.topP, topK: g.topK, seed: g.seed, pop: g.pop.setting, ignoreEos: g.ignoreEos },
+    { promptIds: g.ids, prompt: g.ids ? undefined : g.prompt, maxTokens: g.maxTokens, temperature: g.temperature, topP: g.topP, topK: g.topK, seed: g.seed, pop: g.pop.setting, ignoreEos: g.ignoreEos, images: g.images.length ? g.images : undefined },
     onToken,
   );
   if (g.json) {

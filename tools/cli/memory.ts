@@ -8,7 +8,6 @@
 // loader's progress callback. The loader's own accounting (Engine.loadStats) comes with it.
 import type { Engine } from '../../src/engine/engine.ts';
 import { weightTensors } from '../../src/model/loader.ts';
-import { visionWeightTensors } from '../../src/vision/siglip.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape } from '../../src/model/family.ts';
 import type { GpuOps } from '../../src/ops/gpu_ops.ts';
 import type { LoadMemory } from './protocol.ts';
@@ -79,7 +78,7 @@ export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promi
   const ops = e.ops as GpuOps;
   const bytes = (t: GPUBuffer) => (ops.bytesOf ? ops.bytesOf(t) : t.size);
   // A VLM's tower and connector are weights too (not scratch).
-  const tensors = [...weightTensors(e.weights), ...(e.vision ? visionWeightTensors(e.vision.weights) : [])];
+  const tensors = [...weightTensors(e.weights), ...(e.vision ? e.vision.tower.tensors() : [])];
   const weightBytes = tensors.reduce((a, t) => a + bytes(t), 0);
   const kvBytes = [...new Set(e.cache.layers)].reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0); // KV-shared layers' storage once
   const params = textParams(e as Engine<unknown>);

@@ -1,6 +1,7 @@
 // The CLI's page (cli.html): the Node CLI drives it through Playwright, so the CLI runs
 // exactly the code a tab runs. It holds one engine and answers load / generate / gemm calls
 // with plain JSON: {ok} or {error: {code, message, fields}}.
+import { Template } from '@huggingface/jinja';
 import { createGpuEngine, describeGpuEngine } from '../../src/engine/create.ts';
 import { calibrate, type CalibrationSample } from '../../src/engine/calibrate.ts';
 import type { Engine } from '../../src/engine/engine.ts';
@@ -13,9 +14,9 @@ import type { GpuOps } from '../../src/ops/gpu_ops.ts';
 import { HeapSampler, loadMemory } from './memory.ts';
 import type { ImageInput } from '../../src/vision/image_input.ts';
 import type { PreprocessedImage } from '../../src/vision/preprocess.ts';
-import { expandImages, IMAGE_TOKEN, imagePlaceholder } from '../../src/vision/prompt.ts';
+import { IMAGE_TOKEN } from '../../src/vision/prompt.ts';
 import { patternImage, randomVlmPreprocessor } from '../../src/vision/random_vlm.ts';
-import { encodeImages, preprocessImages } from '../../src/vision/runtime.ts';
+import { encodeImages, expandImages, freeImageFeatures, imagePlaceholder, imageTokenCount, preprocessImages } from '../../src/vision/runtime.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePayload, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, Reply } from './protocol.ts';
 
 let engine: Engine<GPUBuffer> | null = null;
@@ -108,10 +109,10 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
       layers: c.numLayers, vocabSize: c.vocabSize, hiddenSize: c.hiddenSize, intermediateSize: c.intermediateSize,
       numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, bosTokenId: c.bosTokenId,
       contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
-      variants: d.variants as Record<string, string>, adapter: d.adapter,
+      variants: d.variants as Record<string, string>, adapter: d.adapter, kernels: d.kernels as ModelInfo['kernels'],
       vision: engine.vision ? {
-        layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.imageSize,
-        patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.tokensPerTile, imageTokenId: engine.vision.config.imageTokenId,
+        layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.kind === 'siglip' ? engine.vision.config.imageSize : 0,
+        patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.kind === 'siglip' ? engine.vision.config.tokensPerTile : 0, imageTokenId: engine.vision.config.imageTokenId,
         longestEdge: engine.vision.processor.longestEdge,
       } : null,
       memory: await loadMemory(engine, heap),
@@ -123,7 +124,13 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
   return wrap(async () => {
     const e = requireEngine();
     let promptIds = req.promptIds;
-    if (!promptIds) {
+    let images: PreprocessedImage[] | undefined;
+    if (req.images?.length) {
+      // A user turn of the images then the text, as the model's processor lays it out.
+      images = (await prepareImages(e, req.images)).pre;
+      const { text, addSpecial } = userTurn(e, images.length, req.prompt ?? '');
+      promptIds = imagePromptIds(e, text, images, addSpecial);
+    } else if (!promptIds) {
       if (!e.tokenizer) throw Object.assign(new Error("Model file 'tokenizer.json' is missing: give --ids instead of --prompt."), { code: 'MODEL_FILE_MISSING', fields: { file: 'tokenizer.json' } });
       promptIds = e.tokenizer.encode(req.prompt ?? '');
     }
@@ -131,7 +138,7 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
     const sink = (globalThis as any).__popCliToken as ((id: number, text: string) => void) | undefined;
     const { ids, stats } = await e.generate(promptIds, {
       maxTokens: req.maxTokens, temperature: req.temperature, topP: req.topP, topK: req.topK, seed: req.seed,
-      pop: req.pop, ignoreEos: req.ignoreEos,
+      pop: req.pop, ignoreEos: req.ignoreEos, images,
       onToken: req.stream && sink ? (id) => void sink(id, streamer ? streamer.push(id) : '') : undefined,
     });
     return {
@@ -196,7 +203,7 @@ async function prepareImages(e: Engine<GPUBuffer>, payloads: readonly ImagePaylo
   const processor = longestEdge ? { ...rt.processor, longestEdge } : rt.processor;
   const t0 = performance.now();
   const inputs: ImageInput[] = payloads.map((p) => (p.kind === 'pattern' ? patternImage(p.width, p.height) : base64Bytes(p.base64)));
-  const pre = await preprocessImages(inputs, processor);
+  const pre = await preprocessImages(inputs, rt, undefined, processor);
   return { pre, ms: performance.now() - t0 };
 }
 
@@ -204,11 +211,21 @@ async function prepareImages(e: Engine<GPUBuffer>, payloads: readonly ImagePaylo
 function imagePromptIds(e: Engine<GPUBuffer>, text: string, pre: readonly PreprocessedImage[], addSpecial = true): number[] {
   const rt = e.vision!;
   const tok = requireTokenizer(e);
-  const ids = tok.encode(expandImages(text, pre, rt.config), addSpecial);
-  const want = pre.reduce((a, p) => a + p.tiles, 0) * rt.config.tokensPerTile;
+  const ids = tok.encode(expandImages(text, pre, rt), addSpecial);
+  const want = imageTokenCount(rt, pre);
   const got = ids.filter((id) => id === rt.config.imageTokenId).length;
   if (got !== want) throw Object.assign(new Error(`The tokenizer turned ${want} image token markers into ${got} image tokens (id ${rt.config.imageTokenId}): it lacks the model's image special tokens.`), { code: 'MALFORMED_FILE', fields: { file: 'tokenizer.json' } });
   return ids;
+}
+
+/** One user turn of `images` images then `prompt`: the chat template's rendering, else the placeholders inline. */
+function userTurn(e: Engine<GPUBuffer>, images: number, prompt: string): { text: string; addSpecial: boolean } {
+  const tpl = e.files.chatTemplate;
+  if (!tpl) return { text: imagePlaceholder(e.vision!).repeat(images) + prompt, addSpecial: true };
+  const tc = e.files.tokenizerConfig ?? {};
+  const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
+  const content = [...Array.from({ length: images }, () => ({ type: 'image' })), { type: 'text', text: prompt }];
+  return { text: new Template(tpl).render({ messages: [{ role: 'user', content }], add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) }), addSpecial: false };
 }
 
 function requireTokenizer(e: Engine<GPUBuffer>): TextTokenizer {
@@ -223,9 +240,9 @@ async function imagePrompt(req: ImagePromptRequest): Promise<Reply<ImagePromptRe
     const rt = e.vision;
     const { pre, ms } = await prepareImages(e, req.images, req.longestEdge);
     // The request marks images with `<image>`; the model may use another placeholder (Gemma 3).
-    const ids = imagePromptIds(e, req.text.split(IMAGE_TOKEN).join(imagePlaceholder(rt!.config)), pre);
+    const ids = imagePromptIds(e, req.text.split(IMAGE_TOKEN).join(imagePlaceholder(rt!)), pre);
     const tiles = pre.reduce((a, p) => a + p.tiles, 0);
-    const imageTokens = tiles * rt!.config.tokensPerTile;
+    const imageTokens = imageTokenCount(rt!, pre);
     const part = req.part ?? 'full';
     const base = { promptTokens: ids.length, imageTokens, tiles, preprocessMs: ms, layers: e.config.numLayers };
     if (part === 'vision') {
@@ -233,7 +250,7 @@ async function imagePrompt(req: ImagePromptRequest): Promise<Reply<ImagePromptRe
       const f = encodeImages(e.ops, rt!, pre);
       await e.ops.read(f.data, 1);
       const t = performance.now() - t0;
-      e.ops.free(f.data);
+      freeImageFeatures(e.ops, f);
       return { ...base, ttftMs: t, prefillMs: 0, keep: e.config.numLayers, ids: [] };
     }
     // 'text': the image rows become a text id (same prompt length, no tower).
@@ -272,7 +289,7 @@ async function imageSamples(e: Engine<GPUBuffer>, req: CalibrateRequest): Promis
     if (part.length < 2) throw new InvalidArgumentError('--text', `the text paired with image ${i + 1} (${images[i].kind === 'file' ? images[i].name : 'pattern'}) needs at least 2 tokens (got ${part.length})`);
     const c = Math.max(1, Math.min(req.context ?? Infinity, Math.floor(part.length * 0.75), part.length - 1));
     const n = Math.min(req.continuation ?? 16, part.length - c);
-    return { context: [...imagePromptIds(e, imagePlaceholder(e.vision!.config), [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
+    return { context: [...imagePromptIds(e, imagePlaceholder(e.vision!), [img]), ...part.slice(0, c)], continuation: part.slice(c, c + n), images: [img] };
   });
 }
 

@@ -3,6 +3,7 @@
 import type { PopCalibration, PopSetting } from '../../src/engine/pop.ts';
 import type { CalibrationReport } from '../../src/engine/calibrate.ts';
 import type { LoadStats } from '../../src/model/stream.ts';
+import type { KernelFamilyReport } from '../../src/engine/create.ts';
 
 /** An image the page decodes: an encoded file (base64 bytes), or a test pattern it draws. */
 export type ImagePayload =
@@ -94,6 +95,8 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   variants: Record<string, string>;
   adapter: unknown;
+  /** Each kernel family's choice on this adapter and its candidates' timings (src/engine/create.ts kernelReport). */
+  kernels: KernelFamilyReport[];
   /** VLMs: the vision tower and image processor (null for text-only models). */
   vision: { layers: number; hiddenSize: number; imageSize: number; patchSize: number; tokensPerTile: number; imageTokenId: number; longestEdge: number } | null;
   memory: LoadMemory;
@@ -139,6 +142,8 @@ export interface GenerateRequest {
   seed?: number;
   pop?: PopSetting;
   ignoreEos?: boolean;
+  /** VLMs: the user turn's images, before the prompt text (rendered with the model's chat template when it has one). */
+  images?: ImagePayload[];
   /** Call window.__popCliToken(id, textDelta) for every token. */
   stream?: boolean;
 }

@@ -130,7 +130,11 @@ export class Session {
         if (tokenizerJson) tokenizerJson = withGemma3Tokens(tokenizerJson, ids);
         return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson, preprocessorConfig: pre ? JSON.parse(pre) : null };
       }
-      if (config.model_type !== 'idefics3') return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson };
+      if (config.model_type !== 'idefics3') {
+        // Other VLMs (Qwen3-VL): the folder's tokenizer as it is (with its vision tokens) and its processor settings.
+        const pre = config.vision_config ? read('preprocessor_config.json', true) : null;
+        return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson, ...(pre ? { preprocessorConfig: JSON.parse(pre) } : {}) };
+      }
       // A random SmolVLM: the real image processor settings, and a tokenizer with Idefics3's
       // special tokens (the config folder's own, else SmolLM2's from a sibling folder).
       const pre = read('preprocessor_config.json', true);

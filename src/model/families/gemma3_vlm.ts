@@ -34,7 +34,7 @@ export const gemma3: FamilySpec = {
   globalTensors: { embed: `${TEXT}embed_tokens.weight`, finalNorm: `${TEXT}norm.weight`, lmHead: 'lm_head.weight' },
   layerTensors: Object.fromEntries(Object.entries(gemma3Text.layerTensors).map(([r, n]) => [r, n!.replace('model.layers.', `${TEXT}layers.`)])) as Partial<Record<LayerRole, string>>,
   normGainOffset: 1,
-  extraTensors: (c) => (c.vision ? visionTensors(c.vision) : []),
+  extraTensors: (c) => (c.vision?.kind === 'siglip' ? visionTensors(c.vision) : []),
   checkpointAliases: [
     [TEXT, 'language_model.model.'],
     ['model.vision_tower.', 'vision_tower.'],

@@ -19,5 +19,5 @@ export const idefics3: FamilySpec = {
   globalTensors: { embed: 'model.text_model.embed_tokens.weight', finalNorm: 'model.text_model.norm.weight', lmHead: 'lm_head.weight' },
   layerTensors: Object.fromEntries(Object.entries(llama.layerTensors).map(([r, n]) => [r, n!.replace('model.layers.', 'model.text_model.layers.')])) as Partial<Record<LayerRole, string>>,
   normGainOffset: 0,
-  extraTensors: (c) => (c.vision ? visionTensors(c.vision) : []),
+  extraTensors: (c) => (c.vision?.kind === 'siglip' ? visionTensors(c.vision) : []),
 };

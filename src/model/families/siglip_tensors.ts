@@ -2,7 +2,7 @@
 // VLM families' data: tower prefix, connector names). The loader checks them and random
 // fixtures draw them; src/vision/siglip.ts routes them to the device.
 import type { ExtraTensor } from '../family.ts';
-import { patchesPerSide, type VisionConfig } from '../vision_config.ts';
+import { patchesPerSide, type SiglipVisionConfig as VisionConfig } from '../vision_config.ts';
 
 /** Every vision and connector tensor with its HF name and shape (as stored in the checkpoint). */
 export function visionTensors(v: VisionConfig): ExtraTensor[] {

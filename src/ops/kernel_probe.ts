@@ -1,0 +1,289 @@
+// Chooses, per adapter and model shape, the kernels that the model-independent matmul probe
+// (src/gpu/probe.ts) leaves open: the q4 GEMV of decode and the one-row (decode) attention.
+// Each candidate is first checked against a CPU result on a small odd shape (a wrong or
+// uncompilable variant is dropped, never chosen), then timed on the model's own shapes; the
+// choice and every candidate's timing are cached in IndexedDB by adapter and shape, and
+// reported in stats (describeGpuEngine) and by `pop-llm bench`.
+import { get, set } from 'idb-keyval';
+import type { KernelContext } from '../kernels/context.ts';
+import { MATMUL_Q4_VARIANTS, matmulQ4, q4DecodeCandidates } from '../kernels/matmul_q4.ts';
+import { attention, AttentionScratch, DECODE_ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention.ts';
+import { quantizeQ4, type QuantScheme } from '../core/quant.ts';
+import { readBuffer } from '../gpu/recorder.ts';
+
+export interface KernelChoice {
+  /** The q4 GEMV for M = 1 (src/kernels/matmul_q4.ts). */
+  matvecQ4: string;
+  /** The attention kernel for one query row (src/kernels/attention.ts). */
+  attentionDecode: AttentionVariant;
+}
+
+export interface CandidateTiming {
+  /** Best of the timed calls, in milliseconds per call (the GEMV: both layer shapes together). */
+  ms: number;
+  /** Bytes the call must read (weights; K and V) over that time, in GB/s. */
+  gbps: number;
+}
+
+export interface FamilyProbe {
+  choice: string;
+  /** The shape timed, in words. */
+  shape: string;
+  timings: Record<string, CandidateTiming>;
+  /** Candidates that failed their check on this adapter (never chosen). */
+  failed: string[];
+}
+
+export interface KernelProbeResult {
+  /** Present when the model holds q4 weights. */
+  matvecQ4?: FamilyProbe;
+  attentionDecode: FamilyProbe;
+  cached: boolean;
+}
+
+/** The model shapes the probe times on. */
+export interface ModelKernelShapes {
+  hidden: number;
+  intermediate: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Keys of the timed decode attention (the context, capped). */
+  keys: number;
+  quantized: boolean;
+}
+
+const CACHE_VERSION = 1;
+/** A candidate whose first call takes this many times the best first call is not timed further. */
+const SLOW_CUTOFF = 4;
+
+function seeded(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+class Buffers {
+  private readonly made: GPUBuffer[] = [];
+  constructor(private readonly dev: GPUDevice) {}
+  data(d: ArrayBufferView): GPUBuffer {
+    const b = this.zeros(d.byteLength);
+    this.dev.queue.writeBuffer(b, 0, d.buffer, d.byteOffset, d.byteLength);
+    return b;
+  }
+  zeros(bytes: number): GPUBuffer {
+    const b = this.dev.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    this.made.push(b);
+    return b;
+  }
+  destroy(): void {
+    for (const b of this.made) b.destroy();
+  }
+}
+
+/** Runs `body` inside a validation scope; false when it threw or the device reported an error. */
+async function checked(ctx: KernelContext, body: () => Promise<boolean>): Promise<boolean> {
+  const dev = ctx.gpu.device;
+  dev.pushErrorScope('validation');
+  let ok = false;
+  try {
+    ok = await body();
+  } catch {
+    ok = false;
+  }
+  const err = await dev.popErrorScope().catch(() => null);
+  return ok && !err;
+}
+
+/** Best wall time of `run` (submitted and waited for) over `reps` calls after a warm-up; the warm-up alone when slow. */
+async function timeCalls(ctx: KernelContext, run: () => void, reps: number, cutoffMs: number): Promise<number> {
+  const dev = ctx.gpu.device;
+  const once = async () => {
+    const t = performance.now();
+    run();
+    ctx.rec.submit();
+    await dev.queue.onSubmittedWorkDone();
+    return performance.now() - t;
+  };
+  let best = await once();
+  if (best > cutoffMs) return best;
+  for (let i = 0; i < reps; i++) best = Math.min(best, await once());
+  return best;
+}
+
+/** The q4 GEMV at M = 1 and M = 3, both schemes, K % 32 != 0, N not a multiple of a tile, bias and accumulate. */
+async function q4GemvCorrect(ctx: KernelContext, name: string): Promise<boolean> {
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    return await checked(ctx, async () => {
+      for (const [scheme, m, n, k] of [['q4', 1, 37, 172], ['q4-asym', 3, 21, 64]] as [QuantScheme, number, number, number][]) {
+        const x = seeded(m * k, 3), w = seeded(n * k, 4), b = seeded(n, 5), y0 = seeded(m * n, 6);
+        const { packed, info } = quantizeQ4(w, { scheme, cols: k });
+        const f = new Float32Array(packed.buffer);
+        const out = bufs.data(y0);
+        matmulQ4(ctx, { out, x: bufs.data(x), w: bufs.data(packed), bias: bufs.data(b), m, n, k, accumulate: true, xOffset: 0, yOffset: 0 }, info, name);
+        ctx.rec.submit();
+        const y = new Float32Array(await readBuffer(ctx.gpu, out, m * n * 4));
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+          let acc = y0[i * n + j] + b[j];
+          for (let t = 0; t < k; t++) {
+            const q = (packed[j * info.rowWords + (t >> 3)] >>> (4 * (t & 7))) & 15;
+            const s = f[info.scalesOffset + j * info.groups + (t >> 5)];
+            const off = info.minsOffset ? f[info.minsOffset + j * info.groups + (t >> 5)] : -8 * s;
+            acc += x[i * k + t] * (q * s + off);
+          }
+          if (!(Math.abs(acc - y[i * n + j]) <= 1e-4 * Math.max(1, Math.abs(acc)))) return false;
+        }
+      }
+      return true;
+    });
+  } finally {
+    bufs.destroy();
+  }
+}
+
+async function probeMatvecQ4(ctx: KernelContext, s: ModelKernelShapes): Promise<FamilyProbe> {
+  // The layer's two widest GEMVs: gate|up [2 * intermediate, hidden] and down [hidden, intermediate].
+  const shapes: [number, number][] = [[2 * s.intermediate, s.hidden], [s.hidden, s.intermediate]];
+  const probe: FamilyProbe = { choice: 'matvec_q4', shape: shapes.map(([n, k]) => `${n}x${k}`).join(' + ') + ' q4, M = 1', timings: {}, failed: [] };
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    // Zero weights time the same as real ones (the reads and the math do not depend on values).
+    const ops = shapes.map(([n, k]) => {
+      const info = quantizeQ4(new Float32Array(4 * k), { scheme: 'q4', cols: k }).info;
+      const rowWords = info.rowWords, groups = info.groups;
+      const full = { ...info, rows: n, scalesOffset: n * rowWords, words: n * rowWords + n * groups };
+      return { n, k, info: full, w: bufs.zeros(full.words * 4), x: bufs.zeros(k * 4), y: bufs.zeros(n * 4) };
+    });
+    const bytes = ops.reduce((a, o) => a + o.info.words * 4 + o.k * 4, 0);
+    let bestMs = Infinity;
+    for (const name of q4DecodeCandidates(ctx.gpu)) {
+      if (!(await q4GemvCorrect(ctx, name))) {
+        probe.failed.push(name);
+        continue;
+      }
+      const run = () => { for (const o of ops) matmulQ4(ctx, { out: o.y, x: o.x, w: o.w, bias: null, m: 1, n: o.n, k: o.k, accumulate: false, xOffset: 0, yOffset: 0 }, o.info, name); };
+      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
+      if (Number.isNaN(ms)) {
+        probe.failed.push(name);
+        continue;
+      }
+      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9) };
+      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
+    }
+    return probe;
+  } finally {
+    bufs.destroy();
+  }
+}
+
+/** CPU attention of one query row over keys [0, keys) of a token-major [keys, kvHeads, headDim] cache. */
+function cpuDecodeAttention(q: Float32Array, k: Float32Array, v: Float32Array, keys: number, heads: number, kvHeads: number, hd: number, scale: number): Float32Array {
+  const out = new Float32Array(heads * hd);
+  for (let h = 0; h < heads; h++) {
+    const kvh = Math.floor(h / (heads / kvHeads));
+    const sc = new Float64Array(keys);
+    let mx = -Infinity;
+    for (let t = 0; t < keys; t++) {
+      let s = 0;
+      for (let d = 0; d < hd; d++) s += q[h * hd + d] * k[(t * kvHeads + kvh) * hd + d];
+      sc[t] = s * scale;
+      mx = Math.max(mx, sc[t]);
+    }
+    let l = 0;
+    for (let t = 0; t < keys; t++) l += (sc[t] = Math.exp(sc[t] - mx));
+    for (let t = 0; t < keys; t++) for (let d = 0; d < hd; d++) out[h * hd + d] += (sc[t] / l) * v[(t * kvHeads + kvh) * hd + d];
+  }
+  return out;
+}
+
+/** A cache of `keys` positions in pages of 16 (identity page table) and one query row at the last position. */
+function decodeCase(bufs: Buffers, keys: number, heads: number, kvHeads: number, hd: number, withData: boolean) {
+  const pageSize = 16, pages = Math.ceil(keys / pageSize), n = pages * pageSize * kvHeads * hd;
+  const k = withData ? seeded(n, 7) : null, v = withData ? seeded(n, 8) : null, q = withData ? seeded(heads * hd, 9) : null;
+  return {
+    k, v, q,
+    args: {
+      out: bufs.zeros(heads * hd * 4), q: q ? bufs.data(q) : bufs.zeros(heads * hd * 4), qStride: heads * hd,
+      k: k ? bufs.data(k) : bufs.zeros(n * 4), v: v ? bufs.data(v) : bufs.zeros(n * 4),
+      pageTable: bufs.data(Uint32Array.from({ length: pages }, (_, i) => i)), pageSize,
+      rows: 1, startPos: keys - 1, shape: { numHeads: heads, numKvHeads: kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd), window: 0 },
+    },
+  };
+}
+
+async function decodeAttentionCorrect(ctx: KernelContext, name: AttentionVariant, scratch: AttentionScratch): Promise<boolean> {
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    return await checked(ctx, async () => {
+      // 300 keys: two flash-decoding chunks, the second partial; GQA 6/2, headDim 64.
+      const keys = 300, heads = 6, kvHeads = 2, hd = 64;
+      const c = decodeCase(bufs, keys, heads, kvHeads, hd, true);
+      attention(ctx, c.args, { variants: { prefill: 'regblock', decode: 'matvec' }, scratch }, name);
+      ctx.rec.submit();
+      const got = new Float32Array(await readBuffer(ctx.gpu, c.args.out, heads * hd * 4));
+      const want = cpuDecodeAttention(c.q!, c.k!, c.v!, keys, heads, kvHeads, hd, c.args.shape.scale);
+      return want.every((w, i) => Math.abs(w - got[i]) <= 1e-4 * Math.max(1, Math.abs(w)));
+    });
+  } finally {
+    bufs.destroy();
+  }
+}
+
+async function probeAttentionDecode(ctx: KernelContext, s: ModelKernelShapes, scratch: AttentionScratch): Promise<FamilyProbe> {
+  const probe: FamilyProbe = { choice: 'split_keys', shape: `${s.numHeads}/${s.numKvHeads} heads x ${s.headDim}, ${s.keys} keys, one row`, timings: {}, failed: [] };
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    const c = decodeCase(bufs, s.keys, s.numHeads, s.numKvHeads, s.headDim, false);
+    const bytes = 2 * s.keys * s.numKvHeads * s.headDim * 4;
+    let bestMs = Infinity;
+    for (const name of DECODE_ATTENTION_VARIANTS) {
+      if (!(await decodeAttentionCorrect(ctx, name, scratch))) {
+        probe.failed.push(name);
+        continue;
+      }
+      // A head size the kernels refuse (over 256) throws here: the candidate is dropped.
+      const ms = await timeCalls(ctx, () => attention(ctx, c.args, { variants: { prefill: 'regblock', decode: 'matvec' }, scratch }, name), 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
+      if (Number.isNaN(ms)) {
+        probe.failed.push(name);
+        continue;
+      }
+      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9) };
+      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
+    }
+    return probe;
+  } finally {
+    bufs.destroy();
+  }
+}
+
+const round = (v: number) => Number(v.toPrecision(4));
+
+/** The kernel choices for a model on this adapter: cached by adapter and shape, else probed. */
+export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
+  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(shapes)}`;
+  const useCache = opts.useCache !== false && typeof indexedDB !== 'undefined';
+  const valid = (r: KernelProbeResult) => DECODE_ATTENTION_VARIANTS.includes(r.attentionDecode?.choice as AttentionVariant) && (!shapes.quantized || !!MATMUL_Q4_VARIANTS[r.matvecQ4?.choice ?? '']);
+  let result: KernelProbeResult | undefined;
+  if (useCache) {
+    try {
+      const hit = (await get(key)) as KernelProbeResult | undefined;
+      if (hit && valid(hit)) result = { ...hit, cached: true };
+    } catch {
+      /* no IndexedDB (private mode, opaque origin): probe every time */
+    }
+  }
+  if (!result) {
+    result = {
+      ...(shapes.quantized ? { matvecQ4: await probeMatvecQ4(ctx, shapes) } : {}),
+      attentionDecode: await probeAttentionDecode(ctx, shapes, scratch),
+      cached: false,
+    };
+    if (useCache) await set(key, result).catch(() => undefined);
+  }
+  return { choice: { matvecQ4: result.matvecQ4?.choice ?? 'matvec_q4', attentionDecode: result.attentionDecode.choice as AttentionVariant }, result };
+}

@@ -1,0 +1,41 @@
+// The per-model kernel probe (src/ops/kernel_probe.ts): at load it checks and times every q4
+// GEMV and decode-attention candidate on the model's shapes, reports each candidate, and caches
+// the choice per adapter and shape. Every choice the probe could make, forced in turn, gives the
+// CPU dequantized reference's logits (1e-4 normalized) through prefill and decode.
+import { readFileSync } from 'node:fs';
+import { test, expect } from './fixtures.ts';
+
+const SMOL = JSON.parse(readFileSync(new URL('../configs/HuggingFaceTB__SmolLM2-135M-Instruct/config.json', import.meta.url), 'utf8'));
+// inter 100: down's K is not a multiple of the 32-group; heads 4 / kv 2 (GQA); small pages.
+const TINY = { config: SMOL, scale: { layers: 3, hidden: 64, heads: 4, kvHeads: 2, inter: 100, vocab: 300, maxPositions: 512 }, pageSize: 8, prefillChunk: 16 };
+const TOL = 1e-4;
+
+const call = (page: any, fn: string, ...args: unknown[]) => page.evaluate(([f, a]: [string, unknown[]]) => (globalThis as any).pop.engineCases[f](...a), [fn, args] as [string, unknown[]]);
+
+test('kernel probe: every q4 GEMV and decode attention candidate passes its check here, is timed and reported; the choice is cached', async ({ harness }) => {
+  const r = await call(harness, 'kernelProbe', TINY, 'q4');
+  test.info().annotations.push({ type: 'kernel probe', description: JSON.stringify(r.atLoad) });
+  for (const [family, candidates] of [['matvecQ4', ['matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg']], ['attentionDecode', ['split_keys', 'flash_decode']]] as const) {
+    const f = r.atLoad[family];
+    expect(f.failed, family).toEqual([]);
+    expect(Object.keys(f.timings).sort(), family).toEqual([...candidates].sort());
+    for (const t of Object.values(f.timings) as { ms: number; gbps: number }[]) expect(t.ms > 0 && t.gbps > 0, JSON.stringify(t)).toBe(true);
+    expect(candidates as readonly string[]).toContain(f.choice);
+    expect(r.again[family].choice).toBe(f.choice);
+  }
+  expect(r.atLoad.cached).toBe(false);
+  expect(r.again.cached).toBe(true);
+  expect(r.variants.matvec_q4).toBe(r.choice.matvecQ4);
+  expect(r.variants.attention).toContain(r.choice.attentionDecode);
+});
+
+test(`every q4 GEMV x decode attention choice matches the CPU dequantized reference through prefill and decode (${TOL})`, async ({ harness }) => {
+  const all = ['matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg'].flatMap((matvecQ4) => ['split_keys', 'flash_decode'].map((attentionDecode) => ({ matvecQ4, attentionDecode })));
+  for (const [scheme, choices] of [['q4', all], ['q4-asym', all.filter((c) => c.matvecQ4 !== 'matvec_q4' && c.attentionDecode === 'flash_decode')]] as const) {
+    // (Several flash-decoding chunks, their partial ends and windows: test/kernels.spec.ts.)
+    const prompt = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 300);
+    const errs: Record<string, number> = await call(harness, 'kernelChoicesVsCpu', TINY, scheme, prompt, [5, 17, 250], choices);
+    expect(Object.keys(errs).length).toBe(choices.length);
+    for (const [k, e] of Object.entries(errs)) expect(e, `${scheme} ${k}`).toBeLessThan(TOL);
+  }
+});

@@ -1,0 +1,88 @@
+// Text-side pieces of issue 16, in Node (no page): tool-call parsing and checks, the
+// reasoning (<think>) splitter, and the thinking switch through a template.
+import { test, expect } from '@playwright/test';
+import { Template } from '@huggingface/jinja';
+import { checkTools, parseToolCalls, templateMessage, toolGrammar, toolStyle } from '../src/api/tools.ts';
+import { promptOpensThinking, ReasoningSplitter, splitReasoning } from '../src/api/reasoning.ts';
+import { THINKING_TEMPLATE, TOOL_TEMPLATE } from './fixtures/chat_templates.ts';
+
+test('parseToolCalls: Hermes blocks (with text around, several, broken) and Llama 3 JSON', () => {
+  const h = parseToolCalls('Let me check.\n<tool_call>\n{"name": "weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n<tool_call>{"name":"time","arguments":{"tz":1}}</tool_call>', 'hermes');
+  expect(h.content).toBe('Let me check.');
+  expect(h.toolCalls.map((c) => [c.type, c.function.name, JSON.parse(c.function.arguments)])).toEqual([['function', 'weather', { city: 'Oslo' }], ['function', 'time', { tz: 1 }]]);
+  expect(new Set(h.toolCalls.map((c) => c.id)).size).toBe(2);
+  const broken = parseToolCalls('<tool_call>{"name": "weather", "argu</tool_call>', 'hermes');
+  expect(broken.toolCalls).toEqual([]);
+  expect(broken.content).toBe('<tool_call>{"name": "weather", "argu</tool_call>');
+  const l = parseToolCalls('<|python_tag|>{"name": "weather", "parameters": {"city": "Rome"}}', 'llama3');
+  expect(l.content).toBe('');
+  expect(l.toolCalls[0].function).toEqual({ name: 'weather', arguments: '{"city":"Rome"}' });
+  expect(parseToolCalls('It is sunny.', 'llama3')).toEqual({ content: 'It is sunny.', toolCalls: [] });
+});
+
+test('tools and tool_choice are checked with typed errors; templates without tools are TOOLS_UNSUPPORTED', () => {
+  const t = [{ type: 'function', function: { name: 'weather', parameters: { type: 'object' } } }];
+  expect(checkTools(t, undefined).choice).toBe('auto');
+  const bad: [unknown, unknown, string][] = [[[], 'auto', 'tools'], [[{ type: 'x' }], 'auto', 'tools[0]'], [t, 'sometimes', 'tool_choice'], [t, { type: 'function', function: { name: 'nope' } }, 'tool_choice'], [[t[0], t[0]], 'auto', 'tools']];
+  for (const [tools, choice, field] of bad) {
+    try {
+      checkTools(tools, choice);
+      throw new Error('accepted');
+    } catch (e: any) {
+      expect([e.code, e.fields?.argument]).toEqual(['INVALID_ARGUMENT', field]);
+    }
+  }
+  for (const tpl of [null, '{% for m in messages %}{{ m.content }}{% endfor %}']) {
+    try {
+      toolStyle(tpl, 'm');
+      throw new Error('accepted');
+    } catch (e: any) {
+      expect(e.code).toBe('TOOLS_UNSUPPORTED');
+    }
+  }
+  expect(toolStyle(TOOL_TEMPLATE, 'm')).toBe('hermes');
+  expect(toolStyle('{% if tools %}{{ tools | tojson }}{% endif %}', 'm')).toBe('llama3');
+  // Forced calls: one schema per allowed tool, the call's JSON between the template's tags.
+  const g = toolGrammar(t as any, { type: 'function', function: { name: 'weather' } }, 'hermes') as any;
+  expect(g.wrap).toEqual({ begin: '<tool_call>\n', end: '\n</tool_call>' });
+  expect(JSON.parse(g.schema).properties.name).toEqual({ const: 'weather' });
+  expect(toolGrammar(t as any, 'auto', 'hermes')).toBeNull();
+  // An assistant's call goes to the template with its arguments as an object; a tool result gets the call's name.
+  const names = new Map<string, string>();
+  const a = templateMessage({ role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }] }, names);
+  expect((a.tool_calls as any)[0].function.arguments).toEqual({ city: 'Oslo' });
+  expect(templateMessage({ role: 'tool', tool_call_id: 'c1', content: '{}' }, names).name).toBe('weather');
+});
+
+test('reasoning: <think> ... </think> is split from the answer, streamed in any token split', () => {
+  const reply = '<think>\nThe user greets.\n</think>\n\nHello!';
+  expect(splitReasoning(reply)).toEqual({ reasoning: 'The user greets.', content: 'Hello!' });
+  for (const size of [1, 2, 3, 5, 7]) {
+    const s = new ReasoningSplitter();
+    let r = '', c = '';
+    for (let i = 0; i < reply.length; i += size) {
+      const d = s.push(reply.slice(i, i + size));
+      r += d.reasoning;
+      c += d.content;
+      expect(d.content).not.toContain('<');
+      expect(d.reasoning).not.toContain('</');
+    }
+    const d = s.flush();
+    expect([(r + d.reasoning).trim(), c + d.content]).toEqual(['The user greets.', 'Hello!']);
+  }
+  expect(splitReasoning('No thinking here.')).toEqual({ reasoning: '', content: 'No thinking here.' });
+  expect(splitReasoning('still thinking</think>Answer', true)).toEqual({ reasoning: 'still thinking', content: 'Answer' });
+  expect(splitReasoning('a < b')).toEqual({ reasoning: '', content: 'a < b' });
+});
+
+test("thinking switch: enable_thinking false writes an empty think block into the prompt; the default does not", () => {
+  const tpl = new Template(THINKING_TEMPLATE);
+  const messages = [{ role: 'user', content: 'Hi' }];
+  const on = tpl.render({ messages, add_generation_prompt: true });
+  const off = tpl.render({ messages, add_generation_prompt: true, enable_thinking: false });
+  expect(on.endsWith('<|im_start|>assistant\n')).toBe(true);
+  expect(off.endsWith('<think>\n\n</think>\n\n')).toBe(true);
+  expect(promptOpensThinking(on)).toBe(false);
+  expect(promptOpensThinking(off)).toBe(false);
+  expect(promptOpensThinking('<|im_start|>assistant\n<think>\n')).toBe(true);
+});
