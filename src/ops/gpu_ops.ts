@@ -91,7 +91,9 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.ids = this.pool.create('token-ids', maxRows * 4);
     this.keyEnds = this.pool.create('key-ends', maxRows * 4);
     this.maxRows = maxRows;
-    this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => this.free(b));
+    // A scratch buffer outgrown mid-recording (layers of different shapes in one forward: Gemma 4)
+    // may still be read by recorded commands: submit them before it is freed.
+    this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => (this.ctx.rec.submit(), this.free(b)));
     this.token = this.pool.create('sampled-token', 16);
     this.logprobsOut = this.pool.create('logprobs-out', LOGPROBS_WORDS * 4);
     this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: LOGPROBS_WORDS * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
