@@ -9,6 +9,7 @@ import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
 import { resolveModelUrl, urlSource } from '../model/source.ts';
+import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
 import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
@@ -43,6 +44,7 @@ export class ChatEngine {
    */
   async reload(model: string | ModelSource, config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
     this.unload();
+    if (typeof model === 'string' && isEmbeddedModelUrl(model)) model = await embeddedModelSource();
     const t0 = performance.now();
     const report = (progress: number, text: string) => config.initProgressCallback?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text } as InitProgressReport);
     report(0, 'Starting WebGPU');

@@ -10,6 +10,7 @@ import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
   Completion, CompletionChunk, CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, EngineConfig, FinishReason, SamplingRequest,
 } from './protocol.ts';
+import { startEngineWorker } from './engine_worker.ts';
 import { registerErrorTransfer } from './transfer.ts';
 import type { WorkerHost } from './worker.ts';
 
@@ -224,7 +225,7 @@ export class WorkerEngine {
 
 /** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  const worker = await startEngineWorker();
   const engine = new WorkerEngine(worker);
   try {
     await engine.reload(model, config);

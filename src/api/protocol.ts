@@ -1,10 +1,15 @@
 // The OpenAI-style request and response shapes, following WebLLM's engine conventions
-// (message params and progress reports are WebLLM's own types). Streaming and
-// non-streaming requests are typed apart so `create` returns the right thing.
-import type { ChatCompletionMessageParam, InitProgressReport } from '@mlc-ai/web-llm';
+// (own types: the package's declarations cannot import WebLLM, a devDependency). Streaming
+// and non-streaming requests are typed apart so `create` returns the right thing.
 import type { PopSetting } from '../engine/pop.ts';
 
-export type { ChatCompletionMessageParam, InitProgressReport };
+export type ChatCompletionContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string | Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas } };
+export type ChatCompletionMessageParam =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string | ChatCompletionContentPart[]; name?: string }
+  | { role: 'assistant'; content?: string | null; name?: string }
+  | { role: 'tool'; content: string; tool_call_id: string };
+export interface InitProgressReport { progress: number; timeElapsed: number; text: string }
 
 export interface SamplingRequest {
   max_tokens?: number;
