@@ -108,6 +108,27 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const res = compare(got, want);
         return { ...res, err: Math.max(res.err, compare(back, table).err), extra: { parts: parts.length, bytesInUse: s.pool.bytesInUse } };
       }
+      case 'embed_stored': {
+        // The gather over a q4 / f16 table (dequantized while gathered) vs the CPU twin's
+        // dequantized / f16-rounded table; maxBindingBytes: the table as row parts too.
+        const { rows, hidden, vocab, scale, scheme, half, maxBindingBytes } = c;
+        const s = maxBindingBytes ? await gpuSplit(maxBindingBytes) : g;
+        const table = randn(r, vocab * hidden);
+        const opts = scheme ? { quant: { scheme, cols: hidden } } : half ? { half: true as const, cols: hidden } : { cols: hidden };
+        const tc = cpu.upload('case', table, opts);
+        const tb = s.upload('case', table, opts);
+        const parts = s.splitInfo(tb)?.parts ?? [];
+        const edges = parts.flatMap((p) => [p.row0, p.row0 + p.rows - 1]);
+        const ids = [...edges, vocab - 1, 0, ...Array.from({ length: rows }, () => Math.floor(r() * vocab))];
+        const want = new Float32Array(ids.length * hidden);
+        cpu.embed(want, ids, tc, ids.length, hidden, scale);
+        const out = s.alloc('case', ids.length * hidden);
+        s.embed(out, ids, tb, ids.length, hidden, scale);
+        const got = await s.read(out, ids.length * hidden);
+        const bytes = s.bytesOf(tb);
+        s.free(out); s.free(tb);
+        return { ...compare(got, want), extra: { parts: parts.length, tableBytes: bytes, f32Bytes: table.byteLength } };
+      }
       case 'matmul_split': {
         // GpuOps.matmul over a weight stored as row parts (forced by maxBindingBytes), f32 or q4
         // (scheme; gainRows: column gains), vs the CPU twin; n may be less than the weight's rows.

@@ -10,6 +10,11 @@ const F32_DOT = 1e-4; //   f32 accumulation over K terms
 const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'embed 7x64 scale 1', op: 'embed', rows: 7, hidden: 64, vocab: 512, scale: 1, tol: F32_EXACT },
   { name: 'embed 3x576 scale sqrt(h)', op: 'embed', rows: 3, hidden: 576, vocab: 100, scale: 24, tol: F32_EXACT },
+  // Gathers from int4 / f16 tables (no f32 copy: the tied LM head shares them); hidden % 32 != 0; row parts.
+  ...[{ scheme: 'q4' }, { scheme: 'q4-asym' }, { half: true }].flatMap((st) => [
+    { name: `embed ${st.scheme ?? 'f16'} 9x172 scale 2`, op: 'embed_stored', ...st, rows: 9, hidden: 172, vocab: 300, scale: 2, tol: F32_EXACT },
+    { name: `embed ${st.scheme ?? 'f16'} 5x64 over row parts`, op: 'embed_stored', ...st, rows: 5, hidden: 64, vocab: 512, scale: 1, maxBindingBytes: 8192, tol: F32_EXACT },
+  ]),
   { name: 'rms_norm 5x64 gain', op: 'rms_norm', rows: 5, dim: 64, gain: true, tol: F32_EXACT },
   { name: 'rms_norm 3x576 no gain', op: 'rms_norm', rows: 3, dim: 576, gain: false, tol: F32_EXACT },
   { name: 'rms_norm 2x172 in place', op: 'rms_norm', rows: 2, dim: 172, gain: true, inplace: true, tol: F32_EXACT },
@@ -110,5 +115,6 @@ for (const c of CASES) {
     const res = await harness.evaluate((kc) => (globalThis as any).pop.runKernelCase(kc), c);
     expect(res.elements).toBeGreaterThan(0);
     expect(res.err, JSON.stringify(res)).toBeLessThanOrEqual(c.tol);
+    if (c.maxBindingBytes) expect(res.extra.parts, 'stored as row parts').toBeGreaterThan(1);
   });
 }

@@ -227,15 +227,19 @@ test.describe('WebGPU', () => {
         ref.reset();
         const want = [ref.feed(prompt, 0, keep)];
         cont.forEach((t: number, i: number) => want.push(ref.feed([t], prompt.length + i)));
-        return { ref: got.map((x, i) => diff(x, want[i])), cpu: got.map((x, i) => diff(x, viaCpu[i])), layers: L };
+        // How the embedding is stored: q4 (whole or every row part), and the tied LM head is the same buffer.
+        const ops = gpu.ops, e = gpu.weights.embed, parts = ops.splitInfo(e)?.parts;
+        const embed = { q4: parts ? parts.every((p: any) => !!ops.quantInfo(p.buf)) : !!ops.quantInfo(e), parts: parts?.length ?? 1, tied: gpu.weights.lmHead === e };
+        return { ref: got.map((x, i) => diff(x, want[i])), cpu: got.map((x, i) => diff(x, viaCpu[i])), layers: L, embed };
       }
       const [hf, quant, o, prompt, n, popSetting] = args;
       const r = await (await open(hf, quant, o)).gpu.generate(prompt, { maxTokens: n, ignoreEos: true, pop: popSetting });
       return { ids: r.ids, keep: r.stats.keep };
     }, [fn, args]);
 
-  // maxBindingBytes 32 KiB: the 300 x 64 f32 embedding (75 KiB) is stored as row parts (src/ops/split.ts).
-  for (const [label, o] of [['q4f32_1', {}], ['q4f32_1 with nibbles 15 (asym)', { nibble15: true }], ['q4f32_1, embedding split into row parts', { maxBindingBytes: 32 * 1024 }]] as const) {
+  // maxBindingBytes 8 KiB: the 300 x 64 q4 embedding (12 KiB, gathered as q4 and shared by the tied
+  // LM head) and the larger q4 weights are stored as row parts (src/ops/split.ts).
+  for (const [label, o] of [['q4f32_1', {}], ['q4f32_1 with nibbles 15 (asym)', { nibble15: true }], ['q4f32_1, embedding split into row parts', { maxBindingBytes: 8 * 1024 }]] as const) {
     test(`tiny qwen2 ${label}: GPU teacher-forced logits vs the reference and the CpuOps engine (${GPU_TOL}), across prompt lengths and POP keeps`, async ({ harness }) => {
       const L = SCALE.layers;
       for (const n of [1, 9, 20, 40]) {
@@ -243,6 +247,8 @@ test.describe('WebGPU', () => {
         const r = await inPage(harness, 'logits', [TINY_QWEN, 'q4f32_1', o, prompt, CONT, L]);
         expect(Math.max(...r.ref, ...r.cpu), `prompt ${n}: ${JSON.stringify(r)}`).toBeLessThan(GPU_TOL);
       }
+      const r = await inPage(harness, 'logits', [TINY_QWEN, 'q4f32_1', o, [1, 2], [], L]);
+      expect(r.embed).toEqual({ q4: true, parts: 'maxBindingBytes' in o ? 2 : 1, tied: true });
       for (const keep of [L - 1, 2, 1]) {
         const r = await inPage(harness, 'logits', [TINY_QWEN, 'q4f32_1', o, PROMPT, CONT, keep]);
         expect(Math.max(...r.ref, ...r.cpu), `keep ${keep}: ${JSON.stringify(r)}`).toBeLessThan(GPU_TOL);

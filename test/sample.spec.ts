@@ -141,6 +141,14 @@ test('grammar (EBNF): 20 seeded samples at temperature 1 match the grammar', asy
   }
 });
 
+test('the grammar composes with POP (keep 3 of 5), multi-turn reuse and n = 2', async ({ harness }) => {
+  const { default: Ajv } = await import('ajv');
+  const validate = new Ajv().compile(SMALL);
+  const r = await call(harness, 'constrainedComposes', { kind: 'json_schema', schema: JSON.stringify(SMALL) });
+  expect(r.reused).toBeGreaterThan(5);
+  for (const t of [r.pop, r.reuse, ...r.choices]) expect(validate(JSON.parse(t)), t).toBe(true);
+});
+
 test('unsatisfiable or unsupported response formats are INVALID_RESPONSE_FORMAT before any token', async ({ harness }) => {
   for (const spec of [
     { kind: 'json_schema', schema: '{"type":"integer","minimum":5,"maximum":2}' },

@@ -246,6 +246,26 @@ export const sampleCases = {
     return { prompt1, reply, calls, prompt2, reply2: tokenizer.decode(r2.ids) };
   },
 
+  /**
+   * A grammar with POP (keep < L), multi-turn prefix reuse, and n = 2 choices (one matcher
+   * each): the decoded texts of each, for the spec to validate.
+   */
+  async constrainedComposes(spec: GrammarSpec): Promise<{ pop: string; reuse: string; reused: number; choices: string[] }> {
+    const { engine, grammar, tokenizer } = await openStories();
+    const eos = engine.config.eosTokenIds;
+    const text = (ids: number[]) => tokenizer.decode(ids.filter((t) => !eos.includes(t)));
+    const prompt = tokenizer.encode('Once upon a time, a girl', true);
+    let g = await grammar.matcher(spec);
+    const a = await engine.generate(prompt, { maxTokens: 60, temperature: 1, seed: 9, constraint: g, pop: 3 });
+    g.dispose();
+    g = await grammar.matcher(spec);
+    const b = await engine.generate([...prompt, ...a.ids, ...tokenizer.encode(' Then', false)], { maxTokens: 60, temperature: 1, seed: 10, constraint: g, reusePrefix: true });
+    g.dispose();
+    const gs = [await grammar.matcher(spec), await grammar.matcher(spec)];
+    const c = await engine.generate(prompt, { maxTokens: 60, temperature: 1, seed: 11, constraints: gs, n: 2 });
+    return { pop: text(a.ids), reuse: text(b.ids), reused: b.stats.reusedTokens, choices: c.choices!.map((x) => text(x.ids)) };
+  },
+
   /** `code:argument` of the error each bad option gives (nothing generated). */
   async badFields(list: Partial<GenerateOptions>[]): Promise<string[]> {
     const { engine } = await openStories();

@@ -86,3 +86,17 @@ test("thinking switch: enable_thinking false writes an empty think block into th
   expect(promptOpensThinking(off)).toBe(false);
   expect(promptOpensThinking('<|im_start|>assistant\n<think>\n')).toBe(true);
 });
+
+test('TokenBytes: byte-fallback <0xNN> is one byte, ▁ a space, GPT-2 byte-level maps back to bytes', async () => {
+  const { TokenBytes } = await import('../src/api/choice_output.ts');
+  const { readFileSync } = await import('node:fs');
+  const stories = new TokenBytes(JSON.parse(readFileSync(new URL('../public/models/stories260K/tokenizer.json', import.meta.url), 'utf8')));
+  expect(stories.bytes(3 + 0x41)).toEqual([0x41]);
+  expect(stories.bytes(3 + 0xe2)).toEqual([0xe2]);
+  expect(stories.bytes(300)).toEqual([0x20, 0x68, 0x61]); // '▁ha'
+  const bl = new TokenBytes({ model: { vocab: { 'Ġthe': 0, 'Ã©': 1, 'Ċ': 2 } }, decoder: { type: 'ByteLevel' }, added_tokens: [{ id: 3, content: '<|im_end|>', special: true }] });
+  expect(bl.bytes(0)).toEqual([0x20, 0x74, 0x68, 0x65]);
+  expect(bl.bytes(1)).toEqual([0xc3, 0xa9]); // "é" in UTF-8
+  expect(bl.bytes(2)).toEqual([0x0a]);
+  expect(bl.bytes(3)).toEqual([...new TextEncoder().encode('<|im_end|>')]);
+});

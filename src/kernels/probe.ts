@@ -86,7 +86,7 @@ async function pick(ctx: KernelContext, decode: boolean, timings: Record<string,
   for (const name of candidates(ctx.gpu, decode)) {
     if (!(await correct(ctx, name))) continue;
     const rate = await gflops(ctx, name, m, n, k);
-    timings[name] = Math.round(rate * 100) / 100;
+    timings[name] = Number(rate.toPrecision(3)); // 3 figures: a slow candidate still shows its rate
     if (rate > bestRate) (best = name), (bestRate = rate);
   }
   if (!best) throw new Error('no matmul variant passed its check on this adapter');

@@ -14,8 +14,8 @@
 //   - a nibble 15 somewhere (not MLC's quantizer): 'q4-asym' with m = fround(-7 s), within one
 //     f32 rounding of MLC's value.
 // Fused layouts come as MLC stores them: c_attn / qkv_proj is already [q; k; v] (+ bias),
-// gate_up_proj is [gate; up]. Embeddings are quantized too: the gather reads them
-// dequantized to f32, a tied LM head keeps the q4 copy. POP's deep K/V stack takes the K/V
+// gate_up_proj is [gate; up]. Embeddings are quantized too and stay so: the gather
+// dequantizes the rows it reads (src/kernels/embed.ts), and a tied LM head is the same buffer. POP's deep K/V stack takes the K/V
 // rows of each layer's packed qkv, in reverse layer order, with that layer's input-norm gain
 // as column gains (src/model/weights.ts), so keep = L-1 stays exact.
 // What is MLC's here: the config mapping, the record list, MLC's names and fused layouts
@@ -352,7 +352,8 @@ function mlcQ4Packing<T>(p: WeightPlan<T>): LinearPacking<T> {
           if ((got += r.rows) === rows && !gains) upload();
         },
         finish() {
-          if (got !== rows) throw new Error(`MLC linear ${label}: ${got} of ${rows} rows arrived`);
+          // Every route was checked complete (WeightPlan.missing) before the weights are finished.
+          if (got !== rows) throw new MissingTensorError(`${label} (${rows - got} of ${rows} rows)`, 'the MLC records');
           if (!out) upload();
           return out!;
         },

@@ -304,14 +304,17 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
   const feed = (name: string, shape: number[], deliver: (row0: number, d: Rows) => void) => (packing ? p.packedRows(name, shape, deliver) : p.rows(name, shape, deliver));
 
   const embedName = spec.globalTensors.embed;
-  const embed = p.writer('embed', V, { cols: H });
-  p.rows(embedName, globalRoleShape(c, 'embed'), (r, d) => embed.write(r, d));
+  // A format's packed int4 embedding stays packed: the gather dequantizes the rows it reads
+  // (src/kernels/embed.ts), and a tied LM head is the same buffer (no f32 copy: 545 MB for
+  // Qwen2.5-0.5B in MLC q4).
+  const embed = linear('embed', V, H, { cols: H });
+  feed(embedName, globalRoleShape(c, 'embed'), (r, d) => embed.write(r, d));
   let finalNorm!: T;
   p.whole(spec.globalTensors.finalNorm, globalRoleShape(c, 'finalNorm'), (g) => (finalNorm = p.upload('final_norm', gainOf(g))));
-  // A tied head is the embedding itself, unless it is stored otherwise (q4 / f16, or the format's
-  // packed int4 while the embedding is read as f32): then its own copy of the same rows.
-  const qHead = opts.quantLmHead ? q(H) : opts.half ? { half: true as const } : undefined;
-  const head = !c.tieWordEmbeddings || qHead || packing ? linear('lm_head', V, H, { cols: H, ...qHead }) : null;
+  // A tied head is the embedding itself, unless it is stored otherwise (q4 / f16 while the
+  // embedding is f32): then its own copy of the same rows.
+  const qHead = !packing && opts.quantLmHead ? q(H) : !packing && opts.half ? { half: true as const } : undefined;
+  const head = !c.tieWordEmbeddings || qHead ? linear('lm_head', V, H, { cols: H, ...qHead }) : null;
   if (head) feed(c.tieWordEmbeddings ? embedName : spec.globalTensors.lmHead, globalRoleShape(c, 'lmHead'), (r, d) => head.write(r, d));
   const ple = planPerLayerInputs(p, c, spec, q, packing);
 

@@ -7,7 +7,7 @@ import type { GpuDevice } from '../gpu/device.ts';
 import { PipelineCache } from '../gpu/pipeline_cache.ts';
 import { Recorder, readBuffer } from '../gpu/recorder.ts';
 import type { KernelContext } from '../kernels/context.ts';
-import { embed } from '../kernels/embed.ts';
+import { embed, type EmbedTable } from '../kernels/embed.ts';
 import { rmsNorm } from '../kernels/rms_norm.ts';
 import { rope } from '../kernels/rope.ts';
 import { kvWrite } from '../kernels/kv_write.ts';
@@ -238,10 +238,35 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): GPUBuffer {
     if (packed.length !== info.words) throw new Error(`uploadPacked ${label}: ${packed.length} words, layout needs ${info.words}`);
+    // Past the binding limit (an MLC q4 embedding / LM head): row parts, each its rows' words,
+    // scales and offsets in the same layout (rows are packed independently).
+    const plan = info.gainsOffset ? null : planSplit(info.rows * info.cols, { cols: info.cols, quant: { scheme: info.scheme, cols: info.cols } }, this.maxBindingBytes);
+    if (plan) return this.uploadPackedSplit(label, packed, info, plan.partRows);
     const b = this.pool.upload(label, packed, STORAGE);
     this.quant.set(b, info);
     this.quantized++;
     return b;
+  }
+  private uploadPackedSplit(label: string, packed: Uint32Array, info: QuantInfo, partRows: number[]): GPUBuffer {
+    const split: SplitTensor = { rows: info.rows, cols: info.cols, parts: [] };
+    try {
+      let row0 = 0;
+      for (const rows of partRows) {
+        const q = quantLayout(info.scheme, rows, info.cols);
+        const part = new Uint32Array(q.words);
+        part.set(packed.subarray(row0 * info.rowWords, (row0 + rows) * info.rowWords), 0);
+        part.set(packed.subarray(info.scalesOffset + row0 * info.groups, info.scalesOffset + (row0 + rows) * info.groups), q.scalesOffset);
+        if (info.minsOffset) part.set(packed.subarray(info.minsOffset + row0 * info.groups, info.minsOffset + (row0 + rows) * info.groups), q.minsOffset);
+        split.parts.push({ buf: this.uploadPacked(`${label}[${row0}:${row0 + rows}]`, part, q), row0, rows });
+        row0 += rows;
+      }
+    } catch (e) {
+      for (const p of split.parts) this.pool.destroy(p.buf);
+      throw e;
+    }
+    const handle = this.pool.create(`${label} (${partRows.length} row parts)`, 16);
+    this.splits.set(handle, split);
+    return handle;
   }
   /** The packed layout of a quantized weight, or null for an f32 tensor. */
   quantInfo(t: GPUBuffer): QuantInfo | null {
@@ -269,8 +294,17 @@ export class GpuOps implements Ops<GPUBuffer> {
     // The ids are written before this forward's commands are submitted (queue order).
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids as ArrayLike<number>));
     const split = this.splits.get(table);
-    if (!split) return embed(this.ctx, out, this.ids, table, rows, hidden, scale);
-    for (const p of split.parts) embed(this.ctx, out, this.ids, p.buf, rows, hidden, scale, p.row0, p.rows);
+    if (!split) return embed(this.ctx, out, this.ids, table, rows, hidden, scale, 0, 0xffffffff, this.tableKind(table));
+    for (const p of split.parts) embed(this.ctx, out, this.ids, p.buf, rows, hidden, scale, p.row0, p.rows, this.tableKind(p.buf));
+  }
+  /** How an embedding table is stored: q4 and f16 tables are gathered without an f32 copy (so a tied LM head can share them). */
+  private tableKind(t: GPUBuffer): EmbedTable {
+    const q = this.quant.get(t);
+    if (q) {
+      if (q.gainsOffset) throw new Error('embed: a table with column gains cannot be gathered');
+      return { kind: 'q4', info: q };
+    }
+    return this.half.get(t) ? { kind: 'f16' } : { kind: 'f32' };
   }
   rmsNorm(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer | null, rows: number, dim: number, eps: number): void {
     rmsNorm(this.ctx, out, x, gain, rows, dim, eps);

@@ -11,7 +11,7 @@ import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
 import type { Session } from './session.ts';
 
-export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'image-size', 'image-edge', 'image-full', 'quant'];
+export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'image-size', 'image-edge', 'image-full', 'quant', 'host'];
 
 export interface BenchModel {
   model: string;
@@ -185,9 +185,13 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
     loader_peak_held_bytes: l?.peakHeldBytes ?? null, loader_bytes_read: l?.bytesRead ?? null, largest_file_bytes: l?.largestFileBytes ?? null,
     loader_writes: l?.writes ?? null, loader_writes_before_file_end: l?.writesBeforeFileEnd ?? null,
   };
+  // GPU bytes as users count them (issue 18's target: at most 1.25 x (weight files + KV cache + 64 MB of scratch)).
+  const budget = (l?.bytesRead ?? m.modelBytes) + m.kvBytes + 64e6;
+  Object.assign(row, { gpu_vs_files_kv_64mb: r3(m.gpuBytes / budget) });
   if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
   process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
+  process.stdout.write(`GPU bytes / (weight files ${mb(budget - m.kvBytes - 64e6)} + KV cache + 64 MB) = ${r3(m.gpuBytes / budget)} (target <= 1.25)\n`);
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived\n`);
 }
 
@@ -260,7 +264,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
         if (pop.setting === 'off') offMs.set(n, r.prefillMs);
         const off = offMs.get(n);
         const speedup = off !== undefined ? r3(off / r.prefillMs) : null;
-        const row = { model: bm.model, quant, prompt_tokens: n, max_tokens: maxTokens, pop: pop.label, keep: r.keep, layers: r.layers, prefill_ms: r2(r.prefillMs), ttft_ms: r2(r.ttftMs), decode_tokens_per_s: r2(r.decodeTokensPerS), speedup_vs_off: speedup };
+        const row = { model: bm.model, quant, prompt_tokens: n, max_tokens: maxTokens, pop: pop.label, keep: r.keep, layers: r.layers, prefill_ms: r2(r.prefillMs), ttft_ms: r2(r.ttftMs), decode_tokens_per_s: r2(r.decodeTokensPerS), speedup_vs_off: speedup, full_depth_prefill_flops: prefillFlops(info, n) };
         if (table) table.row([n, pop.label, `${r.keep}/${r.layers}`, row.prefill_ms, row.ttft_ms, row.decode_tokens_per_s, speedup === null ? null : `${speedup}x`]);
         else print(row);
       }

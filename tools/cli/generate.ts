@@ -8,7 +8,7 @@ import type { Session } from './session.ts';
 
 export const DEFAULT_MODEL = 'public/models/stories260K';
 
-export const GENERATE_OPTIONS = ['model', 'prompt', 'ids', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'pop', 'pop-ratio', 'context', 'ignore-eos', 'json', 'image', 'help'];
+export const GENERATE_OPTIONS = ['model', 'prompt', 'ids', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'pop', 'pop-ratio', 'context', 'ignore-eos', 'json', 'image', 'help', 'host'];
 
 export interface GenerateCommand {
   model: string;

@@ -24,8 +24,16 @@ export const CHROMIUM_ARGS = [
   '--js-flags=--expose-gc',
 ];
 
+/**
+ * POP_LLM_WEBGPU_ADAPTER=default lets Chromium pick the machine's GPU (bench/gpu.sh on a GPU
+ * machine); unset or 'swiftshader': SwiftShader, as the tests need.
+ */
+export function chromiumArgs(adapter = process.env.POP_LLM_WEBGPU_ADAPTER ?? 'swiftshader'): string[] {
+  return adapter === 'swiftshader' ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => !a.startsWith('--use-webgpu-adapter='));
+}
+
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: chromiumArgs(), headless: true });
 }
 
 export async function startServer(port = 0): Promise<{ server: ViteDevServer; url: string }> {
