@@ -129,7 +129,7 @@ test('calibrate() in the page with image samples: images change the loss, keep =
     };
     const a = rgba((x, y) => [x * 2, y * 3, 40]);
     const b = rgba((x, y) => [255 - x * 2, ((x >> 3) + (y >> 3)) % 2 ? 230 : 20, y * 3]);
-    const [pa] = await preprocessImages([a], rt.processor);
+    const [pa] = await preprocessImages([a], rt);
     const text = e.tokenizer.encode(' Once upon a time there was a little girl who loved to play in the park', false);
     const ctx = e.tokenizer.encode(expandImageTokens('<image>', [pa], rt.config.tokensPerTile));
     const sample = (img: unknown) => ({ context: [...ctx, ...text.slice(0, 10)], continuation: text.slice(10), images: [img] });

@@ -91,6 +91,20 @@ export function tinyQwenVlConfigDir(): string {
   return dir;
 }
 
+/** Serves the tiny Qwen3-VL (tinyQwenVlConfigDir's files plus random weights) at BASE/fake-qwen3vl/<file>; returns the model URL. */
+export async function serveTinyQwenVl(page: Page): Promise<string> {
+  const dir = tinyQwenVlConfigDir();
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const files = new Map<string, Buffer>();
+  for (const [k, v] of randomVlmFiles(config, JSON.parse(readFileSync(join(dir, 'preprocessor_config.json'), 'utf8')), { seed: 5 })) files.set(k, Buffer.from(v));
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) files.set(name, readFileSync(join(dir, name)));
+  await page.route('**/fake-qwen3vl/**', (route) => {
+    const body = files.get(new URL(route.request().url()).pathname.split('/fake-qwen3vl/')[1]);
+    return body ? route.fulfill({ status: 200, body, contentType: 'application/octet-stream' }) : route.fulfill({ status: 404, body: 'Entry not found' });
+  });
+  return `${BASE}/fake-qwen3vl`;
+}
+
 /** A PNG and a JPEG (96 x 80 gradient + checker) drawn by a page's canvas, as bytes. */
 export async function testImages(page: Page): Promise<{ png: Buffer; jpeg: Buffer }> {
   const r = await page.evaluate(`(async () => {

@@ -28,6 +28,8 @@ export type PopErrorCode =
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
   | 'IMAGE_TOO_LARGE'
+  | 'MALFORMED_WEIGHTS'
+  | 'IMAGE_FETCH_FAILED'
   | 'INVALID_RESPONSE_FORMAT'
   | 'TOOLS_UNSUPPORTED'
   | 'POP_KEEP_TOO_SHALLOW';
@@ -192,6 +194,18 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+export class MalformedWeightsError extends PopError {
+  constructor(tensor: string, file: string, nan: number, inf: number, firstIndex: number) {
+    super('MALFORMED_WEIGHTS', `Tensor '${tensor}' in ${file} holds ${nan} NaN and ${inf} infinite values (the first at element ${firstIndex}): the checkpoint is corrupt. Download it again, or fix the export that wrote it.`, { tensor, file, nan, inf, firstIndex });
+  }
+}
+
+export class ImageFetchError extends PopError {
+  constructor(index: number, url: string, status: number | null, detail: string) {
+    super('IMAGE_FETCH_FAILED', `Image ${index} could not be fetched from ${url}${status !== null ? ` (HTTP ${status})` : ''}: ${detail}. Check the URL, or pass the image as a Blob or ImageBitmap.`, { index, url, status, detail });
+  }
+}
+
 export class InvalidResponseFormatError extends PopError {
   constructor(kind: string, detail: string) {
     super('INVALID_RESPONSE_FORMAT', `The response_format (${kind}) cannot be used: ${detail}. Check the JSON schema or grammar; no token was generated.`, { kind, detail });
@@ -235,6 +249,7 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  MALFORMED_WEIGHTS: MalformedWeightsError, IMAGE_FETCH_FAILED: ImageFetchError,
   INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
   POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

@@ -12,6 +12,7 @@ import { engineCases } from './engine_cases.ts';
 import { calibrate } from '../src/engine/calibrate.ts';
 import { abortStress } from './abort_cases.ts';
 import { CreateWorkerEngine } from '../src/api/client.ts';
+import { ChatEngine } from '../src/api/chat_engine.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
@@ -22,7 +23,7 @@ import { sampleCases } from './sample_cases.ts';
 import { gemma4Cases } from './gemma4_cases.ts';
 import { cachedModelInfo, cachedSource, deleteCachedModel } from '../src/model/model_cache.ts';
 
-const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, cachedSource, cachedModelInfo, deleteCachedModel };
+const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, ChatEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

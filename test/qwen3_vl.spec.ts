@@ -194,6 +194,14 @@ test.describe('tiny-random Qwen3-VL on WebGPU vs the CPU reference', () => {
     expect(mid.deepstackGap, JSON.stringify(mid)).toBeGreaterThan(1e-3);
   });
 
+  test('calibration with image samples measures keeps down to the DeepStack depth only; keep = L-1 is exact', async ({ harness }) => {
+    const r = await call(harness, 'calibrateImages', TINY, [[40, 30], [70, 50]]);
+    expect(r.keeps).toEqual([3, 4, 5]);
+    expect(r.imageSamples).toBe(2);
+    expect(Math.abs(r.exactDelta)).toBeLessThan(1e-4);
+    expect(r.keep).toBeGreaterThanOrEqual(3);
+  });
+
   test('a keep below the DeepStack depth is POP_KEEP_TOO_SHALLOW; a token count that does not match the grid is INVALID_ARGUMENT; the engine goes on', async ({ harness }) => {
     const shallow = await call(harness, 'refuses', TINY, [[40, 30]], ONE, 2);
     expect(shallow).toEqual({ err: 'POP_KEEP_TOO_SHALLOW', after: 'ok' });

@@ -1,6 +1,7 @@
 // Page-side cases for the tiny-random Qwen3-VL (test/qwen3_vl.spec.ts): the engine on WebGPU
 // against the independent CPU reference (src/reference/vlm_reference.ts Qwen3VlReference) on
 // image prompts, POP, decode and errors.
+import { calibrate } from '../src/engine/calibrate.ts';
 import { createGpuEngine } from '../src/engine/create.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import type { PopSetting } from '../src/engine/pop.ts';
@@ -120,6 +121,16 @@ export const qwenCases = {
     const pre = await preprocessImages(sizes.map(([w, h]) => image(w, h)), rt);
     const r = await engine.generate(promptFor(v, pre, text), { maxTokens, temperature: 0, ignoreEos: true, pop, images: pre });
     return { ids: r.ids, keep: r.stats.keep };
+  },
+
+  /** calibrate() with image samples: the keeps it measures (none below the DeepStack depth) and its pick. */
+  async calibrateImages(f: QwenFixture, sizes: [number, number][]) {
+    const { engine } = await open(f);
+    const rt = engine.vision!, v = rt.config as Qwen3VisionConfig;
+    const pre = await preprocessImages(sizes.map(([w, h]) => image(w, h)), rt);
+    const samples = pre.map((im) => ({ context: promptFor(v, [im], [1, -1, 17, 33]), continuation: [44, 55, 66], images: [im] }));
+    const r = await calibrate(engine, samples as never, { budget: 0.05 });
+    return { keeps: r.popLoss.map((p) => p.keep), keep: r.keep, imageSamples: r.imageSamples, exactDelta: r.popLoss.find((p) => p.keep === 4)!.delta };
   },
 
   /** The error code of a request (a keep below the DeepStack depth, a token count that does not match). */

@@ -8,6 +8,7 @@ import type { InitProgressReport } from '../../src/api/protocol.ts';
 import { ChatSession, errorCode, errorText, formatStats, type UserContent } from '../embed/chat.ts';
 import type { PopSetting } from '../../src/engine/pop.ts';
 import catalog from './models.json';
+import { ChatStore, type StoredTurn } from './chat_store.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -39,6 +40,11 @@ const ui = {
 
 let engine: WorkerEngine | null = null;
 let session: ChatSession | null = null;
+// The conversation as shown, kept in IndexedDB as it streams (./chat_store.ts).
+const store = new ChatStore();
+let turns: StoredTurn[] = [];
+let modelLabel = '';
+const persist = () => void store.save({ model: modelLabel, turns });
 let state: 'starting' | 'loading' | 'ready' | 'generating' | 'error' = 'starting';
 
 function setState(s: typeof state): void {
@@ -63,7 +69,9 @@ function showError(e: unknown, imageNames: string[] = []): void {
 const HINTS: Record<string, string> = {
   GPU_OUT_OF_MEMORY: 'The model does not fit in this GPU: pick a smaller one.',
   DEVICE_LOST: 'Pick the model again to reload it.',
-  WORKER_DIED: 'Reload the page.',
+  WORKER_DIED: 'Pick the model again: it starts a fresh worker (the conversation is kept).',
+  MALFORMED_WEIGHTS: 'The checkpoint holds NaN or infinite values: it is corrupt. Pick another model or download it again.',
+  IMAGE_FETCH_FAILED: 'The image URL did not answer with an image; attach the file instead.',
   MODEL_NOT_FOUND: 'Hub models need a network connection; stories260K works offline.',
   IMAGE_DECODE_FAILED: 'That file is not an image this browser can decode: attach a PNG, JPEG, WebP or GIF. The conversation goes on without it.',
   IMAGE_TOO_LARGE: 'Attach a smaller image (fewer pixels). The conversation goes on without it.',
@@ -108,6 +116,7 @@ async function load(model: string | File[], label: string): Promise<void> {
       ui.note.hidden = false;
     }
     clearMessages();
+    await restoreChat(label);
     setState('ready');
   } catch (e) {
     ui.modelStatus.textContent = `No model loaded (${label} failed)`;
@@ -116,6 +125,32 @@ async function load(model: string | File[], label: string): Promise<void> {
     showError(e);
     setState('error');
   }
+}
+
+/**
+ * The stored conversation, if it was held with this model: bubbles and the session's history
+ * rebuilt (a reply cut short by a reload or crash keeps its text up to the last stored token).
+ */
+async function restoreChat(label: string): Promise<void> {
+  modelLabel = label;
+  turns = [];
+  const saved = await store.load();
+  if (!saved || saved.model !== label || !session) return;
+  for (const t of saved.turns) {
+    if (t.role === 'user') {
+      const images = (t.images ?? []).map((file) => ({ file, url: URL.createObjectURL(file) }));
+      addMessage('user', t.text, images);
+      session.history.push({ role: 'user', content: images.length ? [...images.map((a) => ({ type: 'image_url' as const, image_url: { url: a.file } })), ...(t.text ? [{ type: 'text' as const, text: t.text }] : [])] : t.text } as (typeof session.history)[number]);
+    } else {
+      const el = addMessage('assistant', t.text);
+      el.dataset.restored = '1';
+      if (t.partial) el.dataset.finish = 'interrupted';
+      session.history.push({ role: 'assistant', content: t.text });
+    }
+    turns.push({ ...t, partial: false });
+  }
+  document.body.dataset.restored = String(turns.length);
+  persist();
 }
 
 /** Object URLs of the thumbnails shown in messages (revoked with the messages). */
@@ -212,6 +247,9 @@ async function send(): Promise<void> {
   })), ...images.map((a) => a.file.name)];
   const user = addMessage('user', text, images);
   const out = addMessage('assistant', '');
+  const reply: StoredTurn = { role: 'assistant', text: '', partial: true };
+  turns.push({ role: 'user', text, images: images.map((a) => a.file) }, reply);
+  persist();
   out.classList.add('streaming');
   ui.stats.textContent = '';
   delete ui.stats.dataset.finish;
@@ -220,13 +258,19 @@ async function send(): Promise<void> {
     const r = await session.send(content, { maxTokens: Number(ui.maxTokens.value) || undefined, pop: popSetting() }, (t) => {
       out.textContent = t;
       out.scrollIntoView({ block: 'end' });
+      reply.text = t;
+      persist();
     });
+    reply.partial = false;
+    persist();
     out.dataset.finish = r.finishReason;
     ui.stats.dataset.finish = r.finishReason;
     ui.stats.textContent = r.usage ? formatStats(r.usage) + ` · ${r.finishReason}` : 'Stopped.';
   } catch (e) {
     // The turn is not part of the conversation (ChatSession dropped it): say so on its bubble.
     out.remove();
+    turns.splice(-2);
+    persist();
     user.classList.add('failed');
     user.dataset.failed = errorCode(e);
     showError(e, imageNames);
@@ -319,6 +363,8 @@ ui.prompt.addEventListener('keydown', (ev) => {
 ui.stop.addEventListener('click', () => session?.stop());
 ui.reset.addEventListener('click', () => {
   clearMessages();
+  turns = [];
+  persist();
   void session?.reset(); // reaches the worker before any later request
 });
 ui.popMode.addEventListener('change', () => (ui.keepLabel.hidden = ui.popMode.value !== 'keep'));

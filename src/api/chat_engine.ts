@@ -1,17 +1,20 @@
 // The engine behind the WebLLM-style API, in whichever host owns the GPU (the worker, or
 // the page for tests): chat templates, stop strings, streaming chunks, usage, interrupts,
 // multi-turn KV reuse. Generation itself is engine/engine.ts.
-import { Template } from '@huggingface/jinja';
-import { EngineNotLoadedError, ImageDecodeError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import { AbortError, EngineNotLoadedError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import { renderChatTemplate } from '../model/chat_template.ts';
+import { fetchImage } from '../vision/image_fetch.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runtime.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
-import { resolveModelUrl, urlSource } from '../model/source.ts';
+import { readJsonObject, resolveModelUrl, urlSource } from '../model/source.ts';
 import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
+import { runtimeStats, type RuntimeStats } from '../engine/stats.ts';
+import type { GpuOps } from '../ops/gpu_ops.ts';
 import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelSource } from '../model/source.ts';
 import type {
@@ -30,6 +33,8 @@ export class ChatEngine {
   private abort: AbortController | null = null;
   private loadAbort: AbortController | null = null;
   private startedAt = 0;
+  /** The last successful load, so that a request after a device loss reloads it on a new device. */
+  private lastLoad: { model: string | ModelSource; config: EngineConfig } | null = null;
   /** Set when the model has no chat template (chat falls back to raw completion). */
   templateNote: string | null = null;
 
@@ -74,6 +79,7 @@ export class ChatEngine {
         quantization: config.quantization,
         quantizeLmHead: config.quantizeLmHead,
         maxImagePixels: config.maxImagePixels,
+        checkWeights: config.checkWeights,
         signal,
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
       });
@@ -83,7 +89,10 @@ export class ChatEngine {
       report(0.99, 'Compiling GPU kernels');
       const e = this.engine;
       const warm = [e.config.bosTokenId ?? 0, e.config.bosTokenId ?? 0];
-      await e.generate(warm, { maxTokens: 2, ignoreEos: true, pop: e.config.numLayers > 1 ? e.config.numLayers - 1 : 'off' });
+      // The load's signal reaches the warm-up too (most of a small model's load).
+      await e.generate(warm, { maxTokens: 2, ignoreEos: true, pop: e.config.numLayers > 1 ? e.config.numLayers - 1 : 'off', signal }).catch((x) => {
+        throw signal.aborted ? new AbortError('load (warm-up)') : x;
+      });
       e.resetChat();
     } catch (e) {
       // Nothing half-loaded stays behind (a failed warm-up would otherwise leave an engine
@@ -97,6 +106,7 @@ export class ChatEngine {
       this.loadAbort = null;
     }
     this.modelId = typeof model === 'string' ? model : model.id;
+    this.lastLoad = { model, config: { ...config, initProgressCallback: undefined, signal: undefined } as EngineConfig };
     this.templateNote = this.engine.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
     report(1, 'Ready');
   }
@@ -121,12 +131,13 @@ export class ChatEngine {
     if (!tpl) return { text: plain.map((m) => m.content).join('\n'), addSpecial: true };
     const tc = this.e.files.tokenizerConfig ?? {};
     const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
-    const text = new Template(tpl).render({ messages: plain, add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) });
+    const text = renderChatTemplate(tpl, { messages: plain, add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) });
     // A template writes its own special tokens (BOS included): do not add them again.
     return { text, addSpecial: false };
   }
 
   async chatCompletion(req: ChatCompletionRequestBase & { images?: ImageInput[] }, onEvent: (e: StreamEvent) => void): Promise<void> {
+    await this.recoverDevice();
     const { text, addSpecial } = this.renderChat(req.messages);
     const urls = imageUrls(req.messages);
     if (!urls.length) return this.run(this.tokenizer.encode(text, addSpecial), { ...req, images: undefined }, onEvent, true);
@@ -143,6 +154,7 @@ export class ChatEngine {
   }
 
   async completion(req: SamplingRequest & { prompt: string }, onEvent: (e: StreamEvent) => void): Promise<void> {
+    await this.recoverDevice();
     if (typeof req.prompt !== 'string') throw new InvalidArgumentError('prompt', 'must be a string');
     await this.run(this.tokenizer.encode(req.prompt, true), req, onEvent, false);
   }
@@ -203,8 +215,23 @@ export class ChatEngine {
     };
   }
 
+  /** Stops the request that runs, or the load in progress (download, upload, kernel compile, warm-up). */
   interruptGenerate(): void {
     this.abort?.abort();
+    this.loadAbort?.abort();
+  }
+
+  /**
+   * The request that follows a device loss (its own failed with DEVICE_LOST) first loads the
+   * model again on a new device: a URL model is read back from the browser cache, not downloaded.
+   */
+  private async recoverDevice(): Promise<void> {
+    if (this.engine && (this.engine.ops as GpuOps).gpu?.lostError && this.lastLoad) await this.reload(this.lastLoad.model, this.lastLoad.config);
+  }
+
+  /** GPU memory (every live buffer, and the engine's weights / KV / scratch) and the JS heap (src/engine/stats.ts). */
+  stats(): RuntimeStats {
+    return runtimeStats(this.engine);
   }
 
   /** Stops a model load in progress (its AbortSignal, from the other side of the worker). */
@@ -219,11 +246,8 @@ export class ChatEngine {
   async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; memoryBytes?: number } = {}): Promise<FitReport> {
     // The small JSON files go through the cache too: the load that follows reads them there.
     const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
-    const json = async (name: string, optional: boolean) => {
-      const b = await net.fetchFile(name, { optional });
-      return b ? JSON.parse(new TextDecoder().decode(b)) : null;
-    };
-    const raw = await json('config.json', false);
+    const json = (name: string, optional: boolean) => readJsonObject(net, name, optional);
+    const raw = (await json('config.json', false))!;
     const index = await json('model.safetensors.index.json', true);
     const bytes = await downloadSize(resolveModelUrl(model, o.hubBase), index);
     const adapter = await navigator.gpu?.requestAdapter();
@@ -268,6 +292,8 @@ export class ChatEngine {
     this.abort?.abort();
     if (this.engine) {
       this.engine.unload();
+      // The device is this engine's own (createGpuEngine): destroying it frees what the ops hold too.
+      (this.engine.ops as GpuOps).gpu?.destroy();
       this.engine = null;
     }
   }
@@ -298,17 +324,6 @@ function imageUrls(messages: ChatCompletionMessageParam[]): string[] {
     if (Array.isArray(c)) for (const p of c as Part[]) if (p.type === 'image_url') out.push(typeof p.image_url === 'string' ? p.image_url : p.image_url?.url ?? '');
   }
   return out;
-}
-
-/** Fetches an image URL (http(s), data: or blob:) as bytes; failures are ImageDecodeErrors. */
-async function fetchImage(url: string, index: number): Promise<Blob> {
-  try {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    return await res.blob();
-  } catch (e) {
-    throw new ImageDecodeError(index, `could not fetch ${url.slice(0, 64)}: ${(e as Error).message}`);
-  }
 }
 
 function anySignal(signals: AbortSignal[]): AbortSignal {

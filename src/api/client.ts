@@ -3,8 +3,10 @@
 // runtimeStatsText), backed by the worker over Comlink. Streams arrive through a proxied
 // callback and are handed out as async iterables; nothing polls.
 import * as Comlink from 'comlink';
-import { AbortError, WorkerDiedError } from '../errors.ts';
+import { AbortError, InvalidArgumentError, WorkerDiedError } from '../errors.ts';
+import { fetchImage } from '../vision/image_fetch.ts';
 import type { FitReport } from '../model/fit.ts';
+import type { RuntimeStats } from '../engine/stats.ts';
 import type { StreamEvent } from './chat_engine.ts';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming,
@@ -12,6 +14,7 @@ import type {
 } from './protocol.ts';
 import { startEngineWorker } from './engine_worker.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { livenessLockName, watchLiveness } from './liveness.ts';
 import type { WorkerHost } from './worker.ts';
 
 registerErrorTransfer();
@@ -29,6 +32,7 @@ type ImageLike = Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | Off
  * worker, so they are fetched here too to keep the order simple).
  */
 async function detachImages(messages: ChatCompletionRequest['messages']): Promise<{ messages: ChatCompletionRequest['messages']; images: (Blob | ImageBitmap)[] | undefined; transfer: Transferable[] }> {
+  if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
   const images: (Blob | ImageBitmap)[] = [];
   const transfer: Transferable[] = [];
   let any = false;
@@ -48,7 +52,7 @@ async function detachImages(messages: ChatCompletionRequest['messages']): Promis
       const u = p.image_url?.url as string | ImageLike | undefined;
       any = true;
       let img: Blob | ImageBitmap;
-      if (typeof u === 'string') img = await fetch(u).then((r) => r.blob()).catch(() => new Blob([]));
+      if (typeof u === 'string') img = await fetchImage(u, images.length);
       else if (u instanceof Blob) img = u;
       else if (typeof ImageBitmap !== 'undefined' && u instanceof ImageBitmap) img = u;
       else img = await createImageBitmap(u as ImageBitmapSource);
@@ -65,7 +69,8 @@ let seq = 0;
 const newId = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
 
 export class WorkerEngine {
-  private readonly remote: Comlink.Remote<WorkerHost>;
+  private remote!: Comlink.Remote<WorkerHost>;
+  private stopWatching: () => void = () => {};
   private readonly pending = new Set<(e: Error) => void>();
   private dead: WorkerDiedError | null = null;
   private modelId = '';
@@ -92,15 +97,26 @@ export class WorkerEngine {
     },
   };
 
-  constructor(readonly worker: Worker) {
+  /** `makeWorker`: how to start a fresh worker, so that reload after WORKER_DIED starts one. */
+  constructor(public worker: Worker, private readonly makeWorker?: () => Promise<Worker>) {
+    this.attach(worker);
+  }
+
+  private attach(worker: Worker): void {
+    this.worker = worker;
     this.remote = Comlink.wrap<WorkerHost>(worker);
     const die = (detail: string) => {
+      if (this.worker !== worker || this.dead) return;
       this.dead = new WorkerDiedError(detail);
+      this.stopWatching();
       for (const reject of this.pending) reject(this.dead);
       this.pending.clear();
     };
     worker.addEventListener('error', (e) => die(e.message || 'uncaught error in the worker'));
     worker.addEventListener('messageerror', () => die('a message could not be deserialized'));
+    // A worker that ends without an event (killed, crashed, out of memory) releases its lock.
+    const lock = livenessLockName();
+    this.stopWatching = watchLiveness(lock, this.remote.holdLivenessLock(lock), () => die('the worker stopped without an error event (killed, crashed or out of memory)'));
   }
 
   /** Runs a remote call; a dead worker rejects it instead of leaving it hanging. */
@@ -115,6 +131,12 @@ export class WorkerEngine {
   async reload(model: string | File[], config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
     const { initProgressCallback, signal, ...rest } = config;
     this.modelInfo = null;
+    // After WORKER_DIED, reload starts a fresh worker (chat state kept on this side survives).
+    if (this.dead && this.makeWorker && this.dead.fields.detail !== 'terminated') {
+      this.worker.terminate(); // an error event does not always end a worker
+      this.attach(await this.makeWorker());
+      this.dead = null;
+    }
     const target = pageUrl(model);
     const onAbort = () => void this.remote.interruptLoad();
     if (signal?.aborted) throw new AbortError('load');
@@ -210,11 +232,16 @@ export class WorkerEngine {
   runtimeStatsText(): Promise<string> {
     return this.call(() => this.remote.runtimeStatsText());
   }
+  /** GPU memory (all live buffers; the engine's weights, KV cache, scratch) and the worker's JS heap. */
+  stats(): Promise<RuntimeStats> {
+    return this.call(() => this.remote.stats());
+  }
   async unload(): Promise<void> {
     await this.call(() => this.remote.unload());
   }
   /** Ends the worker (and the GPU device it owns). */
   terminate(): void {
+    this.stopWatching();
     this.worker.terminate();
     this.dead = new WorkerDiedError('terminated');
     // Nothing will answer the calls in flight: reject them rather than leave them hanging.
@@ -225,8 +252,7 @@ export class WorkerEngine {
 
 /** Starts the worker and loads a model, like WebLLM's CreateWebWorkerMLCEngine. */
 export async function CreateWorkerEngine(model: string | File[], config: EngineConfig = {}): Promise<WorkerEngine> {
-  const worker = await startEngineWorker();
-  const engine = new WorkerEngine(worker);
+  const engine = new WorkerEngine(await startEngineWorker(), startEngineWorker);
   try {
     await engine.reload(model, config);
   } catch (e) {

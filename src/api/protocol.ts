@@ -114,4 +114,6 @@ export interface EngineConfig {
   quantization?: 'none' | 'q4' | 'q4-asym';
   /** With quantization: the LM head in int4 too (default: kept f32). */
   quantizeLmHead?: boolean;
+  /** Scan the weights for NaN / Inf while they load (MALFORMED_WEIGHTS; default true). false: a trusted source, skip it. */
+  checkWeights?: boolean;
 }

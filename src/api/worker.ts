@@ -4,8 +4,10 @@ import * as Comlink from 'comlink';
 import { ChatEngine, type StreamEvent } from './chat_engine.ts';
 import type { ChatCompletionRequestBase, EngineConfig, InitProgressReport, SamplingRequest } from './protocol.ts';
 import { registerErrorTransfer } from './transfer.ts';
+import { holdLivenessLock } from './liveness.ts';
 import { filesSource } from '../model/source.ts';
 import type { FitReport } from '../model/fit.ts';
+import type { RuntimeStats } from '../engine/stats.ts';
 
 registerErrorTransfer();
 
@@ -43,6 +45,13 @@ export class WorkerHost {
   }
   runtimeStatsText(): string {
     return this.chat.runtimeStatsText();
+  }
+  stats(): RuntimeStats {
+    return this.chat.stats();
+  }
+  /** Holds a Web Lock for the worker's lifetime: the page learns of its death by getting it (src/api/liveness.ts). */
+  holdLivenessLock(name: string): Promise<void> {
+    return holdLivenessLock(name);
   }
 }
 

@@ -125,15 +125,17 @@ export async function calibrate<T>(engine: Engine<T>, input: readonly number[] |
     decodeImportance.push((await loss((s) => engine.teacherForced(s.context, feed(s), 'off', { layer: l, stage: 'decode' }, imgs(s)))) - baseLoss);
   }
   const popLoss = [{ keep: L, loss: baseLoss, delta: 0 }];
-  for (let keep = L - 1; keep >= 1; keep--) {
+  // DeepStack (Qwen3-VL) adds image features after its first layers: image prompts need keep >= their count.
+  const minKeep = samples.some((s) => s.images?.length) ? Math.max(1, engine.vision?.config.deepstackLayers ?? 0) : 1;
+  for (let keep = L - 1; keep >= minKeep; keep--) {
     const lk = await loss((s) => engine.teacherForced(s.context, feed(s), keep, undefined, imgs(s)));
     popLoss.push({ keep, loss: lk, delta: lk - baseLoss });
   }
   popLoss.sort((a, b) => a.keep - b.keep);
   // The smallest keep whose rise stays within budget, and every deeper keep does too.
   let recommended = L;
-  for (let keep = L; keep >= 1; keep--) {
-    if (popLoss[keep - 1].delta <= budget) recommended = keep;
+  for (let keep = L; keep >= minKeep; keep--) {
+    if (popLoss[keep - minKeep].delta <= budget) recommended = keep;
     else break;
   }
   return {

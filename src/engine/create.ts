@@ -5,6 +5,7 @@ import { GpuOps } from '../ops/gpu_ops.ts';
 import { halfComputeWorks } from '../kernels/matmul_f16.ts';
 import { MATMUL_VARIANTS } from '../kernels/matmul.ts';
 import { urlSource, type ModelSource } from '../model/source.ts';
+import { AbortError } from '../errors.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 
 export interface GpuEngineOptions extends EngineOptions {
@@ -27,20 +28,38 @@ export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: Gpu
   return dtype === 'f16' || ((dtype ?? 'auto') === 'auto' && gpu.features.shaderF16) ? 'f16' : 'f32';
 }
 
+/**
+ * A device of its own (unless `opts.gpu`), the kernel probe, then the load. `opts.signal` is
+ * honoured between each (ABORTED, stage 'kernel compile'), and a load that fails or is
+ * aborted destroys the device it acquired: nothing of it stays on the GPU.
+ */
 export async function createGpuEngine(model: string | ModelSource, opts: GpuEngineOptions = {}): Promise<Engine<GPUBuffer>> {
+  const aborted = (stage: string) => {
+    if (opts.signal?.aborted) throw new AbortError(stage);
+  };
+  aborted('load');
   const gpu = opts.gpu ?? (await acquireGpu());
-  const maxRows = opts.prefillChunk ?? 512;
-  const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
-  await ops.probeVariants({ useCache: opts.probeCache });
-  const weightDtype = resolveWeightDtype(opts.weightDtype, gpu);
-  // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
-  if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
-  const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-  const engine = await Engine.load(ops, source, { ...opts, weightDtype });
-  // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
-  const c = engine.config;
-  await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
-  return engine;
+  try {
+    aborted('load');
+    const maxRows = opts.prefillChunk ?? 512;
+    const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
+    await ops.probeVariants({ useCache: opts.probeCache });
+    aborted('kernel compile');
+    const weightDtype = resolveWeightDtype(opts.weightDtype, gpu);
+    // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
+    if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
+    aborted('kernel compile');
+    const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
+    const engine = await Engine.load(ops, source, { ...opts, weightDtype });
+    // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
+    const c = engine.config;
+    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
+    aborted('kernel compile');
+    return engine;
+  } catch (e) {
+    if (!opts.gpu) gpu.destroy(); // the engine's buffers go with it
+    throw e;
+  }
 }
 
 /** What the engine runs on, for stats: adapter, features and the chosen kernel variants. */

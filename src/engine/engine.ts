@@ -57,6 +57,11 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Row ranges of about this many bytes while weights stream in (tests make it small; default 4 MiB). */
   loadChunkBytes?: number;
+  /**
+   * Scan every weight for NaN / Inf while it streams in (MALFORMED_WEIGHTS naming the tensor);
+   * default true. false skips the scan for trusted sources (its cost: `npm run bench`).
+   */
+  checkWeights?: boolean;
 }
 
 export interface GenerateOptions {
@@ -300,7 +305,7 @@ export class Engine<T> {
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
     if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
-    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead, half: opts.weightDtype === 'f16' };
+    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead, half: opts.weightDtype === 'f16', checkWeights: opts.checkWeights };
     // Weights stream in (src/model/stream.ts), a VLM's vision tower with them. MLC folders come
     // quantized (their q4 is kept as is); `quantization` applies to f32 weights.
     const stream = { onProgress: opts.onProgress, signal: opts.signal, chunkBytes: opts.loadChunkBytes };
@@ -384,7 +389,8 @@ export class Engine<T> {
     const runs = rt.config.bidirectionalImages ? imageTokenRuns(positions) : [];
     const long = runs.find(([s, e]) => e - s > this.state.maxRows);
     if (long) throw new InvalidArgumentError('prompt', `a run of ${long[1] - long[0]} image tokens at position ${long[0]} is longer than the prefill chunk (${this.state.maxRows} rows); separate images with text tokens`);
-    const ropeTable = rope ? this.ops.upload('rope.request', ropePositionTable(rope, ropeInvFreq(this.config.rope[0], this.config.headDim), (rt.config as { mropeSection: [number, number, number] }).mropeSection, this.config.headDim, prompt.length + extraRows)) : undefined;
+    const section = 'mropeSection' in rt.config ? rt.config.mropeSection : null;
+    const ropeTable = rope && section ? this.ops.upload('rope.request', ropePositionTable(rope, ropeInvFreq(this.config.rope[0], this.config.headDim), section, this.config.headDim, prompt.length + extraRows)) : undefined;
     try {
       return { ...encodeImages(this.ops, rt, pre), positions, runs, ropeTable };
     } catch (e) {

@@ -5,14 +5,32 @@ import type { GpuDevice } from './device.ts';
 
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/**
+ * Every live buffer made through any pool in this realm (page or worker), over all devices:
+ * what `stats()` reports, so a test sees a leak after a fault (a lost or destroyed device's
+ * buffers are gone with it and leave the count).
+ */
+export const liveGpuMemory = { bytes: 0, buffers: 0, peakBytes: 0 };
+
 export class BufferPool {
   /** Bytes held by live buffers created through this pool (weights, cache and scratch). */
   bytesInUse = 0;
   peakBytes = 0;
   private readonly free = new Map<string, GPUBuffer[]>();
-  private readonly sizes = new WeakMap<GPUBuffer, number>();
+  private sizes = new WeakMap<GPUBuffer, number>();
+  private buffers = 0;
 
-  constructor(private readonly gpu: GpuDevice) {}
+  constructor(private readonly gpu: GpuDevice) {
+    // A lost (or destroyed) device takes its buffers with it.
+    gpu.onLost(() => {
+      liveGpuMemory.bytes -= this.bytesInUse;
+      liveGpuMemory.buffers -= this.buffers;
+      this.bytesInUse = 0;
+      this.buffers = 0;
+      this.sizes = new WeakMap();
+      this.free.clear();
+    });
+  }
 
   /** Creates a dedicated buffer (weights, KV pages). Throws a typed error over the device limits. */
   create(label: string, bytes: number, usage: GPUBufferUsageFlags = STORAGE): GPUBuffer {
@@ -23,7 +41,11 @@ export class BufferPool {
     const buf = this.gpu.device.createBuffer({ label, size, usage });
     this.sizes.set(buf, size);
     this.bytesInUse += size;
+    this.buffers++;
     this.peakBytes = Math.max(this.peakBytes, this.bytesInUse);
+    liveGpuMemory.bytes += size;
+    liveGpuMemory.buffers++;
+    liveGpuMemory.peakBytes = Math.max(liveGpuMemory.peakBytes, liveGpuMemory.bytes);
     return buf;
   }
 
@@ -39,6 +61,9 @@ export class BufferPool {
     if (size === undefined) return;
     this.sizes.delete(buf);
     this.bytesInUse -= size;
+    this.buffers--;
+    liveGpuMemory.bytes -= size;
+    liveGpuMemory.buffers--;
     buf.destroy();
   }
 

@@ -29,6 +29,9 @@ export interface AdapterIdentity {
   key: string;
 }
 
+/** Devices acquired in this realm and not yet lost or destroyed (stats). */
+export const liveDevices = { count: 0 };
+
 export class GpuDevice {
   lostError: DeviceLostError | null = null;
   /** The last uncaptured validation / out-of-memory error (kept for diagnostics). */
@@ -47,11 +50,17 @@ export class GpuDevice {
       this.lastError = e.message;
       console.error(`[pop-llm] WebGPU error: ${e.message}`);
     });
-    device.lost.then((info) => {
-      // 'destroyed' is our own unload; anything else is a real loss.
-      this.lostError = new DeviceLostError(info.reason === 'destroyed' ? 'destroyed' : 'unknown', info.message);
-      for (const l of this.lostListeners) l(this.lostError);
-    });
+    liveDevices.count++;
+    // 'destroyed': destroy() was called (our unload, or anyone holding the GPUDevice); anything else is a real loss.
+    device.lost.then((info) => this.markLost(new DeviceLostError(info.reason === 'destroyed' ? 'destroyed' : 'unknown', info.message)));
+  }
+
+  /** Once per device: every later call throws `e`, listeners (buffer accounting, engines) hear of it. */
+  private markLost(e: DeviceLostError): void {
+    if (this.lostError) return;
+    this.lostError = e;
+    liveDevices.count--;
+    for (const l of this.lostListeners) l(e);
   }
 
   /**
@@ -67,6 +76,23 @@ export class GpuDevice {
     }
   }
 
+  /**
+   * What a failed GPU call (mapAsync, onSubmittedWorkDone) means: a lost device rejects them
+   * with a DOMException (AbortError / OperationError) that looks like a user abort, and
+   * `device.lost` may resolve only a moment later. So wait for it briefly: DeviceLostError
+   * if the device went, else a GpuError with the call's own message. Never the raw exception.
+   */
+  async failure(e: unknown, waitMs = 2000): Promise<Error> {
+    if (!this.lostError) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.device.lost, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }
+    if (this.lostError) return this.lostError;
+    if (e instanceof Error && 'code' in e) return e; // already typed
+    return new GpuError(`${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`);
+  }
+
   onLost(listener: (e: DeviceLostError) => void): () => void {
     this.lostListeners.add(listener);
     return () => this.lostListeners.delete(listener);
@@ -76,7 +102,9 @@ export class GpuDevice {
     return this.identity.architecture === 'swiftshader' || /swiftshader|llvmpipe|lavapipe/i.test(this.identity.description);
   }
 
+  /** Destroys the device and all its buffers; the accounting sees it at once (device.lost resolves later). */
   destroy(): void {
+    this.markLost(new DeviceLostError('destroyed', 'GpuDevice.destroy'));
     this.device.destroy();
   }
 }

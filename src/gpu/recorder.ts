@@ -108,8 +108,8 @@ export async function readBuffer(gpu: GpuDevice, src: GPUBuffer, bytes: number, 
   try {
     await staging.mapAsync(GPUMapMode.READ);
   } catch (e) {
-    gpu.checkAlive();
-    throw e;
+    staging.destroy();
+    throw await gpu.failure(e);
   }
   const out = staging.getMappedRange().slice(0, bytes);
   staging.unmap();

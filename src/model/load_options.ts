@@ -24,6 +24,8 @@ export interface BuildOptions {
    * own f16 copy). Embeddings, norms and biases stay f32.
    */
   half?: boolean;
+  /** Scan every value for NaN / Inf as it is converted: MALFORMED_WEIGHTS (default true; src/model/weight_check.ts). */
+  checkWeights?: boolean;
 }
 
 export interface StreamOptions {

@@ -155,7 +155,7 @@ export function aliasCheckpoint(ck: Checkpoint, spec: Pick<FamilySpec, 'checkpoi
  * far is freed.
  */
 export function buildWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, ck: Checkpoint, opts: BuildOptions): Weights<T> {
-  const p = new WeightPlan(ops);
+  const p = new WeightPlan(ops, null, [], opts.checkWeights !== false);
   try {
     const finish = planWeights(p, c, spec, opts);
     for (const name of p.names()) {
@@ -187,7 +187,7 @@ export interface StreamedWeights<T, E> {
 export async function streamWeights<T, E = never>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, source: ModelSource, opts: BuildOptions, o: StreamOptions & { extra?: (p: WeightRoutes<T>) => () => E } = {}): Promise<StreamedWeights<T, E>> {
   const { files, index } = await weightFiles(source, o.signal);
   const account = new LoadAccount();
-  const p = new WeightPlan(ops, account, spec.checkpointAliases);
+  const p = new WeightPlan(ops, account, spec.checkpointAliases, opts.checkWeights !== false);
   try {
     const finish = planWeights(p, c, spec, opts);
     const finishExtra = o.extra?.(p) ?? null;

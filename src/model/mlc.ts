@@ -36,6 +36,7 @@ import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
 import { LoadAccount, ROW_CHUNK_BYTES, streamRecords, type LoadStats } from './stream.ts';
 import { planWeights, WeightPlan, type LinearPacking, type PackedRows } from './weight_plan.ts';
 import type { Weights } from './weights.ts';
+import { assertFinite } from './weight_check.ts';
 
 export const MLC_CONFIG = 'mlc-chat-config.json';
 /** Newer MLC builds name the record list tensor-cache.json; WebLLM 0.2.79 reads ndarray-cache.json. */
@@ -387,7 +388,13 @@ export async function streamMlcWeights<T>(ops: Ops<T>, c: ModelConfig, spec: Fam
     return r;
   };
   const account = new LoadAccount();
-  const p = new WeightPlan(ops, account);
+  // Float records are scanned for NaN / Inf as they are converted (below); q4 words cannot hold either.
+  const p = new WeightPlan(ops, account, [], false);
+  const floats = (t: MlcTensor): Float32Array => {
+    const v = mlcF32(t);
+    if (opts.checkWeights !== false) assertFinite(t.name, t.file, v, 0, account);
+    return v;
+  };
   try {
     const layout = mlcLayout(c, spec, names);
     // The q4 formats keep every linear packed; q0 linears arrive as floats (stored as `opts` says;
@@ -428,12 +435,12 @@ export async function streamMlcWeights<T>(ops: Ops<T>, c: ModelConfig, spec: Fam
       const { stored: t, role } = wanted.get(r.name)!;
       const tensor = { ...r, file, bytes };
       if (role === 'floats') {
-        const v = mlcF32(tensor);
+        const v = floats(tensor);
         return deliver(t, t.linear ? { rows: t.rows, cols: t.cols, words: null, scales: null, data: v } : { rows: t.rows, cols: 1, words: null, scales: null, data: v });
       }
       const h = halves.get(t) ?? { bytes: 0 };
       if (role === 'words') h.words = mlcU32(tensor);
-      else h.scales = mlcF32(tensor);
+      else h.scales = floats(tensor);
       if (!h.words || !h.scales) {
         account.hold(bytes.byteLength);
         h.bytes += bytes.byteLength;

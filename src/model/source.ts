@@ -94,11 +94,11 @@ export function urlSource(model: string, opts: { hubBase?: string; fetch?: typeo
   const base = resolveModelUrl(model, opts.hubBase);
   const doFetch = opts.fetch ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
   /** The response for a file, its status checked; null when optional and absent. */
-  const request = async (name: string, o: { optional?: boolean; signal?: AbortSignal }): Promise<Response | null> => {
+  const request = async (name: string, o: { optional?: boolean; signal?: AbortSignal; headers?: Record<string, string> }): Promise<Response | null> => {
     const url = new URL(`${base}/${name}`, typeof location !== 'undefined' ? location.href : undefined).href;
     let res: Response;
     try {
-      res = await doFetch(url, { signal: o.signal });
+      res = await doFetch(url, { signal: o.signal, headers: o.headers });
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
       throw new ModelNotFoundError(model, `network error fetching ${name}: ${(e as Error).message}`);
@@ -133,8 +133,66 @@ export function urlSource(model: string, opts: { hubBase?: string; fetch?: typeo
     async openFile(name, o = {}) {
       const res = await request(name, o);
       if (!res) return null;
-      return readableFileStream(res.body, contentLength(res), dropped(name));
+      return resumableStream(res, (headers) => request(name, { signal: o.signal, headers }), dropped(name));
     },
+  };
+}
+
+/** Range requests after one drop (a stream that keeps dropping fails after this many). */
+export const MAX_RESUMES = 4;
+
+/**
+ * A download that survives dropped connections: when the body fails (or ends short of its
+ * Content-Length) it asks again for the rest only, `Range: bytes=<received>-`, with
+ * `If-Range: <strong ETag or Last-Modified>` so a file that changed meanwhile is never
+ * spliced (the server answers 200 with the whole new file: that is the drop's typed error).
+ * A drop costs what was in flight. Without a validator, or past MAX_RESUMES, the drop is
+ * `mapError`'s typed error, as before. An abort is never retried.
+ */
+export function resumableStream(first: Response, again: (headers: Record<string, string>) => Promise<Response | null>, mapError: (e: Error) => Error): FileStream {
+  const size = contentLength(first);
+  const etag = first.headers.get('etag');
+  const validator = etag && !etag.startsWith('W/') ? etag : first.headers.get('last-modified');
+  let reader = first.body?.getReader() ?? null;
+  let received = 0, resumes = 0;
+  const resume = async (cause: Error): Promise<void> => {
+    if (!validator || size === null || resumes >= MAX_RESUMES) throw mapError(cause);
+    resumes++;
+    await reader?.cancel().catch(() => undefined);
+    const res = await again({ Range: `bytes=${received}-`, 'If-Range': validator });
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res?.headers.get('content-range') ?? '');
+    if (!res || res.status !== 206 || !range || Number(range[1]) !== received || (range[3] !== '*' && Number(range[3]) !== size)) {
+      await res?.body?.cancel().catch(() => undefined);
+      throw mapError(new Error(`${cause.message}; resuming at byte ${received} was refused (HTTP ${res?.status ?? 'none'}${res?.status === 200 ? ': the file changed' : ''})`));
+    }
+    reader = res.body?.getReader() ?? null;
+  };
+  return {
+    size,
+    async read() {
+      for (;;) {
+        if (!reader) return null;
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          if ((e as Error)?.name === 'AbortError') throw e;
+          await resume(e as Error);
+          continue;
+        }
+        if (r.done) {
+          if (size !== null && received < size) {
+            await resume(new Error(`the connection closed after ${received} of ${size} bytes`));
+            continue;
+          }
+          return null;
+        }
+        received += r.value.byteLength;
+        return r.value;
+      }
+    },
+    finish: async () => {},
+    cancel: async (reason) => void (await reader?.cancel(reason).catch(() => undefined)),
   };
 }
 

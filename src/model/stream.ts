@@ -27,10 +27,13 @@ export interface LoadStats {
   /** Row ranges written to the device, and how many of them before their file's last byte had arrived. */
   writes: number;
   writesBeforeFileEnd: number;
+  /** The NaN / Inf scan (src/model/weight_check.ts): values scanned and the time it took (0 when skipped). */
+  checkedValues: number;
+  checkMs: number;
 }
 
 export class LoadAccount {
-  readonly stats: LoadStats = { files: 0, bytesRead: 0, largestFileBytes: 0, peakHeldBytes: 0, writes: 0, writesBeforeFileEnd: 0 };
+  readonly stats: LoadStats = { files: 0, bytesRead: 0, largestFileBytes: 0, peakHeldBytes: 0, writes: 0, writesBeforeFileEnd: 0, checkedValues: 0, checkMs: 0 };
   held = 0;
   /** True from a file's first byte until its last byte has arrived. */
   private inFile = false;
@@ -46,6 +49,11 @@ export class LoadAccount {
   wrote(): void {
     this.stats.writes++;
     if (this.inFile) this.stats.writesBeforeFileEnd++;
+  }
+  /** A NaN / Inf scan of `values` values that took `ms`. */
+  checked(values: number, ms: number): void {
+    this.stats.checkedValues += values;
+    this.stats.checkMs += ms;
   }
   fileStarted(): void {
     this.inFile = true;

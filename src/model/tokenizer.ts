@@ -1,13 +1,18 @@
 // Text <-> token ids through @huggingface/tokenizers, applied as HF does: the post-processor
 // in tokenizer.json adds BOS (or not) for the model.
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ModelFileMissingError } from '../errors.ts';
+import { MalformedFileError, ModelFileMissingError } from '../errors.ts';
 
 export class TextTokenizer {
   private readonly tok: Tokenizer;
 
+  /** A tokenizer.json the library cannot build (wrong schema, unknown model type) is MALFORMED_FILE tokenizer.json. */
   constructor(tokenizerJson: Record<string, any>, tokenizerConfig: Record<string, any> | null) {
-    this.tok = new Tokenizer(tokenizerJson as any, (tokenizerConfig ?? {}) as any);
+    try {
+      this.tok = new Tokenizer(tokenizerJson as any, (tokenizerConfig ?? {}) as any);
+    } catch (e) {
+      throw new MalformedFileError('tokenizer.json', `not a tokenizer @huggingface/tokenizers can build (${(e as Error)?.message ?? String(e)})`);
+    }
   }
 
   static from(json: Record<string, any> | null, config: Record<string, any> | null): TextTokenizer | null {

@@ -15,6 +15,7 @@ import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape, typ
 import type { BuildOptions } from './load_options.ts';
 import { decodeFloats, isFloatDtype, type SafetensorsHeader, type TensorEntry } from './safetensors.ts';
 import type { LoadAccount } from './stream.ts';
+import { assertFinite } from './weight_check.ts';
 import type { LayerWeights, Weights } from './weights.ts';
 
 /** Elements per row along a tensor's first dimension (1 for vectors and scalars). */
@@ -103,7 +104,8 @@ export class WeightPlan<T> implements WeightRoutes<T> {
   private readonly uploaded: T[] = [];
 
   /** `aliases`: the family's other checkpoint layouts (FamilySpec.checkpointAliases). */
-  constructor(private readonly ops: Ops<T>, private readonly account: LoadAccount | null = null, private readonly aliases: FamilySpec['checkpointAliases'] = []) {}
+  /** `checkFinite`: every delivered f32 row range is scanned for NaN / Inf (MALFORMED_WEIGHTS) before any upload. */
+  constructor(private readonly ops: Ops<T>, private readonly account: LoadAccount | null = null, private readonly aliases: FamilySpec['checkpointAliases'] = [], private readonly checkFinite = true) {}
 
   private route(name: string, shape: number[]): Route {
     let r = this.routes.get(name);
@@ -246,6 +248,7 @@ export class WeightPlan<T> implements WeightRoutes<T> {
   }
 
   private deliverTo(r: Route, row0: number, data: Float32Array): void {
+    if (this.checkFinite) assertFinite(r.stored ?? r.name, r.file ?? 'the checkpoint', data, row0 * (r.shape.length > 1 ? r.elements / r.shape[0] : 1), this.account);
     for (const d of r.deliver) d(row0, data);
     r.got += data.length;
   }

@@ -378,8 +378,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     try {
       await this.tokenRead.mapAsync(GPUMapMode.READ);
     } catch (e) {
-      this.gpu.checkAlive();
-      throw e;
+      throw await this.gpu.failure(e);
     }
     const id = new Uint32Array(this.tokenRead.getMappedRange(0, 4))[0];
     this.tokenRead.unmap();
@@ -418,8 +417,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     try {
       await this.tokenRead.mapAsync(GPUMapMode.READ, 0, words * 4);
     } catch (e) {
-      this.gpu.checkAlive();
-      throw e;
+      throw await this.gpu.failure(e);
     }
     const got = this.tokenRead.getMappedRange(0, words * 4).slice(0);
     this.tokenRead.unmap();
@@ -472,7 +470,9 @@ export class GpuOps implements Ops<GPUBuffer> {
   /** Waits until the device has finished all submitted work (timing). */
   async sync(): Promise<void> {
     this.ctx.rec.submit();
-    await this.gpu.device.queue.onSubmittedWorkDone();
+    await this.gpu.device.queue.onSubmittedWorkDone().catch(async (e) => {
+      throw await this.gpu.failure(e);
+    });
     this.gpu.checkAlive();
   }
 

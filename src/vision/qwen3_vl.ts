@@ -9,7 +9,7 @@
 //     patches [N, C T p p] -> GEMM with the Conv3d weight (+bias) -> + position embeddings
 //     (the learned side x side grid bilinearly interpolated to gh x gw, HF's
 //     fast_pos_embed_interpolate, on the host) -> per block [LN1 -> qkv (+bias) -> 2-D RoPE on q
-//     and k (row angles on the first quarter of each head's pairs... see visionRopeTable) ->
+//     and k (the rope kernel with a per-image table: visionRopeTable) ->
 //     bidirectional attention -> proj (+bias, +res) -> LN2 -> fc1 (+bias) -> GELU-tanh -> fc2
 //     (+bias, +res)]; after the blocks in deepstack_visual_indexes, a DeepStack merger; at the
 //     end the patch merger: LN over D per patch, the 4 patches of a block as one [4D] row (they

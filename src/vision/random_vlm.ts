@@ -105,12 +105,12 @@ export const QWEN3_VL_CHAT_TEMPLATE = [
   "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
 ].join('');
 
-/** Qwen3-VL's vision and turn tokens at the given ids. */
-export function withQwen3VlTokens(tokenizerJson: string, ids: { imageTokenId: number; visionStartId: number; visionEndId: number; imStartId: number; imEndId: number }): string {
-  return withSpecialTokens(tokenizerJson, [
-    { content: '<|image_pad|>', id: ids.imageTokenId }, { content: '<|vision_start|>', id: ids.visionStartId }, { content: '<|vision_end|>', id: ids.visionEndId },
-    { content: '<|im_start|>', id: ids.imStartId }, { content: '<|im_end|>', id: ids.imEndId },
-  ]);
+/** Qwen3-VL's vision tokens at the given ids, and its turn tokens when ids are given for them. */
+export function withQwen3VlTokens(tokenizerJson: string, ids: { imageTokenId: number; visionStartId: number; visionEndId: number; imStartId?: number; imEndId?: number }): string {
+  const tokens = [{ content: '<|image_pad|>', id: ids.imageTokenId }, { content: '<|vision_start|>', id: ids.visionStartId }, { content: '<|vision_end|>', id: ids.visionEndId }];
+  if (ids.imStartId !== undefined) tokens.push({ content: '<|im_start|>', id: ids.imStartId });
+  if (ids.imEndId !== undefined) tokens.push({ content: '<|im_end|>', id: ids.imEndId });
+  return withSpecialTokens(tokenizerJson, tokens);
 }
 
 /**

@@ -184,6 +184,8 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
     // The loader's own accounting (src/model/stream.ts): bytes it held at once, against the files it streamed.
     loader_peak_held_bytes: l?.peakHeldBytes ?? null, loader_bytes_read: l?.bytesRead ?? null, largest_file_bytes: l?.largestFileBytes ?? null,
     loader_writes: l?.writes ?? null, loader_writes_before_file_end: l?.writesBeforeFileEnd ?? null,
+    // The NaN / Inf scan of every weight value (EngineOptions.checkWeights; src/model/weight_check.ts).
+    weight_check_ms: l ? Math.round(l.checkMs * 10) / 10 : null, weight_check_values: l?.checkedValues ?? null,
   };
   // GPU bytes as users count them (issue 18's target: at most 1.25 x (weight files + KV cache + 64 MB of scratch)).
   const budget = (l?.bytesRead ?? m.modelBytes) + m.kvBytes + 64e6;
@@ -192,7 +194,7 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
   process.stdout.write(`GPU bytes / (weight files ${mb(budget - m.kvBytes - 64e6)} + KV cache + 64 MB) = ${r3(m.gpuBytes / budget)} (target <= 1.25)\n`);
-  if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived\n`);
+  if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived; NaN/Inf check ${l.checkMs.toFixed(1)} ms over ${(l.checkedValues / 1e6).toFixed(2)} M values (${(100 * l.checkMs / Math.max(loadMs, 1e-9)).toFixed(1)}% of the ${Math.round(loadMs)} ms load)\n`);
 }
 
 /**

@@ -9,12 +9,13 @@ import type { ViteDevServer } from 'vite';
 import { ModelFileMissingError, PopError } from '../../src/errors.ts';
 import { isHubId } from '../../src/model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
-import { withGemma3Tokens, withIdefics3Tokens } from '../../src/vision/random_vlm.ts';
+import { withGemma3Tokens, withIdefics3Tokens, withQwen3VlTokens } from '../../src/vision/random_vlm.ts';
 import { cachedCalibration } from './calibration_file.ts';
 import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
 
 /** Where a random SmolVLM without a tokenizer of its own borrows one: its text model, SmolLM2-135M. */
 const SMOLVLM_TEXT_TOKENIZER = 'HuggingFaceTB__SmolLM2-135M-Instruct';
+const STORIES_TOKENIZER = 'public/models/stories260K/tokenizer.json';
 
 /** An error that came out of the page (or the CLI itself), with its PopError code. */
 export class CliError extends Error {
@@ -130,8 +131,13 @@ export class Session {
         if (tokenizerJson) tokenizerJson = withGemma3Tokens(tokenizerJson, ids);
         return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson, preprocessorConfig: pre ? JSON.parse(pre) : null };
       }
+      if (config.model_type === 'qwen3_vl' && !tokenizerJson) {
+        // A random Qwen3-VL without a tokenizer (bench shapes): stories260K's with Qwen3-VL's vision tokens at the config's ids.
+        const stories = resolve(STORIES_TOKENIZER);
+        if (existsSync(stories)) tokenizerJson = withQwen3VlTokens(readFileSync(stories, 'utf8'), { imageTokenId: Number(config.image_token_id ?? 151655), visionStartId: Number(config.vision_start_token_id ?? 151652), visionEndId: Number(config.vision_end_token_id ?? 151653) });
+      }
       if (config.model_type !== 'idefics3') {
-        // Other VLMs (Qwen3-VL): the folder's tokenizer as it is (with its vision tokens) and its processor settings.
+        // Other VLMs (Qwen3-VL): the folder's tokenizer (with its vision tokens) and its processor settings.
         const pre = config.vision_config ? read('preprocessor_config.json', true) : null;
         return { kind: 'random', id: arg, config, tokenizerJson, tokenizerConfigJson, ...(pre ? { preprocessorConfig: JSON.parse(pre) } : {}) };
       }
