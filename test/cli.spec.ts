@@ -51,6 +51,18 @@ test('cli generate: a text prompt returns text and stats', async () => {
   expect(out.adapter).toBeTruthy();
 });
 
+test('cli generate on the Gemma 4 E2B-style fixture: --pop exact reports the keep that ran and why (the last layer with its own K/V)', async () => {
+  const model = 'random:test/fixtures/gemma4_e2b_tiny';
+  const r = await cli(['generate', '--model', model, '--ids', '2,17,40,99,123,7,250,31,64', '--max-tokens', '6', '--ignore-eos', '--pop', 'exact', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect([out.keep, out.layers]).toEqual([5, 10]);
+  expect(out.keep_reason).toMatch(/KV-shared/);
+  const off = await cli(['generate', '--model', model, '--ids', '2,17,40,99,123,7,250,31,64', '--max-tokens', '6', '--ignore-eos', '--pop', 'off', '--json']);
+  expect(off.code, off.stderr).toBe(0);
+  expect(JSON.parse(off.stdout)).toMatchObject({ keep: 10, ids: out.ids });
+});
+
 test('cli generate: a missing model folder exits 1 with its error code', async () => {
   const r = await cli(['generate', '--model', join(tmpdir(), 'pop-llm-no-such-model'), '--ids', '1', '--max-tokens', '2', '--json']);
   expect(r.code).toBe(1);

@@ -35,7 +35,8 @@ async function open(spec: FixtureSpec): Promise<{ engine: Engine<GPUBuffer>; ref
   const engine = await createGpuEngine(source, { prefillChunk: spec.prefillChunk, pageSize: spec.pageSize });
   const files = await loadModelFiles(source);
   const ck = await loadCheckpoint(source);
-  const ref = new ReferenceModel(files.config, (n) => ck.get(n), files.spec.normGainOffset);
+  // The reference reads Gemma4ForCausalLM-style `model.*` names; a wrapper stores its text tower under `model.language_model.*`.
+  const ref = new ReferenceModel(files.config, (n) => ck.get(n) ?? ck.get(n.replace(/^model\./, 'model.language_model.')), files.spec.normGainOffset);
   engines.set(key, (e = { engine, ref }));
   return e;
 }

@@ -209,7 +209,7 @@ export class ChatEngine {
       total_tokens: s.promptTokens + s.completionTokens,
       extra: {
         ttft_ms: s.ttftMs, prefill_tokens_per_s: s.prefillTokensPerS, decode_tokens_per_s: s.decodeTokensPerS,
-        pop_keep: s.keep, layers: s.layers, reused_prompt_tokens: s.reusedTokens,
+        pop_keep: s.keep, pop_keep_reason: s.keepReason, layers: s.layers, reused_prompt_tokens: s.reusedTokens,
         e2e_latency_s: e2e, time_to_first_token_s: s.ttftMs / 1000, time_per_output_token_s: s.completionTokens ? s.decodeMs / 1000 / s.completionTokens : 0,
       },
     };

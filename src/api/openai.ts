@@ -27,6 +27,7 @@ export function buildUsage(s: GenerateStats, e2eSeconds: number, popFallback: bo
       time_per_output_token_s: s.completionTokens > 0 ? s.decodeMs / 1000 / s.completionTokens : 0,
       ttft_ms: s.ttftMs,
       pop_keep: s.keep,
+      ...(s.keepReason ? { pop_keep_reason: s.keepReason } : {}),
       layers: s.layers,
       reused_prompt_tokens: s.reusedTokens,
       ...(popFallback ? { pop_fallback: 'exact' as const } : {}),

@@ -113,6 +113,8 @@ export interface CompletionUsage {
     ttft_ms: number;
     /** pop-llm: layers prompt tokens ran through (= layers when POP is off). */
     pop_keep: number;
+    /** pop-llm: why that keep ran ('exact' picks the smallest lossless keep of the model). */
+    pop_keep_reason?: string;
     /** pop-llm: the model's layer count. */
     layers: number;
     /** pop-llm: prompt tokens whose K/V came from the previous round (multi-round reuse). */

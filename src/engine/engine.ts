@@ -3,7 +3,7 @@
 // and streams tokens, and keeps stats. Kernels compute; the cache stores.
 import { AbortError, ContextLengthExceededError, InvalidArgumentError, PopKeepTooShallowError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { kvDim, ropeInvFreq } from '../model/config.ts';
+import { kvDim, layerKvDim, layerShape, ropeInvFreq } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
 import { loadModelFiles, streamWeights, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
 import { streamMlcWeights } from '../model/mlc.ts';
@@ -15,7 +15,7 @@ import { MAX_TOP_LOGPROBS, type Ops, type SampledToken, type SampleOptions, type
 import type { TokenConstraint } from './grammar.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
-import { resolveKeep, type PopCalibration, type PopSetting } from './pop.ts';
+import { losslessKeep, resolveKeepWithReason, type KeepChoice, type PopCalibration, type PopSetting } from './pop.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { imageTokenPositions, imageTokenRuns } from '../vision/prompt.ts';
@@ -122,6 +122,8 @@ export interface GenerateStats {
   reusedTokens: number;
   completionTokens: number;
   keep: number;
+  /** Why this keep ran (src/engine/pop.ts KeepChoice.reason). */
+  keepReason: string;
   layers: number;
   prefillMs: number;
   decodeMs: number;
@@ -270,10 +272,18 @@ export class Engine<T> {
     this.contextWindow = Math.max(1, this.contextWindow);
     const chunk = opts.prefillChunk ?? 512;
     this.state = createRunState(ops, c, chunk, opts.popWeights !== false);
-    ops.reserveAttention(chunk, this.contextWindow, c.numHeads, c.numKvHeads, c.headDim);
+    // One reservation per distinct layer shape (Gemma 4's full layers are wider); they grow to the largest.
+    const shapes = new Set(Array.from({ length: c.numLayers }, (_, l) => JSON.stringify([layerShape(c, l).numKvHeads, layerShape(c, l).headDim])));
+    for (const key of shapes) {
+      const [kvHeads, headDim] = JSON.parse(key) as [number, number];
+      ops.reserveAttention(chunk, this.contextWindow, c.numHeads, kvHeads, headDim);
+    }
     // One context window of pages, which n > 1 choices share (their prompt pages are shared).
     const pageSize = opts.pageSize ?? 16;
-    this.cache = new PagedKvCache(ops, { numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize) });
+    this.cache = new PagedKvCache(ops, {
+      numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize),
+      layerKvDims: c.layerShapes ? Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)) : undefined, kvSource: c.kvSource,
+    });
   }
 
   get config(): ModelConfig {
@@ -355,7 +365,12 @@ export class Engine<T> {
   }
 
   resolveKeep(pop?: PopSetting): number {
-    return resolveKeep(pop ?? this.opts.pop, this.config.numLayers, this.calibration);
+    return this.resolveKeepWithReason(pop).keep;
+  }
+
+  /** The keep a setting runs with, and why (reported in GenerateStats.keepReason). */
+  resolveKeepWithReason(pop?: PopSetting): KeepChoice {
+    return resolveKeepWithReason(pop ?? this.opts.pop, this.config.numLayers, this.calibration, losslessKeep(this.config));
   }
 
   /**
@@ -412,7 +427,7 @@ export class Engine<T> {
     if (prompt.length === 0) throw new InvalidArgumentError('prompt', 'must hold at least one token');
     for (const id of prompt) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new InvalidArgumentError('prompt', `token id ${id} is outside the vocabulary 0..${c.vocabSize - 1}`);
     if (!(o.maxTokens >= 1)) throw new InvalidArgumentError('max_tokens', `must be at least 1 (got ${o.maxTokens})`);
-    const keep = this.resolveKeep(o.pop);
+    const { keep, reason: keepReason } = this.resolveKeepWithReason(o.pop);
     const total = prompt.length + o.maxTokens - 1;
     if (total > this.contextWindow) throw new ContextLengthExceededError(total, this.contextWindow);
     const n = o.n ?? 1;
@@ -473,7 +488,7 @@ export class Engine<T> {
         // Aborted in prefill: no token, nothing kept.
         const t = now();
         const stats: GenerateStats = {
-          promptTokens: prompt.length, prefilledTokens: prompt.length - reused, reusedTokens: reused, completionTokens: 0, keep, layers: c.numLayers,
+          promptTokens: prompt.length, prefilledTokens: prompt.length - reused, reusedTokens: reused, completionTokens: 0, keep, keepReason, layers: c.numLayers,
           prefillMs: t - t0, decodeMs: 0, ttftMs: t - t0, prefillTokensPerS: 0, decodeTokensPerS: 0, finishReason: 'abort', choices: n, prefills: 1, sharedKvBytes: 0,
         };
         this.lastStats = stats;
@@ -534,7 +549,7 @@ export class Engine<T> {
     const completion = choices.reduce((a, ch) => a + ch.ids.length, 0);
     const stats: GenerateStats = {
       promptTokens: prompt.length, prefilledTokens: prefilled, reusedTokens: reused, completionTokens: completion,
-      keep, layers: c.numLayers,
+      keep, keepReason, layers: c.numLayers,
       prefillMs: t1 - t0, decodeMs: t2 - t1, ttftMs: t1 - t0,
       prefillTokensPerS: prefilled / ((t1 - t0) / 1000),
       decodeTokensPerS: completion > n ? (completion - n) / ((t2 - t1) / 1000) : 0,

@@ -6,11 +6,11 @@
 // (independent KV projection, one GEMM over stacked weights); the boundary row (the last
 // prompt token) goes on through every layer. keep = L is ordinary prefill and decode.
 import type { ModelConfig } from '../model/config.ts';
-import { kvDim, qDim } from '../model/config.ts';
+import { deepKvRows, isKvShared, kvSourceOf, layerKvDim, layerQDim, layerShape, maxOverLayers } from '../model/config.ts';
 import type { Weights } from '../model/weights.ts';
 import type { Ops } from '../ops/ops.ts';
 import type { PagedKvCache } from '../kv/paged_kv_cache.ts';
-import { InternalError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 /** Scratch activations, sized for `maxRows` tokens per forward call. */
 export interface RunState<T> {
@@ -23,29 +23,37 @@ export interface RunState<T> {
   hb: T; //     [rows, inter]         GLU output
   deepKv: T | null; // [rows, (L-1) 2 kv]  POP's stacked K/V projections
   gateSave: T; //  [rows, hidden]        residual rows kept aside while a virtual gate is closed
+  ple: T | null; // [rows, L P]        Gemma 4: every layer's per-layer input
+  pleRows: T | null; // [rows, L P]    the per-layer table's rows, then added into `ple`
+  pleGate: T | null; // [rows, P]      one layer's gated per-layer input
   last: T; //   [hidden]              final-normed last row
   logits: T; // [vocab]
 }
 
 export function createRunState<T>(ops: Ops<T>, c: ModelConfig, maxRows: number, withPop: boolean): RunState<T> {
-  const h = c.hiddenSize, f = c.intermediateSize;
+  const h = c.hiddenSize, f = maxOverLayers(c, (l) => layerShape(c, l).intermediateSize);
+  const deepRows = deepKvRows(c, 1);
+  const LP = c.perLayerInput ? c.numLayers * c.perLayerInput.dim : 0;
   return {
     maxRows,
     x: ops.alloc('state.x', maxRows * h),
     xb: ops.alloc('state.xb', maxRows * h),
-    qkv: ops.alloc('state.qkv', maxRows * (qDim(c) + 2 * kvDim(c))),
-    att: ops.alloc('state.att', maxRows * qDim(c)),
+    qkv: ops.alloc('state.qkv', maxRows * maxOverLayers(c, (l) => layerQDim(c, l) + 2 * layerKvDim(c, l))),
+    att: ops.alloc('state.att', maxRows * maxOverLayers(c, (l) => layerQDim(c, l))),
     gu: ops.alloc('state.gu', maxRows * 2 * f),
     hb: ops.alloc('state.hb', maxRows * f),
-    deepKv: withPop && c.numLayers > 1 ? ops.alloc('state.deepKv', maxRows * (c.numLayers - 1) * 2 * kvDim(c)) : null,
+    deepKv: withPop && deepRows > 0 ? ops.alloc('state.deepKv', maxRows * deepRows) : null,
     gateSave: ops.alloc('state.gateSave', maxRows * h),
+    ple: LP ? ops.alloc('state.ple', maxRows * LP) : null,
+    pleRows: LP ? ops.alloc('state.pleRows', maxRows * LP) : null,
+    pleGate: LP ? ops.alloc('state.pleGate', maxRows * c.perLayerInput!.dim) : null,
     last: ops.alloc('state.last', h),
     logits: ops.alloc('state.logits', c.vocabSize),
   };
 }
 
 export function freeRunState<T>(ops: Ops<T>, s: RunState<T>): void {
-  for (const t of [s.x, s.xb, s.qkv, s.att, s.gu, s.hb, s.deepKv, s.gateSave, s.last, s.logits]) if (t) ops.free(t);
+  for (const t of [s.x, s.xb, s.qkv, s.att, s.gu, s.hb, s.deepKv, s.gateSave, s.ple, s.pleRows, s.pleGate, s.last, s.logits]) if (t) ops.free(t);
 }
 
 export interface ForwardStep<T = unknown> {
@@ -95,16 +103,18 @@ export interface ForwardStep<T = unknown> {
 /** Runs one step; when lastRowFullDepth, `state.logits` holds the last row's logits. */
 export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, step: ForwardStep<T>): void {
   const n = step.tokens.length;
-  const L = c.numLayers, H = c.hiddenSize, F = c.intermediateSize;
-  const Q = qDim(c), KV = kvDim(c), QKV = Q + 2 * KV;
+  const L = c.numLayers, H = c.hiddenSize;
   const keep = Math.max(1, Math.min(L, step.keep));
   const seq = cache.reserve(step.seqId, step.startPos + n);
 
   ops.embed(s.x, step.tokens, w.embed, n, H, c.embeddingScale);
   if (step.embedOverride) spliceRows(ops, s.x, step.embedOverride, H);
+  const P = c.perLayerInput?.dim ?? 0, LP = L * P;
+  if (w.ple && s.ple && s.pleRows) perLayerInputs(ops, c, w.ple, s.ple, s.pleRows, s.x, step.tokens, n);
 
   let rows = n;
   let pos = step.startPos;
+  let ple = s.ple; // the rows' per-layer inputs (after POP's switch, the last row's copy)
   for (let l = 0; l < L; l++) {
     if (l === keep) {
       // POP: prompt rows stop here; deep layers get their K/V from this hidden state.
@@ -112,11 +122,19 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
       if (shallowRows > 0) projectDeepKv(ops, c, w, s, cache, seq, shallowRows, step.startPos, keep, step.ropeTable);
       if (!step.lastRowFullDepth) break;
       if (n > 1) ops.copyRows(s.x, 0, s.x, n - 1, 1, H);
+      if (ple && s.pleRows) {
+        ops.copyRows(s.pleRows, 0, ple, n - 1, 1, LP); // another buffer: a plain copy
+        ple = s.pleRows;
+      }
       rows = 1;
       pos = step.startPos + n - 1;
     }
     const lw = w.layers[l];
-    const kv = cache.layers[l];
+    const shape = layerShape(c, l), hd = shape.headDim, kvHeads = shape.numKvHeads;
+    const Q = layerQDim(c, l), KV = layerKvDim(c, l);
+    // A KV-shared layer (Gemma 4) projects only Q and attends its source layer's pages.
+    const own = !isKvShared(c, l), QKV = own ? Q + 2 * KV : Q;
+    const F = shape.intermediateSize;
     const rope = step.ropeTable ?? lw.rope;
     const gated = gatedRows(step, l, rows);
     if (gated) ops.copyRows(s.gateSave, 0, s.x, gated.first, gated.count, H);
@@ -124,9 +142,12 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     // Attention block.
     ops.rmsNorm(s.xb, s.x, lw.inputNorm, rows, H, c.rmsNormEps);
     ops.matmul(s.qkv, s.xb, lw.qkv, rows, QKV, H, { bias: lw.qkvBias });
-    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, c.headDim, pos, rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
-    ops.kvWrite(kv, seq, s.qkv, rows, QKV, Q, Q + KV, c.numKvHeads, c.headDim, pos, rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
-    ops.attention(s.att, s.qkv, QKV, kv, seq, rows, pos, { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: c.attnScale, window: c.slidingWindow[l] }, rows === n ? step.keyEnd : null);
+    ops.rope(s.qkv, rows, QKV, 0, c.numHeads, hd, pos, rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
+    if (own) {
+      if (c.valueNorm) ops.headNorm(s.qkv, rows, QKV, Q + KV, kvHeads, hd, null, c.rmsNormEps);
+      ops.kvWrite(cache.layers[l], seq, s.qkv, rows, QKV, Q, Q + KV, kvHeads, hd, pos, rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    }
+    ops.attention(s.att, s.qkv, QKV, cache.layers[kvSourceOf(c, l)], seq, rows, pos, { numHeads: c.numHeads, numKvHeads: kvHeads, headDim: hd, scale: c.attnScale, window: c.slidingWindow[l] }, rows === n ? step.keyEnd : null);
     residualProject(ops, s, s.att, lw.o, lw.attnOutNorm, rows, H, Q, c.rmsNormEps);
 
     // MLP block.
@@ -134,6 +155,16 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     ops.matmul(s.gu, s.xb, lw.gateUp, rows, 2 * F, H);
     ops.glu(s.hb, s.gu, rows, F, c.activation);
     residualProject(ops, s, s.hb, lw.down, lw.mlpOutNorm, rows, H, F, c.rmsNormEps);
+
+    // Gemma 4: the per-layer input, gated by the hidden state, projected, normed and added;
+    // then the layer's scalar on the whole hidden state.
+    if (lw.pleGate && lw.pleProj && ple && s.pleGate) {
+      ops.matmul(s.pleGate, s.x, lw.pleGate, rows, P, H);
+      ops.gateMul(s.pleGate, ple, rows, P, LP, l * P, c.activation);
+      residualProject(ops, s, s.pleGate, lw.pleProj, lw.pleNorm ?? null, rows, H, P, c.rmsNormEps);
+    }
+    const scalar = w.layerScalars?.[l] ?? 1;
+    if (scalar !== 1) ops.scale(s.x, rows * H, scalar);
     if (gated) ops.copyRows(s.x, gated.first, s.gateSave, 0, gated.count, H);
     const adds = step.embedOverride?.adds;
     if (adds && l < adds.length) addRows(ops, s.x, step.embedOverride!, adds[l], H);
@@ -147,6 +178,19 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     if (c.finalLogitSoftcap > 0) ops.softcap(s.logits, c.vocabSize, c.finalLogitSoftcap);
   }
   ops.flush();
+}
+
+/**
+ * Gemma 4's per-layer inputs for every row, [rows, L·P]: (rmsnorm_P(W_proj · e · hidden^-0.5) +
+ * T[id] · sqrt(P)) · 2^-0.5, with e the scaled embedding in `x`. The hidden^-0.5 is folded
+ * into W_proj and the 2^-0.5 into the norm gain and the table scale at load.
+ */
+function perLayerInputs<T>(ops: Ops<T>, c: ModelConfig, ple: NonNullable<Weights<T>['ple']>, out: T, rowsBuf: T, x: T, ids: ArrayLike<number>, n: number): void {
+  const p = c.perLayerInput!, LP = c.numLayers * p.dim;
+  ops.matmul(out, x, ple.modelProj, n, LP, c.hiddenSize);
+  ops.rmsNorm(out, out, ple.projNorm, n * c.numLayers, p.dim, c.rmsNormEps);
+  ops.embed(rowsBuf, ids, ple.table, n, LP, p.tableScale * Math.SQRT1_2);
+  ops.add(out, rowsBuf, n * LP);
 }
 
 /** Copies override rows into the residual stream, one copy per run of consecutive rows. */
@@ -194,18 +238,21 @@ function residualProject<T>(ops: Ops<T>, s: RunState<T>, input: T, weight: T, ou
  * POP's independent KV projection: for rows [0, rows) of the hidden state leaving layer
  * keep-1, every deep layer l in [keep, L) gets K = RoPE(kNorm(W_k,l · norm_l(h))) and
  * V = W_v,l · norm_l(h) written into its pages. The norm gains are folded into the stacked
- * weights, so one gain-free norm and one GEMM cover all deep layers.
+ * weights, so one gain-free norm and one GEMM cover all deep layers. A KV-shared deep layer
+ * (Gemma 4) has no block: it attends its source layer's pages, filled here or by a full layer.
  */
 function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, seq: ReturnType<PagedKvCache<T>['reserve']>, rows: number, startPos: number, keep: number, ropeTable: T | undefined): void {
-  const L = c.numLayers, H = c.hiddenSize, KV = kvDim(c);
-  const deep = L - keep;
-  if (!w.deepKv || !s.deepKv) throw new InternalError('POP weights were not built for this model');
-  const stride = deep * 2 * KV;
+  const L = c.numLayers, H = c.hiddenSize;
+  const stride = deepKvRows(c, keep);
+  if (stride === 0) return; // every deep layer shares an earlier layer's K/V
+  if (!w.deepKv || !s.deepKv) throw new InvalidArgumentError('pop', 'POP weights were not built for this model (EngineOptions.popWeights is false)');
   ops.rmsNorm(s.xb, s.x, null, rows, H, c.rmsNormEps);
   ops.matmul(s.deepKv, s.xb, w.deepKv, rows, stride, H, { bias: w.deepKvBias });
   for (let l = keep; l < L; l++) {
-    const j = L - 1 - l; // block index in the reversed stack
-    const lw = w.layers[l];
-    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, j * 2 * KV, j * 2 * KV + KV, c.numKvHeads, c.headDim, startPos, ropeTable ?? lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
+    if (isKvShared(c, l)) continue;
+    const at = deepKvRows(c, l + 1); // block of layer l in the reversed stack
+    const lw = w.layers[l], shape = layerShape(c, l), KV = layerKvDim(c, l);
+    if (c.valueNorm) ops.headNorm(s.deepKv, rows, stride, at + KV, shape.numKvHeads, shape.headDim, null, c.rmsNormEps);
+    ops.kvWrite(cache.layers[l], seq, s.deepKv, rows, stride, at, at + KV, shape.numKvHeads, shape.headDim, startPos, ropeTable ?? lw.rope, lw.kNorm && { gain: lw.kNorm, eps: c.rmsNormEps });
   }
 }

@@ -2,6 +2,7 @@
 // lossless: a last layer's outputs for prompt tokens feed nothing but their own logits),
 // 'auto' (the calibrated keep from pop.json, else exact), a layer count, or a ratio.
 import { InvalidArgumentError } from '../errors.ts';
+import { isKvShared, type ModelConfig } from '../model/config.ts';
 
 export type PopSetting = 'off' | 'exact' | 'auto' | number | { ratio: number };
 
@@ -14,6 +15,41 @@ export interface PopCalibration {
 
 /** No setting means 'exact': lossless, and it skips one layer of prefill. */
 export const DEFAULT_POP: PopSetting = 'exact';
+
+/** The keep a request runs with and why: 'off', 'exact' (lossless), 'auto' (calibrated or exact), or as given. */
+export interface KeepChoice {
+  keep: number;
+  reason: string;
+}
+
+/**
+ * The smallest lossless keep: the last layer that has K/V of its own. With keep = k, layer k
+ * gets its prompt rows' K/V projected from its own input (exact); layers after it must not
+ * need any: true of the last layer (keep = L-1), and of Gemma 4's KV-shared layers, which
+ * only read the K/V of earlier layers. So with the last S layers shared, keep = L-S-1 is
+ * lossless (E2B: 14 of 35 layers prefill, layer 14's K/V projected, layers 15.. skipped).
+ */
+export function losslessKeep(c: ModelConfig): { keep: number; reason: string } {
+  const L = c.numLayers;
+  let last = L - 1;
+  while (last > 1 && isKvShared(c, last)) last--;
+  if (last === L - 1) return { keep: Math.max(1, L - 1), reason: 'exact: keep = L-1 (the last layer\'s prompt outputs feed nothing)' };
+  return { keep: last, reason: `exact: layers ${last + 1}..${L - 1} are KV-shared (they read earlier layers' K/V), so prefill stops at the last layer with its own K/V (${last}), whose K/V is projected from its input` };
+}
+
+/** resolveKeep with the reason; `lossless` is the model's smallest lossless keep (default L-1). */
+export function resolveKeepWithReason(setting: PopSetting | undefined, layers: number, calibrated: PopCalibration | null, lossless?: { keep: number; reason: string }): KeepChoice {
+  const exact = lossless ?? { keep: Math.max(1, layers - 1), reason: 'exact: keep = L-1 (the last layer\'s prompt outputs feed nothing)' };
+  const s = setting ?? DEFAULT_POP;
+  if (s === 'off') return { keep: layers, reason: 'off: full depth' };
+  if (s === 'exact') return exact;
+  if (s === 'auto') {
+    if (calibrated && calibrated.layers === layers) return { keep: clampKeep(calibrated.keep, layers), reason: `auto: calibrated keep from pop.json${calibrated.budget !== undefined ? ` (budget ${calibrated.budget} nats)` : ''}` };
+    return { ...exact, reason: `auto without a calibration -> ${exact.reason}` };
+  }
+  const keep = resolveKeep(s, layers, calibrated);
+  return { keep, reason: typeof s === 'number' ? `keep ${s} as asked` : `ratio ${(s as { ratio: number }).ratio} of ${layers} layers` };
+}
 
 export function resolveKeep(setting: PopSetting | undefined, layers: number, calibrated: PopCalibration | null): number {
   const s = setting ?? DEFAULT_POP;

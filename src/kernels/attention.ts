@@ -127,9 +127,12 @@ const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 /** `gemm`: the GEMM path's matmul variants and the scratch (also flash-decoding's partials); `decode`: the probe's one-row choice. */
 export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant } | null, force?: AttentionVariant): void {
   const s = a.shape;
-  if (s.headDim % 4 || s.headDim > 256) throw new InternalError(`attention: headDim ${s.headDim} must be a multiple of 4 and at most 256`);
-  const variant = force ?? attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode);
+  // Heads wider than the per-invocation kernels hold (Gemma 4's 512-dim global layers) take the GEMM path at any row count.
+  const wide = s.headDim > 256;
+  if (s.headDim % 4) throw new InternalError(`attention: headDim ${s.headDim} must be a multiple of 4`);
+  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode));
   if (variant === 'gemm' && gemm && attentionGemm(ctx, a, gemm.variants, gemm.scratch)) return;
+  if (wide) throw new InternalError(`attention: headDim ${s.headDim} > 256 needs the GEMM path, whose scratch does not hold ${a.startPos + a.rows} keys`);
   if (variant === 'flash_decode' && gemm) return flashDecode(ctx, a, gemm.scratch);
   const decode = variant === 'split_keys';
   if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');

@@ -12,6 +12,10 @@ export interface KvCacheOptions {
   contextWindow: number;
   /** How many sequences may hold pages at once. */
   maxSequences: number;
+  /** Per-layer K/V widths where layers differ (Gemma 4's full-attention layers); default kvDim. */
+  layerKvDims?: number[];
+  /** KV sharing (Gemma 4): layer l's storage is layer kvSource[l]'s (allocated once). */
+  kvSource?: number[];
   /** Pages in all (default: a full context window per sequence). Sequences that share pages (fork) need fewer. */
   numPages?: number;
 }
@@ -32,11 +36,19 @@ export class PagedKvCache<T> {
     this.maxPagesPerSeq = Math.ceil(opts.contextWindow / opts.pageSize);
     const numPages = opts.numPages ?? this.maxPagesPerSeq * opts.maxSequences;
     this.allocator = new BlockAllocator(numPages, opts.pageSize);
-    const elements = numPages * opts.pageSize * opts.kvDim;
-    this.layers = Array.from({ length: opts.numLayers }, (_, l) => ({
-      k: ops.alloc(`kv.L${l}.k`, elements),
-      v: ops.alloc(`kv.L${l}.v`, elements),
-    }));
+    const slots = numPages * opts.pageSize;
+    const layers: KvLayerStorage<T>[] = [];
+    for (let l = 0; l < opts.numLayers; l++) {
+      const src = opts.kvSource?.[l] ?? l;
+      if (src !== l) {
+        if (!(src >= 0 && src < l)) throw new InvalidArgumentError('kvSource', `layer ${l} shares layer ${src}'s K/V, which is not an earlier layer`);
+        layers.push(layers[src]);
+        continue;
+      }
+      const elements = slots * (opts.layerKvDims?.[l] ?? opts.kvDim);
+      layers.push({ k: ops.alloc(`kv.L${l}.k`, elements), v: ops.alloc(`kv.L${l}.v`, elements) });
+    }
+    this.layers = layers;
   }
 
   get pageSize(): number {
@@ -80,10 +92,12 @@ export class PagedKvCache<T> {
       if (this.allocator.refCount(old) <= 1) continue;
       const [page] = this.allocator.allocate(1);
       const rows = this.opts.pageSize;
-      for (const l of this.layers) {
-        this.ops.copyRows(l.k, page * rows, l.k, old * rows, rows, this.opts.kvDim);
-        this.ops.copyRows(l.v, page * rows, l.v, old * rows, rows, this.opts.kvDim);
-      }
+      this.layers.forEach((l, j) => {
+        if (this.layers.indexOf(l) !== j) return; // a KV-shared layer's storage is its source's
+        const width = this.opts.layerKvDims?.[j] ?? this.opts.kvDim;
+        this.ops.copyRows(l.k, page * rows, l.k, old * rows, rows, width);
+        this.ops.copyRows(l.v, page * rows, l.v, old * rows, rows, width);
+      });
       this.allocator.free([old]);
       seq.pages[i] = seq.view.pages[i] = page;
       copied = true;
@@ -146,6 +160,6 @@ export class PagedKvCache<T> {
 
   destroy(): void {
     this.reset();
-    for (const l of this.layers) this.ops.free(l.k), this.ops.free(l.v);
+    for (const l of new Set(this.layers)) this.ops.free(l.k), this.ops.free(l.v);
   }
 }

@@ -8,7 +8,32 @@ export type { Activation };
 export interface RopeConfig {
   theta: number;
   /** HF `rope_scaling` (llama3 / linear), or null. */
-  scaling: { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number } | { type: 'linear'; factor: number } | null;
+  scaling: { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number } | { type: 'linear'; factor: number }
+    /** Gemma 4's `proportional`: only the first floor(partialRotaryFactor · headDim / 2) pairs rotate. */
+    | { type: 'proportional'; partialRotaryFactor: number; factor: number } | null;
+}
+
+/**
+ * One layer's shape where a family gives its layers different ones (Gemma 4: full-attention
+ * layers have global_head_dim and their own K/V head count; KV-shared layers may have a
+ * double-wide MLP).
+ */
+export interface LayerShape {
+  headDim: number;
+  numKvHeads: number;
+  intermediateSize: number;
+  /** V is the K projection's output (before k-norm; Gemma 4's attention_k_eq_v): no v_proj. */
+  kEqV: boolean;
+}
+
+/** Gemma 4's per-layer embeddings (PLE): a second table and a projection of the main embedding. */
+export interface PerLayerInputConfig {
+  /** hidden_size_per_layer_input: each layer's slice of the per-layer input. */
+  dim: number;
+  /** vocab_size_per_layer_input: rows of the per-layer table. */
+  vocab: number;
+  /** Scale of the per-layer table rows (sqrt(dim), in the weights' dtype). */
+  tableScale: number;
 }
 
 export interface ModelConfig {
@@ -43,6 +68,19 @@ export interface ModelConfig {
   eosTokenIds: number[];
   /** VLMs: the vision tower and connector (src/vision/); absent for text-only models. */
   vision?: VisionConfig;
+  // Gemma 4 (absent elsewhere: every layer is headDim / numKvHeads / intermediateSize).
+  /** Per-layer shapes, when layers differ. */
+  layerShapes?: LayerShape[];
+  /**
+   * KV sharing: layer l attends the cache of layer kvSource[l] (l itself: its own K/V). A
+   * shared layer has no K/V projection and writes nothing.
+   */
+  kvSource?: number[];
+  /** An unscaled per-head RMSNorm on V (Gemma 4's v_norm). */
+  valueNorm?: boolean;
+  perLayerInput?: PerLayerInputConfig;
+  /** A learned scalar multiplies each layer's output (Gemma 4's layer_scalar). */
+  layerScalar?: boolean;
 }
 
 export function kvDim(c: ModelConfig): number {
@@ -53,6 +91,29 @@ export function qDim(c: ModelConfig): number {
   return c.numHeads * c.headDim;
 }
 
+/** Layer l's shape (the model-wide fields unless the family gives layers their own). */
+export function layerShape(c: ModelConfig, l: number): LayerShape {
+  return c.layerShapes?.[l] ?? { headDim: c.headDim, numKvHeads: c.numKvHeads, intermediateSize: c.intermediateSize, kEqV: false };
+}
+export const layerQDim = (c: ModelConfig, l: number): number => c.numHeads * layerShape(c, l).headDim;
+export const layerKvDim = (c: ModelConfig, l: number): number => layerShape(c, l).numKvHeads * layerShape(c, l).headDim;
+/** The layer whose K/V layer l attends (itself unless KV-shared). */
+export const kvSourceOf = (c: ModelConfig, l: number): number => c.kvSource?.[l] ?? l;
+export const isKvShared = (c: ModelConfig, l: number): boolean => kvSourceOf(c, l) !== l;
+/** Rows of POP's deep K/V stack for the layers [from, L): 2 kvDim per layer that has its own K/V. */
+export function deepKvRows(c: ModelConfig, from: number): number {
+  let rows = 0;
+  for (let l = Math.max(1, from); l < c.numLayers; l++) if (!isKvShared(c, l)) rows += 2 * layerKvDim(c, l);
+  return rows;
+}
+
+/** Largest of a per-layer size over the layers (scratch buffers are sized for it). */
+export function maxOverLayers(c: ModelConfig, f: (l: number) => number): number {
+  let m = 0;
+  for (let l = 0; l < c.numLayers; l++) m = Math.max(m, f(l));
+  return m;
+}
+
 /**
  * One RoPE table per distinct RoPE setting of the model's layers (Gemma 3's local and global
  * layers differ; most models share one), uploaded on first use: layer l -> its table.
@@ -60,9 +121,10 @@ export function qDim(c: ModelConfig): number {
 export function ropeTablesByLayer<T>(c: ModelConfig, positions: number, upload: (label: string, table: Float32Array) => T): (layer: number) => T {
   const tables = new Map<string, T>();
   return (l) => {
-    const key = JSON.stringify(c.rope[l]);
+    const d = layerShape(c, l).headDim;
+    const key = JSON.stringify([c.rope[l], d]);
     let t = tables.get(key);
-    if (!t) tables.set(key, (t = upload(`rope.${tables.size}`, ropeTable(c.rope[l], c.headDim, positions))));
+    if (!t) tables.set(key, (t = upload(`rope.${tables.size}`, ropeTable(c.rope[l], d, positions))));
     return t;
   };
 }
@@ -94,7 +156,14 @@ export function ropeInvFreq(rope: RopeConfig, headDim: number): Float32Array {
   const out = new Float32Array(half);
   for (let i = 0; i < half; i++) out[i] = 1 / Math.pow(rope.theta, (2 * i) / headDim);
   const s = rope.scaling;
-  if (s?.type === 'linear') {
+  if (s?.type === 'proportional') {
+    // transformers' _compute_proportional_rope_parameters: the exponent's denominator is the
+    // whole head dim; the pairs past floor(factor · headDim / 2) get frequency 0 (cos 1, sin 0:
+    // they pass through the rotate-half unchanged, exactly).
+    const rotated = Math.floor((s.partialRotaryFactor * headDim) / 2);
+    for (let i = rotated; i < half; i++) out[i] = 0;
+    for (let i = 0; i < half; i++) out[i] /= s.factor;
+  } else if (s?.type === 'linear') {
     for (let i = 0; i < half; i++) out[i] /= s.factor;
   } else if (s?.type === 'llama3') {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;

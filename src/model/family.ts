@@ -1,15 +1,20 @@
 // A model family is data: how its config.json maps to ModelConfig, and which checkpoint
 // tensor holds each weight role. The loader and the one forward read only this.
-import type { ModelConfig } from './config.ts';
+import { isKvShared, layerShape, type ModelConfig } from './config.ts';
 
 /** Weight roles of one decoder layer. */
 export type LayerRole =
   | 'inputNorm' | 'q' | 'k' | 'v' | 'o' | 'qBias' | 'kBias' | 'vBias' | 'qNorm' | 'kNorm'
   /** mlpNorm: the norm before the MLP (Llama's post_attention_layernorm). attnOutNorm and
    *  mlpOutNorm: Gemma's sandwich norms on the attention and MLP outputs. */
-  | 'mlpNorm' | 'attnOutNorm' | 'mlpOutNorm' | 'gate' | 'up' | 'down';
+  | 'mlpNorm' | 'attnOutNorm' | 'mlpOutNorm' | 'gate' | 'up' | 'down'
+  /** Gemma 4's per-layer input: gate [P, hidden], projection [hidden, P], its output norm; the layer's scalar [1]. */
+  | 'pleGate' | 'pleProj' | 'pleNorm' | 'layerScalar';
 
 export type GlobalRole = 'embed' | 'finalNorm' | 'lmHead';
+
+/** Gemma 4's per-layer embeddings: the table [vocab, L·P], the projection [L·P, hidden] of the main embedding, its norm [P]. */
+export type PerLayerInputRole = 'pleEmbed' | 'pleModelProj' | 'pleProjNorm';
 
 export interface FamilySpec {
   /** HF `model_type` values this spec handles. */
@@ -19,6 +24,8 @@ export interface FamilySpec {
   /** Tensor names; `{layer}` is the block index. */
   globalTensors: Record<GlobalRole, string>;
   layerTensors: Partial<Record<LayerRole, string>>;
+  /** Families with per-layer embeddings (ModelConfig.perLayerInput) name their tensors here. */
+  perLayerInputTensors?: Record<PerLayerInputRole, string>;
   /** RMSNorm gain is stored as w with the norm computing (1 + w) (Gemma). Folded at load. */
   normGainOffset: number;
   /** Tensors beyond the text decoder (a VLM's vision tower and connector), for random fixtures. */
@@ -44,17 +51,23 @@ export interface ExtraTensor {
   normOffset?: number;
 }
 
-/** Expected shape of each weight role, from the normalized config. */
-export function layerRoleShape(c: ModelConfig, role: LayerRole): number[] {
-  const q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, h = c.hiddenSize, f = c.intermediateSize;
+/** Expected shape of each weight role of layer l, from the normalized config. */
+export function layerRoleShape(c: ModelConfig, role: LayerRole, l = 0): number[] {
+  const s = layerShape(c, l);
+  const q = c.numHeads * s.headDim, kv = s.numKvHeads * s.headDim, h = c.hiddenSize, f = s.intermediateSize;
+  const P = c.perLayerInput?.dim ?? 0;
   switch (role) {
+    case 'pleGate': return [P, h];
+    case 'pleProj': return [h, P];
+    case 'pleNorm': return [h];
+    case 'layerScalar': return [1];
     case 'inputNorm': case 'mlpNorm': case 'attnOutNorm': case 'mlpOutNorm': return [h];
     case 'q': return [q, h];
     case 'k': case 'v': return [kv, h];
     case 'o': return [h, q];
     case 'qBias': return [q];
     case 'kBias': case 'vBias': return [kv];
-    case 'qNorm': case 'kNorm': return [c.headDim];
+    case 'qNorm': case 'kNorm': return [s.headDim];
     case 'gate': case 'up': return [f, h];
     case 'down': return [h, f];
   }
@@ -67,11 +80,26 @@ export function globalRoleShape(c: ModelConfig, role: GlobalRole): number[] {
   }
 }
 
-/** Which layer roles a config actually uses (the rest are absent from the checkpoint). */
-export function layerRolesFor(c: ModelConfig): LayerRole[] {
-  const roles: LayerRole[] = ['inputNorm', 'q', 'k', 'v', 'o', 'mlpNorm', 'gate', 'up', 'down'];
+export function perLayerInputShape(c: ModelConfig, role: PerLayerInputRole): number[] {
+  const p = c.perLayerInput!, LP = c.numLayers * p.dim;
+  switch (role) {
+    case 'pleEmbed': return [p.vocab, LP];
+    case 'pleModelProj': return [LP, c.hiddenSize];
+    case 'pleProjNorm': return [p.dim];
+  }
+}
+
+/**
+ * Which roles layer l reads (the rest may be absent from the checkpoint). A KV-shared layer
+ * (Gemma 4) has no K/V projection nor k-norm; with kEqV there is no v_proj.
+ */
+export function layerRolesFor(c: ModelConfig, l = 0): LayerRole[] {
+  const shared = isKvShared(c, l), kEqV = layerShape(c, l).kEqV;
+  const roles: LayerRole[] = ['inputNorm', 'q', ...(shared ? [] : kEqV ? ['k' as const] : ['k' as const, 'v' as const]), 'o', 'mlpNorm', 'gate', 'up', 'down'];
   if (c.attentionBias) roles.push('qBias', 'kBias', 'vBias');
-  if (c.qkNorm) roles.push('qNorm', 'kNorm');
+  if (c.qkNorm) roles.push(...(shared ? ['qNorm' as const] : ['qNorm' as const, 'kNorm' as const]));
   if (c.postNorms) roles.push('attnOutNorm', 'mlpOutNorm');
+  if (c.perLayerInput) roles.push('pleGate', 'pleProj', 'pleNorm');
+  if (c.layerScalar) roles.push('layerScalar');
   return roles;
 }

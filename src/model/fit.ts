@@ -9,7 +9,7 @@
 import { ModelTooLargeError, StorageQuotaError } from '../errors.ts';
 import type { UploadOptions } from '../ops/ops.ts';
 import { planSplit, storedBytes } from '../ops/split.ts';
-import { kvDim, qDim, type ModelConfig } from './config.ts';
+import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, maxOverLayers, type ModelConfig } from './config.ts';
 import { familyFor } from './registry.ts';
 
 export interface FitLimits {
@@ -53,11 +53,27 @@ function bytesPerWeight(kind: 'q4' | 'q4-asym' | 'f16' | 'f32'): number {
 
 /** Parameter count of the weights the engine keeps (POP's stacked deep K/V and a VLM's tower included). */
 export function paramCount(c: ModelConfig): number {
-  const H = c.hiddenSize, F = c.intermediateSize, Q = qDim(c), KV = kvDim(c);
-  const perLayer = H * (Q + 2 * KV) + Q * H + 3 * H * F + 4 * H;
+  const H = c.hiddenSize;
   const head = c.tieWordEmbeddings ? 0 : c.vocabSize * H;
-  const deepKv = (c.numLayers - 1) * 2 * KV * H;
-  return c.vocabSize * H + head + c.numLayers * perLayer + deepKv + visionParamCount(c);
+  let norms = 0;
+  for (let l = 0; l < c.numLayers; l++) norms += (c.perLayerInput ? 5 : 4) * H;
+  const pleTable = c.perLayerInput ? c.perLayerInput.vocab * c.numLayers * c.perLayerInput.dim : 0;
+  return c.vocabSize * H + head + projectionParams(c) + norms + pleTable + visionParamCount(c);
+}
+
+/**
+ * Parameters of the matmul weights (what int4 / f16 apply to): every layer's QKV (a KV-shared
+ * layer has only Q), O, gate|up, down (Gemma 4: per-layer widths, the per-layer input gate and
+ * projection), POP's deep K/V stack, and Gemma 4's projection of the main embedding.
+ */
+export function projectionParams(c: ModelConfig): number {
+  const H = c.hiddenSize, P = c.perLayerInput?.dim ?? 0;
+  let n = deepKvRows(c, 1) * H + c.numLayers * P * H;
+  for (let l = 0; l < c.numLayers; l++) {
+    const Q = layerQDim(c, l), KV = isKvShared(c, l) ? 0 : layerKvDim(c, l);
+    n += H * (Q + 2 * KV) + Q * H + 3 * H * layerShape(c, l).intermediateSize + 2 * H * P;
+  }
+  return n;
 }
 
 /** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's extra tensors. */
@@ -77,11 +93,14 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   const headKind = quant !== 'none' && format.quantizeLmHead ? quant : format.weightDtype ?? 'f32';
   const head = bytesPerWeight(headKind);
   const H = c.hiddenSize, embed = c.vocabSize * H;
-  const projParams = c.numLayers * (H * (qDim(c) + 2 * kvDim(c)) + qDim(c) * H + 3 * H * c.intermediateSize) + (c.numLayers - 1) * 2 * kvDim(c) * H;
+  const projParams = projectionParams(c);
   const headBytes = c.tieWordEmbeddings ? (headKind === 'f32' ? 0 : embed * head) : embed * head;
   const gains = proj !== 4 ? (c.numLayers - 1) * H * 4 : 0;
   const weightBytes = Math.round((params - projParams - (c.tieWordEmbeddings ? 0 : embed)) * 4 + projParams * proj + headBytes + gains);
-  const kvBytes = c.numLayers * 2 * kvDim(c) * ctx * 4;
+  // KV-shared layers (Gemma 4) store nothing: they read their source layer's pages.
+  let kvPerToken = 0;
+  for (let l = 0; l < c.numLayers; l++) if (!isKvShared(c, l)) kvPerToken += 2 * layerKvDim(c, l) * 4;
+  const kvBytes = kvPerToken * ctx;
   // Every matrix as the loader uploads it (src/model/loader.ts): a row length, so the device
   // may split it into row parts; q4 / f16 as the format says; POP's deep K/V with column gains.
   const stored = (kind: 'q4' | 'q4-asym' | 'f16' | 'f32', cols: number, gainRows = 0): UploadOptions & { cols: number } => {
@@ -91,19 +110,25 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
     return { cols, quant: { scheme: kind, cols, gains } };
   };
   const projKind = quant !== 'none' ? quant : format.weightDtype ?? 'f32';
-  const KV = kvDim(c);
+  const maxF = maxOverLayers(c, (l) => layerShape(c, l).intermediateSize);
+  const minKv = Math.min(...Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)));
   const matrices: { what: string; rows: number; opts: UploadOptions & { cols: number } }[] = [
     { what: 'embedding table', rows: c.vocabSize, opts: stored('f32', H) },
-    { what: 'gate|up projection', rows: 2 * c.intermediateSize, opts: stored(projKind, H) },
-    { what: 'down projection', rows: H, opts: stored(projKind, c.intermediateSize) },
-    { what: 'QKV projection', rows: qDim(c) + 2 * KV, opts: stored(projKind, H) },
-    { what: 'POP deep K/V stack', rows: (c.numLayers - 1) * 2 * KV, opts: stored(projKind, H, projKind === 'f32' ? 0 : 2 * KV) },
+    { what: 'gate|up projection', rows: 2 * maxF, opts: stored(projKind, H) },
+    { what: 'down projection', rows: H, opts: stored(projKind, maxF) },
+    { what: 'QKV projection', rows: maxOverLayers(c, (l) => layerQDim(c, l) + 2 * layerKvDim(c, l)), opts: stored(projKind, H) },
+    { what: 'POP deep K/V stack', rows: deepKvRows(c, 1), opts: stored(projKind, H, projKind === 'f32' ? 0 : 2 * minKv) },
   ];
+  if (c.perLayerInput) {
+    const LP = c.numLayers * c.perLayerInput.dim;
+    matrices.push({ what: 'per-layer embedding table', rows: c.perLayerInput.vocab, opts: stored('f32', LP) });
+    matrices.push({ what: 'per-layer input projection', rows: LP, opts: stored(projKind, H) });
+  }
   if (!(c.tieWordEmbeddings && headKind === 'f32')) matrices.push({ what: 'LM head', rows: c.vocabSize, opts: stored(headKind, H) });
   const bindLimit = Math.floor(Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) / 16) * 16;
   const problems: FitReport['problems'] = [];
   const splits: FitReport['splits'] = [];
-  let largestBinding = 'KV cache of one layer', largestBindingBytes = kvBytes / (2 * c.numLayers);
+  let largestBinding = 'KV cache of one layer', largestBindingBytes = maxOverLayers(c, (l) => layerKvDim(c, l)) * ctx * 4;
   if (largestBindingBytes > bindLimit) {
     problems.push({ what: largestBinding, bytes: largestBindingBytes, limitName: 'maxStorageBufferBindingSize', limit: bindLimit, suggestion: 'Use a smaller context window.' });
   }

@@ -8,7 +8,7 @@
 // the order of tensors in a file does not matter and the host never holds a whole tensor. A
 // folder with mlc-chat-config.json instead (MLC / WebLLM) is read by src/model/mlc.ts into the
 // same plan.
-import { MalformedFileError, MissingTensorError } from '../errors.ts';
+import { MalformedFileError, MissingTensorError, PopError } from '../errors.ts';
 import type { Ops } from '../ops/ops.ts';
 import type { ModelConfig } from './config.ts';
 import type { FamilySpec } from './family.ts';
@@ -57,8 +57,9 @@ export async function loadModelFiles(source: ModelSource, signal?: AbortSignal):
   try {
     config = spec.normalize(rawConfig, generationConfig ?? undefined);
   } catch (e) {
-    // Families refuse what they cannot run as MalformedFileError('config.json', detail): name the file read.
-    throw new MalformedFileError(configFile, e instanceof MalformedFileError ? String(e.fields.detail) : (e as Error).message);
+    if (e instanceof MalformedFileError) throw new MalformedFileError(configFile, String(e.fields.detail));
+    if (e instanceof PopError) throw e; // a typed refusal (UNSUPPORTED_FEATURE) stays itself
+    throw new MalformedFileError(configFile, (e as Error).message);
   }
   for (const k of ['hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize'] as const) {
     if (!Number.isInteger(config[k]) || config[k] <= 0) throw new MalformedFileError(configFile, `${k} must be a positive integer (got ${config[k]})`);

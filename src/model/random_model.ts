@@ -2,7 +2,7 @@
 // (real configs scaled down). Tensor names and shapes come from the family spec, so every
 // family gets fixtures without code of its own. Deterministic for a seed.
 import type { ModelConfig } from './config.ts';
-import { globalRoleShape, layerRoleShape, layerRolesFor, type GlobalRole } from './family.ts';
+import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape, type GlobalRole, type PerLayerInputRole } from './family.ts';
 import { familyFor } from './registry.ts';
 import { ModelFileMissingError } from '../errors.ts';
 import { encodeTensor, safetensorsHead, writeSafetensors, type SafetensorsDtype } from './safetensors.ts';
@@ -63,9 +63,15 @@ function randomTensors(rawConfig: Record<string, any>, rename: (name: string) =>
   const globals: GlobalRole[] = ['embed', 'finalNorm'];
   if (!c.tieWordEmbeddings) globals.push('lmHead');
   for (const role of globals) add(spec.globalTensors[role], globalRoleShape(c, role), role === 'finalNorm' ? 'norm' : 'weight');
+  if (c.perLayerInput && spec.perLayerInputTensors) {
+    for (const role of ['pleEmbed', 'pleModelProj', 'pleProjNorm'] as PerLayerInputRole[]) add(spec.perLayerInputTensors[role], perLayerInputShape(c, role), role === 'pleProjNorm' ? 'norm' : 'weight');
+  }
   for (let l = 0; l < c.numLayers; l++) {
-    for (const role of layerRolesFor(c)) {
-      add(spec.layerTensors[role]!.replace('{layer}', String(l)), layerRoleShape(c, role), role.endsWith('Norm') ? 'norm' : role.endsWith('Bias') ? 'bias' : 'weight');
+    for (const role of layerRolesFor(c, l)) {
+      const name = spec.layerTensors[role]!.replace('{layer}', String(l));
+      // Gemma 4's layer_scalar multiplies the hidden state: drawn near 1, like a norm's gain.
+      if (role === 'layerScalar') add(name, layerRoleShape(c, role, l), 'norm', undefined, 0);
+      else add(name, layerRoleShape(c, role, l), role.endsWith('Norm') ? 'norm' : role.endsWith('Bias') ? 'bias' : 'weight');
     }
   }
   // Extra tensors (a VLM's tower) keep their own gain convention: SigLIP's LayerNorms store the gain.

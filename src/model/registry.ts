@@ -7,9 +7,10 @@ import { qwen3 } from './families/qwen3.ts';
 import { gemma3Text } from './families/gemma3.ts';
 import { idefics3 } from './families/idefics3.ts';
 import { gemma3 } from './families/gemma3_vlm.ts';
+import { gemma4, gemma4Text } from './families/gemma4.ts';
 import { qwen3Vl } from './families/qwen3_vl.ts';
 
-const FAMILIES: readonly FamilySpec[] = [llama, qwen2, qwen3, gemma3Text, idefics3, gemma3, qwen3Vl];
+const FAMILIES: readonly FamilySpec[] = [llama, qwen2, qwen3, gemma3Text, idefics3, gemma3, qwen3Vl, gemma4Text, gemma4];
 
 export function familyFor(modelType: string | undefined): FamilySpec {
   const spec = FAMILIES.find((f) => f.modelTypes.includes(modelType ?? ''));

@@ -10,8 +10,8 @@
 import { MissingTensorError, ShapeMismatchError, UnsupportedDtypeError } from '../errors.ts';
 import type { Ops, RowUpload, UploadOptions } from '../ops/ops.ts';
 import type { QuantInfo } from '../core/quant.ts';
-import { kvDim, qDim, ropeTablesByLayer, type ModelConfig } from './config.ts';
-import { globalRoleShape, layerRoleShape, layerRolesFor, type FamilySpec, type LayerRole } from './family.ts';
+import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, ropeTablesByLayer, type ModelConfig } from './config.ts';
+import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape, type FamilySpec, type LayerRole } from './family.ts';
 import type { BuildOptions } from './load_options.ts';
 import { decodeFloats, isFloatDtype, type SafetensorsHeader, type TensorEntry } from './safetensors.ts';
 import type { LoadAccount } from './stream.ts';
@@ -276,6 +276,7 @@ function deepKvStorage(opts: BuildOptions, cols: number, gains: { values: Float3
 export function weightTensors<T>(w: Weights<T>): T[] {
   const all = new Set<T>([w.embed, w.finalNorm, w.lmHead]);
   for (const l of w.layers) for (const t of Object.values(l)) if (t) all.add(t as T);
+  if (w.ple) for (const t of Object.values(w.ple)) all.add(t);
   if (w.deepKv) all.add(w.deepKv);
   if (w.deepKvBias) all.add(w.deepKvBias);
   return [...all];
@@ -287,9 +288,8 @@ export function weightTensors<T>(w: Weights<T>): T[] {
  * the step that finishes the device tensors once every tensor has arrived.
  */
 export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpec, opts: BuildOptions, packing?: LinearPacking<T>): () => Weights<T> {
-  const L = c.numLayers, H = c.hiddenSize, KV = kvDim(c), Q = qDim(c), F = c.intermediateSize, V = c.vocabSize;
+  const L = c.numLayers, H = c.hiddenSize, V = c.vocabSize;
   const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
-  const roles = new Set(layerRolesFor(c));
   // Quantization is a property of the uploaded weight: matmul reads it, the forward does not know.
   // `cols` lets a device split a weight larger than one binding into row parts (src/ops/split.ts).
   const q = (cols: number): UploadOptions & { cols: number } => ({ cols, ...(opts.quant ? { quant: { scheme: opts.quant, cols } } : opts.half ? { half: true } : undefined) });
@@ -319,20 +319,27 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
   const qHead = !packing && opts.quantLmHead ? q(H) : !packing && opts.half ? { half: true as const } : undefined;
   const head = !c.tieWordEmbeddings || qHead ? linear('lm_head', V, H, { cols: H, ...qHead }) : null;
   if (head) feed(c.tieWordEmbeddings ? embedName : spec.globalTensors.lmHead, globalRoleShape(c, 'lmHead'), (r, d) => head.write(r, d));
+  const ple = planPerLayerInputs(p, c, spec, q, packing);
 
-  // POP's deep K/V stack: layer l's [K; V] rows are block j = L-1-l. Quantized or f16 it keeps
-  // the layers' own q4 / f16 values and takes the norm gains as column gains (see quant.ts);
-  // f32 folds the gain in, so rows that arrive before their layer's norm wait for it.
-  const deep = opts.pop && L > 1;
-  const deepGains = deep && (opts.quant || opts.half || packing) ? new Float32Array((L - 1) * H) : null;
-  const gainSpec = deepGains ? { values: deepGains, rows: 2 * KV } : undefined;
-  const deepKv = deep ? linear('pop.deep_kv', (L - 1) * 2 * KV, H, gainSpec && !packing ? { cols: H, ...deepKvStorage(opts, H, gainSpec) } : { cols: H }, gainSpec) : null;
-  const deepBias = deep && c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
+  // POP's deep K/V stack: layer l's [K; V] rows start at deepKvRows(c, l + 1) (layers L-1, L-2,
+  // .. 1 in that order; KV-shared layers have none). Quantized or f16 it keeps the layers' own
+  // q4 / f16 values and takes the norm gains as column gains (see quant.ts), one gain row per
+  // `gainRows` rows (the gcd of the layers' 2 kvDim: a wider layer repeats its gain); f32 folds
+  // the gain in, so rows that arrive before their layer's norm wait for it.
+  const deepRowsTotal = deepKvRows(c, 1);
+  const deep = opts.pop && deepRowsTotal > 0;
+  const hasKv = (l: number) => l >= 1 && !isKvShared(c, l);
+  let gainRows = 0;
+  for (let l = 1; l < L; l++) if (hasKv(l)) gainRows = gcd(gainRows, 2 * layerKvDim(c, l));
+  const deepGains = deep && (opts.quant || opts.half || packing) ? new Float32Array((deepRowsTotal / gainRows) * H) : null;
+  const gainSpec = deepGains ? { values: deepGains, rows: gainRows } : undefined;
+  const deepKv = deep ? linear('pop.deep_kv', deepRowsTotal, H, gainSpec && !packing ? { cols: H, ...deepKvStorage(opts, H, gainSpec) } : { cols: H }, gainSpec) : null;
+  const deepBias = deep && c.attentionBias ? new Float32Array(deepRowsTotal) : null;
   const foldWith: (Float32Array | null)[] = new Array(L).fill(null);
   const waiting: { row: number; data: Float32Array }[][] = Array.from({ length: L }, () => []);
   /** Rows [row0, ..) of layer l's [K; V] block. */
   const deepRows = (l: number, row0: number, d: Rows) => {
-    const row = (L - 1 - l) * 2 * KV + row0, g = foldWith[l];
+    const row = deepKvRows(c, l + 1) + row0, g = foldWith[l];
     if (deepGains) deepKv!.write(row, d); // stored with the norm gains as column gains (packed rows always are)
     else if (g) deepKv!.write(row, foldGain(d as Float32Array, g));
     else {
@@ -342,23 +349,31 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
     }
   };
   const deepNorm = (l: number, g: Float32Array) => {
-    if (deepGains) return deepGains.set(g, (L - 1 - l) * H);
+    if (deepGains) {
+      const first = deepKvRows(c, l + 1) / gainRows;
+      for (let j = 0; j < (2 * layerKvDim(c, l)) / gainRows; j++) deepGains.set(g, (first + j) * H);
+      return;
+    }
     foldWith[l] = g;
     for (const w of waiting[l].splice(0)) deepKv!.write(w.row, foldGain(w.data, g)), p.release(w.data.byteLength);
   };
 
   const ropeFor = ropeTablesByLayer(c, opts.positions, (label, table) => p.upload(label, table));
+  const scalars: number[] | null = c.layerScalar ? new Array(L).fill(1) : null;
 
   const layers: (() => LayerWeights<T>)[] = [];
   for (let l = 0; l < L; l++) {
+    const roles = new Set(layerRolesFor(c, l));
+    const Q = layerQDim(c, l), KV = layerKvDim(c, l), F = layerShape(c, l).intermediateSize;
+    const own = !isKvShared(c, l), kEqV = layerShape(c, l).kEqV;
     const t = (role: LayerRole) => {
       const pattern = spec.layerTensors[role];
       if (!pattern) throw new MissingTensorError(`${role} (layer ${l})`, 'family spec');
       return tensorName(pattern, l);
     };
-    const shape = (role: LayerRole) => layerRoleShape(c, role);
+    const shape = (role: LayerRole) => layerRoleShape(c, role, l);
     const name = (s: string) => `L${l}.${s}`;
-    const toDeep = deep && l >= 1;
+    const toDeep = deep && hasKv(l);
     /** A norm gain (offset folded in), uploaded once it has arrived; null when the family has none. */
     const norm = (role: LayerRole, label: string, then?: (g: Float32Array) => void): (() => T | null) => {
       let v: T | null = null;
@@ -370,17 +385,24 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
       return () => v;
     };
     const inputNorm = norm('inputNorm', name('input_norm'), toDeep ? (g) => deepNorm(l, g) : undefined);
-    const qkv = linear(name('qkv'), Q + 2 * KV, H, q(H));
+    // [q | k | v]; a KV-shared layer (Gemma 4) has only q; with kEqV the K rows are V's too.
+    const qkv = linear(name('qkv'), own ? Q + 2 * KV : Q, H, q(H));
     feed(t('q'), shape('q'), (r, d) => qkv.write(r, d));
-    feed(t('k'), shape('k'), (r, d) => (qkv.write(Q + r, d), toDeep && deepRows(l, r, d)));
-    feed(t('v'), shape('v'), (r, d) => (qkv.write(Q + KV + r, d), toDeep && deepRows(l, KV + r, d)));
+    if (own) {
+      feed(t('k'), shape('k'), (r, d) => {
+        qkv.write(Q + r, d);
+        if (kEqV) qkv.write(Q + KV + r, d);
+        if (toDeep) deepRows(l, r, d), kEqV && deepRows(l, KV + r, d);
+      });
+      if (!kEqV) feed(t('v'), shape('v'), (r, d) => (qkv.write(Q + KV + r, d), toDeep && deepRows(l, KV + r, d)));
+    }
     let qkvBias: T | null = null;
     if (roles.has('qBias')) {
       const bias = new Float32Array(Q + 2 * KV);
       let parts = 0;
       const part = (role: LayerRole, at: number, deepAt: number | null) => p.whole(t(role), shape(role), (b) => {
         bias.set(b, at);
-        if (deepBias && toDeep && deepAt !== null) deepBias.set(b, (L - 1 - l) * 2 * KV + deepAt);
+        if (deepBias && toDeep && deepAt !== null) deepBias.set(b, deepKvRows(c, l + 1) + deepAt);
         if (++parts === 3) qkvBias = p.upload(name('qkv_bias'), bias);
       });
       part('qBias', 0, null);
@@ -398,10 +420,21 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
     const down = linear(name('down'), H, F, q(F));
     feed(t('down'), shape('down'), (r, d) => down.write(r, d));
     const mlpOutNorm = norm('mlpOutNorm', name('mlp_out_norm'));
+    let pleGate: { finish(): T } | null = null, pleProj: { finish(): T } | null = null;
+    if (roles.has('pleGate')) {
+      const P = c.perLayerInput!.dim;
+      const gw = linear(name('ple_gate'), P, H, q(H)), pw = linear(name('ple_proj'), H, P, q(P));
+      feed(t('pleGate'), shape('pleGate'), (r, d) => gw.write(r, d));
+      feed(t('pleProj'), shape('pleProj'), (r, d) => pw.write(r, d));
+      (pleGate = gw), (pleProj = pw);
+    }
+    const pleNorm = norm('pleNorm', name('ple_norm'));
+    if (scalars && roles.has('layerScalar')) p.whole(t('layerScalar'), shape('layerScalar'), (v) => (scalars[l] = v[0]));
     const rope = ropeFor(l);
     layers.push(() => ({
       inputNorm: inputNorm()!, qkv: qkv.finish(), qkvBias, qNorm: qNorm(), kNorm: kNorm(), o: o.finish(), attnOutNorm: attnOutNorm(),
       mlpNorm: mlpNorm()!, gateUp: gateUp.finish(), down: down.finish(), mlpOutNorm: mlpOutNorm(), rope,
+      ...(pleGate ? { pleGate: pleGate.finish(), pleProj: pleProj!.finish(), pleNorm: pleNorm() } : {}),
     }));
   }
   return () => {
@@ -410,7 +443,32 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
       embed: e, finalNorm, lmHead: head ? head.finish() : e, layers: layers.map((f) => f()),
       deepKv: deepKv ? deepKv.finish() : null,
       deepKvBias: deepBias ? p.upload('pop.deep_kv_bias', deepBias) : null,
+      ple: ple ? ple() : null,
+      layerScalars: scalars,
     };
   };
+}
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+
+/**
+ * Gemma 4's per-layer embeddings (ModelConfig.perLayerInput): the [vocab, L·P] table (f32, in
+ * row parts past the binding limit, like the main embedding), the projection of the main
+ * embedding with hidden^-0.5 folded in, and its norm with the 2^-0.5 of the mean folded in.
+ */
+function planPerLayerInputs<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpec, q: (cols: number) => UploadOptions & { cols: number }, packing: LinearPacking<T> | undefined): (() => NonNullable<Weights<T>['ple']>) | null {
+  const cfg = c.perLayerInput, names = spec.perLayerInputTensors;
+  if (!cfg) return null;
+  if (!names) throw new MissingTensorError('per-layer input tensors', 'family spec');
+  if (packing) throw new MissingTensorError('per-layer input tensors (f32 rows)', 'a packed-int4 format');
+  const LP = c.numLayers * cfg.dim, H = c.hiddenSize;
+  const table = p.writer('ple.table', cfg.vocab, { cols: LP });
+  p.rows(names.pleEmbed, perLayerInputShape(c, 'pleEmbed'), (r, d) => table.write(r, d));
+  const proj = p.writer('ple.model_proj', LP, q(H));
+  const projScale = Math.pow(H, -0.5);
+  p.rows(names.pleModelProj, perLayerInputShape(c, 'pleModelProj'), (r, d) => proj.write(r, d.map((v) => v * projScale)));
+  let projNorm!: T;
+  p.whole(names.pleProjNorm, perLayerInputShape(c, 'pleProjNorm'), (g) => (projNorm = p.upload('ple.proj_norm', g.map((v) => (v + spec.normGainOffset) * Math.SQRT1_2))));
+  return () => ({ table: table.finish(), modelProj: proj.finish(), projNorm });
 }
 

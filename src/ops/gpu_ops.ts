@@ -13,6 +13,7 @@ import { rope } from '../kernels/rope.ts';
 import { kvWrite } from '../kernels/kv_write.ts';
 import { attention, attentionFullGemm, attentionVariant, AttentionScratch } from '../kernels/attention.ts';
 import { add, glu, softcap } from '../kernels/elementwise.ts';
+import { gateMul, headNorm, scale } from '../kernels/per_layer.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
@@ -90,7 +91,9 @@ export class GpuOps implements Ops<GPUBuffer> {
     this.ids = this.pool.create('token-ids', maxRows * 4);
     this.keyEnds = this.pool.create('key-ends', maxRows * 4);
     this.maxRows = maxRows;
-    this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => this.free(b));
+    // A scratch buffer outgrown mid-recording (layers of different shapes in one forward: Gemma 4)
+    // may still be read by recorded commands: submit them before it is freed.
+    this.attnScratch = new AttentionScratch((label, n) => this.alloc(label, n), (b) => (this.ctx.rec.submit(), this.free(b)));
     this.token = this.pool.create('sampled-token', 16);
     this.logprobsOut = this.pool.create('logprobs-out', LOGPROBS_WORDS * 4);
     this.tokenRead = gpu.device.createBuffer({ label: 'sampled-token-read', size: LOGPROBS_WORDS * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -348,11 +351,21 @@ export class GpuOps implements Ops<GPUBuffer> {
     if (src !== dst) return this.ctx.rec.copy(src, srcRow * width * 4, dst, dstRow * width * 4, bytes);
     // WebGPU forbids copying a buffer onto itself: go through a scratch buffer.
     if (!this.rowScratch || this.rowScratch.size < bytes) {
-      if (this.rowScratch) this.pool.destroy(this.rowScratch);
+      // Copies recorded through the old scratch must be submitted before it is destroyed.
+      if (this.rowScratch) this.ctx.rec.submit(), this.pool.destroy(this.rowScratch);
       this.rowScratch = this.pool.create('row-scratch', bytes);
     }
     this.ctx.rec.copy(src, srcRow * width * 4, this.rowScratch, 0, bytes);
     this.ctx.rec.copy(this.rowScratch, 0, dst, dstRow * width * 4, bytes);
+  }
+  scale(x: GPUBuffer, elements: number, s: number): void {
+    scale(this.ctx, x, elements, s);
+  }
+  headNorm(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, gain: GPUBuffer | null, eps: number): void {
+    headNorm(this.ctx, x, rows, rowStride, colOffset, heads, headDim, gain, eps);
+  }
+  gateMul(gate: GPUBuffer, other: GPUBuffer, rows: number, dim: number, otherStride: number, otherOffset: number, act: Activation): void {
+    gateMul(this.ctx, gate, other, rows, dim, otherStride, otherOffset, act);
   }
   softcap(x: GPUBuffer, elements: number, cap: number): void {
     softcap(this.ctx, x, elements, cap);

@@ -151,6 +151,12 @@ export interface Ops<T> {
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, rows: number, width: number): void;
   /** x[i] = cap * tanh(x[i] / cap) */
   softcap(x: T, elements: number, cap: number): void;
+  /** x[i] *= s (Gemma 4's layer_scalar). */
+  scale(x: T, elements: number, s: number): void;
+  /** Per-head RMSNorm in place on `heads` heads from column colOffset of rows with rowStride; gain null = 1 (Gemma 4's v_norm). */
+  headNorm(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, gain: T | null, eps: number): void;
+  /** In place: gate[r, i] = act(gate[r, i]) * other[r * otherStride + otherOffset + i] for i < dim (Gemma 4's per-layer input gate). */
+  gateMul(gate: T, other: T, rows: number, dim: number, otherStride: number, otherOffset: number, act: Activation): void;
   /** Samples one token from logits row 0; only the id comes back. */
   sample(logits: T, vocab: number, params: SampleParams, step: number): Promise<number>;
   /**

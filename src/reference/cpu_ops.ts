@@ -163,6 +163,19 @@ export class CpuOps implements Ops<Float32Array> {
     dst.set(src.subarray(srcRow * width, (srcRow + rows) * width), dstRow * width);
   }
 
+  scale(x: Float32Array, elements: number, s: number): void {
+    for (let i = 0; i < elements; i++) x[i] *= s;
+  }
+
+  headNorm(x: Float32Array, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, gain: Float32Array | null, eps: number): void {
+    for (let r = 0; r < rows; r++) for (let h = 0; h < heads; h++) normHead(x, r * rowStride + colOffset + h * headDim, headDim, gain, eps);
+  }
+
+  gateMul(gate: Float32Array, other: Float32Array, rows: number, dim: number, otherStride: number, otherOffset: number, act: Activation): void {
+    const f = act === 'silu' ? silu : geluTanh;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < dim; i++) gate[r * dim + i] = f(gate[r * dim + i]) * other[r * otherStride + otherOffset + i];
+  }
+
   softcap(x: Float32Array, elements: number, cap: number): void {
     for (let i = 0; i < elements; i++) x[i] = cap * Math.tanh(x[i] / cap);
   }

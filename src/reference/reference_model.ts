@@ -3,7 +3,7 @@
 // K/V cache per layer, and applies each formula as written (no fused layouts, no folded
 // gains, no pages), so that it shares nothing with the engine but the config.
 import type { ModelConfig } from '../model/config.ts';
-import { ropeInvFreq } from '../model/config.ts';
+import { layerShape, ropeInvFreq } from '../model/config.ts';
 import { geluTanh, silu } from './cpu_ops.ts';
 import { InternalError } from '../errors.ts';
 
@@ -39,7 +39,7 @@ function rope(v: Float32Array, heads: number, d: number, angle: Float32Array): v
   }
 }
 
-function headNorm(v: Float32Array, heads: number, d: number, g: Float32Array, eps: number, offset: number): void {
+function headNorm(v: Float32Array, heads: number, d: number, g: Float32Array | null, eps: number, offset: number): void {
   for (let h = 0; h < heads; h++) v.set(rmsnorm(v.subarray(h * d, (h + 1) * d), g, eps, offset), h * d);
 }
 
@@ -63,7 +63,7 @@ export class ReferenceModel {
   deepstack: Map<number, Float32Array[]> | null = null;
 
   constructor(readonly c: ModelConfig, private readonly t: TensorGetter, private readonly normOffset = 0) {
-    this.invFreq = c.rope.map((r) => ropeInvFreq(r, c.headDim));
+    this.invFreq = c.rope.map((r, l) => ropeInvFreq(r, layerShape(c, l).headDim));
     this.reset();
   }
 
@@ -99,14 +99,21 @@ export class ReferenceModel {
   }
 
   private layerKv(l: number, h: Float32Array, pos: number): { k: Float32Array; v: Float32Array } {
-    const c = this.c, p = `model.layers.${l}.self_attn.`;
+    const c = this.c, p = `model.layers.${l}.self_attn.`, { headDim: d, numKvHeads: kvh, kEqV } = layerShape(c, l);
     const xn = rmsnorm(h, this.w(`model.layers.${l}.input_layernorm.weight`), c.rmsNormEps, this.normOffset);
-    const kv = c.numKvHeads * c.headDim;
+    const kv = kvh * d;
     const k = linear(this.w(p + 'k_proj.weight'), xn, this.t(p + 'k_proj.bias'), kv);
-    const v = linear(this.w(p + 'v_proj.weight'), xn, this.t(p + 'v_proj.bias'), kv);
-    if (c.qkNorm) headNorm(k, c.numKvHeads, c.headDim, this.w(p + 'k_norm.weight'), c.rmsNormEps, this.normOffset);
-    rope(k, c.numKvHeads, c.headDim, this.angles(l, pos));
+    // Gemma 4's attention_k_eq_v: V is the raw K projection (before k_norm and RoPE).
+    const v = kEqV ? k.slice() : linear(this.w(p + 'v_proj.weight'), xn, this.t(p + 'v_proj.bias'), kv);
+    if (c.qkNorm) headNorm(k, kvh, d, this.w(p + 'k_norm.weight'), c.rmsNormEps, this.normOffset);
+    if (c.valueNorm) headNorm(v, kvh, d, null, c.rmsNormEps, 0);
+    rope(k, kvh, d, this.angles(l, pos));
     return { k, v };
+  }
+
+  /** Gemma 4's KV sharing: the layer whose K/V layer l attends. */
+  private kvSource(l: number): number {
+    return this.c.kvSource?.[l] ?? l;
   }
 
   /**
@@ -115,41 +122,46 @@ export class ReferenceModel {
    * before it (within the layer's sliding window), or (block rows) any key of its block, as
    * Gemma 3's token_type_ids mask ORs the image block over the causal (sliding) mask.
    */
-  private layer(l: number, hs: Float32Array[], start: number, block: readonly [number, number] | null): Float32Array[] {
+  private layer(l: number, hs: Float32Array[], start: number, block: readonly [number, number] | null, ple: Float32Array[] = []): Float32Array[] {
     const c = this.c, p = `model.layers.${l}.`;
+    const { headDim, numKvHeads, intermediateSize } = layerShape(c, l);
+    const src = this.kvSource(l);
     const qs = hs.map((h, i) => {
       const xn = rmsnorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps, this.normOffset);
-      const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * c.headDim);
-      if (c.qkNorm) headNorm(q, c.numHeads, c.headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
-      rope(q, c.numHeads, c.headDim, this.angles(l, start + i));
-      const { k, v } = this.layerKv(l, h, start + i);
-      this.kCache[l][start + i] = k;
-      this.vCache[l][start + i] = v;
+      const q = linear(this.w(p + 'self_attn.q_proj.weight'), xn, this.t(p + 'self_attn.q_proj.bias'), c.numHeads * headDim);
+      if (c.qkNorm) headNorm(q, c.numHeads, headDim, this.w(p + 'self_attn.q_norm.weight'), c.rmsNormEps, this.normOffset);
+      rope(q, c.numHeads, headDim, this.angles(l, start + i));
+      if (src === l) {
+        const { k, v } = this.layerKv(l, h, start + i);
+        this.kCache[l][start + i] = k;
+        this.vCache[l][start + i] = v;
+      }
       return q;
     });
-    const group = c.numHeads / c.numKvHeads;
+    const kCache = this.kCache[src], vCache = this.vCache[src];
+    const group = c.numHeads / numKvHeads;
     const win = c.slidingWindow[l];
     return hs.map((h, i) => {
       const pos = start + i, q = qs[i];
       const keys: number[] = [];
-      for (let t = 0; t < this.kCache[l].length; t++) {
+      for (let t = 0; t < kCache.length; t++) {
         const causal = t <= pos && (win === 0 || t > pos - win);
         const sameBlock = block !== null && t >= block[0] && t < block[1];
         if (causal || sameBlock) keys.push(t);
       }
-      const att = new Float32Array(c.numHeads * c.headDim);
+      const att = new Float32Array(c.numHeads * headDim);
       for (let hh = 0; hh < c.numHeads; hh++) {
         const kh = Math.floor(hh / group);
         const scores = keys.map((t) => {
           let s = 0;
-          for (let j = 0; j < c.headDim; j++) s += q[hh * c.headDim + j] * this.kCache[l][t][kh * c.headDim + j];
+          for (let j = 0; j < headDim; j++) s += q[hh * headDim + j] * kCache[t][kh * headDim + j];
           return s * c.attnScale;
         });
         const m = Math.max(...scores);
         const e = scores.map((s) => Math.exp(s - m));
         const z = e.reduce((a, b) => a + b, 0);
         keys.forEach((t, n) => {
-          for (let j = 0; j < c.headDim; j++) att[hh * c.headDim + j] += (e[n] / z) * this.vCache[l][t][kh * c.headDim + j];
+          for (let j = 0; j < headDim; j++) att[hh * headDim + j] += (e[n] / z) * vCache[t][kh * headDim + j];
         });
       }
       let o = linear(this.w(p + 'self_attn.o_proj.weight'), att, null, c.hiddenSize);
@@ -158,14 +170,42 @@ export class ReferenceModel {
 
       const mlpNormName = c.postNorms ? p + 'pre_feedforward_layernorm.weight' : p + 'post_attention_layernorm.weight';
       const xn2 = rmsnorm(h2, this.w(mlpNormName), c.rmsNormEps, this.normOffset);
-      const gate = linear(this.w(p + 'mlp.gate_proj.weight'), xn2, null, c.intermediateSize);
-      const up = linear(this.w(p + 'mlp.up_proj.weight'), xn2, null, c.intermediateSize);
+      const gate = linear(this.w(p + 'mlp.gate_proj.weight'), xn2, null, intermediateSize);
+      const up = linear(this.w(p + 'mlp.up_proj.weight'), xn2, null, intermediateSize);
       const act = c.activation === 'silu' ? silu : geluTanh;
       const hid = gate.map((g, j) => act(g) * up[j]);
       let d = linear(this.w(p + 'mlp.down_proj.weight'), hid, null, c.hiddenSize);
       if (c.postNorms) d = rmsnorm(d, this.w(p + 'post_feedforward_layernorm.weight'), c.rmsNormEps, this.normOffset);
-      return h2.map((x, j) => x + d[j]);
+      let out = h2.map((x, j) => x + d[j]);
+      // Gemma 4: h += norm(W_proj · (act(W_gate · h) * ple_l)), then h *= layer_scalar.
+      if (c.perLayerInput) {
+        const P = c.perLayerInput.dim, pl = ple[i].subarray(l * P, (l + 1) * P);
+        const g = linear(this.w(p + 'per_layer_input_gate.weight'), out, null, P).map((v, j) => act(v) * pl[j]);
+        const e = rmsnorm(linear(this.w(p + 'per_layer_projection.weight'), g, null, c.hiddenSize), this.w(p + 'post_per_layer_input_norm.weight'), c.rmsNormEps, this.normOffset);
+        out = out.map((x, j) => x + e[j]);
+      }
+      if (c.layerScalar) {
+        const s = this.w(p + 'layer_scalar')[0];
+        out = out.map((x) => x * s);
+      }
+      return out;
     });
+  }
+
+  /**
+   * Gemma 4's per-layer inputs of one token, [L·P]: (rmsnorm_P(W · e / sqrt(hidden)) +
+   * table[id] · tableScale) / sqrt(2), e its scaled embedding (null for an input embedding:
+   * then only the projection, as HF without ids).
+   */
+  private perLayerInput(id: number | null, e: Float32Array): Float32Array {
+    const c = this.c, P = c.perLayerInput!.dim, L = c.numLayers;
+    const proj = linear(this.w('model.per_layer_model_projection.weight'), e, null, L * P).map((v) => v / Math.sqrt(c.hiddenSize));
+    const g = this.w('model.per_layer_projection_norm.weight');
+    const out = new Float32Array(L * P);
+    for (let l = 0; l < L; l++) out.set(rmsnorm(proj.subarray(l * P, (l + 1) * P), g, c.rmsNormEps, this.normOffset), l * P);
+    if (id === null) return out;
+    const row = this.w('model.embed_tokens_per_layer.weight').subarray(id * L * P, (id + 1) * L * P);
+    return out.map((v, j) => (v + row[j] * c.perLayerInput!.tableScale) * Math.SQRT1_2);
   }
 
   private logits(h: Float32Array): Float32Array {
@@ -198,14 +238,18 @@ export class ReferenceModel {
       const block = blocks.find(([s, e]) => s <= start + i && start + i < e) ?? null;
       if (block && (block[0] !== start + i || block[1] > start + n)) throw new InternalError(`reference: block [${block}] is not inside this feed`);
       const size = block ? block[1] - block[0] : 1;
-      let hs = tokens.slice(i, i + size).map((id) => (typeof id === 'number' ? this.embed(id) : Float32Array.from(id)));
+      const ids = tokens.slice(i, i + size);
+      let hs = ids.map((id) => (typeof id === 'number' ? this.embed(id) : Float32Array.from(id)));
+      const ple = this.c.perLayerInput ? hs.map((e, r) => this.perLayerInput(typeof ids[r] === 'number' ? (ids[r] as number) : null, e)) : [];
       const full = i + size === n; // holds the prompt's last token
       const depth = full && size === 1 ? L : keep;
-      for (let l = 0; l < depth; l++) hs = this.deepstackAdd(l, this.layer(l, hs, start + i, block), start + i);
-      // Rows that stop at keep: deep K/V from the hidden state leaving layer keep-1.
+      for (let l = 0; l < depth; l++) hs = this.deepstackAdd(l, this.layer(l, hs, start + i, block, ple), start + i);
+      // Rows that stop at keep: deep K/V from the hidden state leaving layer keep-1 (a
+      // KV-shared layer has none of its own: it reads its source layer's).
       const shallow = full ? (depth === L ? 0 : size - 1) : size;
       for (let r = 0; r < shallow; r++) {
         for (let l = keep; l < L; l++) {
+          if (this.kvSource(l) !== l) continue;
           const { k, v } = this.layerKv(l, hs[r], start + i + r);
           this.kCache[l][start + i + r] = k;
           this.vCache[l][start + i + r] = v;
@@ -214,7 +258,8 @@ export class ReferenceModel {
       if (full) {
         // The last row goes on alone through the layers it has not run yet.
         let h = hs[size - 1];
-        for (let l = depth; l < L; l++) h = this.deepstackAdd(l, this.layer(l, [h], start + n - 1, null), start + n - 1)[0];
+        const lastPle = ple.slice(size - 1);
+        for (let l = depth; l < L; l++) h = this.deepstackAdd(l, this.layer(l, [h], start + n - 1, null, lastPle), start + n - 1)[0];
         last = this.logits(h);
       }
       i += size;

@@ -1,7 +1,11 @@
 // `pop-llm bench`: prefill timings with POP off and on, per prompt length, on random prompt
 // ids (greedy, EOS ignored), plus the prefill matmul alone on the model's GEMM shapes, so the
 // time spent outside the GEMMs is visible. One JSON line per result with --json, else a table.
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { readFileSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, PopError } from '../../src/errors.ts';
+import { assertFits, estimateFit } from '../../src/model/fit.ts';
 import type { PopSetting } from '../../src/engine/pop.ts';
 import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
@@ -78,6 +82,12 @@ export const DEFAULT_BENCH: BenchModel[] = [
   // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
   { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  // Gemma 4 E2B / E4B at their real configs (refused when over the device memory budget: their
+  // f32 per-layer embedding tables alone are 9.4 / 11 GB), then E2B's layers with a 16,384-row
+  // vocabulary: TTFT at full depth against the lossless keep (exact = 14 of 35 layers).
+  { model: 'random:configs/google__gemma-4-E2B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:configs/google__gemma-4-E4B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  { model: 'random:bench/configs/gemma-4-E2B-it-vocab16384', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
@@ -166,7 +176,7 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const m = info.memory, l = m.loader;
   const row = {
     model, kind: 'memory', quant, context: info.contextWindow, load_ms: Math.round(loadMs),
-    gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, deep_kv_bytes: m.deepKvBytes,
+    gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, deep_kv_bytes: m.deepKvBytes, embed_bytes: m.embedBytes, ple_bytes: m.pleBytes,
     scratch_bytes: m.gpuBytes - m.weightBytes - m.kvBytes,
     js_heap_peak_bytes: m.jsHeapPeakBytes, js_heap_base_bytes: m.jsHeapBaseBytes, js_heap_after_bytes: m.jsHeapAfterBytes,
     js_heap_covers: 'performance.memory.usedJSHeapSize of the page during load, ArrayBuffers included (stream chunks, f32 row ranges, packing; random models are drawn while read, not held); base: before load after GC, after: after load after GC',
@@ -181,10 +191,30 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const budget = (l?.bytesRead ?? m.modelBytes) + m.kvBytes + 64e6;
   Object.assign(row, { gpu_vs_files_kv_64mb: r3(m.gpuBytes / budget) });
   if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
-  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
+  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
   process.stdout.write(`GPU bytes / (weight files ${mb(budget - m.kvBytes - 64e6)} + KV cache + 64 MB) = ${r3(m.gpuBytes / budget)} (target <= 1.25)\n`);
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived; NaN/Inf check ${l.checkMs.toFixed(1)} ms over ${(l.checkedValues / 1e6).toFixed(2)} M values (${(100 * l.checkMs / Math.max(loadMs, 1e-9)).toFixed(1)}% of the ${Math.round(loadMs)} ms load)\n`);
+}
+
+/**
+ * The fit check (src/model/fit.ts) of a random model before it is drawn: SwiftShader's device
+ * memory is the host's, so the budget is half the host's free memory (the page's own copies
+ * and other processes need the rest). The typed refusal's code, message and fields, or null.
+ */
+function fitRefusal(model: string, context: number | undefined, quant: BenchCommand['quant']): { code: string; message: string; fields: Record<string, unknown>; budget_bytes: number } | null {
+  if (!model.startsWith('random:')) return null;
+  const raw = JSON.parse(readFileSync(resolve(model.slice('random:'.length), 'config.json'), 'utf8'));
+  const budget = Math.floor(freemem() / 2);
+  // Bindings are the page's to check (row parts); here only the memory budget.
+  const big = Number.MAX_SAFE_INTEGER;
+  try {
+    assertFits(estimateFit(raw, 0, context, { maxBufferSize: big, maxStorageBufferBindingSize: big, memoryBytes: budget }, { quantization: quant }));
+    return null;
+  } catch (e) {
+    if (!(e instanceof PopError)) throw e;
+    return { code: e.code, message: e.message, fields: e.fields, budget_bytes: budget };
+  }
 }
 
 /** Each kernel family's choice on this adapter and every candidate's timing (the load-time probes). */
@@ -204,6 +234,12 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
   for (const bm of b.models) {
     const t0 = performance.now();
     const quant = bm.quant ?? b.quant, maxTokens = bm.maxTokens ?? b.maxTokens;
+    const refusal = fitRefusal(bm.model, b.context, quant);
+    if (refusal) {
+      if (b.json) print({ model: bm.model, kind: 'refused', quant, ...refusal });
+      else process.stdout.write(`\n${bm.model} (${quant}): not loaded: ${refusal.code} ${refusal.message}\n`);
+      continue;
+    }
     const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);

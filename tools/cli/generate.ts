@@ -68,7 +68,7 @@ export async function runGenerate(s: Session, g: GenerateCommand): Promise<void>
       model: g.model, prompt_ids: r.promptIds, ids: r.ids, text: r.text,
       prefill_ms: round(r.prefillMs), decode_ms: round(r.decodeMs), ttft_ms: round(r.ttftMs),
       prefill_tokens_per_s: round(r.prefillTokensPerS), decode_tokens_per_s: round(r.decodeTokensPerS),
-      pop: g.pop.label, keep: r.keep, layers: r.layers, finish_reason: r.finishReason,
+      pop: g.pop.label, keep: r.keep, keep_reason: r.keepReason, layers: r.layers, finish_reason: r.finishReason,
       variants: info.variants, adapter: info.adapter,
     };
     process.stdout.write(JSON.stringify(out) + '\n');

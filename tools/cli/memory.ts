@@ -8,7 +8,7 @@
 // loader's progress callback. The loader's own accounting (Engine.loadStats) comes with it.
 import type { Engine } from '../../src/engine/engine.ts';
 import { weightTensors } from '../../src/model/loader.ts';
-import { globalRoleShape, layerRoleShape, layerRolesFor } from '../../src/model/family.ts';
+import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape } from '../../src/model/family.ts';
 import type { GpuOps } from '../../src/ops/gpu_ops.ts';
 import type { LoadMemory } from './protocol.ts';
 
@@ -68,7 +68,8 @@ export function textParams(e: Engine<unknown>): number {
   const c = e.config;
   const n = (s: number[]) => s.reduce((a, b) => a * b, 1);
   let p = n(globalRoleShape(c, 'embed')) + n(globalRoleShape(c, 'finalNorm')) + (c.tieWordEmbeddings ? 0 : n(globalRoleShape(c, 'lmHead')));
-  for (const r of layerRolesFor(c)) p += c.numLayers * n(layerRoleShape(c, r));
+  for (let l = 0; l < c.numLayers; l++) for (const r of layerRolesFor(c, l)) p += n(layerRoleShape(c, r, l));
+  if (c.perLayerInput) for (const r of ['pleEmbed', 'pleModelProj', 'pleProjNorm'] as const) p += n(perLayerInputShape(c, r));
   return p;
 }
 
@@ -79,12 +80,14 @@ export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promi
   // A VLM's tower and connector are weights too (not scratch).
   const tensors = [...weightTensors(e.weights), ...(e.vision ? e.vision.tower.tensors() : [])];
   const weightBytes = tensors.reduce((a, t) => a + bytes(t), 0);
-  const kvBytes = e.cache.layers.reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0);
+  const kvBytes = [...new Set(e.cache.layers)].reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0); // KV-shared layers' storage once
   const params = textParams(e as Engine<unknown>);
   const after = await settledHeap();
   return {
     gpuBytes: ops.pool.bytesInUse, gpuPeakBytes: ops.pool.peakBytes, weightBytes, kvBytes,
     deepKvBytes: e.weights.deepKv ? bytes(e.weights.deepKv) : 0,
+    pleBytes: e.weights.ple ? Object.values(e.weights.ple).reduce((a, t) => a + bytes(t), 0) : 0,
+    embedBytes: bytes(e.weights.embed),
     params, modelBytes: params * 4,
     jsHeapBaseBytes: heap.base, jsHeapPeakBytes: heap.peak, jsHeapAfterBytes: after, jsHeapSamples: heap.samples,
     loader: e.loadStats,

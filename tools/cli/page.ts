@@ -145,7 +145,7 @@ async function generate(req: GenerateRequest): Promise<Reply<GenerateReply>> {
       promptIds: [...promptIds], ids, text: e.tokenizer ? e.tokenizer.decode(ids) : null, streamTail: streamer ? streamer.flush() : null,
       prefillMs: stats.prefillMs, decodeMs: stats.decodeMs, ttftMs: stats.ttftMs,
       prefillTokensPerS: stats.prefillTokensPerS, decodeTokensPerS: stats.decodeTokensPerS,
-      keep: stats.keep, layers: stats.layers, finishReason: stats.finishReason,
+      keep: stats.keep, keepReason: stats.keepReason, layers: stats.layers, finishReason: stats.finishReason,
     };
   });
 }

@@ -62,6 +62,10 @@ export interface LoadMemory {
   weightBytes: number;
   kvBytes: number;
   deepKvBytes: number;
+  /** Gemma 4's per-layer embeddings (table, projection, norm); 0 without. */
+  pleBytes: number;
+  /** The main embedding table. */
+  embedBytes: number;
   /** Parameters of the text model (from its config) and their f32 bytes. */
   params: number;
   modelBytes: number;
@@ -156,6 +160,7 @@ export interface GenerateReply {
   prefillTokensPerS: number;
   decodeTokensPerS: number;
   keep: number;
+  keepReason: string;
   layers: number;
   finishReason: string;
 }
