@@ -49,7 +49,9 @@ test('Hub load: byte progress, second load from the cache, delete, then a fresh 
     const first = (await e.completions.create({ prompt: 'Once upon a time', max_tokens: 8, temperature: 0 })).choices[0].text;
     await e.unload();
     const cachedReports: string[] = [];
-    await e.reload('test-org/stories-a', { initProgressCallback: (p: any) => cachedReports.push(p.text) });
+    e.setInitProgressCallback((p: any) => cachedReports.push(p.text));
+    await e.reload('test-org/stories-a');
+    e.setInitProgressCallback(undefined);
     const second = (await e.completions.create({ prompt: 'Once upon a time', max_tokens: 8, temperature: 0 })).choices[0].text;
     await e.deleteCachedModel('test-org/stories-a');
     await e.reload('test-org/stories-a');
@@ -149,7 +151,7 @@ test('checkFit splits a 16 GB embedding into row parts, refuses what cannot fit 
     const small = await e.checkFit('/models/stories260K', { memoryBytes: 8e9 });
     const refusal = async (id: string, config: Record<string, unknown>) => {
       try {
-        await e.reload(id, config);
+        await e.reload(id, undefined, config);
         return null;
       } catch (x) {
         return { code: (x as any).code, message: (x as any).message, fields: (x as any).fields, cls: (x as any).constructor.name };
@@ -192,7 +194,7 @@ test('an AbortSignal during download ends the load with ABORTED; the engine load
     const t = performance.now();
     let code = '';
     try {
-      await e.reload('test-org/stories-c', { signal: ctl.signal });
+      await e.reload('test-org/stories-c', undefined, { signal: ctl.signal });
     } catch (x) {
       code = (x as any).code;
     }

@@ -68,15 +68,17 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
     // The pixel limit is an engine option: exactly this PNG's 96 x 80 is allowed.
     const e = await pop.CreateWorkerEngine(modelUrl, { maxImagePixels: 96 * 80 });
     const ask = async (img: unknown) => {
-      const chunks = await e.chat.completions.create({ stream: true, max_tokens: 6, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture? ' }, { type: 'image_url', image_url: { url: img } }] }] });
+      const chunks = await e.chat.completions.create({ stream: true, stream_options: { include_usage: true }, max_tokens: 6, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture? ' }, { type: 'image_url', image_url: { url: img } }] }] });
       let text = '', n = 0, usage: any = null;
-      for await (const c of chunks) (text += c.choices[0].delta.content ?? ''), n++, c.usage && (usage = c.usage);
+      for await (const c of chunks) (text += c.choices[0]?.delta.content ?? ''), n++, c.usage && (usage = c.usage);
       return { text, n, usage };
     };
     const a = await ask(png);
     const b = await ask(jpeg);
     const code = async (p: Promise<unknown>) => p.then(() => 'no error', (x: any) => x.code);
     const bad = await code(ask('data:image/png;base64,AAAAAAAA'));
+    // An image URL that cannot be fetched is a typed error too (never an empty image).
+    const unreachable = await code(ask('http://127.0.0.1:9/none.png'));
     const big = document.createElement('canvas');
     big.width = 97;
     big.height = 80;
@@ -87,7 +89,7 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
     const t = await pop.CreateWorkerEngine('/models/stories260K');
     const textOnly = await code(t.chat.completions.create({ max_tokens: 2, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: png } }] }] }));
     t.terminate();
-    return { a, b, bad, tooLarge, after, textOnly };
+    return { a, b, bad, unreachable, tooLarge, after, textOnly };
   }, url);
   for (const x of [r.a, r.b, r.after]) {
     expect(x.n).toBeGreaterThan(1);
@@ -98,6 +100,7 @@ test('a PNG and a JPEG go through Comlink to the vision tower and back as a stre
   expect(r.a.usage.prompt_tokens).toBe(r.b.usage.prompt_tokens);
   expect(r.after.text).toBe(r.a.text);
   expect(r.bad).toBe('IMAGE_DECODE_FAILED');
+  expect(r.unreachable).toBe('IMAGE_FETCH_FAILED');
   expect(r.tooLarge).toBe('IMAGE_TOO_LARGE');
   expect(r.textOnly).toBe('INVALID_ARGUMENT');
 });

@@ -28,6 +28,10 @@ export type PopErrorCode =
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
   | 'IMAGE_TOO_LARGE'
+  | 'UNSUPPORTED_FIELD'
+  | 'INVALID_REQUEST'
+  | 'IMAGE_FETCH_FAILED'
+  | 'INTERNAL'
   | 'INVALID_RESPONSE_FORMAT'
   | 'TOOLS_UNSUPPORTED'
   | 'POP_KEEP_TOO_SHALLOW';
@@ -192,6 +196,45 @@ export class ImageTooLargeError extends PopError {
   }
 }
 
+/** A request or config field pop-llm does not implement (yet): refused by name, never ignored. */
+export class UnsupportedFieldError extends PopError {
+  constructor(field: string, where: string, reason: string) {
+    super('UNSUPPORTED_FIELD', `${where}.${field} is not supported: ${reason}. Remove the field.`, { field, where, reason });
+  }
+}
+
+/** A request or config field whose value has the wrong type or range. */
+export class InvalidRequestError extends PopError {
+  constructor(field: string, allowed: string, got: unknown) {
+    super('INVALID_REQUEST', `Invalid ${field}: allowed ${allowed}; got ${describeValue(got)}.`, { field, allowed, got: describeValue(got) });
+  }
+}
+
+/** An image URL that could not be fetched (network error or HTTP status). */
+export class ImageFetchError extends PopError {
+  constructor(index: number, url: string, status: number | null, detail: string) {
+    super('IMAGE_FETCH_FAILED', `Image ${index} could not be fetched from ${url.slice(0, 80)} (${status !== null ? `HTTP ${status}` : detail}). Check the URL, or send the image as a File, Blob or data: URL.`, { index, url: url.slice(0, 200), status, detail });
+  }
+}
+
+/** A broken internal invariant (a bug in pop-llm, not in the caller's input). */
+export class InternalError extends PopError {
+  constructor(detail: string) {
+    super('INTERNAL', `Internal error: ${detail}. This is a bug in pop-llm; please report it.`, { detail });
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  try {
+    const s = JSON.stringify(v);
+    return s === undefined ? typeof v : s.length > 80 ? s.slice(0, 80) + '…' : s;
+  } catch {
+    return typeof v;
+  }
+}
+
 export class InvalidResponseFormatError extends PopError {
   constructor(kind: string, detail: string) {
     super('INVALID_RESPONSE_FORMAT', `The response_format (${kind}) cannot be used: ${detail}. Check the JSON schema or grammar; no token was generated.`, { kind, detail });
@@ -235,6 +278,7 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
+  UNSUPPORTED_FIELD: UnsupportedFieldError, INVALID_REQUEST: InvalidRequestError, IMAGE_FETCH_FAILED: ImageFetchError, INTERNAL: InternalError,
   INVALID_RESPONSE_FORMAT: InvalidResponseFormatError, TOOLS_UNSUPPORTED: ToolsUnsupportedError,
   POP_KEEP_TOO_SHALLOW: PopKeepTooShallowError,
 };

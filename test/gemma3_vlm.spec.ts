@@ -235,9 +235,9 @@ test.describe('tiny-random Gemma 3 on WebGPU vs the CPU reference', () => {
         const url = `data:image/png;base64,${btoa(s)}`;
         const e = await pop.CreateWorkerEngine(`${location.origin}/fake-gemma3`);
         try {
-          const chunks = await e.chat.completions.create({ stream: true, max_tokens: 5, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_url', image_url: { url } }] }] });
+          const chunks = await e.chat.completions.create({ stream: true, stream_options: { include_usage: true }, max_tokens: 5, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_url', image_url: { url } }] }] });
           let text = '', n = 0, usage: any = null;
-          for await (const ch of chunks) (text += ch.choices[0].delta.content ?? ''), n++, ch.usage && (usage = ch.usage);
+          for await (const ch of chunks) (text += ch.choices[0]?.delta.content ?? ''), n++, ch.usage && (usage = ch.usage);
           return { text, n, usage };
         } finally {
           e.terminate();

@@ -11,7 +11,8 @@ import { createGpuEngine, describeGpuEngine } from '../src/engine/create.ts';
 import { engineCases } from './engine_cases.ts';
 import { calibrate } from '../src/engine/calibrate.ts';
 import { abortStress } from './abort_cases.ts';
-import { CreateWorkerEngine } from '../src/api/client.ts';
+import * as api from '../src/api/index.ts';
+import { CreateWorkerEngine } from '../src/api/index.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
@@ -21,7 +22,7 @@ import { halfCases } from './half_cases.ts';
 import { sampleCases } from './sample_cases.ts';
 import { cachedModelInfo, cachedSource, deleteCachedModel } from '../src/model/model_cache.ts';
 
-const pop = { errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, cachedSource, cachedModelInfo, deleteCachedModel };
+const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

@@ -9,6 +9,7 @@
 import { CreateWorkerEngine, type WorkerEngine } from '../../src/api/client.ts';
 import type { CompletionUsage } from '../../src/api/protocol.ts';
 import { errorCode, errorText, parsePop } from '../embed/chat.ts';
+import { InternalError, InvalidArgumentError } from '../../src/errors.ts';
 
 export interface BenchRow {
   mode: string;
@@ -83,7 +84,7 @@ let engine: WorkerEngine | null = null;
 let loadedModel = '';
 
 async function runOne(mode: string, target: number, maxTokens: number): Promise<BenchRow> {
-  const chunks = await engine!.completions.create({ prompt: promptOf(target), max_tokens: maxTokens, ignore_eos: true, pop: parsePop(mode), stream: true, temperature: 0 });
+  const chunks = await engine!.completions.create({ prompt: promptOf(target), max_tokens: maxTokens, ignore_eos: true, pop: parsePop(mode), stream: true, stream_options: { include_usage: true }, temperature: 0 });
   let text = '';
   let first: string | null = null;
   let usage: CompletionUsage | undefined;
@@ -123,7 +124,7 @@ async function runImageOne(image: Blob, mode: string): Promise<Omit<ImageBenchRo
   const t0 = performance.now();
   const chunks = await engine!.chat.completions.create({
     messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image as unknown as string } }, { type: 'text', text: IMAGE_QUESTION }] }],
-    max_tokens: 1, ignore_eos: true, pop: parsePop(mode), stream: true, temperature: 0,
+    max_tokens: 1, ignore_eos: true, pop: parsePop(mode), stream: true, stream_options: { include_usage: true }, temperature: 0,
   });
   let text = '';
   let usage: CompletionUsage | undefined;
@@ -147,7 +148,7 @@ async function runImage(modes: string[], reps: number): Promise<void> {
     imageStatus.textContent = 'Skipped (image prompt unchecked).';
     return;
   }
-  if (!size) throw Object.assign(new Error(`image size '${imageSizeIn.value}' is not WIDTHxHEIGHT`), { code: 'INVALID_ARGUMENT' });
+  if (!size) throw new InvalidArgumentError('image size', `'${imageSizeIn.value}' is not WIDTHxHEIGHT`);
   const image = await patternPng(Number(size[1]), Number(size[2]));
   imageStatus.textContent = 'Image prompt: warming up…';
   try {
@@ -169,7 +170,7 @@ async function runImage(modes: string[], reps: number): Promise<void> {
     }
     const sorted = [...runs].sort((a, b) => a.ttftMs - b.ttftMs);
     const med = sorted[(reps - 1) >> 1];
-    if (runs.some((r) => r.firstToken !== med.firstToken)) throw new Error(`image prompt, POP ${mode}: different first tokens between repetitions`);
+    if (runs.some((r) => r.firstToken !== med.firstToken)) throw new InternalError(`image prompt, POP ${mode}: different first tokens between repetitions`);
     if (mode === 'off') off = med.ttftMs;
     const row: ImageBenchRow = { ...med, speedupVsOff: off === null ? null : off / med.ttftMs, runs: runs.map((r) => r.ttftMs) };
     im.rows.push(row);
@@ -202,7 +203,7 @@ async function run(): Promise<void> {
   try {
     if (!engine || loadedModel !== model) {
       const onProgress = (r: { text: string }) => (status.textContent = `Loading ${model}: ${r.text}`);
-      if (engine) await engine.reload(model, { initProgressCallback: onProgress });
+      if (engine) (engine.setInitProgressCallback(onProgress), await engine.reload(model));
       else engine = await CreateWorkerEngine(model, { initProgressCallback: onProgress });
       loadedModel = model;
     }
@@ -218,7 +219,7 @@ async function run(): Promise<void> {
         }
         const sorted = [...runs].sort((a, b) => a.ttftMs - b.ttftMs);
         const row = { ...sorted[(reps - 1) >> 1], runs: runs.map((r) => r.ttftMs) };
-        if (runs.some((r) => r.text !== row.text)) throw new Error(`POP ${mode} at ${n} tokens gave different tokens between repetitions`);
+        if (runs.some((r) => r.text !== row.text)) throw new InternalError(`POP ${mode} at ${n} tokens gave different tokens between repetitions`);
         bench.rows.push(row);
         addRow(row);
         draw(bench.rows);

@@ -94,7 +94,7 @@ async function load(model: string | File[], label: string): Promise<void> {
   ui.modelStatus.textContent = `Loading ${label}…`;
   onProgress({ progress: 0, timeElapsed: 0, text: 'Starting' } as InitProgressReport);
   try {
-    if (engine) await engine.reload(model, { initProgressCallback: onProgress });
+    if (engine) (engine.setInitProgressCallback(onProgress), await engine.reload(model));
     else engine = await CreateWorkerEngine(model, { initProgressCallback: onProgress });
     session = new ChatSession(engine);
     const L = engine.modelInfo?.layers ?? 1;
@@ -223,7 +223,7 @@ async function send(): Promise<void> {
     });
     out.dataset.finish = r.finishReason;
     ui.stats.dataset.finish = r.finishReason;
-    ui.stats.textContent = r.usage ? formatStats(r.usage) + ` · ${r.finishReason}` : 'Stopped.';
+    ui.stats.textContent = r.usage && r.finishReason !== 'abort' ? formatStats(r.usage) + ` · ${r.finishReason}` : 'Stopped.';
   } catch (e) {
     // The turn is not part of the conversation (ChatSession dropped it): say so on its bubble.
     out.remove();

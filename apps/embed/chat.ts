@@ -4,6 +4,7 @@
 import type { WorkerEngine } from '../../src/api/client.ts';
 import type { ChatCompletionMessageParam, CompletionUsage, FinishReason } from '../../src/api/protocol.ts';
 import type { PopSetting } from '../../src/engine/pop.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
 
 export interface TurnOptions {
   maxTokens?: number;
@@ -36,13 +37,13 @@ export class ChatSession {
    * after each streamed piece. A failed turn (a bad image, say) is not kept in the history.
    */
   async send(content: UserContent, o: TurnOptions, onText: (replySoFar: string) => void): Promise<TurnResult> {
-    if (this.running) throw new Error('a reply is still being generated');
+    if (this.running) throw new InvalidArgumentError('send', 'a reply is still being generated');
     this.running = true;
     this.history.push({ role: 'user', content } as ChatCompletionMessageParam);
     let reply = '';
     try {
       const chunks = await this.engine.chat.completions.create({
-        messages: [...this.history], stream: true, max_tokens: o.maxTokens, pop: o.pop, temperature: o.temperature ?? 0,
+        messages: [...this.history], stream: true, stream_options: { include_usage: true }, max_tokens: o.maxTokens, pop: o.pop, temperature: o.temperature ?? 0,
       });
       let usage: CompletionUsage | undefined;
       let finish: FinishReason = 'stop';
@@ -95,7 +96,8 @@ export function formatStats(u: CompletionUsage): string {
     `decode ${x.decode_tokens_per_s.toFixed(1)} tok/s`,
     `POP keep ${x.pop_keep}/${x.layers}`,
     `reused ${x.reused_prompt_tokens} tokens`,
-    `${u.prompt_tokens} prompt + ${u.completion_tokens} new tokens`,
+    // usage.prompt_tokens counts the newly prefilled tokens (as WebLLM): the prompt is those plus the reused ones.
+    `${u.prompt_tokens + x.reused_prompt_tokens} prompt + ${u.completion_tokens} new tokens`,
   ].join(' · ');
 }
 

@@ -128,7 +128,7 @@ export class PopChatElement extends HTMLElement {
     try {
       const maxTokens = Number(this.getAttribute('max-tokens') ?? popChatDefaults.maxTokens ?? 128);
       const r = await this.session.send(text, { maxTokens, pop: parsePop(this.getAttribute('pop') ?? popChatDefaults.pop) }, (t) => (out.textContent = t));
-      this.el.stats.textContent = r.usage ? formatStats(r.usage) : 'Stopped.';
+      this.el.stats.textContent = r.usage && r.finishReason !== 'abort' ? formatStats(r.usage) : 'Stopped.';
       return r.reply;
     } catch (e) {
       out.remove();

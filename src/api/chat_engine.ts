@@ -1,62 +1,102 @@
-// The engine behind the WebLLM-style API, in whichever host owns the GPU (the worker, or
-// the page for tests): chat templates, stop strings, streaming chunks, usage, interrupts,
-// multi-turn KV reuse. Generation itself is engine/engine.ts.
+// One loaded model behind the API, in whichever host owns the GPU (the page or a worker):
+// fit check and cached download at load, the chat template, images, stop strings, the
+// message so far (getMessage), multi-round KV reuse. It runs one request at a time when
+// asked: MLCEngine (engine.ts) queues requests and builds the OpenAI-shaped objects.
+// Generation itself is engine/engine.ts.
 import { Template } from '@huggingface/jinja';
-import { EngineNotLoadedError, ImageDecodeError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import { EngineNotLoadedError, ImageDecodeError, ImageFetchError, InvalidArgumentError, NoWebGPUError, UnsupportedFeatureError, type PopError } from '../errors.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runtime.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
-import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
+import { cacheAvailable, cachedModelInfo, cachedSource } from '../model/model_cache.ts';
 import { resolveModelUrl, urlSource } from '../model/source.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
+import type { PopSetting } from '../engine/pop.ts';
 import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelSource } from '../model/source.ts';
-import type {
-  ChatCompletionMessageParam, ChatCompletionRequestBase, CompletionUsage, EngineConfig, FinishReason, InitProgressReport, SamplingRequest,
-} from './protocol.ts';
+import type { GpuOps } from '../ops/gpu_ops.ts';
+import { log } from './log.ts';
+import type { ChatCompletionMessageParam, ChatOptions, InitProgressReport, LogitProcessor, ModelInfo, ModelRecord, PopLoadOptions } from './protocol.ts';
 
-export interface StreamEvent {
-  delta: string;
-  finishReason: FinishReason | null;
-  usage?: CompletionUsage;
+export interface LoadOptions extends PopLoadOptions {
+  chatOptions: ChatOptions;
+  record?: ModelRecord;
+  onProgress?: (r: InitProgressReport) => void;
+  signal?: AbortSignal;
 }
 
-export class ChatEngine {
-  private engine: Engine<GPUBuffer> | null = null;
-  private modelId = '';
-  private abort: AbortController | null = null;
-  private loadAbort: AbortController | null = null;
-  private startedAt = 0;
-  /** Set when the model has no chat template (chat falls back to raw completion). */
-  templateNote: string | null = null;
+/** A prompt ready to run: token ids (images expanded and preprocessed). */
+export interface PreparedPrompt {
+  ids: number[];
+  images?: PreprocessedImage[];
+  /** Chat requests reuse the K/V of the previous round's shared prefix. */
+  reusePrefix: boolean;
+}
 
-  get loaded(): boolean {
-    return this.engine !== null;
+export interface RunParams {
+  maxTokens?: number | null;
+  temperature?: number | null;
+  topP?: number | null;
+  topK?: number;
+  seed: number;
+  pop?: PopSetting;
+  ignoreEos?: boolean;
+  stop?: string | string[] | null;
+  signal: AbortSignal;
+  logitProcessor?: LogitProcessor;
+}
+
+export interface RunResult {
+  text: string;
+  stats: GenerateStats;
+  /** `pop: 'auto'` found no calibration and ran 'exact'. */
+  popFallback: boolean;
+}
+
+type FitOptions = { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; memoryBytes?: number };
+
+export class ChatEngine {
+  /** The reply of the request running now, or of the last one (WebLLM's getMessage). */
+  message = '';
+  /** Set when the model has no chat template (chat falls back to raw completion). */
+  readonly templateNote: string | null;
+
+  private constructor(
+    private engine: Engine<GPUBuffer> | null,
+    readonly modelId: string,
+    readonly chatOptions: ChatOptions,
+  ) {
+    this.templateNote = engine!.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
   }
 
   /**
    * Loads a model. A URL or Hub id is first checked to fit (weights, KV cache at the context,
    * largest binding, free storage: refused before any shard is fetched), then served from the
-   * browser cache where possible and downloaded, file by file, where not.
+   * browser cache where possible and downloaded, file by file, where not; then the kernels a
+   * request uses are compiled (a warm-up), so the first request's TTFT is not compile time.
    */
-  async reload(model: string | ModelSource, config: EngineConfig & { signal?: AbortSignal } = {}): Promise<void> {
-    this.unload();
+  static async load(modelId: string, model: string | ModelSource, o: LoadOptions): Promise<ChatEngine> {
     const t0 = performance.now();
-    const report = (progress: number, text: string) => config.initProgressCallback?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text } as InitProgressReport);
+    const report = (progress: number, text: string) => o.onProgress?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text });
     report(0, 'Starting WebGPU');
-    this.loadAbort = new AbortController();
-    const signal = config.signal ? anySignal([config.signal, this.loadAbort.signal]) : this.loadAbort.signal;
+    const contextWindow = o.chatOptions.context_window_size ?? o.contextWindow;
+    if (o.record?.required_features?.length) {
+      const adapter = await navigator.gpu?.requestAdapter();
+      if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
+      for (const f of o.record.required_features) if (!adapter.features.has(f as GPUFeatureName)) throw new UnsupportedFeatureError(f, `model '${modelId}' requires the WebGPU feature '${f}', which this adapter lacks`);
+    }
     let source: ModelSource | string = model;
     let cached: ReturnType<typeof cachedSource> | null = null;
+    let engine: Engine<GPUBuffer> | null = null;
     try {
       if (typeof model === 'string') {
-        const fit = await this.checkFit(model, config);
+        const fit = await checkModelFit(model, { ...o, contextWindow });
         assertFits(fit);
-        if (config.useCache !== false && cacheAvailable()) {
+        if (o.useCache !== false && cacheAvailable()) {
           cached = cachedSource(model, {
-            hubBase: config.hubBase,
+            hubBase: o.hubBase,
             totalBytes: fit.downloadBytes,
             onProgress: (p) => report(p.totalBytes ? Math.min(0.99, p.loadedBytes / p.totalBytes) : 0.5,
               `${p.fromCache ? 'From cache' : 'Downloaded'} ${p.file}: ${(p.loadedBytes / 1e6).toFixed(1)}${p.totalBytes ? ` / ${(p.totalBytes / 1e6).toFixed(1)}` : ''} MB` + (p.etaSeconds !== null && !p.fromCache ? `, ${Math.ceil(p.etaSeconds)} s left` : '')),
@@ -64,39 +104,36 @@ export class ChatEngine {
           source = cached;
         }
       }
-      this.engine = await createGpuEngine(source, {
-        pop: config.pop,
-        contextWindow: config.contextWindow,
-        hubBase: config.hubBase,
-        weightDtype: config.weightDtype,
-        quantization: config.quantization,
-        quantizeLmHead: config.quantizeLmHead,
-        maxImagePixels: config.maxImagePixels,
-        signal,
+      engine = await createGpuEngine(source, {
+        pop: o.pop,
+        contextWindow,
+        hubBase: o.hubBase,
+        weightDtype: o.weightDtype,
+        quantization: o.quantization,
+        quantizeLmHead: o.quantizeLmHead,
+        maxImagePixels: o.maxImagePixels,
+        signal: o.signal,
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
       });
       await cached?.markComplete();
       // Compile the pipelines a request uses now (prefill GEMM, attention, POP's deep K/V,
       // GEMV, sampler), so the first message's TTFT is not a shader-compilation time.
       report(0.99, 'Compiling GPU kernels');
-      const e = this.engine;
-      const warm = [e.config.bosTokenId ?? 0, e.config.bosTokenId ?? 0];
-      await e.generate(warm, { maxTokens: 2, ignoreEos: true, pop: e.config.numLayers > 1 ? e.config.numLayers - 1 : 'off' });
-      e.resetChat();
+      const warm = [engine.config.bosTokenId ?? 0, engine.config.bosTokenId ?? 0];
+      await engine.generate(warm, { maxTokens: 2, ignoreEos: true, pop: engine.config.numLayers > 1 ? engine.config.numLayers - 1 : 'off', signal: o.signal });
+      engine.resetChat();
     } catch (e) {
       // Nothing half-loaded stays behind (a failed warm-up would otherwise leave an engine
       // that looks loaded and holds its buffers).
-      this.unload();
+      engine?.unload();
       // A corrupt file must not stay cached: the next load fetches it again.
       const file = (e as PopError)?.fields?.file;
       if (cached && typeof file === 'string' && ((e as PopError).code === 'TRUNCATED_FILE' || (e as PopError).code === 'MALFORMED_FILE')) await cached.forget(file);
       throw e;
-    } finally {
-      this.loadAbort = null;
     }
-    this.modelId = typeof model === 'string' ? model : model.id;
-    this.templateNote = this.engine.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
-    report(1, 'Ready');
+    const gpu = (engine.ops as GpuOps).gpu;
+    report(1, `Finish loading on WebGPU - ${gpu?.identity?.description || gpu?.identity?.vendor || 'adapter'}`);
+    return new ChatEngine(engine, modelId, o.chatOptions);
   }
 
   private get e(): Engine<GPUBuffer> {
@@ -108,9 +145,12 @@ export class ChatEngine {
     return TextTokenizer.require(this.e.tokenizer);
   }
 
+  get isVlm(): boolean {
+    return this.e.vision !== null;
+  }
+
   /** Renders messages with the model's chat template (raw text when it has none). */
   renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
-    if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages', 'must be a non-empty array');
     const placeholder = this.e.vision ? imagePlaceholder(this.e.vision) : null;
     const tpl = this.e.files.chatTemplate;
     // Image parts become the template's {type: 'image'} items (as HF processors pass them),
@@ -124,127 +164,72 @@ export class ChatEngine {
     return { text, addSpecial: false };
   }
 
-  async chatCompletion(req: ChatCompletionRequestBase & { images?: ImageInput[] }, onEvent: (e: StreamEvent) => void): Promise<void> {
-    const { text, addSpecial } = this.renderChat(req.messages);
-    const urls = imageUrls(req.messages);
-    if (!urls.length) return this.run(this.tokenizer.encode(text, addSpecial), { ...req, images: undefined }, onEvent, true);
-    // Images: decode (typed errors), preprocess once, expand each placeholder as the model's processor does.
+  async prepareChat(messages: ChatCompletionMessageParam[]): Promise<PreparedPrompt> {
+    const { text, addSpecial } = this.renderChat(messages);
+    const images = imageSources(messages);
+    if (!images.length) return { ids: this.tokenizer.encode(text, addSpecial), reusePrefix: true };
+    // Images: fetch and decode (typed errors), preprocess once, expand each placeholder as the model's processor does.
     const rt = this.e.vision!;
-    const inputs = req.images ?? (await Promise.all(urls.map((u, i) => fetchImage(u, i))));
-    if (inputs.length !== urls.length) throw new InvalidArgumentError('images', `${urls.length} image parts but ${inputs.length} images`);
+    const inputs = await Promise.all(images.map((u, i) => imageInput(u, i)));
     const pre = await preprocessImages(inputs, rt, this.e.opts.maxImagePixels);
     const marker = imagePlaceholder(rt);
     const placeholders = text.split(marker).length - 1;
     if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} ${marker} markers for ${pre.length} images`);
-    const expanded = expandImages(text, pre, rt);
-    await this.run(this.tokenizer.encode(expanded, addSpecial), { ...req, images: pre }, onEvent, false);
+    return { ids: this.tokenizer.encode(expandImages(text, pre, rt), addSpecial), images: pre, reusePrefix: false };
   }
 
-  async completion(req: SamplingRequest & { prompt: string }, onEvent: (e: StreamEvent) => void): Promise<void> {
-    if (typeof req.prompt !== 'string') throw new InvalidArgumentError('prompt', 'must be a string');
-    await this.run(this.tokenizer.encode(req.prompt, true), req, onEvent, false);
+  prepareCompletion(prompt: string): PreparedPrompt {
+    return { ids: this.tokenizer.encode(prompt, true), reusePrefix: false };
   }
 
-  private async run(ids: number[], req: SamplingRequest & { images?: PreprocessedImage[] }, onEvent: (e: StreamEvent) => void, reusePrefix: boolean): Promise<void> {
+  /** Runs one prepared prompt; `onDelta` gets each piece of text (stop strings cut). */
+  async run(p: PreparedPrompt, r: RunParams, onDelta: (delta: string) => void): Promise<RunResult> {
     const e = this.e;
     const streamer = new TextStreamer(this.tokenizer);
-    const stops = req.stop === undefined ? [] : Array.isArray(req.stop) ? req.stop : [req.stop];
-    this.abort = new AbortController();
-    const signal = req.signal ? anySignal([req.signal, this.abort.signal]) : this.abort.signal;
-    this.startedAt = performance.now();
-    let text = '';
+    const stops = r.stop === undefined || r.stop === null ? [] : Array.isArray(r.stop) ? r.stop : [r.stop];
+    const pop = r.pop ?? e.opts.pop;
+    const popFallback = pop === 'auto' && !(e.calibration && e.calibration.layers === e.config.numLayers);
+    if (popFallback) log.warn(`pop: 'auto' has no calibration (pop.json) for ${this.modelId}: running 'exact' (lossless, keep = L-1). Calibrate with \`pop-llm calibrate\`.`);
+    this.message = '';
     let stoppedByString = false;
-    try {
-      const result = await e.generate(ids, {
-        maxTokens: req.max_tokens ?? Math.max(1, Math.min(256, e.contextWindow - ids.length)),
-        temperature: req.temperature ?? 0,
-        topP: req.top_p,
-        topK: req.top_k,
-        seed: req.seed,
-        pop: req.pop,
-        ignoreEos: req.ignore_eos,
-        reusePrefix,
-        images: req.images,
-        signal,
-        onToken: (id) => {
-          let delta = streamer.push(id);
-          if (e.config.eosTokenIds.includes(id)) delta = '';
-          const next = text + delta;
-          const hit = stops.map((s) => next.indexOf(s, Math.max(0, text.length - s.length + 1))).filter((i) => i >= 0);
-          if (hit.length) {
-            const cut = Math.min(...hit);
-            delta = next.slice(text.length, cut);
-            stoppedByString = true;
-          }
-          text += delta;
-          if (delta) onEvent({ delta, finishReason: null });
-          return stoppedByString;
-        },
-      });
-      onEvent({ delta: '', finishReason: result.stats.finishReason, usage: this.usage(result.stats) });
-    } finally {
-      this.abort = null;
-    }
-  }
-
-  private usage(s: GenerateStats): CompletionUsage {
-    const e2e = (performance.now() - this.startedAt) / 1000;
-    return {
-      prompt_tokens: s.promptTokens,
-      completion_tokens: s.completionTokens,
-      total_tokens: s.promptTokens + s.completionTokens,
-      extra: {
-        ttft_ms: s.ttftMs, prefill_tokens_per_s: s.prefillTokensPerS, decode_tokens_per_s: s.decodeTokensPerS,
-        pop_keep: s.keep, layers: s.layers, reused_prompt_tokens: s.reusedTokens,
-        e2e_latency_s: e2e, time_to_first_token_s: s.ttftMs / 1000,
+    const result = await e.generate(p.ids, {
+      maxTokens: r.maxTokens ?? Math.max(1, Math.min(256, e.contextWindow - p.ids.length)),
+      temperature: r.temperature ?? this.chatOptions.temperature ?? 0,
+      topP: r.topP ?? this.chatOptions.top_p,
+      topK: r.topK,
+      seed: r.seed,
+      pop: r.pop,
+      ignoreEos: r.ignoreEos,
+      reusePrefix: p.reusePrefix,
+      images: p.images,
+      signal: r.signal,
+      onAbort: 'finish',
+      logitProcessor: r.logitProcessor,
+      onToken: (id) => {
+        let delta = streamer.push(id);
+        if (e.config.eosTokenIds.includes(id)) delta = '';
+        const text = this.message;
+        const next = text + delta;
+        const hit = stops.map((s) => next.indexOf(s, Math.max(0, text.length - s.length + 1))).filter((i) => i >= 0);
+        if (hit.length) {
+          delta = next.slice(text.length, Math.min(...hit));
+          stoppedByString = true;
+        }
+        this.message += delta;
+        if (delta) onDelta(delta);
+        return stoppedByString;
       },
-    };
+    });
+    return { text: this.message, stats: result.stats, popFallback };
   }
 
-  interruptGenerate(): void {
-    this.abort?.abort();
-  }
-
-  /** Stops a model load in progress (its AbortSignal, from the other side of the worker). */
-  interruptLoad(): void {
-    this.loadAbort?.abort();
-  }
-
-  /**
-   * Whether a model fits this device and browser, from config.json and file sizes only
-   * (nothing else is downloaded). Apps use it to grey out models.
-   */
-  async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; memoryBytes?: number } = {}): Promise<FitReport> {
-    // The small JSON files go through the cache too: the load that follows reads them there.
-    const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
-    const json = async (name: string, optional: boolean) => {
-      const b = await net.fetchFile(name, { optional });
-      return b ? JSON.parse(new TextDecoder().decode(b)) : null;
-    };
-    const raw = await json('config.json', false);
-    const index = await json('model.safetensors.index.json', true);
-    const bytes = await downloadSize(resolveModelUrl(model, o.hubBase), index);
-    const adapter = await navigator.gpu?.requestAdapter();
-    if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
-    let storageAvailable: number | undefined;
-    const est = await navigator.storage?.estimate?.().catch(() => undefined);
-    if (est?.quota !== undefined) {
-      const already = Object.values((await cachedModelInfo(model).catch(() => null))?.files ?? {}).reduce((a, b) => a + b, 0);
-      storageAvailable = Math.max(0, est.quota - (est.usage ?? 0)) + already;
-    }
-    const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable, memoryBytes: o.memoryBytes };
-    // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
-    const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
-    return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead });
-  }
-
-  /** Removes a downloaded model from the browser cache. */
-  async deleteCachedModel(model: string, hubBase?: string): Promise<void> {
-    await deleteCachedModel(model, hubBase);
+  forwardTokensAndSample(ids: number[], o: { seed: number; logitProcessor?: LogitProcessor }): Promise<number> {
+    return this.e.forwardTokensAndSample(ids, { temperature: this.chatOptions.temperature ?? 0, topP: this.chatOptions.top_p, seed: o.seed, logitProcessor: o.logitProcessor });
   }
 
   resetChat(): void {
     this.engine?.resetChat();
+    this.message = '';
   }
 
   runtimeStatsText(): string {
@@ -253,25 +238,47 @@ export class ChatEngine {
     return `prefill: ${s.prefillTokensPerS.toFixed(1)} tok/s, decode: ${s.decodeTokensPerS.toFixed(2)} tok/s, TTFT: ${s.ttftMs.toFixed(0)} ms, POP keep ${s.keep}/${s.layers}` + (s.reusedTokens ? `, reused ${s.reusedTokens} prompt tokens` : '');
   }
 
-  get model(): string {
-    return this.modelId;
-  }
-
-  /** What a UI needs to know about the loaded model (null before a load). */
-  get info(): { layers: number; contextWindow: number; quantization: 'none' | 'q4' | 'q4-asym' } | null {
-    return this.engine ? { layers: this.engine.config.numLayers, contextWindow: this.engine.contextWindow, quantization: this.engine.opts.quantization ?? 'none' } : null;
+  /** What a UI needs to know about the loaded model. */
+  get info(): ModelInfo {
+    const e = this.e;
+    return { layers: e.config.numLayers, contextWindow: e.contextWindow, quantization: e.opts.quantization ?? 'none' };
   }
 
   unload(): void {
-    this.abort?.abort();
-    if (this.engine) {
-      this.engine.unload();
-      this.engine = null;
-    }
+    this.engine?.unload();
+    this.engine = null;
   }
 }
 
-type Part = { type: string; text?: string; image_url?: { url: string } | string };
+/**
+ * Whether a model fits this device and browser, from config.json and file sizes only
+ * (nothing else is downloaded). Apps use it to grey out models.
+ */
+export async function checkModelFit(model: string, o: FitOptions = {}): Promise<FitReport> {
+  // The small JSON files go through the cache too: the load that follows reads them there.
+  const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
+  const json = async (name: string, optional: boolean) => {
+    const b = await net.fetchFile(name, { optional });
+    return b ? JSON.parse(new TextDecoder().decode(b)) : null;
+  };
+  const raw = await json('config.json', false);
+  const index = await json('model.safetensors.index.json', true);
+  const bytes = await downloadSize(resolveModelUrl(model, o.hubBase), index);
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
+  let storageAvailable: number | undefined;
+  const est = await navigator.storage?.estimate?.().catch(() => undefined);
+  if (est?.quota !== undefined) {
+    const already = Object.values((await cachedModelInfo(model).catch(() => null))?.files ?? {}).reduce((a, b) => a + b, 0);
+    storageAvailable = Math.max(0, est.quota - (est.usage ?? 0)) + already;
+  }
+  const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable, memoryBytes: o.memoryBytes };
+  // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
+  const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
+  return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead });
+}
+
+type Part = { type: string; text?: string; image_url?: { url: unknown } | string };
 
 /**
  * A message's content for the template: text, or (VLM with a template) text and image items;
@@ -288,32 +295,37 @@ function contentOf(m: ChatCompletionMessageParam, placeholder: string | null, te
   return templated ? items : items.map((p) => (p.type === 'image' ? placeholder : p.text)).join('');
 }
 
-/** The image URLs of all messages, in order. */
-function imageUrls(messages: ChatCompletionMessageParam[]): string[] {
-  const out: string[] = [];
+/** The images of all messages, in order: URL strings or image objects. */
+function imageSources(messages: ChatCompletionMessageParam[]): unknown[] {
+  const out: unknown[] = [];
   for (const m of messages) {
     const c = (m as { content?: unknown }).content;
-    if (Array.isArray(c)) for (const p of c as Part[]) if (p.type === 'image_url') out.push(typeof p.image_url === 'string' ? p.image_url : p.image_url?.url ?? '');
+    if (Array.isArray(c)) for (const p of c as Part[]) if (p.type === 'image_url') out.push(typeof p.image_url === 'string' ? p.image_url : p.image_url?.url);
   }
   return out;
 }
 
-/** Fetches an image URL (http(s), data: or blob:) as bytes; failures are ImageDecodeErrors. */
-async function fetchImage(url: string, index: number): Promise<Blob> {
+/**
+ * An image part's input: a URL (http(s), data: or blob:) is fetched (ImageFetchError with its
+ * HTTP status when that fails); a Blob or ImageBitmap is used as is; an <img> or canvas becomes
+ * a bitmap. Decoding errors come later, typed, from toRgba.
+ */
+async function imageInput(u: unknown, index: number): Promise<ImageInput> {
+  if (typeof u === 'string') {
+    let res: Response;
+    try {
+      res = await fetch(u);
+    } catch (e) {
+      throw new ImageFetchError(index, u, null, (e as Error)?.message ?? String(e));
+    }
+    if (!res.ok) throw new ImageFetchError(index, u, res.status, res.statusText);
+    return res.blob();
+  }
+  if (typeof Blob !== 'undefined' && u instanceof Blob) return u;
+  if (typeof ImageBitmap !== 'undefined' && u instanceof ImageBitmap) return u;
   try {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    return await res.blob();
+    return await createImageBitmap(u as ImageBitmapSource);
   } catch (e) {
-    throw new ImageDecodeError(index, `could not fetch ${url.slice(0, 64)}: ${(e as Error).message}`);
+    throw new ImageDecodeError(index, `not an image URL, File, Blob, ImageBitmap, <img> or canvas (${(e as Error)?.message ?? e})`);
   }
-}
-
-function anySignal(signals: AbortSignal[]): AbortSignal {
-  const c = new AbortController();
-  for (const s of signals) {
-    if (s.aborted) c.abort();
-    else s.addEventListener('abort', () => c.abort(), { once: true });
-  }
-  return c.signal;
 }

@@ -1,3 +1,4 @@
+import { InternalError } from '../errors.ts';
 // int4 weight-only quantization, applied on load: a property of a weight (how `Ops.upload`
 // stores it) and of the kernel that reads it (GpuOps.matmul picks the q4 variants), not of
 // the forward. Both devices use the same packing here, so the CPU twin's weights are exactly
@@ -51,8 +52,8 @@ export interface QuantInfo {
 export const GROUP = 32;
 
 export function quantLayout(scheme: QuantScheme, rows: number, cols: number, gainRows = 0): QuantInfo {
-  if (!(cols > 0 && cols % 4 === 0)) throw new Error(`quantize: cols = ${cols} must be a positive multiple of 4`);
-  if (gainRows && rows % gainRows) throw new Error(`quantize: ${rows} rows are not whole blocks of ${gainRows} gain rows`);
+  if (!(cols > 0 && cols % 4 === 0)) throw new InternalError(`quantize: cols = ${cols} must be a positive multiple of 4`);
+  if (gainRows && rows % gainRows) throw new InternalError(`quantize: ${rows} rows are not whole blocks of ${gainRows} gain rows`);
   const groups = Math.ceil(cols / GROUP), rowWords = groups * 4;
   const scalesOffset = rows * rowWords;
   const minsOffset = scheme === 'q4-asym' ? scalesOffset + rows * groups : 0;
@@ -64,13 +65,13 @@ export function quantLayout(scheme: QuantScheme, rows: number, cols: number, gai
 /** Packs a [rows, cols] f32 weight (see the layout above). */
 export function quantizeQ4(data: Float32Array, spec: QuantSpec): { packed: Uint32Array; info: QuantInfo } {
   const { scheme, cols } = spec;
-  if (data.length % cols) throw new Error(`quantize: ${data.length} values are not whole rows of ${cols}`);
+  if (data.length % cols) throw new InternalError(`quantize: ${data.length} values are not whole rows of ${cols}`);
   const rows = data.length / cols;
   const info = quantLayout(scheme, rows, cols, spec.gains?.rows ?? 0);
   const packed = new Uint32Array(info.words);
   const f = new Float32Array(packed.buffer);
   if (spec.gains) {
-    if (spec.gains.values.length !== (rows / spec.gains.rows) * cols) throw new Error(`quantize: ${spec.gains.values.length} gains for ${rows / spec.gains.rows} blocks of ${cols}`);
+    if (spec.gains.values.length !== (rows / spec.gains.rows) * cols) throw new InternalError(`quantize: ${spec.gains.values.length} gains for ${rows / spec.gains.rows} blocks of ${cols}`);
     f.set(spec.gains.values, info.gainsOffset);
   }
   const asym = scheme === 'q4-asym';

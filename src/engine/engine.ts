@@ -11,7 +11,7 @@ import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
 import type { Weights } from '../model/weights.ts';
-import { MAX_TOP_LOGPROBS, type Ops, type SampledToken, type SampleOptions, type SampleParams, type TokenAdjustment } from '../ops/ops.ts';
+import { MAX_TOP_LOGPROBS, type Ops, type SampledToken, type SampleOptions, type SampleParams, type SampleReadback, type TokenAdjustment } from '../ops/ops.ts';
 import type { TokenConstraint } from './grammar.ts';
 import { PagedKvCache } from '../kv/paged_kv_cache.ts';
 import { createRunState, forward, freeRunState, type ForwardStep, type RunState } from './forward.ts';
@@ -101,6 +101,13 @@ export interface GenerateOptions {
   /** Called for each generated token (with its logprobs when asked, and its choice); returning true stops that choice (stop strings). */
   onToken?: (id: number, token: SampledToken, choice: number) => boolean | void;
   signal?: AbortSignal;
+  /**
+   * What an abort does: 'throw' (default) rejects with ABORTED; 'finish' ends the request with
+   * finishReason 'abort' and the tokens so far (the API's interruptGenerate, as WebLLM's).
+   */
+  onAbort?: 'throw' | 'finish';
+  /** A hook between the forward pass and sampling (WebLLM's LogitProcessor): logits on the CPU, changed, sampled from. */
+  logitProcessor?: LogitHook;
 }
 
 export interface GenerateStats {
@@ -187,6 +194,12 @@ class StepSampler {
 }
 
 const now = () => performance.now();
+
+/** WebLLM's LogitProcessor as the engine uses it. */
+export interface LogitHook {
+  processLogits(logits: Float32Array): Float32Array;
+  processSampledToken(token: number): void;
+}
 
 /** Most choices (n) one request may ask for: sequences that may share the KV cache at once. */
 export const MAX_CHOICES = 8;
@@ -406,10 +419,13 @@ export class Engine<T> {
     const samplers = Array.from({ length: n }, () => new StepSampler(prompt, o, c.vocabSize));
     const choices: GenerateChoice[] = Array.from({ length: n }, () => ({ ids: [], finishReason: 'length' }));
     // One sampling step: the grammar's mask (host), adjustments + mask + draw (+ logprobs) on the GPU.
+    // Each request reads its sampled tokens back through its own buffer (made at the first draw).
+    let readback: SampleReadback | undefined;
     const sampleStep = async (choice: number, step: number): Promise<SampledToken> => {
       const g = constraints[choice];
       const mask = g ? await g.nextMask() : null;
-      const t = await this.ops.sampleToken(this.state.logits, c.vocabSize, choiceParams(choice), step, { ...samplers[choice].opts, mask });
+      readback ??= this.ops.sampleReadback?.();
+      const t = await this.sampleFrom(choiceParams(choice), step, { ...samplers[choice].opts, mask, readback }, o.logitProcessor);
       if (g && !g.isTerminated() && !g.accept(t.id)) throw new InvalidArgumentError('response_format', `the grammar rejected token ${t.id}`);
       samplers[choice].record(t.id);
       if (o.topLogprobs !== undefined) (choices[choice].logprobs ??= []).push(t);
@@ -447,6 +463,16 @@ export class Engine<T> {
     } catch (e) {
       this.resetChat();
       if (ropeTable) this.ops.free(ropeTable);
+      if (e instanceof AbortError && o.onAbort === 'finish') {
+        // Aborted in prefill: no token, nothing kept.
+        const t = now();
+        const stats: GenerateStats = {
+          promptTokens: prompt.length, prefilledTokens: prompt.length - reused, reusedTokens: reused, completionTokens: 0, keep, layers: c.numLayers,
+          prefillMs: t - t0, decodeMs: 0, ttftMs: t - t0, prefillTokensPerS: 0, decodeTokensPerS: 0, finishReason: 'abort', choices: n, prefills: 1, sharedKvBytes: 0,
+        };
+        this.lastStats = stats;
+        return { ids: [], stats };
+      }
       throw e;
     } finally {
       if (img) freeImageFeatures(this.ops, img);
@@ -454,9 +480,14 @@ export class Engine<T> {
     // Image rows are not their token ids: a later request must not reuse them as a prefix.
     this.cachedTokens.push(...(img ? prompt.slice(reused).map((t, i) => (img.positions.includes(reused + i) ? -1 : t)) : prompt.slice(reused)));
     let t1 = 0;
+    let aborted = false;
     try {
       for (let ch = 0; ch < n; ch++) {
         const out = choices[ch];
+        if (aborted) {
+          out.finishReason = 'abort';
+          continue;
+        }
         if (ch > 0) this.ops.copyRows(this.state.logits, 0, this.choiceLogits!, 0, 1, c.vocabSize);
         let pos = prompt.length;
         let token = await sampleStep(ch, 0);
@@ -467,6 +498,12 @@ export class Engine<T> {
           if (out.ids.length >= o.maxTokens) break;
           // Let interrupts and other messages through between tokens.
           await yieldToEventLoop();
+          if (o.signal?.aborted && o.onAbort === 'finish') {
+            // The K/V of every token fed so far stays: the next round may reuse it.
+            out.finishReason = 'abort';
+            aborted = true;
+            break;
+          }
           checkAbort('decode');
           forward(this.ops, c, this.weights, this.state, this.cache, { seqId: ch, tokens: [token.id], startPos: pos, keep: c.numLayers, lastRowFullDepth: true, ropeTable });
           if (ch === 0) this.cachedTokens.push(token.id);
@@ -480,6 +517,7 @@ export class Engine<T> {
     } finally {
       for (const g of o.constraints ?? []) g.dispose();
       if (ropeTable) this.ops.free(ropeTable);
+      readback?.destroy();
     }
     // Multi-turn goes on from choice 0 (sequence 0); the other choices' pages go back.
     for (let i = 1; i < n; i++) this.cache.free(i);
@@ -502,6 +540,49 @@ export class Engine<T> {
     this.lastStats = stats;
     const first = choices[0];
     return { ids: first.ids, ...(first.logprobs ? { logprobs: first.logprobs } : {}), ...(n > 1 ? { choices } : {}), stats };
+  }
+
+  /** One draw from the run state's logits, through the logit processor when there is one (its logits are sampled on the device). */
+  private async sampleFrom(params: SampleParams, step: number, so: SampleOptions, lp: LogitHook | undefined): Promise<SampledToken> {
+    const vocab = this.config.vocabSize;
+    if (!lp) return this.ops.sampleToken(this.state.logits, vocab, params, step, so);
+    const processed = lp.processLogits(await this.ops.read(this.state.logits, vocab));
+    if (!(processed instanceof Float32Array) || processed.length < vocab) throw new InvalidArgumentError('logitProcessor', `processLogits must return a Float32Array of ${vocab} logits`);
+    const t = this.ops.upload('processed-logits', processed.length === vocab ? processed : processed.subarray(0, vocab));
+    try {
+      const token = await this.ops.sampleToken(t, vocab, params, step, so);
+      lp.processSampledToken(token.id);
+      return token;
+    } finally {
+      this.ops.free(t);
+    }
+  }
+
+  /**
+   * WebLLM's forwardTokensAndSample: feeds `ids` after what sequence 0 holds (a prefill runs
+   * with POP's keep, the last row at full depth) and samples the next token. The caller feeds
+   * that token back next time; resetChat starts over.
+   */
+  async forwardTokensAndSample(ids: readonly number[], o: { temperature?: number; topP?: number; topK?: number; seed?: number; pop?: PopSetting; logitProcessor?: LogitHook } = {}): Promise<number> {
+    const c = this.config;
+    if (ids.length === 0) throw new InvalidArgumentError('inputIds', 'must hold at least one token');
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new InvalidArgumentError('inputIds', `token id ${id} is outside the vocabulary 0..${c.vocabSize - 1}`);
+    const start = this.cachedTokens.length;
+    if (start + ids.length > this.contextWindow) throw new ContextLengthExceededError(start + ids.length, this.contextWindow);
+    const all = [...this.cachedTokens, ...ids];
+    const keep = ids.length > 1 ? this.resolveKeep(o.pop) : c.numLayers;
+    const readback = this.ops.sampleReadback?.();
+    try {
+      await this.prefill(all, start, keep, null);
+      this.cachedTokens.push(...ids);
+      const params: SampleParams = { temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: (o.seed ?? 0) >>> 0, minP: 0 };
+      return (await this.sampleFrom(params, this.cachedTokens.length, { readback }, o.logitProcessor)).id;
+    } catch (e) {
+      this.resetChat();
+      throw e;
+    } finally {
+      readback?.destroy();
+    }
   }
 
   /**

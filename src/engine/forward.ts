@@ -10,6 +10,7 @@ import { kvDim, qDim } from '../model/config.ts';
 import type { Weights } from '../model/weights.ts';
 import type { Ops } from '../ops/ops.ts';
 import type { PagedKvCache } from '../kv/paged_kv_cache.ts';
+import { InternalError } from '../errors.ts';
 
 /** Scratch activations, sized for `maxRows` tokens per forward call. */
 export interface RunState<T> {
@@ -198,7 +199,7 @@ function residualProject<T>(ops: Ops<T>, s: RunState<T>, input: T, weight: T, ou
 function projectDeepKv<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunState<T>, cache: PagedKvCache<T>, seq: ReturnType<PagedKvCache<T>['reserve']>, rows: number, startPos: number, keep: number, ropeTable: T | undefined): void {
   const L = c.numLayers, H = c.hiddenSize, KV = kvDim(c);
   const deep = L - keep;
-  if (!w.deepKv || !s.deepKv) throw new Error('POP weights were not built for this model');
+  if (!w.deepKv || !s.deepKv) throw new InternalError('POP weights were not built for this model');
   const stride = deep * 2 * KV;
   ops.rmsNorm(s.xb, s.x, null, rows, H, c.rmsNormEps);
   ops.matmul(s.deepKv, s.xb, w.deepKv, rows, stride, H, { bias: w.deepKvBias });

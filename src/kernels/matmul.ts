@@ -8,6 +8,7 @@ import quadCode from '../../shaders/matmul_regblock_quad.wgsl?raw';
 import matvecCode from '../../shaders/matvec.wgsl?raw';
 import matvecWgCode from '../../shaders/matvec_wg.wgsl?raw';
 import { pipeline, type KernelContext } from './context.ts';
+import { InternalError } from '../errors.ts';
 
 export interface MatmulVariant {
   code: string;
@@ -53,10 +54,10 @@ export interface MatmulArgs {
 }
 
 export function matmul(ctx: KernelContext, variants: MatmulVariants, a: MatmulArgs, forceVariant?: string): void {
-  if (a.k % 4) throw new Error(`matmul: K = ${a.k} must be a multiple of 4`);
+  if (a.k % 4) throw new InternalError(`matmul: K = ${a.k} must be a multiple of 4`);
   const name = forceVariant ?? (a.m === 1 ? variants.decode : variants.prefill);
   const v = MATMUL_VARIANTS[name];
-  if (!v) throw new Error(`matmul: unknown variant ${name}`);
+  if (!v) throw new InternalError(`matmul: unknown variant ${name}`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'matmul', variant: name }, v.code),
     params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, a.wOffset ?? 0,

@@ -18,6 +18,7 @@ import { halfToFloat } from '../core/float_bits.ts';
 import { readBuffer } from '../gpu/recorder.ts';
 import { pipeline, type KernelContext } from './context.ts';
 import type { MatmulArgs, MatmulVariant, MatmulVariants } from './matmul.ts';
+import { InternalError } from '../errors.ts';
 
 export interface HalfVariant extends MatmulVariant {
   /** f16 arithmetic: needs 'shader-f16'. */
@@ -49,15 +50,15 @@ export function halfVariantFor(m: number, gain: boolean, probe: MatmulVariants, 
 }
 
 export function matmulF16(ctx: KernelContext, probe: MatmulVariants, a: MatmulArgs, h: HalfInfo, halfCompute: boolean, forceVariant?: string): void {
-  if (a.k % 4 || a.xOffset % 4) throw new Error(`matmul f16: K = ${a.k} and xOffset = ${a.xOffset} must be multiples of 4`);
-  if (a.n * a.k > h.elements || (h.cols && h.cols !== a.k)) throw new Error(`matmul f16: weight of ${h.elements} values (cols ${h.cols}), asked for n = ${a.n}, k = ${a.k}`);
+  if (a.k % 4 || a.xOffset % 4) throw new InternalError(`matmul f16: K = ${a.k} and xOffset = ${a.xOffset} must be multiples of 4`);
+  if (a.n * a.k > h.elements || (h.cols && h.cols !== a.k)) throw new InternalError(`matmul f16: weight of ${h.elements} values (cols ${h.cols}), asked for n = ${a.n}, k = ${a.k}`);
   const gain = h.gainsOffset !== 0;
   const name = forceVariant ?? halfVariantFor(a.m, gain, probe, halfCompute);
   const v = MATMUL_F16_VARIANTS[name];
-  if (!v) throw new Error(`matmul f16: unknown variant ${name}`);
+  if (!v) throw new InternalError(`matmul f16: unknown variant ${name}`);
   // The f16-arithmetic modules must never reach createShaderModule on an adapter without the feature.
-  if (v.f16 && !ctx.gpu.features.shaderF16) throw new Error(`matmul f16: ${name} needs the 'shader-f16' feature, which this adapter lacks`);
-  if (gain && !v.gain) throw new Error(`matmul f16: ${name} does not apply column gains`);
+  if (v.f16 && !ctx.gpu.features.shaderF16) throw new InternalError(`matmul f16: ${name} needs the 'shader-f16' feature, which this adapter lacks`);
+  if (gain && !v.gain) throw new InternalError(`matmul f16: ${name} does not apply column gains`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'matmul', variant: name, constants: gain ? { GAIN: 1 } : undefined }, v.code),
     params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, 0, h.gainsOffset, h.gainRows],

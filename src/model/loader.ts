@@ -53,7 +53,8 @@ export async function loadModelFiles(source: ModelSource, signal?: AbortSignal):
   try {
     config = spec.normalize(rawConfig, generationConfig ?? undefined);
   } catch (e) {
-    throw new MalformedFileError(configFile, (e as Error).message);
+    // Families refuse what they cannot run as MalformedFileError('config.json', detail): name the file read.
+    throw new MalformedFileError(configFile, e instanceof MalformedFileError ? String(e.fields.detail) : (e as Error).message);
   }
   for (const k of ['hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize'] as const) {
     if (!Number.isInteger(config[k]) || config[k] <= 0) throw new MalformedFileError(configFile, `${k} must be a positive integer (got ${config[k]})`);

@@ -20,10 +20,7 @@
 // as column gains (src/model/weights.ts), so keep = L-1 stays exact.
 // Shards stream (src/model/stream.ts): each record is handed over as soon as its bytes are in,
 // and one task per weight uploads it once the records it needs have arrived.
-import {
-  MalformedFileError, MissingTensorError, ModelFileMissingError, ShapeMismatchError, UnsupportedDtypeError,
-  UnsupportedModelTypeError, UnsupportedQuantizationError,
-} from '../errors.ts';
+import { MalformedFileError, MissingTensorError, ModelFileMissingError, ShapeMismatchError, UnsupportedDtypeError, UnsupportedModelTypeError, UnsupportedQuantizationError, InternalError } from '../errors.ts';
 import type { Ops, RowUpload } from '../ops/ops.ts';
 import { GROUP, quantLayout, type QuantInfo } from '../core/quant.ts';
 import { kvDim, qDim, ropeTablesByLayer, type ModelConfig } from './config.ts';
@@ -195,7 +192,7 @@ class RecordStore {
     return this.list.get(name);
   }
   take(name: string): Promise<MlcTensor> {
-    if (this.taken.has(name)) throw new Error(`MLC record ${name} taken twice`);
+    if (this.taken.has(name)) throw new InternalError(`MLC record ${name} taken twice`);
     const p = new Promise<MlcTensor>((resolve, reject) => this.taken.set(name, { resolve, reject, bytes: 0 }));
     p.catch(() => {}); // a failed load reports its own error; a take whose task was never made must not be an unhandled rejection
     return p;
@@ -298,7 +295,7 @@ function hasNibble15(words: Uint32Array): boolean {
  */
 export function packMlcQ4(parts: readonly HostLinear[], gains?: { values: Float32Array; rows: number }): { packed: Uint32Array; info: QuantInfo } {
   const cols = parts[0].cols, rows = parts.reduce((a, p) => a + p.rows, 0);
-  if (parts.some((p) => !p.words || !p.scales || p.cols !== cols)) throw new Error('packMlcQ4: parts must be q4 linears of the same width');
+  if (parts.some((p) => !p.words || !p.scales || p.cols !== cols)) throw new InternalError('packMlcQ4: parts must be q4 linears of the same width');
   const sym = !parts.some((p) => hasNibble15(p.words!));
   const info = quantLayout(sym ? 'q4' : 'q4-asym', rows, cols, gains?.rows ?? 0);
   const packed = new Uint32Array(info.words);

@@ -6,7 +6,7 @@
 // download costs at most the file in flight and the next load fetches only what is missing.
 // A model is marked complete only after every file is stored.
 import { del, get, set } from 'idb-keyval';
-import { StorageQuotaError } from '../errors.ts';
+import { AbortError, StorageQuotaError } from '../errors.ts';
 import { contentLength, readableFileStream, resolveModelUrl, urlSource, type FileStream, type ModelSource } from './source.ts';
 
 export const CACHE_NAME = 'pop-llm-models';
@@ -48,6 +48,30 @@ export async function deleteCachedModel(modelId: string, hubBase?: string): Prom
   const cache = await caches.open(CACHE_NAME);
   for (const req of await cache.keys()) if (req.url.startsWith(base + '/')) await cache.delete(req);
   await del(metaKey(modelId));
+}
+
+/**
+ * Deletes the cached files of a model that `which` selects (by file name) and marks the model
+ * incomplete, so the next load downloads them again. Returns the names deleted.
+ */
+export async function deleteCachedFiles(modelId: string, which: (file: string) => boolean, hubBase?: string): Promise<string[]> {
+  const meta = await cachedModelInfo(modelId);
+  const base = meta?.baseUrl ?? resolveModelUrl(modelId, hubBase);
+  const cache = await caches.open(CACHE_NAME);
+  const deleted: string[] = [];
+  for (const req of await cache.keys()) {
+    if (!req.url.startsWith(base + '/')) continue;
+    const name = decodeURIComponent(req.url.slice(base.length + 1));
+    if (!which(name)) continue;
+    await cache.delete(req);
+    deleted.push(name);
+  }
+  if (meta) {
+    for (const name of Object.keys(meta.files)) if (which(name)) delete meta.files[name];
+    meta.complete = false;
+    await set(metaKey(modelId), meta).catch(() => undefined);
+  }
+  return deleted;
 }
 
 /**
@@ -146,7 +170,7 @@ export function cachedSource(model: string, opts: { hubBase?: string; totalBytes
       },
       async cancel(reason) {
         cancelled = true;
-        ctl.error(reason ?? new Error('cancelled'));
+        ctl.error(reason ?? new AbortError('download'));
         await net.cancel(reason);
         await put;
       },

@@ -1,3 +1,4 @@
+import { MalformedFileError } from '../errors.ts';
 // Normalized vision configuration of a VLM: the SigLIP tower, the connector that turns its
 // patches into image tokens, the image token and prompt format, and the image processor
 // settings (preprocessor_config.json). Two families fill it:
@@ -111,11 +112,11 @@ export function patchesPerSide(v: SiglipVisionConfig): number {
 /** The SigLIP tower keys, with the given defaults where a config leaves them out. */
 function siglipTower(v: Record<string, any>, d: { hidden: number; inter: number; layers: number; heads: number; imageSize: number; patch: number }) {
   const act = v.hidden_act ?? 'gelu_pytorch_tanh';
-  if (act !== 'gelu_pytorch_tanh' && act !== 'gelu_tanh') throw new Error(`vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
+  if (act !== 'gelu_pytorch_tanh' && act !== 'gelu_tanh') throw new MalformedFileError('config.json', `vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
   const hidden = v.hidden_size ?? d.hidden, heads = v.num_attention_heads ?? d.heads;
-  if (hidden % heads) throw new Error('vision hidden_size must be a multiple of num_attention_heads');
+  if (hidden % heads) throw new MalformedFileError('config.json', 'vision hidden_size must be a multiple of num_attention_heads');
   const imageSize = v.image_size ?? d.imageSize, patch = v.patch_size ?? d.patch;
-  if (!Number.isInteger(imageSize / patch)) throw new Error(`vision image_size ${imageSize} must be a multiple of patch_size ${patch}`);
+  if (!Number.isInteger(imageSize / patch)) throw new MalformedFileError('config.json', `vision image_size ${imageSize} must be a multiple of patch_size ${patch}`);
   return {
     hiddenSize: hidden,
     intermediateSize: v.intermediate_size ?? d.inter,
@@ -134,7 +135,7 @@ export function normalizeIdefics3Vision(raw: Record<string, any>, textHidden: nu
   const tower = siglipTower(raw.vision_config ?? {}, { hidden: 1152, inter: 3072, layers: 12, heads: 16, imageSize: 224, patch: 32 });
   const scale = raw.scale_factor ?? 2;
   const side = tower.imageSize / tower.patchSize;
-  if (side % scale) throw new Error(`vision image_size ${tower.imageSize} / patch ${tower.patchSize} must be a whole multiple of scale_factor ${scale}`);
+  if (side % scale) throw new MalformedFileError('config.json', `vision image_size ${tower.imageSize} / patch ${tower.patchSize} must be a whole multiple of scale_factor ${scale}`);
   return {
     ...tower,
     kind: 'siglip',
@@ -160,12 +161,12 @@ export function normalizeIdefics3Vision(raw: Record<string, any>, textHidden: nu
  */
 export function normalizeGemma3Vision(raw: Record<string, any>, textHidden: number): SiglipVisionConfig {
   const v = raw.vision_config ?? {};
-  if (v.vision_use_head) throw new Error('vision_use_head=true (SigLIP attention-pooling head) is not used by Gemma 3 and is not supported');
+  if (v.vision_use_head) throw new MalformedFileError('config.json', 'vision_use_head=true (SigLIP attention-pooling head) is not used by Gemma 3 and is not supported');
   const tower = siglipTower(v, { hidden: 768, inter: 3072, layers: 12, heads: 12, imageSize: 224, patch: 16 });
   const tokens = raw.mm_tokens_per_image ?? 256;
   const perSide = Math.round(Math.sqrt(tokens)), side = tower.imageSize / tower.patchSize;
-  if (perSide * perSide !== tokens) throw new Error(`mm_tokens_per_image ${tokens} must be a square number`);
-  if (side % perSide) throw new Error(`vision patches per side ${side} must be a multiple of sqrt(mm_tokens_per_image) = ${perSide}`);
+  if (perSide * perSide !== tokens) throw new MalformedFileError('config.json', `mm_tokens_per_image ${tokens} must be a square number`);
+  if (side % perSide) throw new MalformedFileError('config.json', `vision patches per side ${side} must be a multiple of sqrt(mm_tokens_per_image) = ${perSide}`);
   return {
     ...tower,
     kind: 'siglip',
@@ -187,7 +188,7 @@ const RESAMPLE: Record<number, Resample> = { 1: 'lanczos', 2: 'bilinear', 3: 'bi
 export function resampleOf(code: unknown, fallback: Resample): Resample {
   if (code === undefined || code === null) return fallback;
   const r = RESAMPLE[code as number];
-  if (!r) throw new Error(`resample ${JSON.stringify(code)} is not supported (1 LANCZOS, 2 BILINEAR, 3 BICUBIC)`);
+  if (!r) throw new MalformedFileError('config.json', `resample ${JSON.stringify(code)} is not supported (1 LANCZOS, 2 BILINEAR, 3 BICUBIC)`);
   return r;
 }
 
@@ -209,14 +210,14 @@ export function normalizeImageProcessor(raw: Record<string, any> | null, v: Sigl
     std: three(r.image_std, 0.5),
   };
   if (v.prompt === 'gemma3') {
-    if (r.do_pan_and_scan) throw new Error('do_pan_and_scan=true is not supported (one view per image)');
+    if (r.do_pan_and_scan) throw new MalformedFileError('config.json', 'do_pan_and_scan=true is not supported (one view per image)');
     const size = r.size ?? { height: v.imageSize, width: v.imageSize };
     const h = size.height ?? size.shortest_edge, w = size.width ?? size.shortest_edge;
-    if (h !== v.imageSize || w !== v.imageSize) throw new Error(`size ${JSON.stringify(size)} must be ${v.imageSize} x ${v.imageSize} (vision_config.image_size)`);
+    if (h !== v.imageSize || w !== v.imageSize) throw new MalformedFileError('config.json', `size ${JSON.stringify(size)} must be ${v.imageSize} x ${v.imageSize} (vision_config.image_size)`);
     return { ...common, doResize: r.do_resize ?? true, longestEdge: v.imageSize, doSplit: false, tileSize: v.imageSize, resample: resampleOf(r.resample, 'bilinear') };
   }
   const tile = r.max_image_size?.longest_edge ?? v.imageSize;
-  if (tile !== v.imageSize) throw new Error(`max_image_size.longest_edge ${tile} must equal vision_config.image_size ${v.imageSize}`);
+  if (tile !== v.imageSize) throw new MalformedFileError('config.json', `max_image_size.longest_edge ${tile} must equal vision_config.image_size ${v.imageSize}`);
   return {
     ...common,
     doResize: r.do_resize ?? true,

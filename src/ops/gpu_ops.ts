@@ -25,7 +25,7 @@ import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from 
 import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
 import { chooseModelKernels, type KernelChoice, type KernelProbeResult, type ModelKernelShapes } from './kernel_probe.ts';
-import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SeqView, type UploadOptions } from './ops.ts';
+import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SampleReadback, type SeqView, type UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -339,6 +339,10 @@ export class GpuOps implements Ops<GPUBuffer> {
     return id;
   }
 
+  sampleReadback(): SampleReadback {
+    return new GpuSampleReadback(this.gpu.device.createBuffer({ label: 'request-token-read', size: LOGPROBS_WORDS * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+  }
+
   async sampleToken(logits: GPUBuffer, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken> {
     const q = this.gpu.device.queue;
     const adj = o.adjust ?? [];
@@ -366,16 +370,17 @@ export class GpuOps implements Ops<GPUBuffer> {
       if (!(Number.isInteger(k) && k >= 0 && k <= MAX_TOP_LOGPROBS)) throw new InvalidArgumentError('top_logprobs', `must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${k})`);
       logprobs(this.ctx, this.logprobsOut, logits, this.token, vocab, k, params.temperature > 0 ? params.temperature : 1, mask);
     }
-    this.ctx.rec.copy(k === undefined ? this.token : this.logprobsOut, 0, this.tokenRead, 0, words * 4);
+    const read = o.readback instanceof GpuSampleReadback ? o.readback.buffer : this.tokenRead;
+    this.ctx.rec.copy(k === undefined ? this.token : this.logprobsOut, 0, read, 0, words * 4);
     this.ctx.rec.submit();
     try {
-      await this.tokenRead.mapAsync(GPUMapMode.READ, 0, words * 4);
+      await read.mapAsync(GPUMapMode.READ, 0, words * 4);
     } catch (e) {
       this.gpu.checkAlive();
       throw e;
     }
-    const got = this.tokenRead.getMappedRange(0, words * 4).slice(0);
-    this.tokenRead.unmap();
+    const got = read.getMappedRange(0, words * 4).slice(0);
+    read.unmap();
     const u = new Uint32Array(got), f = new Float32Array(got);
     if (k === undefined) return { id: u[0] };
     const top: { id: number; logprob: number }[] = [];
@@ -506,5 +511,13 @@ export class GpuOps implements Ops<GPUBuffer> {
   destroy(): void {
     this.tokenRead.destroy();
     this.pool.trim();
+  }
+}
+
+/** One request's token readback buffer. */
+class GpuSampleReadback implements SampleReadback {
+  constructor(readonly buffer: GPUBuffer) {}
+  destroy(): void {
+    this.buffer.destroy();
   }
 }

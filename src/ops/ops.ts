@@ -29,6 +29,13 @@ export interface SampleOptions {
   mask?: Int32Array | null;
   /** Return logprobs with this many top tokens (0..20); absent: no logprobs. */
   topLogprobs?: number;
+  /** The request's own readback target (Ops.sampleReadback); absent: the ops' shared one. */
+  readback?: SampleReadback;
+}
+
+/** Where a request's sampled token comes back (GpuOps: a small MAP_READ buffer of its own). */
+export interface SampleReadback {
+  destroy(): void;
 }
 
 /** A sampled token and, when asked, log-probabilities (of logits / T, T = 1 for greedy). */
@@ -151,6 +158,8 @@ export interface Ops<T> {
    * a grammar mask and logprobs; only the id (and logprobs) come back.
    */
   sampleToken(logits: T, vocab: number, params: SampleParams, step: number, o: SampleOptions): Promise<SampledToken>;
+  /** A readback target for sampleToken that one request owns (so requests never share a mapped buffer). */
+  sampleReadback?(): SampleReadback;
   /** Sends recorded work to the device (no-op on CPU). */
   flush(): void;
   /** Reads floats back (tests, debugging, calibration). */

@@ -2,6 +2,7 @@
 // tensor at finish: the CPU twin's way (its tensors live on the host anyway), and GpuOps'
 // fallback for the rare layout whose rows cannot be written in place.
 import type { Ops, RowUpload, UploadOptions } from './ops.ts';
+import { InternalError } from '../errors.ts';
 
 export class HostRowUpload<T> implements RowUpload<T> {
   private data: Float32Array | null;
@@ -19,7 +20,7 @@ export class HostRowUpload<T> implements RowUpload<T> {
   }
 
   finish(): T {
-    if (this.written !== this.rows) throw new Error(`uploadRows ${this.label}: ${this.written} of ${this.rows} rows written`);
+    if (this.written !== this.rows) throw new InternalError(`uploadRows ${this.label}: ${this.written} of ${this.rows} rows written`);
     const t = this.ops.upload(this.label, this.data!, this.opts);
     this.data = null;
     return t;
@@ -32,5 +33,5 @@ export class HostRowUpload<T> implements RowUpload<T> {
 
 /** Throws on a write that is not whole rows inside the tensor (a loader bug, not bad input). */
 export function checkRows(label: string, rows: number, cols: number, row0: number, elements: number): void {
-  if (elements % cols || row0 < 0 || row0 + elements / cols > rows) throw new Error(`uploadRows ${label}: ${elements} values at row ${row0} are not whole rows inside [${rows}, ${cols}]`);
+  if (elements % cols || row0 < 0 || row0 + elements / cols > rows) throw new InternalError(`uploadRows ${label}: ${elements} values at row ${row0} are not whole rows inside [${rows}, ${cols}]`);
 }

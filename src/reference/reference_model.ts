@@ -5,6 +5,7 @@
 import type { ModelConfig } from '../model/config.ts';
 import { ropeInvFreq } from '../model/config.ts';
 import { geluTanh, silu } from './cpu_ops.ts';
+import { InternalError } from '../errors.ts';
 
 export type TensorGetter = (name: string) => Float32Array | null;
 
@@ -93,7 +94,7 @@ export class ReferenceModel {
 
   private w(name: string): Float32Array {
     const v = this.t(name);
-    if (!v) throw new Error(`reference: missing tensor ${name}`);
+    if (!v) throw new InternalError(`reference: missing tensor ${name}`);
     return v;
   }
 
@@ -195,7 +196,7 @@ export class ReferenceModel {
     let last: Float32Array | null = null;
     for (let i = 0; i < n; ) {
       const block = blocks.find(([s, e]) => s <= start + i && start + i < e) ?? null;
-      if (block && (block[0] !== start + i || block[1] > start + n)) throw new Error(`reference: block [${block}] is not inside this feed`);
+      if (block && (block[0] !== start + i || block[1] > start + n)) throw new InternalError(`reference: block [${block}] is not inside this feed`);
       const size = block ? block[1] - block[0] : 1;
       let hs = tokens.slice(i, i + size).map((id) => (typeof id === 'number' ? this.embed(id) : Float32Array.from(id)));
       const full = i + size === n; // holds the prompt's last token

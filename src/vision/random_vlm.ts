@@ -4,6 +4,7 @@
 // extraTensors (vision + connector); tokenizers get the family's special tokens added.
 import { randomModelFiles, scaleConfig, type RandomModelOptions } from '../model/random_model.ts';
 import { GEMMA3_BOI_TOKEN, GEMMA3_EOI_TOKEN, GEMMA3_IMAGE_TOKEN } from './prompt.ts';
+import { InternalError } from '../errors.ts';
 
 export interface VlmScale {
   text: Parameters<typeof scaleConfig>[1];
@@ -163,7 +164,7 @@ export function withIdefics3Tokens(tokenizerJson: string, imageTokenId: number, 
   let next = 0;
   const free = () => {
     while (used.has(next) || next === imageTokenId) next++;
-    if (next >= vocabSize) throw new Error(`no free token id below ${vocabSize} for Idefics3's special tokens`);
+    if (next >= vocabSize) throw new InternalError(`no free token id below ${vocabSize} for Idefics3's special tokens`);
     return next;
   };
   for (const [content, id] of want) {
@@ -184,7 +185,7 @@ export function withSpecialTokens(tokenizerJson: string, tokens: readonly { cont
   const have = new Set(added.map((t) => t.content));
   for (const t of tokens) {
     if (have.has(t.content)) continue;
-    if (used.has(t.id)) throw new Error(`token id ${t.id} for ${t.content} is taken`);
+    if (used.has(t.id)) throw new InternalError(`token id ${t.id} for ${t.content} is taken`);
     used.add(t.id);
     added.push({ id: t.id, content: t.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true } as { id: number; content: string });
   }

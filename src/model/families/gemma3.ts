@@ -18,6 +18,7 @@
 import type { FamilySpec } from '../family.ts';
 import type { ModelConfig, RopeConfig } from '../config.ts';
 import { eosList, HF_GLOBAL_TENSORS, HF_LAYER_TENSORS, readRopeScaling } from './llama.ts';
+import { MalformedFileError } from '../../errors.ts';
 
 const DEFAULTS = {
   vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8,
@@ -42,18 +43,18 @@ export const gemma3Text: FamilySpec = {
     const r: Record<string, any> = { ...DEFAULTS };
     for (const [k, v] of Object.entries(raw)) if (v !== null && v !== undefined) r[k] = v;
     if (raw.attn_logit_softcapping != null) {
-      throw new Error(`attn_logit_softcapping=${raw.attn_logit_softcapping} is not supported (the attention kernels have no score soft-capping)`);
+      throw new MalformedFileError('config.json', `attn_logit_softcapping=${raw.attn_logit_softcapping} is not supported (the attention kernels have no score soft-capping)`);
     }
-    if (r.attention_bias) throw new Error('attention_bias=true (bias on q/k/v and o_proj) is not supported for gemma3_text');
-    if (r.use_bidirectional_attention) throw new Error('use_bidirectional_attention=true (encoder-style Gemma 3) is not supported');
-    if (r.hidden_activation !== 'gelu_pytorch_tanh') throw new Error(`hidden_activation '${r.hidden_activation}' is not supported (gelu_pytorch_tanh only)`);
+    if (r.attention_bias) throw new MalformedFileError('config.json', 'attention_bias=true (bias on q/k/v and o_proj) is not supported for gemma3_text');
+    if (r.use_bidirectional_attention) throw new MalformedFileError('config.json', 'use_bidirectional_attention=true (encoder-style Gemma 3) is not supported');
+    if (r.hidden_activation !== 'gelu_pytorch_tanh') throw new MalformedFileError('config.json', `hidden_activation '${r.hidden_activation}' is not supported (gelu_pytorch_tanh only)`);
     const layers: number = r.num_hidden_layers;
     const types: string[] = Array.isArray(raw.layer_types)
       ? raw.layer_types
       : Array.from({ length: layers }, (_, i) => ((i + 1) % r.sliding_window_pattern ? 'sliding_attention' : 'full_attention'));
-    if (types.length < layers) throw new Error(`layer_types has ${types.length} entries for ${layers} layers`);
+    if (types.length < layers) throw new MalformedFileError('config.json', `layer_types has ${types.length} entries for ${layers} layers`);
     const bad = types.slice(0, layers).find((t) => t !== 'sliding_attention' && t !== 'full_attention');
-    if (bad) throw new Error(`layer type '${bad}' is not supported`);
+    if (bad) throw new MalformedFileError('config.json', `layer type '${bad}' is not supported`);
     const local = types.map((t) => t === 'sliding_attention');
     const rope = gemmaRope(r);
     const hidden: number = r.hidden_size;

@@ -1,6 +1,7 @@
 // Llama family: LlamaForCausalLM (Llama 2/3.x, SmolLM/SmolLM2, TinyStories).
 import type { FamilySpec } from '../family.ts';
 import type { ModelConfig, RopeConfig } from '../config.ts';
+import { MalformedFileError } from '../../errors.ts';
 
 export function readRopeScaling(raw: Record<string, any>): RopeConfig['scaling'] {
   const s = raw.rope_scaling;
@@ -11,7 +12,7 @@ export function readRopeScaling(raw: Record<string, any>): RopeConfig['scaling']
   }
   if (type === 'linear') return { type: 'linear', factor: s.factor };
   if (type === 'default') return null;
-  throw new Error(`unsupported rope_scaling type '${type}'`);
+  throw new MalformedFileError('config.json', `unsupported rope_scaling type '${type}'`);
 }
 
 export function eosList(raw: Record<string, any>, gen?: Record<string, any>): number[] {
@@ -76,8 +77,8 @@ export const llama: FamilySpec = {
   normalize(raw, gen): ModelConfig {
     // HF Llama puts `attention_bias` on o_proj as well, and `mlp_bias` on the MLP: neither has
     // a slot in the forward, so refuse such checkpoints instead of loading them wrong.
-    if (raw.attention_bias) throw new Error('attention_bias = true (biases on q/k/v/o) is not supported for llama');
-    if (raw.mlp_bias) throw new Error('mlp_bias = true is not supported for llama');
+    if (raw.attention_bias) throw new MalformedFileError('config.json', 'attention_bias = true (biases on q/k/v/o) is not supported for llama');
+    if (raw.mlp_bias) throw new MalformedFileError('config.json', 'mlp_bias = true is not supported for llama');
     return decoderConfig(raw, gen, { headDim: raw.head_dim ?? raw.hidden_size / raw.num_attention_heads, maxPositions: 2048 });
   },
   globalTensors: HF_GLOBAL_TENSORS,

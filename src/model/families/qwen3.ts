@@ -6,11 +6,12 @@ import type { FamilySpec } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
 import { llama } from './llama.ts';
 import { qwenBase } from './qwen2.ts';
+import { MalformedFileError } from '../../errors.ts';
 
 export const qwen3: FamilySpec = {
   modelTypes: ['qwen3'],
   normalize(raw, gen): ModelConfig {
-    if (raw.attention_bias) throw new Error('attention_bias=true (bias on q/k/v and o_proj) is not supported for qwen3');
+    if (raw.attention_bias) throw new MalformedFileError('config.json', 'attention_bias=true (bias on q/k/v and o_proj) is not supported for qwen3');
     return { ...qwenBase(raw, gen, raw.head_dim ?? 128), qkNorm: true };
   },
   globalTensors: llama.globalTensors,
