@@ -20,9 +20,10 @@ import { vlmCases } from './vlm_cases.ts';
 import { qwenCases } from './qwen3_vl_cases.ts';
 import { halfCases } from './half_cases.ts';
 import { sampleCases } from './sample_cases.ts';
+import * as apiSampleCases from './api_sample_cases.ts';
 import { cachedModelInfo, cachedSource, deleteCachedModel } from '../src/model/model_cache.ts';
 
-const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, cachedSource, cachedModelInfo, deleteCachedModel };
+const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, apiSampleCases, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;
