@@ -1,9 +1,9 @@
-// The embeddable bundle: `vite build --mode embed` (what `npm run build` runs after the app
-// build) into a temporary folder, served with public/ by a plain static server, so the page
-// public/examples/script-tag.html runs only the built pop-llm.js and its worker chunk.
+// The embeddable bundle: `vite build --mode embed` (what `npm run build` runs into
+// dist/embed/) into a temporary folder's embed/, served with public/ by a plain static server,
+// so the page public/examples/script-tag.html runs only the built pop-llm.js and its worker chunk.
 import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, serveStatic, storiesAutoKeep } from './helpers.ts';
@@ -14,7 +14,7 @@ let server: Awaited<ReturnType<typeof serveStatic>> | null = null;
 test.beforeAll(async () => {
   test.setTimeout(120_000);
   out = mkdtempSync(join(tmpdir(), 'pop-llm-embed-'));
-  execFileSync('npx', ['vite', 'build', '--mode', 'embed', '--outDir', out, '--logLevel', 'warn'], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync('npx', ['vite', 'build', '--mode', 'embed', '--outDir', join(out, 'embed'), '--logLevel', 'warn'], { cwd: ROOT, stdio: 'pipe' });
   server = await serveStatic([out, join(ROOT, 'public')]);
 });
 test.afterAll(async () => {
@@ -23,8 +23,10 @@ test.afterAll(async () => {
 });
 
 test('the build holds pop-llm.js and one worker chunk', () => {
-  expect(readdirSync(out)).toContain('pop-llm.js');
-  expect(readdirSync(join(out, 'assets')).filter((f) => /^worker-.*\.js$/.test(f))).toHaveLength(1);
+  expect(readdirSync(join(out, 'embed'))).toContain('pop-llm.js');
+  expect(readdirSync(join(out, 'embed', 'assets')).filter((f) => /^worker-.*\.js$/.test(f))).toHaveLength(1);
+  // The page-side bundle does not carry the embedded model (its worker chunk loads it).
+  expect(statSync(join(out, 'embed', 'pop-llm.js')).size).toBeLessThan(200_000);
 });
 
 test('<script src="pop-llm.js" data-model data-pop> mounts <pop-chat> that chats, and sets window.PopLLM', async ({ page }) => {
@@ -43,7 +45,7 @@ test('<script src="pop-llm.js" data-model data-pop> mounts <pop-chat> that chats
   await expect(chat.locator('[data-testid=stats]')).toContainText(`POP keep ${storiesAutoKeep()}/5`); // data-pop="auto"
   expect((await chat.locator('.msg.assistant').textContent())!.length).toBeGreaterThan(10);
   // Only the built files ran: the bundle, its worker chunk, the model.
-  expect(requests.filter((p) => p.endsWith('.js'))).toEqual(expect.arrayContaining(['/pop-llm.js', expect.stringMatching(/^\/assets\/worker-.*\.js$/)]));
+  expect(requests.filter((p) => p.endsWith('.js'))).toEqual(expect.arrayContaining(['/embed/pop-llm.js', expect.stringMatching(/^\/embed\/assets\/worker-.*\.js$/)]));
   expect(requests.some((p) => p.startsWith('/src/'))).toBe(false);
 
   // The same page uses window.PopLLM.CreateWorkerEngine itself (the WebLLM-style API).

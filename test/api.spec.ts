@@ -251,8 +251,11 @@ test("AppConfig lookup, reload with two models and WebLLM's model rule, the cach
       const { api } = (globalThis as any).pop;
       const appConfig = { model_list: [{ model_id: 'tiny-a', model: '/models/stories260K', overrides: { context_window_size: 128 } }, { model_id: 'tiny-b', model: '/nocalib' }] };
       const code = (p: Promise<unknown>) => p.then(() => null, (x: any) => [x.code, x.fields?.field ?? x.fields?.argument ?? null]);
-      // The cache helpers on the record's location (the shared engine loaded the same files).
       const cacheBefore = await api.hasModelInCache('tiny-a', appConfig);
+      const e = await api.CreateMLCEngine(['tiny-a', 'tiny-b'], { appConfig, logLevel: 'WARN' });
+      const loaded = [...e.loadedModelIds];
+      // The cache helpers on the record's location.
+      const cacheAfterLoad = await api.hasModelInCache('tiny-a', appConfig);
       await api.deleteModelInCache('tiny-a', appConfig);
       const afterWeights = await api.hasModelInCache('tiny-a', appConfig);
       await api.deleteChatConfigInCache('tiny-a', appConfig);
@@ -260,10 +263,7 @@ test("AppConfig lookup, reload with two models and WebLLM's model rule, the cach
       await api.deleteModelAllInfoInCache('tiny-a', appConfig);
       const afterAll = await api.hasModelInCache('tiny-a', appConfig);
       const cacheNames = await caches.open('pop-llm-models').then((c) => c.keys()).then((k) => k.map((q) => q.url).filter((u) => u.includes('/models/stories260K/')));
-
-      const e = await api.CreateMLCEngine(['tiny-a', 'tiny-b'], { appConfig, logLevel: 'WARN' });
-      const loaded = [...e.loadedModelIds];
-      const cacheAfterLoad = await api.hasModelInCache('tiny-a', appConfig);
+      const embedded = await api.hasModelInCache('stories260K');
       const ask = (model?: string, pop?: string) => e.completions.create({ prompt: 'Once upon a time', max_tokens: 5, temperature: 0, ignore_eos: true, ...(model ? { model } : {}), ...(pop ? { pop } : {}) });
       const missingModel = await code(ask());
       const unknownModel = await code(ask('tiny-c'));
@@ -276,9 +276,10 @@ test("AppConfig lookup, reload with two models and WebLLM's model rule, the cach
       const afterUnload = await code(ask('tiny-a'));
       const duplicate = await code(e.reload(['tiny-a', 'tiny-a']));
       const sizes = await code(e.reload(['tiny-a', 'tiny-b'], [{}]));
-      return { cacheBefore, afterWeights, afterAll, cacheNames, loaded, cacheAfterLoad, missingModel, unknownModel, a, b, msgB, getMessageNoModel, info, afterUnload, duplicate, sizes };
+      return { cacheBefore, embedded, afterWeights, afterAll, cacheNames, loaded, cacheAfterLoad, missingModel, unknownModel, a, b, msgB, getMessageNoModel, info, afterUnload, duplicate, sizes };
     });
-    expect(r.cacheBefore).toBe(true);
+    expect(r.cacheBefore).toBe(false);
+    expect(r.embedded).toBe(true);
     expect(r.afterWeights).toBe(false);
     expect(r.afterAll).toBe(false);
     expect(r.cacheNames).toEqual([]);

@@ -17,7 +17,9 @@ test('CreateServiceWorkerMLCEngine: the engine in the service worker answers lik
   const ask = async (p: typeof page) => p.evaluate(async () => {
     const { api } = (globalThis as any).pop;
     const progress: string[] = [];
-    const e = await api.CreateServiceWorkerMLCEngine('stories260K', { initProgressCallback: (r: any) => progress.push(r.text) });
+    // A service worker cannot import() the embedded model: its files are served (/models/stories260K).
+    const appConfig = { model_list: [{ model_id: 'stories260K', model: '/models/stories260K' }] };
+    const e = await api.CreateServiceWorkerMLCEngine('stories260K', { appConfig, initProgressCallback: (r: any) => progress.push(r.text) });
     const reply = (await e.chat.completions.create({ max_tokens: 6, temperature: 0, ignore_eos: true, messages: [{ role: 'user', content: 'Once upon a time' }] })).choices[0].message.content;
     const chunks: string[] = [];
     for await (const c of await e.completions.create({ prompt: 'The cat', max_tokens: 4, ignore_eos: true, temperature: 0, stream: true })) chunks.push(c.choices[0]?.text ?? '');

@@ -1,8 +1,9 @@
 // AppConfig lookup, as WebLLM's: `model_id` names a record, `model` says where its files are
 // (a URL, relative ones being the page's, or a Hugging Face Hub id). prebuiltAppConfig lists
-// what pop-llm has run: the embedded stories260K (served by the page's own origin), Hub
+// what pop-llm has run: the embedded stories260K (inside the package: pop-llm:stories260K), Hub
 // safetensors repos of each supported family (test/families.spec.ts runs their real configs),
 // and WebLLM's MLC build that the MLC loader reads (test/mlc.spec.ts, bench --vs-webllm).
+import { EMBEDDED_MODEL_URL } from '../model/embedded.ts';
 import { type AppConfig, type ModelRecord, ModelType } from './protocol.ts';
 
 const hub = (repo: string, type: ModelType = ModelType.LLM): ModelRecord => ({ model_id: repo.split('/')[1], model: repo, model_type: type });
@@ -10,7 +11,8 @@ const hub = (repo: string, type: ModelType = ModelType.LLM): ModelRecord => ({ m
 export const prebuiltAppConfig: AppConfig = {
   useIndexedDBCache: false,
   model_list: [
-    { model_id: 'stories260K', model: '/models/stories260K', model_type: ModelType.LLM, overrides: { context_window_size: 512 } },
+    // Inside the package (src/model/embedded.ts): nothing to download or serve.
+    { model_id: 'stories260K', model: EMBEDDED_MODEL_URL, model_type: ModelType.LLM, overrides: { context_window_size: 512 } },
     hub('HuggingFaceTB/SmolLM2-135M-Instruct'),
     hub('HuggingFaceTB/SmolLM2-360M-Instruct'),
     hub('Qwen/Qwen2.5-0.5B-Instruct'),

@@ -3,6 +3,7 @@
 // default) as reload does. Weights are the tensor files; the "chat config" is the small JSON
 // and text files (config, tokenizer, chat template); pop-llm has no model library (wasm).
 import { cacheAvailable, cachedModelInfo, deleteCachedFiles, deleteCachedModel } from '../model/model_cache.ts';
+import { isEmbeddedModelUrl } from '../model/embedded.ts';
 import { findModelRecord, prebuiltAppConfig } from './app_config.ts';
 import { absoluteLocation } from './engine.ts';
 import type { AppConfig } from './protocol.ts';
@@ -12,6 +13,8 @@ const isWeights = (file: string) => /\.safetensors$|^params_shard_\d+\.bin$|^nda
 
 /** Whether every file of the model is in the browser cache (a complete earlier load). */
 export async function hasModelInCache(modelId: string, appConfig?: AppConfig): Promise<boolean> {
+  // The embedded model is always there (it ships inside the package).
+  if (isEmbeddedModelUrl(locationOf(modelId, appConfig))) return true;
   if (!cacheAvailable()) return false;
   return (await cachedModelInfo(locationOf(modelId, appConfig)))?.complete === true;
 }

@@ -11,6 +11,7 @@ import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
 import { cacheAvailable, cachedModelInfo, cachedSource } from '../model/model_cache.ts';
 import { resolveModelUrl, urlSource } from '../model/source.ts';
+import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
 import type { PopSetting } from '../engine/pop.ts';
@@ -105,6 +106,8 @@ export class ChatEngine {
    * request uses are compiled (a warm-up), so the first request's TTFT is not compile time.
    */
   static async load(modelId: string, model: string | ModelSource, o: LoadOptions): Promise<ChatEngine> {
+    // pop-llm:stories260K: the model inside the package (src/model/embedded.ts).
+    if (typeof model === 'string' && isEmbeddedModelUrl(model)) model = await embeddedModelSource();
     const t0 = performance.now();
     const report = (progress: number, text: string) => o.onProgress?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text });
     report(0, 'Starting WebGPU');

@@ -14,6 +14,7 @@ import type {
 } from './protocol.ts';
 import { checkAppConfig, checkChatOptions, checkEngineConfig } from './request_fields.ts';
 import { ChunkStream } from './stream.ts';
+import { startEngineWorker } from './engine_worker.ts';
 import { registerErrorTransfer } from './transfer.ts';
 import type { EngineHost, EngineState } from './worker_handler.ts';
 
@@ -265,7 +266,7 @@ export { WebWorkerMLCEngine as WorkerEngine };
 
 /** Starts pop-llm's own worker and loads the model(s) (pop-llm's earlier entry point; same as CreateWebWorkerMLCEngine). */
 export async function CreateWorkerEngine(modelId: ModelSpec | ModelSpec[], engineConfig?: MLCEngineConfig, chatOpts?: ChatOptions | ChatOptions[]): Promise<WebWorkerMLCEngine> {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  const worker = await startEngineWorker();
   let engine: WebWorkerMLCEngine | null = null;
   try {
     engine = new WebWorkerMLCEngine(worker, engineConfig);

@@ -19,6 +19,7 @@
 // The CPU twin (CpuOps.upload) keeps `roundHalf`: every weight rounded to f16 and back, times
 // its gain in f32 — the values the storage kernels compute with ("the f16-rounded reference").
 import { floatToHalf, halfToFloat } from './float_bits.ts';
+import { InternalError } from '../errors.ts';
 
 /** f16 storage of one uploaded weight; `true` = no column gains. */
 export interface HalfSpec {
@@ -44,12 +45,12 @@ function specOf(spec: HalfSpec | true | undefined): HalfSpec | null {
 }
 
 function checkGains(elements: number, s: HalfSpec): void {
-  if (!(s.cols > 0 && s.cols % 4 === 0)) throw new Error(`half: cols = ${s.cols} must be a positive multiple of 4`);
-  if (elements % s.cols) throw new Error(`half: ${elements} values are not whole rows of ${s.cols}`);
+  if (!(s.cols > 0 && s.cols % 4 === 0)) throw new InternalError(`half: cols = ${s.cols} must be a positive multiple of 4`);
+  if (elements % s.cols) throw new InternalError(`half: ${elements} values are not whole rows of ${s.cols}`);
   if (!s.gains) return;
   const rows = elements / s.cols;
-  if (!(s.gains.rows > 0) || rows % s.gains.rows) throw new Error(`half: ${rows} rows are not whole blocks of ${s.gains.rows} gain rows`);
-  if (s.gains.values.length !== (rows / s.gains.rows) * s.cols) throw new Error(`half: ${s.gains.values.length} gains for ${rows / s.gains.rows} blocks of ${s.cols}`);
+  if (!(s.gains.rows > 0) || rows % s.gains.rows) throw new InternalError(`half: ${rows} rows are not whole blocks of ${s.gains.rows} gain rows`);
+  if (s.gains.values.length !== (rows / s.gains.rows) * s.cols) throw new InternalError(`half: ${s.gains.values.length} gains for ${rows / s.gains.rows} blocks of ${s.cols}`);
 }
 
 /** The layout of `elements` values stored as halves with this spec (see above). */

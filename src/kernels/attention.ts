@@ -8,6 +8,7 @@ import combineCode from '../../shaders/attention_combine.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
 import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
+import { InternalError } from '../errors.ts';
 
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;
@@ -126,12 +127,12 @@ const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 /** `gemm`: the GEMM path's matmul variants and the scratch (also flash-decoding's partials); `decode`: the probe's one-row choice. */
 export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant } | null, force?: AttentionVariant): void {
   const s = a.shape;
-  if (s.headDim % 4 || s.headDim > 256) throw new Error(`attention: headDim ${s.headDim} must be a multiple of 4 and at most 256`);
+  if (s.headDim % 4 || s.headDim > 256) throw new InternalError(`attention: headDim ${s.headDim} must be a multiple of 4 and at most 256`);
   const variant = force ?? attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode);
   if (variant === 'gemm' && gemm && attentionGemm(ctx, a, gemm.variants, gemm.scratch)) return;
   if (variant === 'flash_decode' && gemm) return flashDecode(ctx, a, gemm.scratch);
   const decode = variant === 'split_keys';
-  if (decode && a.keyEnd) throw new Error('attention: the split-keys kernel takes no key ends');
+  if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
     pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode' }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4 } }, prefillCode),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
@@ -143,8 +144,8 @@ export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants
 /** Flash-decoding: partials per chunk of keys (attention_decode_chunks), then one combine pass. */
 function flashDecode(ctx: KernelContext, a: AttentionArgs, scratch: AttentionScratch): void {
   const s = a.shape, chunk = a.decodeChunk ?? FLASH_DECODE_CHUNK;
-  if (a.keyEnd) throw new Error('attention: flash-decoding takes no key ends');
-  if (chunk % 64 || chunk <= 0) throw new Error(`attention: flash-decoding chunk ${chunk} must be a positive multiple of 64`);
+  if (a.keyEnd) throw new InternalError('attention: flash-decoding takes no key ends');
+  if (chunk % 64 || chunk <= 0) throw new InternalError(`attention: flash-decoding chunk ${chunk} must be a positive multiple of 64`);
   const chunks = Math.ceil((a.startPos + a.rows) / chunk);
   scratch.reservePartials(a.rows, a.startPos + a.rows, s.numHeads, s.headDim, chunk);
   const part = scratch.get('part');
@@ -256,7 +257,7 @@ function scoresSoftmaxValues(ctx: KernelContext, variants: MatmulVariants, scrat
 
 /** Copies between token-major rows (stride, offset in floats) and head-major [heads, rows, headDim]. */
 function headMajor(ctx: KernelContext, src: GPUBuffer, dst: GPUBuffer, rows: number, heads: number, headDim: number, stride: number, offset: number, toHeadMajor: boolean): void {
-  if (stride % 4 || offset % 4) throw new Error(`attention: row stride ${stride} and offset ${offset} must be multiples of 4`);
+  if (stride % 4 || offset % 4) throw new InternalError(`attention: row stride ${stride} and offset ${offset} must be multiples of 4`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'head_major' }, headMajorCode),
     params: [rows, heads, headDim / 4, stride / 4, offset / 4, toHeadMajor ? 1 : 0, 0, 0],

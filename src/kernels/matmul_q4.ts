@@ -10,6 +10,7 @@ import matvecQ4SgCode from '../../shaders/matvec_q4_sg.wgsl?raw';
 import type { QuantInfo } from '../core/quant.ts';
 import { pipeline, type KernelContext } from './context.ts';
 import type { MatmulArgs, MatmulVariant } from './matmul.ts';
+import { InternalError } from '../errors.ts';
 
 export const MATMUL_Q4_VARIANTS: Record<string, MatmulVariant> = {
   // 16x16 register block per invocation, workgroup 2x2 (tile 32 x 32).
@@ -29,15 +30,15 @@ export function q4DecodeCandidates(gpu: { features: { subgroups: boolean } }): s
 
 /** `decode`: the probe's GEMV for M = 1 (default matvec_q4, SwiftShader's best). */
 export function matmulQ4(ctx: KernelContext, a: MatmulArgs, q: QuantInfo, forceVariant?: string, decode = 'matvec_q4'): void {
-  if (a.k !== q.cols || a.n > q.rows) throw new Error(`matmul q4: weight is [${q.rows}, ${q.cols}], asked for n = ${a.n}, k = ${a.k}`);
-  if (a.xOffset % 4) throw new Error(`matmul q4: xOffset = ${a.xOffset} must be a multiple of 4`);
+  if (a.k !== q.cols || a.n > q.rows) throw new InternalError(`matmul q4: weight is [${q.rows}, ${q.cols}], asked for n = ${a.n}, k = ${a.k}`);
+  if (a.xOffset % 4) throw new InternalError(`matmul q4: xOffset = ${a.xOffset} must be a multiple of 4`);
   // Column gains live in the GEMM kernel only (the deep K/V GEMM runs at prefill; M = 1 is rare).
   const gain = q.gainsOffset !== 0;
   const name = forceVariant ?? (a.m === 1 && !gain ? decode : 'regblock_q4');
   const v = MATMUL_Q4_VARIANTS[name];
-  if (!v) throw new Error(`matmul q4: unknown variant ${name}`);
-  if (gain && v.decode) throw new Error(`matmul q4: ${name} does not apply column gains`);
-  if (v.subgroups && !ctx.gpu.features.subgroups) throw new Error(`matmul q4: ${name} needs the 'subgroups' feature, which this adapter lacks`);
+  if (!v) throw new InternalError(`matmul q4: unknown variant ${name}`);
+  if (gain && v.decode) throw new InternalError(`matmul q4: ${name} does not apply column gains`);
+  if (v.subgroups && !ctx.gpu.features.subgroups) throw new InternalError(`matmul q4: ${name} needs the 'subgroups' feature, which this adapter lacks`);
   ctx.rec.dispatch({
     pipeline: pipeline(ctx, { kernel: 'matmul', variant: name, constants: gain ? { GAIN: 1 } : undefined }, v.code),
     params: [a.m, a.n, a.k, a.xOffset, a.yOffset, a.accumulate ? 1 : 0, a.bias ? 1 : 0, 0, q.scalesOffset, q.minsOffset, q.gainsOffset, q.gainRows],

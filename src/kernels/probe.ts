@@ -6,6 +6,7 @@ import type { GpuDevice } from '../gpu/device.ts';
 import type { KernelContext } from './context.ts';
 import { MATMUL_VARIANTS, matmul, type MatmulVariants } from './matmul.ts';
 import { readBuffer } from '../gpu/recorder.ts';
+import { GpuError } from '../errors.ts';
 
 export interface ProbeResult extends MatmulVariants {
   /** Measured GFLOP/s per candidate, for stats. */
@@ -89,7 +90,7 @@ async function pick(ctx: KernelContext, decode: boolean, timings: Record<string,
     timings[name] = Math.round(rate * 100) / 100;
     if (rate > bestRate) (best = name), (bestRate = rate);
   }
-  if (!best) throw new Error('no matmul variant passed its check on this adapter');
+  if (!best) throw new GpuError('no matmul variant passed its check on this adapter');
   return best;
 }
 

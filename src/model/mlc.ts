@@ -18,18 +18,21 @@
 // dequantized to f32, a tied LM head keeps the q4 copy. POP's deep K/V stack takes the K/V
 // rows of each layer's packed qkv, in reverse layer order, with that layer's input-norm gain
 // as column gains (src/model/weights.ts), so keep = L-1 stays exact.
-// Shards stream (src/model/stream.ts): each record is handed over as soon as its bytes are in,
-// and one task per weight uploads it once the records it needs have arrived.
+// What is MLC's here: the config mapping, the record list, MLC's names and fused layouts
+// (mlcLayout) and its q4 layout (packMlcQ4, dequantizeMlc); the weights go through the one
+// weight path (src/model/weight_plan.ts) like a safetensors checkpoint's. Shards stream
+// (src/model/stream.ts): each record is delivered as soon as its bytes are in.
 import { MalformedFileError, MissingTensorError, ModelFileMissingError, ShapeMismatchError, UnsupportedDtypeError, UnsupportedModelTypeError, UnsupportedQuantizationError, InternalError } from '../errors.ts';
-import type { Ops, RowUpload } from '../ops/ops.ts';
+import type { Ops } from '../ops/ops.ts';
 import { GROUP, quantLayout, type QuantInfo } from '../core/quant.ts';
-import { kvDim, qDim, ropeTablesByLayer, type ModelConfig } from './config.ts';
-import type { FamilySpec } from './family.ts';
+import { kvDim, qDim, type ModelConfig } from './config.ts';
+import type { FamilySpec, LayerRole } from './family.ts';
 import type { BuildOptions, StreamOptions } from './load_options.ts';
 import { halfToFloat } from '../core/float_bits.ts';
 import { openModelFile, readJsonObject, type ModelSource } from './source.ts';
 import { LoadAccount, ROW_CHUNK_BYTES, streamRecords, type LoadStats } from './stream.ts';
-import type { LayerWeights, Weights } from './weights.ts';
+import { planWeights, WeightPlan, type LinearPacking, type PackedRows } from './weight_plan.ts';
+import type { Weights } from './weights.ts';
 
 export const MLC_CONFIG = 'mlc-chat-config.json';
 /** Newer MLC builds name the record list tensor-cache.json; WebLLM 0.2.79 reads ndarray-cache.json. */
@@ -174,56 +177,6 @@ async function mlcRecordList(source: ModelSource, signal?: AbortSignal): Promise
   throw new ModelFileMissingError('ndarray-cache.json');
 }
 
-/**
- * The records a build takes, each once, as promises resolved when its bytes arrive. Records no
- * one takes are skipped in the stream; a record's bytes count as held (LoadAccount) from
- * arrival until the task that took it is done.
- */
-class RecordStore {
-  private readonly list = new Map<string, MlcRecord & { file: string }>();
-  private readonly taken = new Map<string, { resolve: (t: MlcTensor) => void; reject: (e: unknown) => void; bytes: number }>();
-  private readonly arrived = new Set<string>();
-  failure: unknown = null;
-
-  constructor(shards: readonly MlcShard[], readonly files: string[], private readonly account: LoadAccount) {
-    for (const s of shards) for (const r of s.records) if (!this.list.has(r.name)) this.list.set(r.name, { ...r, file: s.dataPath });
-  }
-  record(name: string): MlcRecord | undefined {
-    return this.list.get(name);
-  }
-  take(name: string): Promise<MlcTensor> {
-    if (this.taken.has(name)) throw new InternalError(`MLC record ${name} taken twice`);
-    const p = new Promise<MlcTensor>((resolve, reject) => this.taken.set(name, { resolve, reject, bytes: 0 }));
-    p.catch(() => {}); // a failed load reports its own error; a take whose task was never made must not be an unhandled rejection
-    return p;
-  }
-  wanted(file: string, r: MlcRecord): boolean {
-    return this.taken.has(r.name) && this.list.get(r.name)!.file === file;
-  }
-  put(file: string, r: MlcRecord, bytes: Uint8Array): void {
-    const d = this.taken.get(r.name)!;
-    this.account.hold((d.bytes = bytes.byteLength));
-    this.arrived.add(r.name);
-    d.resolve({ ...r, file, bytes });
-  }
-  /** The task that took these records is done with them. */
-  release(names: readonly string[]): void {
-    for (const n of names) {
-      const d = this.taken.get(n);
-      if (d) this.account.release(d.bytes), (d.bytes = 0);
-    }
-  }
-  /** Every shard was read: a record still awaited never came (a record list that lies). */
-  end(): void {
-    for (const [name, d] of this.taken) if (!this.arrived.has(name)) d.reject(new MissingTensorError(name, this.files.join(', ')));
-  }
-  /** Stops every task still waiting (a failed stream or task). */
-  fail(e: unknown): void {
-    this.failure ??= e;
-    for (const d of this.taken.values()) d.reject(this.failure);
-  }
-}
-
 /** A record's bytes at a 4-byte aligned offset (records after an odd-length f16 tensor are not). */
 function aligned(t: MlcTensor): Uint8Array {
   return t.bytes.byteOffset % 4 ? t.bytes.slice() : t.bytes;
@@ -327,53 +280,176 @@ export function dequantizeMlc(w: HostLinear): Float32Array {
   return out;
 }
 
-function concatRows(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) out.set(p, o), (o += p.length);
+/** Where one tensor the model reads (Hugging Face name) lies in an MLC stored tensor: rows [row0, row0 + rows). */
+interface MlcPart {
+  tensor: string;
+  row0: number;
+  rows: number;
+}
+
+/**
+ * A tensor as MLC stores it: a linear `prefix` ([rows, cols]: `.q_weight` + `.q_scale` in q4
+ * formats, `.weight` in q0) or a vector record. MLC fuses what HF keeps apart (c_attn /
+ * qkv_proj = [q; k; v], gate_up_proj = [gate; up]): `parts` say which HF tensor each row range is.
+ */
+interface MlcStored {
+  name: string;
+  linear: boolean;
+  rows: number;
+  cols: number;
+  parts: MlcPart[];
+}
+
+/** The MLC tensors that hold the HF-named tensors a family reads, from MLC's parameter names. */
+function mlcLayout(c: ModelConfig, spec: FamilySpec, names: MlcNames): MlcStored[] {
+  const L = c.numLayers, H = c.hiddenSize, Q = qDim(c), KV = kvDim(c), F = c.intermediateSize, V = c.vocabSize;
+  const at = (pattern: string, l: number) => pattern.replace('{layer}', String(l));
+  const out: MlcStored[] = [];
+  const add = (name: string, linear: boolean, rows: number, cols: number, parts: [string | undefined, number, number][]) =>
+    out.push({ name, linear, rows, cols, parts: parts.filter((x): x is [string, number, number] => !!x[0]).map(([tensor, row0, n]) => ({ tensor, row0, rows: n })) });
+  const g = spec.globalTensors;
+  add(names.embed, true, V, H, [[g.embed, 0, V]]);
+  add(names.finalNorm, false, H, 1, [[g.finalNorm, 0, H]]);
+  if (!c.tieWordEmbeddings) add(names.lmHead, true, V, H, [[g.lmHead, 0, V]]);
+  for (let l = 0; l < L; l++) {
+    const t = (role: LayerRole) => spec.layerTensors[role] && at(spec.layerTensors[role]!, l);
+    add(at(names.qkv, l), true, Q + 2 * KV, H, [[t('q'), 0, Q], [t('k'), Q, KV], [t('v'), Q + KV, KV]]);
+    if (c.attentionBias) add(`${at(names.qkv, l)}.bias`, false, Q + 2 * KV, 1, [[t('qBias'), 0, Q], [t('kBias'), Q, KV], [t('vBias'), Q + KV, KV]]);
+    add(at(names.o, l), true, H, Q, [[t('o'), 0, H]]);
+    add(at(names.gateUp, l), true, 2 * F, H, [[t('gate'), 0, F], [t('up'), F, F]]);
+    add(at(names.down, l), true, H, F, [[t('down'), 0, H]]);
+    add(at(names.inputNorm, l), false, H, 1, [[t('inputNorm'), 0, H]]);
+    add(at(names.mlpNorm, l), false, H, 1, [[t('mlpNorm'), 0, H]]);
+  }
   return out;
 }
 
 /**
- * Loads an MLC folder's weights while they download: shard by shard, each record as soon as its
- * bytes are in (src/model/stream.ts), and every weight uploaded once the records it needs
- * have arrived, into the same roles and fused layouts as the HF loader. q4 records are uploaded
- * as they are (never a whole shard on the host; the embedding is dequantized to f32 by row
- * ranges). A shard shorter than its records is TRUNCATED_FILE naming it. On failure what was
- * uploaded so far is freed.
+ * MLC q4 linears on the device: packed rows gathered on the host (the records they come from are
+ * whole anyway) and uploaded in our layout (packMlcQ4) once every row is in, or at finish when
+ * they take column gains (POP's deep K/V: the gains come with the input norms).
+ */
+function mlcQ4Packing<T>(p: WeightPlan<T>): LinearPacking<T> {
+  return {
+    writer(label, rows, cols, gains) {
+      const parts: { row0: number; part: HostLinear }[] = [];
+      let got = 0, out: T | null = null;
+      const upload = () => {
+        parts.sort((a, b) => a.row0 - b.row0);
+        const { packed, info } = packMlcQ4(parts.map((x) => x.part), gains);
+        out = p.uploadPacked(label, packed, info);
+        for (const { part } of parts.splice(0)) p.release(hostBytes(part));
+      };
+      return {
+        write(row0, r) {
+          // A copy: the rest of the record it came from need not stay.
+          const part = { rows: r.rows, cols, words: r.words.slice(), scales: r.scales.slice(), data: null };
+          p.hold(hostBytes(part));
+          parts.push({ row0, part });
+          if ((got += r.rows) === rows && !gains) upload();
+        },
+        finish() {
+          if (got !== rows) throw new InternalError(`MLC linear ${label}: ${got} of ${rows} rows arrived`);
+          if (!out) upload();
+          return out!;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Loads an MLC folder's weights while they download, through the one weight path
+ * (src/model/weight_plan.ts): MLC's stored tensors are mapped onto the HF-named tensors the
+ * family reads (mlcLayout) and checked against the record list before any shard is read
+ * (MISSING_TENSOR, SHAPE_MISMATCH name MLC's records); shards stream record by record
+ * (src/model/stream.ts) and each record's rows are delivered as soon as it is in (a q4 linear
+ * once its words and scales both are): f32 rows (float records; q4 dequantized a row range at a
+ * time for the embedding, which the gather reads as f32), or packed rows for the q4 linears,
+ * uploaded as they are. A shard shorter than its records is TRUNCATED_FILE naming it. On failure
+ * what was uploaded so far is freed.
  */
 export async function streamMlcWeights<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, source: ModelSource, opts: BuildOptions, o: StreamOptions = {}): Promise<{ weights: Weights<T>; stats: LoadStats }> {
+  const names = MLC_FAMILIES[c.modelType];
+  if (!names) throw new UnsupportedModelTypeError(c.modelType, Object.keys(MLC_FAMILIES));
   const shards = await mlcRecordList(source, o.signal);
+  const files = shards.map((s) => s.dataPath).join(', ');
+  const records = new Map<string, MlcRecord & { file: string }>();
+  for (const s of shards) for (const r of s.records) if (!records.has(r.name)) records.set(r.name, { ...r, file: s.dataPath });
+  const record = (name: string, shape: number[]): MlcRecord & { file: string } => {
+    const r = records.get(name);
+    if (!r) throw new MissingTensorError(name, files);
+    if (r.shape.length !== shape.length || r.shape.some((d, i) => d !== shape[i])) throw new ShapeMismatchError(name, shape, r.shape);
+    return r;
+  };
   const account = new LoadAccount();
-  const store = new RecordStore(shards, shards.map((s) => s.dataPath), account);
-  const uploaded: T[] = [];
-  const writers = new Set<RowUpload<T>>();
-  const track = (t: T) => (uploaded.push(t), t);
-  const tracking: Ops<T> = Object.create(ops, {
-    upload: { value: (...a: Parameters<Ops<T>['upload']>) => track(ops.upload(...a)) },
-    uploadPacked: { value: (...a: Parameters<Ops<T>['uploadPacked']>) => track(ops.uploadPacked(...a)) },
-    uploadRows: { value: (...a: Parameters<Ops<T>['uploadRows']>): RowUpload<T> => {
-      const w = ops.uploadRows(...a);
-      writers.add(w);
-      return { write: (r, d) => (w.write(r, d), account.wrote()), finish: () => (writers.delete(w), track(w.finish())), discard: () => (writers.delete(w), w.discard()) };
-    } },
-  });
-  let plan: { tasks: Promise<unknown>[]; assemble: () => Weights<T> } | null = null;
+  const p = new WeightPlan(ops, account);
   try {
-    plan = planMlc(tracking, c, spec, store, opts, account);
+    const layout = mlcLayout(c, spec, names);
+    // The q4 formats keep every linear packed; q0 linears arrive as floats (stored as `opts` says;
+    // MLC folders never took weightDtype f16).
+    const q4 = layout.some((t) => t.linear && records.has(`${t.name}.q_weight`));
+    const finish = planWeights(p, c, spec, { ...opts, half: false }, q4 ? mlcQ4Packing(p) : undefined);
+    const needed = new Set(p.names());
+    /** Each record a needed stored tensor reads, and that tensor (a linear's words and scales both point to it). */
+    const wanted = new Map<string, { stored: MlcStored; role: 'words' | 'scales' | 'floats' }>();
+    for (const t of layout) {
+      t.parts = t.parts.filter((x) => needed.has(x.tensor));
+      for (const x of t.parts) needed.delete(x.tensor);
+      if (!t.parts.length) continue;
+      if (t.linear && q4) {
+        const G = groupsOf(t.cols);
+        wanted.set(record(`${t.name}.q_weight`, [t.rows, G * 4]).name, { stored: t, role: 'words' });
+        wanted.set(record(`${t.name}.q_scale`, [t.rows, G]).name, { stored: t, role: 'scales' });
+      } else {
+        wanted.set(record(t.linear ? `${t.name}.weight` : t.name, t.linear ? [t.rows, t.cols] : [t.rows]).name, { stored: t, role: 'floats' });
+      }
+    }
+    const unmapped = [...needed][0];
+    if (unmapped) throw new MissingTensorError(unmapped, `the MLC layout of ${c.modelType}`);
+
+    /** q4 words or scales that came before their partner record. */
+    const halves = new Map<MlcStored, { words?: Uint32Array; scales?: Float32Array; bytes: number }>();
+    const deliver = (t: MlcStored, lin: HostLinear) => {
+      for (const part of t.parts) {
+        const rows = sliceRows(lin, part.row0, part.row0 + part.rows);
+        const takes = p.takes(part.tensor);
+        if (takes.packed) p.deliverPacked(part.tensor, 0, rows as HostLinear & PackedRows);
+        if (!takes.rows) continue;
+        const per = Math.max(1, Math.floor(ROW_CHUNK_BYTES / (t.cols * 4)));
+        for (let r = 0; r < part.rows; r += per) p.deliver(part.tensor, r, dequantizeMlc(sliceRows(rows, r, Math.min(part.rows, r + per))));
+      }
+    };
+    const arrived = (file: string, r: MlcRecord, bytes: Uint8Array) => {
+      const { stored: t, role } = wanted.get(r.name)!;
+      const tensor = { ...r, file, bytes };
+      if (role === 'floats') {
+        const v = mlcF32(tensor);
+        return deliver(t, t.linear ? { rows: t.rows, cols: t.cols, words: null, scales: null, data: v } : { rows: t.rows, cols: 1, words: null, scales: null, data: v });
+      }
+      const h = halves.get(t) ?? { bytes: 0 };
+      if (role === 'words') h.words = mlcU32(tensor);
+      else h.scales = mlcF32(tensor);
+      if (!h.words || !h.scales) {
+        account.hold(bytes.byteLength);
+        h.bytes += bytes.byteLength;
+        halves.set(t, h);
+        return;
+      }
+      halves.delete(t);
+      account.release(h.bytes);
+      deliver(t, { rows: t.rows, cols: t.cols, words: h.words, scales: h.scales, data: null });
+    };
+
     let loadedBytes = 0;
     for (let i = 0; i < shards.length; i++) {
       const s = shards[i];
-      const wanted = s.records.filter((r) => store.wanted(s.dataPath, r));
-      if (wanted.length) {
+      const mine = s.records.filter((r) => records.get(r.name)!.file === s.dataPath && wanted.has(r.name));
+      if (mine.length) {
         const need = Math.max(s.nbytes, ...s.records.map((r) => r.byteOffset + r.nbytes));
         const stream = (await openModelFile(source, s.dataPath, { signal: o.signal }))!;
         try {
-          loadedBytes += await streamRecords(s.dataPath, stream, wanted, need, (r, bytes) => {
-            if (store.failure) throw store.failure;
-            store.put(s.dataPath, r, bytes);
-          }, account, o.signal);
-          if (store.failure) throw store.failure;
+          loadedBytes += await streamRecords(s.dataPath, stream, mine, need, (r, bytes) => arrived(s.dataPath, r, bytes), account, o.signal);
         } catch (e) {
           await stream.cancel(e);
           throw e;
@@ -382,131 +458,11 @@ export async function streamMlcWeights<T>(ops: Ops<T>, c: ModelConfig, spec: Fam
       }
       o.onProgress?.({ file: s.dataPath, loadedFiles: i + 1, totalFiles: shards.length, loadedBytes });
     }
-    store.end();
-    await Promise.all(plan.tasks);
-    return { weights: plan.assemble(), stats: account.stats };
+    const missing = p.missing();
+    if (missing) throw new MissingTensorError(missing, files);
+    return { weights: finish(), stats: account.stats };
   } catch (e) {
-    store.fail(e);
-    if (plan) await Promise.allSettled(plan.tasks); // nothing uploads after the clean-up
-    for (const w of writers) w.discard();
-    for (const t of uploaded) ops.free(t);
+    p.discard();
     throw e;
   }
-}
-
-/**
- * Declares the build: which records each weight needs (checked against the record list now:
- * MISSING_TENSOR, SHAPE_MISMATCH before any shard is read) and a task per weight that uploads
- * it once they have arrived. `assemble` gives the Weights after every task is done.
- */
-function planMlc<T>(ops: Ops<T>, c: ModelConfig, spec: FamilySpec, store: RecordStore, opts: BuildOptions, account: LoadAccount): { tasks: Promise<unknown>[]; assemble: () => Weights<T> } {
-  const names = MLC_FAMILIES[c.modelType];
-  if (!names) throw new UnsupportedModelTypeError(c.modelType, Object.keys(MLC_FAMILIES));
-  const L = c.numLayers, H = c.hiddenSize, Q = qDim(c), KV = kvDim(c), F = c.intermediateSize;
-  const files = store.files.join(', ');
-  const at = (pattern: string, l: number) => pattern.replace('{layer}', String(l));
-  let scope: string[] = [];
-  const tensor = (name: string, shape: number[]): Promise<MlcTensor> => {
-    const r = store.record(name);
-    if (!r) throw new MissingTensorError(name, files);
-    if (r.shape.length !== shape.length || r.shape.some((d, i) => d !== shape[i])) throw new ShapeMismatchError(name, shape, r.shape);
-    scope.push(name);
-    return store.take(name);
-  };
-  const vector = (name: string, n: number) => tensor(name, [n]).then(mlcF32);
-  const gainOf = (g: Float32Array) => (spec.normGainOffset ? g.map((v) => v + spec.normGainOffset) : g);
-  const linear = (prefix: string, rows: number, cols: number): Promise<HostLinear> => {
-    if (store.record(`${prefix}.q_weight`) || !store.record(`${prefix}.weight`)) {
-      const G = groupsOf(cols);
-      const w = tensor(`${prefix}.q_weight`, [rows, G * 4]), s = tensor(`${prefix}.q_scale`, [rows, G]);
-      return Promise.all([w, s]).then(([w, s]) => ({ rows, cols, words: mlcU32(w), scales: mlcF32(s), data: null }));
-    }
-    return tensor(`${prefix}.weight`, [rows, cols]).then((t) => ({ rows, cols, words: null, scales: null, data: mlcF32(t) }));
-  };
-  const tasks: Promise<unknown>[] = [];
-  /** Any failure stops the stream and every other task (and is never an unhandled rejection). */
-  const handled = <R>(p: Promise<R>): Promise<R> => (p.catch((e) => store.fail(e)), p);
-  /** A task: its inputs (records taken now, in build order), then the upload; their bytes are released after. */
-  const task = <R>(inputs: () => Promise<R>, then: (v: R) => void): Promise<R> => {
-    scope = [];
-    const p = inputs();
-    const taken = scope;
-    tasks.push(handled(p.then((v) => (then(v), store.release(taken)))));
-    return p;
-  };
-  // Packed q4 is uploaded as is; unquantized (q0 formats) goes the f32 way, or is quantized on
-  // load when EngineOptions.quantization asks for it. Gains: one [cols] vector per gains.rows rows.
-  const put = (label: string, parts: HostLinear[], gains?: { values: Float32Array; rows: number }): T => {
-    if (parts.every((p) => p.words)) {
-      const { packed, info } = packMlcQ4(parts, gains);
-      return ops.uploadPacked(label, packed, info);
-    }
-    const cols = parts[0].cols;
-    const data = concatRows(parts.map(dequantizeMlc));
-    if (opts.quant) return ops.upload(label, data, { quant: { scheme: opts.quant, cols, gains } });
-    if (gains) for (let i = 0; i < data.length; i++) data[i] *= gains.values[Math.floor(i / cols / gains.rows) * cols + (i % cols)];
-    return ops.upload(label, data, { cols });
-  };
-  // The embedding as f32 rows (the gather reads f32), dequantized a row range at a time;
-  // `cols`: a table larger than one binding is stored as row parts (src/ops/split.ts).
-  const embedRows = (w: HostLinear): T => {
-    const out = ops.uploadRows('embed', w.rows, { cols: H });
-    const per = Math.max(1, Math.floor(ROW_CHUNK_BYTES / (H * 4)));
-    for (let r = 0; r < w.rows; r += per) out.write(r, dequantizeMlc(sliceRows(w, r, Math.min(w.rows, r + per))));
-    return out.finish();
-  };
-
-  let embed!: T, lmHead!: T, finalNorm!: T;
-  task(() => linear(names.embed, c.vocabSize, H), (w) => {
-    embed = embedRows(w);
-    if (!c.tieWordEmbeddings) return;
-    if (w.words) lmHead = put('lm_head', [w]);
-    else lmHead = opts.quant && opts.quantLmHead ? ops.upload('lm_head', w.data!, { quant: { scheme: opts.quant, cols: H } }) : embed;
-  });
-  task(() => vector(names.finalNorm, H), (g) => (finalNorm = ops.upload('final_norm', gainOf(g))));
-  if (!c.tieWordEmbeddings) task(() => linear(names.lmHead, c.vocabSize, H), (w) => (lmHead = put('lm_head', [w])));
-
-  const ropeFor = ropeTablesByLayer(c, opts.positions, (label, table) => ops.upload(label, table));
-  const deep = opts.pop && L > 1;
-  /** Layer l's contribution to POP's deep K/V stack: its [K; V] rows (a copy: the rest of qkv goes), norm gain and bias. */
-  const deepParts: Promise<{ l: number; part: HostLinear; gain: Float32Array; bias: Float32Array | null }>[] = [];
-  const layers: LayerWeights<T>[] = [];
-  for (let l = 0; l < L; l++) {
-    const name = (s: string) => `L${l}.${s}`;
-    const layer = { qkvBias: null, qNorm: null, kNorm: null, attnOutNorm: null, mlpOutNorm: null, rope: ropeFor(l) } as unknown as LayerWeights<T>;
-    layers.push(layer);
-    const toDeep = deep && l >= 1;
-    const qkv = task(() => linear(at(names.qkv, l), Q + 2 * KV, H), (w) => (layer.qkv = put(name('qkv'), [w])));
-    const bias = c.attentionBias ? task(() => vector(`${at(names.qkv, l)}.bias`, Q + 2 * KV), (b) => (layer.qkvBias = ops.upload(name('qkv_bias'), b))) : Promise.resolve(null);
-    const gain = task(() => vector(at(names.inputNorm, l), H).then(gainOf), (g) => (layer.inputNorm = ops.upload(name('input_norm'), g)));
-    if (toDeep) deepParts.push(handled(Promise.all([qkv, gain, bias]).then(([w, gain, bias]) => {
-      const s = sliceRows(w, Q, Q + 2 * KV);
-      const part = { ...s, words: s.words?.slice() ?? null, scales: s.scales?.slice() ?? null, data: s.data?.slice() ?? null };
-      account.hold(hostBytes(part));
-      return { l, part, gain, bias: bias ? bias.slice(Q, Q + 2 * KV) : null };
-    })));
-    task(() => linear(at(names.o, l), H, Q), (w) => (layer.o = put(name('o'), [w])));
-    task(() => vector(at(names.mlpNorm, l), H), (g) => (layer.mlpNorm = ops.upload(name('mlp_norm'), gainOf(g))));
-    task(() => linear(at(names.gateUp, l), 2 * F, H), (w) => (layer.gateUp = put(name('gate_up'), [w])));
-    task(() => linear(at(names.down, l), H, F), (w) => (layer.down = put(name('down'), [w])));
-  }
-  let deepKv: T | null = null, deepKvBias: T | null = null;
-  if (deep) {
-    tasks.push(handled(Promise.all(deepParts).then((all) => {
-      // Block j = L-1-l holds layer l's [K; V] rows (see Weights.deepKv).
-      const blocks: HostLinear[] = [];
-      const gains = new Float32Array((L - 1) * H);
-      const biases = c.attentionBias ? new Float32Array((L - 1) * 2 * KV) : null;
-      for (const { l, part, gain, bias } of all) {
-        const j = L - 1 - l;
-        blocks[j] = part;
-        gains.set(gain, j * H);
-        if (biases && bias) biases.set(bias, j * 2 * KV);
-      }
-      deepKv = put('pop.deep_kv', blocks, { values: gains, rows: 2 * KV });
-      if (biases) deepKvBias = ops.upload('pop.deep_kv_bias', biases);
-      for (const b of blocks) account.release(hostBytes(b));
-    })));
-  }
-  return { tasks, assemble: () => ({ embed, finalNorm, lmHead, layers, deepKv, deepKvBias }) };
 }

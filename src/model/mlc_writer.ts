@@ -6,6 +6,7 @@
 // Also: the dequantized weights of such a folder under Hugging Face names, written apart
 // from the loader's mapping, for the reference model in the tests. Plain TS (Node and pages).
 import { floatToBf16, floatToHalf, halfToFloat } from '../core/float_bits.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 export interface MlcParam {
   name: string;
@@ -34,7 +35,7 @@ const QKV: Record<string, { name: string; bias: boolean }> = {
  */
 export function mlcChatConfig(hf: Record<string, any>, quantization = 'q4f32_1', o: { contextWindow?: number; prefillChunk?: number } = {}): Record<string, any> {
   const type = hf.model_type;
-  if (!QKV[type]) throw new Error(`mlcChatConfig: model_type '${type}' (qwen2 or llama)`);
+  if (!QKV[type]) throw new InvalidArgumentError('writeMlcModel', `mlcChatConfig: model_type '${type}' (qwen2 or llama)`);
   const ctx = o.contextWindow ?? hf.max_position_embeddings ?? 4096;
   const chunk = Math.min(ctx, o.prefillChunk ?? 1024);
   const heads = hf.num_attention_heads;
@@ -103,8 +104,8 @@ export function mlcChatConfig(hf: Record<string, any>, quantization = 'q4f32_1',
 /** The parameters mlc_llm compiles for an mlc-chat-config.json, in load order. */
 export function mlcParams(chat: Record<string, any>): MlcParam[] {
   const f = FORMATS[chat.quantization], qkv = QKV[chat.model_type];
-  if (!f) throw new Error(`mlcParams: quantization '${chat.quantization}' (${Object.keys(FORMATS).join(', ')})`);
-  if (!qkv) throw new Error(`mlcParams: model_type '${chat.model_type}' (qwen2 or llama)`);
+  if (!f) throw new InvalidArgumentError('writeMlcModel', `mlcParams: quantization '${chat.quantization}' (${Object.keys(FORMATS).join(', ')})`);
+  if (!qkv) throw new InvalidArgumentError('writeMlcModel', `mlcParams: model_type '${chat.model_type}' (qwen2 or llama)`);
   const mc = chat.model_config;
   const H = mc.hidden_size, heads = mc.num_attention_heads, kvHeads = mc.num_key_value_heads ?? heads;
   const D = mc.head_dim ?? H / heads, F = mc.intermediate_size, V = mc.vocab_size ?? chat.vocab_size;
@@ -211,7 +212,7 @@ export function writeMlcModel(chat: Record<string, any>, o: MlcWriterOptions = {
   let total = 0;
   for (const p of params) {
     const data = randomParam(p, next, o);
-    if (data.byteLength !== elementsOf(p.shape) * BYTES[p.dtype]) throw new Error(`writeMlcModel: ${p.name} of ${p.dtype}`);
+    if (data.byteLength !== elementsOf(p.shape) * BYTES[p.dtype]) throw new InvalidArgumentError('writeMlcModel', `writeMlcModel: ${p.name} of ${p.dtype}`);
     if (size && size + data.byteLength > shardBytes) close();
     records.push({ name: p.name, shape: p.shape, dtype: p.dtype, format: 'raw', nbytes: data.byteLength, byteOffset: size });
     parts.push(data);

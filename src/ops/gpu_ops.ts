@@ -1,6 +1,6 @@
 // The WebGPU implementation of Ops: each op records one kernel dispatch (see src/kernels/);
 // `flush` submits; `sample` is the one place that waits, and it reads back 4 bytes.
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, InternalError } from '../errors.ts';
 import type { Activation } from '../core/op_types.ts';
 import { BufferPool, STORAGE } from '../gpu/buffer_pool.ts';
 import type { GpuDevice } from '../gpu/device.ts';
@@ -218,7 +218,7 @@ export class GpuOps implements Ops<GPUBuffer> {
         written += n;
       },
       finish: () => {
-        if (written !== rows) throw new Error(`uploadRows ${label}: ${written} of ${rows} rows written`);
+        if (written !== rows) throw new InternalError(`uploadRows ${label}: ${written} of ${rows} rows written`);
         if (q) {
           gains(q.gainsOffset, opts.quant!.gains);
           this.quant.set(buf, q);
@@ -234,7 +234,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     };
   }
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): GPUBuffer {
-    if (packed.length !== info.words) throw new Error(`uploadPacked ${label}: ${packed.length} words, layout needs ${info.words}`);
+    if (packed.length !== info.words) throw new InternalError(`uploadPacked ${label}: ${packed.length} words, layout needs ${info.words}`);
     const b = this.pool.upload(label, packed, STORAGE);
     this.quant.set(b, info);
     this.quantized++;
@@ -291,7 +291,7 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
   attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void {
     if (keyEnd && keyEnd !== this.keyEndsWritten) {
-      if (rows > this.maxRows) throw new Error(`attention: ${rows} rows with key ends, at most ${this.maxRows}`);
+      if (rows > this.maxRows) throw new InternalError(`attention: ${rows} rows with key ends, at most ${this.maxRows}`);
       // Written before this forward's commands are submitted (queue order), like the token ids;
       // once per forward, not per layer (callers pass a fresh array per step).
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
@@ -468,7 +468,7 @@ export class GpuOps implements Ops<GPUBuffer> {
    * kernels write rows of N = the part's N; accumulate copies the output's columns in first).
    */
   private matmulSplit(split: SplitTensor, out: GPUBuffer, x: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; accumulate?: boolean; xRow?: number; outRow?: number; yOffset?: number }): void {
-    if (k !== split.cols || n > split.rows) throw new Error(`matmul: split weight is [${split.rows}, ${split.cols}], asked for n = ${n}, k = ${k}`);
+    if (k !== split.cols || n > split.rows) throw new InternalError(`matmul: split weight is [${split.rows}, ${split.cols}], asked for n = ${n}, k = ${k}`);
     const y0 = opt.yOffset ?? (opt.outRow ?? 0) * n;
     for (const p of split.parts) {
       const pn = Math.min(p.rows, n - p.row0);

@@ -11,6 +11,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { Qwen3VisionConfig, SiglipVisionConfig } from '../model/vision_config.ts';
 import { erfCpu } from './cpu_vision_ops.ts';
 import { ReferenceModel, type TensorGetter } from './reference_model.ts';
+import { InternalError } from '../errors.ts';
 
 function lin(w: Float32Array, b: Float32Array | null, x: Float32Array, out: number): Float32Array {
   const n = x.length, y = new Float32Array(out);
@@ -42,7 +43,7 @@ export class VlmReference {
 
   protected w(n: string): Float32Array {
     const v = this.t(n);
-    if (!v) throw new Error(`vlm reference: missing ${n}`);
+    if (!v) throw new InternalError(`vlm reference: missing ${n}`);
     return v;
   }
 
@@ -111,7 +112,7 @@ export class VlmReference {
    */
   gemma3Projector(tower: Float32Array[]): Float32Array[] {
     const v = this.c.vision as SiglipVisionConfig;
-    if (v.connector.kind !== 'avg_pool') throw new Error('not a Gemma 3 projector');
+    if (v.connector.kind !== 'avg_pool') throw new InternalError('not a Gemma 3 projector');
     const seq = tower.length, D = tower[0].length, n = Math.round(Math.sqrt(seq)), k = v.connector.kernel, m = n / k;
     const chw = new Float32Array(D * seq); // [D, n, n]
     tower.forEach((r, i) => r.forEach((x, d) => (chw[d * seq + i] = x)));
@@ -166,7 +167,7 @@ export class VlmReference {
     this.text.deepstack = null;
     let k = 0;
     const rows = prompt.map((t) => (t === id ? features[k++] : t));
-    if (k !== features.length) throw new Error(`prompt has ${k} image tokens, features ${features.length}`);
+    if (k !== features.length) throw new InternalError(`prompt has ${k} image tokens, features ${features.length}`);
     const blocks: [number, number][] = [];
     if (v.bidirectionalImages && !causal) {
       prompt.forEach((t, i) => {
@@ -302,7 +303,7 @@ export class Qwen3VlReference extends VlmReference {
       if (deepstack.length) adds.set(i, deepstack.map((d) => d[k]));
       return features[k++];
     });
-    if (k !== features.length) throw new Error(`prompt has ${k} image tokens, features ${features.length}`);
+    if (k !== features.length) throw new InternalError(`prompt has ${k} image tokens, features ${features.length}`);
     this.text.deepstack = adds;
     this.text.reset();
     const out = [this.text.feed(rows, 0, keep)];

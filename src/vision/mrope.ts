@@ -10,6 +10,7 @@
 // The engine turns a request's positions into one RoPE table by cache position (the layout of
 // src/model/config.ts ropeTable), so the forward and its kernels stay 1-D.
 import type { RopePositions } from './family.ts';
+import { InvalidArgumentError, MalformedFileError } from '../errors.ts';
 
 /** One image's place in a prompt: the merged grid of its tokens. */
 export interface ImageGrid {
@@ -31,10 +32,10 @@ export function mropePositions(prompt: readonly number[], imageTokenId: number, 
       continue;
     }
     const g = grids[image++];
-    if (!g) throw new Error(`the prompt holds more image tokens than the ${grids.length} image grid(s) give`);
+    if (!g) throw new InvalidArgumentError('images', `the prompt holds more image tokens than the ${grids.length} image grid(s) give`);
     const count = g.h * g.w, start = next;
     for (let k = 0; k < count; k++) {
-      if (prompt[i + k] !== imageTokenId) throw new Error(`image ${image - 1} needs ${count} consecutive image tokens at position ${i}`);
+      if (prompt[i + k] !== imageTokenId) throw new InvalidArgumentError('images', `image ${image - 1} needs ${count} consecutive image tokens at position ${i}`);
       t[i + k] = start;
       h[i + k] = start + Math.floor(k / g.w);
       w[i + k] = start + (k % g.w);
@@ -42,7 +43,7 @@ export function mropePositions(prompt: readonly number[], imageTokenId: number, 
     next = start + Math.max(g.h, g.w);
     i += count;
   }
-  if (image !== grids.length) throw new Error(`the prompt holds ${image} image(s) but ${grids.length} image grid(s) were given`);
+  if (image !== grids.length) throw new InvalidArgumentError('images', `the prompt holds ${image} image(s) but ${grids.length} image grid(s) were given`);
   return { t, h, w, next };
 }
 
@@ -60,7 +61,7 @@ export function mropeAxis(i: number, section: readonly [number, number, number])
  */
 export function ropePositionTable(pos: RopePositions, invFreq: Float32Array, section: readonly [number, number, number], headDim: number, rows: number): Float32Array {
   const half = headDim / 2, n = pos.t.length;
-  if (section[0] + section[1] + section[2] !== half) throw new Error(`mrope_section ${section} must sum to head_dim / 2 = ${half}`);
+  if (section[0] + section[1] + section[2] !== half) throw new MalformedFileError('config.json', `mrope_section ${section} must sum to head_dim / 2 = ${half}`);
   const axes = Array.from({ length: half }, (_, i) => mropeAxis(i, section));
   const out = new Float32Array(rows * headDim);
   for (let p = 0; p < rows; p++) {

@@ -13,6 +13,7 @@
 // `<start_of_image>` (what the chat template writes for an image item); it becomes
 //   "\n\n<start_of_image>" + `<image_soft_token>` x mm_tokens_per_image + "<end_of_image>\n\n".
 import type { SiglipVisionConfig as VisionConfig } from '../model/vision_config.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 export const IMAGE_TOKEN = '<image>';
 export const FAKE_TOKEN = '<fake_token_around_image>';
@@ -47,7 +48,7 @@ export function imagePlaceholder(v: Pick<VisionConfig, 'prompt'>): string {
 /** Replaces the i-th placeholder of `text` with expand(i); the counts must agree. */
 function expandPlaceholders(text: string, placeholder: string, count: number, expand: (i: number) => string): string {
   const parts = text.split(placeholder);
-  if (parts.length - 1 !== count) throw new Error(`the text holds ${parts.length - 1} ${placeholder} placeholders but ${count} images were given`);
+  if (parts.length - 1 !== count) throw new InvalidArgumentError('images', `the text holds ${parts.length - 1} ${placeholder} placeholders but ${count} images were given`);
   let out = parts[0];
   for (let i = 0; i < count; i++) out += expand(i) + parts[i + 1];
   return out;

@@ -17,7 +17,7 @@
 //     mergers LayerNorm the [4D] rows instead (use_postshuffle_norm).
 //   prompt: the chat template writes <|vision_start|><|image_pad|><|vision_end|>; the single
 //     <|image_pad|> becomes gh gw / merge^2 of them.
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, MalformedFileError } from '../errors.ts';
 import { qwen3VisionTensors, VISUAL } from '../model/families/qwen3_vl.ts';
 import type { WeightRoutes } from '../model/loader.ts';
 import { resampleOf, three, type ImageProcessorConfig, type Qwen3VisionConfig } from '../model/vision_config.ts';
@@ -38,14 +38,14 @@ export const QWEN_VISION_END = '<|vision_end|>';
 export function normalizeQwen2VLProcessor(raw: Record<string, any> | null, v: Qwen3VisionConfig): ImageProcessorConfig {
   const r = raw ?? {};
   const type = r.image_processor_type;
-  if (type !== undefined && type !== 'Qwen2VLImageProcessorFast' && type !== 'Qwen2VLImageProcessor') throw new Error(`image_processor_type '${type}' is not supported (Qwen2VLImageProcessorFast)`);
+  if (type !== undefined && type !== 'Qwen2VLImageProcessorFast' && type !== 'Qwen2VLImageProcessor') throw new MalformedFileError('preprocessor_config.json', `image_processor_type '${type}' is not supported (Qwen2VLImageProcessorFast)`);
   for (const [key, want] of [['patch_size', v.patchSize], ['merge_size', v.mergeSize], ['temporal_patch_size', v.temporalPatch]] as const) {
-    if (r[key] !== undefined && r[key] !== want) throw new Error(`${key} ${r[key]} must equal the vision config's ${want}`);
+    if (r[key] !== undefined && r[key] !== want) throw new MalformedFileError('preprocessor_config.json', `${key} ${r[key]} must equal the vision config's ${want}`);
   }
   const minPixels = r.size?.shortest_edge ?? r.min_pixels ?? 56 * 56, maxPixels = r.size?.longest_edge ?? r.max_pixels ?? 28 * 28 * 1280;
-  if (!(minPixels > 0 && maxPixels >= minPixels)) throw new Error(`size: shortest_edge ${minPixels} and longest_edge ${maxPixels} must be positive pixel counts, min <= max`);
+  if (!(minPixels > 0 && maxPixels >= minPixels)) throw new MalformedFileError('preprocessor_config.json', `size: shortest_edge ${minPixels} and longest_edge ${maxPixels} must be positive pixel counts, min <= max`);
   const resample = resampleOf(r.resample, 'bicubic');
-  if (resample !== 'bicubic') throw new Error(`resample ${r.resample} is not supported (Qwen2VLImageProcessorFast resizes bicubic)`);
+  if (resample !== 'bicubic') throw new MalformedFileError('preprocessor_config.json', `resample ${r.resample} is not supported (Qwen2VLImageProcessorFast resizes bicubic)`);
   return {
     doResize: r.do_resize ?? true, longestEdge: 0, doSplit: false, tileSize: 0, resample,
     doRescale: r.do_rescale ?? true, rescaleFactor: r.rescale_factor ?? 1 / 255,

@@ -3,7 +3,7 @@
 // the family's preprocessing -> tower + connector -> image features [imageTokens, textHidden]
 // on the device (plus DeepStack features), the per-chunk splice rows, and (Gemma 3) the
 // per-row key ends of the bidirectional image mask. Nothing here knows a family by name.
-import { MalformedFileError } from '../errors.ts';
+import { InvalidArgumentError, MalformedFileError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { ModelSource } from '../model/source.ts';
 import type { Ops } from '../ops/ops.ts';
@@ -39,7 +39,7 @@ export async function loadVisionRuntime<T>(family: VisionFamily, c: ModelConfig,
     try {
       processor = family.processor(raw, v);
     } catch (e) {
-      throw new MalformedFileError('preprocessor_config.json', (e as Error).message);
+      throw new MalformedFileError('preprocessor_config.json', e instanceof MalformedFileError ? String(e.fields.detail) : (e as Error).message);
     }
     return { family, config: v, processor, tower };
   } catch (e) {
@@ -75,7 +75,7 @@ export function imagePlaceholder(rt: Pick<VisionRuntime<unknown>, 'family' | 'co
 export function expandImages(text: string, images: readonly PreprocessedImage[], rt: Pick<VisionRuntime<unknown>, 'family' | 'config'>): string {
   const placeholder = imagePlaceholder(rt);
   const parts = text.split(placeholder);
-  if (parts.length - 1 !== images.length) throw new Error(`the text holds ${parts.length - 1} ${placeholder} placeholders but ${images.length} images were given`);
+  if (parts.length - 1 !== images.length) throw new InvalidArgumentError('images', `the text holds ${parts.length - 1} ${placeholder} placeholders but ${images.length} images were given`);
   let out = parts[0];
   for (let i = 0; i < images.length; i++) out += rt.family.expand(images[i], rt.config) + parts[i + 1];
   return out;

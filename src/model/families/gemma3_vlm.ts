@@ -13,6 +13,7 @@ import type { ModelConfig } from '../config.ts';
 import { gemma3Text } from './gemma3.ts';
 import { normalizeGemma3Vision } from '../vision_config.ts';
 import { visionTensors } from './siglip_tensors.ts';
+import { MalformedFileError } from '../../errors.ts';
 
 const TEXT = 'model.language_model.';
 
@@ -24,11 +25,11 @@ export const gemma3: FamilySpec = {
     for (const k of ['bos_token_id', 'eos_token_id', 'tie_word_embeddings'] as const) if (text[k] === undefined && raw[k] !== undefined) text[k] = raw[k];
     const c = gemma3Text.normalize(text, gen);
     const vision = normalizeGemma3Vision(raw, c.hiddenSize);
-    if (vision.imageTokenId >= c.vocabSize) throw new Error(`image_token_index ${vision.imageTokenId} must be below the text vocab_size ${c.vocabSize}`);
+    if (vision.imageTokenId >= c.vocabSize) throw new MalformedFileError('config.json', `image_token_index ${vision.imageTokenId} must be below the text vocab_size ${c.vocabSize}`);
     // The attention kernels apply a sliding window relative to each row, so an image run longer
     // than the window would lose keys HF's mask keeps (it ORs the image block over the window).
     const window = Math.min(...c.slidingWindow.filter((w) => w > 0));
-    if (vision.tokensPerTile > window) throw new Error(`mm_tokens_per_image ${vision.tokensPerTile} must not exceed sliding_window ${window}`);
+    if (vision.tokensPerTile > window) throw new MalformedFileError('config.json', `mm_tokens_per_image ${vision.tokensPerTile} must not exceed sliding_window ${window}`);
     return { ...c, modelType: 'gemma3', vision };
   },
   globalTensors: { embed: `${TEXT}embed_tokens.weight`, finalNorm: `${TEXT}norm.weight`, lmHead: 'lm_head.weight' },

@@ -10,6 +10,7 @@ import type { ExtraTensor, FamilySpec, LayerRole } from '../family.ts';
 import type { ModelConfig } from '../config.ts';
 import type { Qwen3VisionConfig } from '../vision_config.ts';
 import { qwen3 } from './qwen3.ts';
+import { MalformedFileError } from '../../errors.ts';
 
 const TEXT = 'model.language_model.';
 export const VISUAL = 'model.visual.';
@@ -18,19 +19,19 @@ export const VISUAL = 'model.visual.';
 export function normalizeQwen3Vision(raw: Record<string, any>, textHidden: number, mropeSection: [number, number, number]): Qwen3VisionConfig {
   const v = raw.vision_config ?? {};
   const act = v.hidden_act ?? 'gelu_pytorch_tanh';
-  if (act !== 'gelu_pytorch_tanh') throw new Error(`vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
+  if (act !== 'gelu_pytorch_tanh') throw new MalformedFileError('config.json', `vision hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
   const hidden = v.hidden_size ?? 1152, heads = v.num_heads ?? 16;
-  if (hidden % heads) throw new Error('vision hidden_size must be a multiple of num_heads');
+  if (hidden % heads) throw new MalformedFileError('config.json', 'vision hidden_size must be a multiple of num_heads');
   const headDim = hidden / heads;
-  if (headDim % 4) throw new Error(`vision head dim ${headDim} must be a multiple of 4 (2-D RoPE halves)`);
+  if (headDim % 4) throw new MalformedFileError('config.json', `vision head dim ${headDim} must be a multiple of 4 (2-D RoPE halves)`);
   const out = v.out_hidden_size ?? 3584;
-  if (out !== textHidden) throw new Error(`vision out_hidden_size ${out} must equal the text hidden_size ${textHidden}`);
+  if (out !== textHidden) throw new MalformedFileError('config.json', `vision out_hidden_size ${out} must equal the text hidden_size ${textHidden}`);
   const positions = v.num_position_embeddings ?? 2304, side = Math.round(Math.sqrt(positions));
-  if (side * side !== positions) throw new Error(`num_position_embeddings ${positions} must be a square number`);
+  if (side * side !== positions) throw new MalformedFileError('config.json', `num_position_embeddings ${positions} must be a square number`);
   const layers = v.depth ?? 27;
   const taps: number[] = v.deepstack_visual_indexes ?? [8, 16, 24];
-  for (const t of taps) if (!(Number.isInteger(t) && t >= 0 && t < layers)) throw new Error(`deepstack_visual_indexes holds ${t}, not a vision block below depth ${layers}`);
-  if (new Set(taps).size !== taps.length) throw new Error('deepstack_visual_indexes must not repeat a block');
+  for (const t of taps) if (!(Number.isInteger(t) && t >= 0 && t < layers)) throw new MalformedFileError('config.json', `deepstack_visual_indexes holds ${t}, not a vision block below depth ${layers}`);
+  if (new Set(taps).size !== taps.length) throw new MalformedFileError('config.json', 'deepstack_visual_indexes must not repeat a block');
   return {
     kind: 'qwen3_vl',
     hiddenSize: hidden,
@@ -89,14 +90,14 @@ export const qwen3Vl: FamilySpec = {
     // transformers >= 5 writes rope_parameters (with rope_theta inside); 4.57 writes rope_scaling.
     const rope = text.rope_scaling ?? text.rope_parameters ?? {};
     const type = rope.rope_type ?? rope.type ?? 'default';
-    if (type !== 'default') throw new Error(`qwen3_vl rope type '${type}' is not supported (default M-RoPE only)`);
-    if (rope.mrope_interleaved === false) throw new Error('mrope_interleaved=false (chunked M-RoPE, Qwen2-VL) is not supported');
+    if (type !== 'default') throw new MalformedFileError('config.json', `qwen3_vl rope type '${type}' is not supported (default M-RoPE only)`);
+    if (rope.mrope_interleaved === false) throw new MalformedFileError('config.json', 'mrope_interleaved=false (chunked M-RoPE, Qwen2-VL) is not supported');
     const section: [number, number, number] = rope.mrope_section ?? [24, 20, 20];
     const c = qwen3.normalize({ ...text, rope_theta: text.rope_theta ?? rope.rope_theta ?? 5000000, rope_scaling: null, rope_parameters: undefined }, gen);
-    if (section.length !== 3 || section.reduce((a, b) => a + b, 0) !== c.headDim / 2) throw new Error(`mrope_section ${JSON.stringify(section)} must be 3 numbers summing to head_dim / 2 = ${c.headDim / 2}`);
+    if (section.length !== 3 || section.reduce((a, b) => a + b, 0) !== c.headDim / 2) throw new MalformedFileError('config.json', `mrope_section ${JSON.stringify(section)} must be 3 numbers summing to head_dim / 2 = ${c.headDim / 2}`);
     const v = normalizeQwen3Vision(raw, c.hiddenSize, section);
-    if (v.imageTokenId >= c.vocabSize) throw new Error(`image_token_id ${v.imageTokenId} must be below the text vocab_size ${c.vocabSize}`);
-    if (v.deepstackLayers > c.numLayers) throw new Error(`${v.deepstackLayers} DeepStack taps need as many decoder layers (the model has ${c.numLayers})`);
+    if (v.imageTokenId >= c.vocabSize) throw new MalformedFileError('config.json', `image_token_id ${v.imageTokenId} must be below the text vocab_size ${c.vocabSize}`);
+    if (v.deepstackLayers > c.numLayers) throw new MalformedFileError('config.json', `${v.deepstackLayers} DeepStack taps need as many decoder layers (the model has ${c.numLayers})`);
     return { ...c, modelType: 'qwen3_vl', vision: v };
   },
   globalTensors: { embed: `${TEXT}embed_tokens.weight`, finalNorm: `${TEXT}norm.weight`, lmHead: 'lm_head.weight' },

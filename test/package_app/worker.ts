@@ -1,0 +1,2 @@
+// The app's own worker: the package's worker entry serves the engine from here.
+import 'pop-llm/worker';
