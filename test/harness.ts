@@ -22,9 +22,10 @@ import { qwenCases } from './qwen3_vl_cases.ts';
 import { halfCases } from './half_cases.ts';
 import { sampleCases } from './sample_cases.ts';
 import { gemma4Cases } from './gemma4_cases.ts';
+import * as apiSampleCases from './api_sample_cases.ts';
 import { cachedModelInfo, cachedSource, deleteCachedModel } from '../src/model/model_cache.ts';
 
-const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, ChatEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, cachedSource, cachedModelInfo, deleteCachedModel };
+const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, ChatEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

@@ -9,12 +9,14 @@ import { deleteCachedModel } from '../model/model_cache.ts';
 import { filesSource } from '../model/source.ts';
 import { findModelRecord, prebuiltAppConfig } from './app_config.ts';
 import { ModelSession as ChatEngine, checkModelFit, type PreparedPrompt, type RunResult } from './model_session.ts';
+import type { ChoiceDelta } from './choice_output.ts';
+import type { GrammarSpec } from '../engine/grammar.ts';
 import type { ChatCompletionsApi, CompletionsApi, EmbeddingsApi, MLCEngineInterface, ModelSpec, ReloadOptions } from './interface.ts';
 import { log, setLogLevel } from './log.ts';
 import * as oa from './openai.ts';
 import type {
   AppConfig, ChatCompletion, ChatCompletionChunk, ChatCompletionRequestBase, ChatOptions, Completion, CompletionCreateParamsBase,
-  InitProgressCallback, LogitProcessor, LogLevel, MLCEngineConfig, ModelInfo, PopLoadOptions,
+  InitProgressCallback, LogitProcessor, LogLevel, MLCEngineConfig, ModelInfo, PopLoadOptions, ResponseFormat,
 } from './protocol.ts';
 import { TaskQueue } from './queue.ts';
 import { runtimeStats, type RuntimeStats } from '../engine/stats.ts';
@@ -175,11 +177,11 @@ export class MLCEngine implements MLCEngineInterface {
   chatCompletion(request: ChatCompletionRequestBase): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
   async chatCompletion(request: ChatCompletionRequestBase): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
     checkChatRequest(request);
-    return this.generate<ChatCompletionChunk, ChatCompletion>('chat', request, (m) => m.prepareChat(request.messages), {
+    return this.generate<ChatCompletionChunk, ChatCompletion>('chat', request, (m) => m.prepareChat(request.messages, { tools: request.tools, toolChoice: request.tool_choice, enableThinking: request.extra_body?.enable_thinking }), {
       chunk: oa.chatChunk,
-      final: (r, f) => [oa.chatFinalChunk(r, f)],
+      final: (r, res) => oa.chatFinalChunks(r, res.choices),
       usage: oa.chatUsageChunk,
-      complete: (r, res, usage) => oa.chatCompletion(r, res.text, res.stats.finishReason, usage),
+      complete: (r, res, usage) => oa.chatCompletion(r, res.choices, usage),
     });
   }
 
@@ -189,10 +191,10 @@ export class MLCEngine implements MLCEngineInterface {
   async completion(request: CompletionCreateParamsBase): Promise<AsyncIterable<Completion> | Completion> {
     checkCompletionRequest(request);
     return this.generate<Completion, Completion>('text', request, async (m) => m.prepareCompletion(request.prompt), {
-      chunk: (r, d) => oa.textChunk(r, d),
-      final: (r, f) => [oa.textChunk(r, '', f)],
+      chunk: (r, i, d) => oa.textChunk(r, d.content, null, i, d.logprobs),
+      final: (r, res) => res.choices.map((c, i) => oa.textChunk(r, '', c.finishReason, i)),
       usage: oa.textUsageChunk,
-      complete: (r, res, usage) => oa.textCompletion(r, (request.echo ? request.prompt : '') + res.text, res.stats.finishReason, usage),
+      complete: (r, res, usage) => oa.textCompletion(r, res.choices, request.echo ? request.prompt : '', usage),
     });
   }
 
@@ -207,8 +209,8 @@ export class MLCEngine implements MLCEngineInterface {
    * and the usage. Non-streaming: resolves with the whole response, usage included.
    */
   private generate<C, R>(kind: Kind, req: ChatCompletionRequestBase | CompletionCreateParamsBase, prepare: (m: ChatEngine) => Promise<PreparedPrompt>, build: {
-    chunk: (r: oa.ResponseIdentity, delta: string) => C;
-    final: (r: oa.ResponseIdentity, finish: RunResult['stats']['finishReason']) => C[];
+    chunk: (r: oa.ResponseIdentity, choice: number, delta: ChoiceDelta) => C;
+    final: (r: oa.ResponseIdentity, res: RunResult) => C[];
     usage: (r: oa.ResponseIdentity, u: ReturnType<typeof oa.buildUsage>) => C;
     complete: (r: oa.ResponseIdentity, res: RunResult, u: ReturnType<typeof oa.buildUsage>) => R;
   }): Promise<AsyncIterable<C> | R> {
@@ -236,10 +238,14 @@ export class MLCEngine implements MLCEngineInterface {
             maxTokens: req.max_tokens, temperature: req.temperature, topP: req.top_p, topK: req.top_k,
             seed: req.seed ?? randomSeed(), pop: req.pop, ignoreEos: req.ignore_eos, stop: req.stop,
             signal: ctl.signal, logitProcessor: this.logitProcessors?.get(m.modelId),
-          }, (delta) => stream?.push(build.chunk(identity, delta)));
+            frequencyPenalty: req.frequency_penalty, presencePenalty: req.presence_penalty, repetitionPenalty: req.repetition_penalty,
+            logitBias: req.logit_bias, minP: req.min_p, topLogprobs: req.logprobs ? req.top_logprobs ?? 0 : undefined, n: req.n,
+            grammar: kind === 'chat' ? responseGrammar((req as ChatCompletionRequestBase).response_format) : null,
+            reasoning: kind === 'chat',
+          }, (choice, delta) => stream?.push(build.chunk(identity, choice, delta)));
           const usage = oa.buildUsage(res.stats, (performance.now() - received) / 1000, res.popFallback);
           if (!stream) return resolve(build.complete(identity, res, usage));
-          for (const c of build.final(identity, res.stats.finishReason)) stream.push(c);
+          for (const c of build.final(identity, res)) stream.push(c);
           if (req.stream_options?.include_usage) stream.push(build.usage(identity, usage));
           stream.end();
         } finally {
@@ -310,6 +316,19 @@ export class MLCEngine implements MLCEngineInterface {
   deleteCachedModel(model: string, hubBase?: string): Promise<void> {
     return deleteCachedModel(absoluteLocation(findModelRecord(model, this.appConfig).record.model), hubBase ?? this.load.hubBase);
   }
+}
+
+/**
+ * The grammar a response_format asks for: WebLLM's { type: 'json_object', schema? } and
+ * { type: 'grammar', grammar } (EBNF), OpenAI's { type: 'json_schema', json_schema: { name,
+ * schema, strict } }; 'text' or none: null.
+ */
+export function responseGrammar(f: ResponseFormat | null | undefined): GrammarSpec | null {
+  if (!f || f.type === 'text' || f.type === undefined) return null;
+  if (f.type === 'json_object') return f.schema ? { kind: 'json_schema', schema: typeof f.schema === 'string' ? f.schema : JSON.stringify(f.schema) } : { kind: 'json' };
+  if (f.type === 'grammar') return { kind: 'ebnf', grammar: f.grammar! };
+  const js = f.json_schema!;
+  return { kind: 'json_schema', schema: JSON.stringify(js.schema ?? { type: 'object' }), strict: js.strict ?? undefined };
 }
 
 /** Creates an MLCEngine in this thread and loads the model(s), as WebLLM's CreateMLCEngine. */

@@ -15,11 +15,15 @@ import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
 import type { PopSetting } from '../engine/pop.ts';
-import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
+import { TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelSource } from '../model/source.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
 import { runtimeStats, type RuntimeStats } from '../engine/stats.ts';
 import { log } from './log.ts';
+import { GrammarCompiler, type GrammarSpec, type TokenConstraint } from '../engine/grammar.ts';
+import { ChoiceOutput, TokenBytes, type ChoiceDelta, type ChoiceResult } from './choice_output.ts';
+import { promptOpensThinking } from './reasoning.ts';
+import { checkTools, templateMessage, toolGrammar, toolStyle, type Tool, type ToolCallStyle, type ToolChoice } from './tools.ts';
 import type { ChatCompletionMessageParam, ChatOptions, InitProgressReport, LogitProcessor, ModelInfo, ModelRecord, PopLoadOptions } from './protocol.ts';
 
 export interface LoadOptions extends PopLoadOptions {
@@ -32,6 +36,10 @@ export interface LoadOptions extends PopLoadOptions {
 /** A prompt ready to run: token ids (images expanded and preprocessed). */
 export interface PreparedPrompt {
   ids: number[];
+  /** Tools rendered into the prompt (tool_choice not 'none'): how the model writes calls, and the forced-call grammar. */
+  tools?: { style: ToolCallStyle; grammar: GrammarSpec | null };
+  /** The template left a think block open: the reply starts as reasoning. */
+  startsInReasoning?: boolean;
   images?: PreprocessedImage[];
   /** Chat requests reuse the K/V of the previous round's shared prefix. */
   reusePrefix: boolean;
@@ -48,10 +56,29 @@ export interface RunParams {
   stop?: string | string[] | null;
   signal: AbortSignal;
   logitProcessor?: LogitProcessor;
+  frequencyPenalty?: number | null;
+  presencePenalty?: number | null;
+  repetitionPenalty?: number | null;
+  logitBias?: Record<string, number> | null;
+  minP?: number | null;
+  /** logprobs: true: this many top alternatives (0..20). */
+  topLogprobs?: number;
+  n?: number | null;
+  /** A grammar for the reply (response_format); tool calls bring their own through the prompt. */
+  grammar?: GrammarSpec | null;
+  /** Split <think> reasoning into reasoning_content (chat requests). */
+  reasoning?: boolean;
+}
+
+/** One choice's reply. */
+export interface RunChoice extends ChoiceResult {
+  finishReason: GenerateStats['finishReason'] | 'tool_calls';
 }
 
 export interface RunResult {
   text: string;
+  /** Every choice (choices[0].content is `text` without reasoning and tool calls). */
+  choices: RunChoice[];
   stats: GenerateStats;
   /** `pop: 'auto'` found no calibration and ran 'exact'. */
   popFallback: boolean;
@@ -115,6 +142,7 @@ export class ModelSession {
         weightDtype: o.weightDtype,
         quantization: o.quantization,
         quantizeLmHead: o.quantizeLmHead,
+        checkWeights: o.checkWeights,
         maxImagePixels: o.maxImagePixels,
         signal: o.signal,
         onProgress: cached ? undefined : (p) => report(p.loadedFiles / p.totalFiles, `Loaded ${p.file} (${p.loadedFiles}/${p.totalFiles} files, ${(p.loadedBytes / 1e6).toFixed(1)} MB)`),
@@ -153,25 +181,44 @@ export class ModelSession {
     return this.e.vision !== null;
   }
 
-  /** Renders messages with the model's chat template (raw text when it has none). */
-  renderChat(messages: ChatCompletionMessageParam[]): { text: string; addSpecial: boolean } {
+  /**
+   * Renders messages with the model's chat template (raw text when it has none). `tools`
+   * (tool_choice not 'none') and `enable_thinking` go to the template as transformers'
+   * apply_chat_template passes them; earlier calls and tool results as the template takes them.
+   */
+  renderChat(messages: ChatCompletionMessageParam[], o: { tools?: Tool[]; enableThinking?: boolean | null } = {}): { text: string; addSpecial: boolean } {
     const placeholder = this.e.vision ? imagePlaceholder(this.e.vision) : null;
     const tpl = this.e.files.chatTemplate;
     // Image parts become the template's {type: 'image'} items (as HF processors pass them),
     // or an inline placeholder (<image>, Gemma 3's <start_of_image>) when there is no template.
-    const plain = messages.map((m) => ({ role: m.role, content: contentOf(m, placeholder, !!tpl) }));
+    const names = new Map<string, string>();
+    const plain = messages.map((m) => templateMessage({ ...(m as unknown as Record<string, unknown>), content: contentOf(m, placeholder, !!tpl) }, names));
     if (!tpl) return { text: plain.map((m) => m.content).join('\n'), addSpecial: true };
     const tc = this.e.files.tokenizerConfig ?? {};
     const tokenText = (t: unknown) => (typeof t === 'string' ? t : (t as { content?: string } | null)?.content ?? '');
-    const text = new Template(tpl).render({ messages: plain, add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) });
+    const vars: Record<string, unknown> = { messages: plain, add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) };
+    if (o.tools) vars.tools = o.tools;
+    if (o.enableThinking !== undefined && o.enableThinking !== null) vars.enable_thinking = o.enableThinking;
+    const text = new Template(tpl).render(vars);
     // A template writes its own special tokens (BOS included): do not add them again.
     return { text, addSpecial: false };
   }
 
-  async prepareChat(messages: ChatCompletionMessageParam[]): Promise<PreparedPrompt> {
-    const { text, addSpecial } = this.renderChat(messages);
+  async prepareChat(messages: ChatCompletionMessageParam[], o: { tools?: unknown; toolChoice?: unknown; enableThinking?: boolean | null } = {}): Promise<PreparedPrompt> {
+    let tools: PreparedPrompt['tools'];
+    let rendered: Tool[] | undefined;
+    if (o.tools !== undefined && o.tools !== null && !(Array.isArray(o.tools) && o.tools.length === 0)) {
+      const checked = checkTools(o.tools, o.toolChoice);
+      if (checked.choice !== 'none') {
+        const style = toolStyle(this.e.files.chatTemplate, this.modelId);
+        tools = { style, grammar: toolGrammar(checked.tools, checked.choice as ToolChoice, style) };
+        rendered = checked.tools;
+      }
+    }
+    const { text, addSpecial } = this.renderChat(messages, { tools: rendered, enableThinking: o.enableThinking });
+    const startsInReasoning = promptOpensThinking(text);
     const images = imageSources(messages);
-    if (!images.length) return { ids: this.tokenizer.encode(text, addSpecial), reusePrefix: true };
+    if (!images.length) return { ids: this.tokenizer.encode(text, addSpecial), reusePrefix: true, tools, startsInReasoning };
     // Images: fetch and decode (typed errors), preprocess once, expand each placeholder as the model's processor does.
     const rt = this.e.vision!;
     const inputs = await Promise.all(images.map((u, i) => imageInput(u, i)));
@@ -179,23 +226,52 @@ export class ModelSession {
     const marker = imagePlaceholder(rt);
     const placeholders = text.split(marker).length - 1;
     if (placeholders !== pre.length) throw new InvalidArgumentError('messages', `the chat template placed ${placeholders} ${marker} markers for ${pre.length} images`);
-    return { ids: this.tokenizer.encode(expandImages(text, pre, rt), addSpecial), images: pre, reusePrefix: false };
+    return { ids: this.tokenizer.encode(expandImages(text, pre, rt), addSpecial), images: pre, reusePrefix: false, tools, startsInReasoning };
   }
+
+  /** The grammar compiler for this model's vocabulary (made on first use: structured output, forced tool calls). */
+  private grammarCompiler: Promise<GrammarCompiler> | null = null;
+  private grammar(): Promise<GrammarCompiler> {
+    const e = this.e;
+    this.grammarCompiler ??= GrammarCompiler.create(e.files.tokenizerJson ?? {}, e.config.vocabSize, e.config.eosTokenIds);
+    return this.grammarCompiler;
+  }
+  private tokenBytes: TokenBytes | null = null;
 
   prepareCompletion(prompt: string): PreparedPrompt {
     return { ids: this.tokenizer.encode(prompt, true), reusePrefix: false };
   }
 
-  /** Runs one prepared prompt; `onDelta` gets each piece of text (stop strings cut). */
-  async run(p: PreparedPrompt, r: RunParams, onDelta: (delta: string) => void): Promise<RunResult> {
+  /**
+   * Runs one prepared prompt; `onDelta` gets each piece of each choice (stop strings cut,
+   * reasoning apart, tool-call text held back until the choice ends, logprobs when asked).
+   * A grammar (response_format, or a forced tool call) compiles before any token: a bad one
+   * is INVALID_RESPONSE_FORMAT.
+   */
+  async run(p: PreparedPrompt, r: RunParams, onDelta: (choice: number, d: ChoiceDelta) => void): Promise<RunResult> {
     const e = this.e;
-    const streamer = new TextStreamer(this.tokenizer);
     const stops = r.stop === undefined || r.stop === null ? [] : Array.isArray(r.stop) ? r.stop : [r.stop];
     const pop = r.pop ?? e.opts.pop;
     const popFallback = pop === 'auto' && !(e.calibration && e.calibration.layers === e.config.numLayers);
     if (popFallback) log.warn(`pop: 'auto' has no calibration (pop.json) for ${this.modelId}: running 'exact' (lossless, keep = L-1). Calibrate with \`pop-llm calibrate\`.`);
     this.message = '';
-    let stoppedByString = false;
+    const n = r.n ?? 1;
+    const spec = p.tools?.grammar ?? r.grammar ?? null;
+    let constraints: TokenConstraint[] | undefined;
+    if (spec) {
+      const g = await this.grammar();
+      constraints = [];
+      try {
+        for (let i = 0; i < n; i++) constraints.push(await g.matcher(spec));
+      } catch (err) {
+        for (const c of constraints) c.dispose();
+        throw err;
+      }
+    }
+    if (r.topLogprobs !== undefined && e.files.tokenizerJson) this.tokenBytes ??= new TokenBytes(e.files.tokenizerJson);
+    const outs = Array.from({ length: n }, () => new ChoiceOutput(this.tokenizer, this.tokenBytes, {
+      stops, eosIds: e.config.eosTokenIds, reasoning: !!r.reasoning, startsInReasoning: p.startsInReasoning, toolStyle: p.tools?.style ?? null, logprobs: r.topLogprobs !== undefined,
+    }));
     const result = await e.generate(p.ids, {
       maxTokens: r.maxTokens ?? Math.max(1, Math.min(256, e.contextWindow - p.ids.length)),
       temperature: r.temperature ?? this.chatOptions.temperature ?? 0,
@@ -209,22 +285,29 @@ export class ModelSession {
       signal: r.signal,
       onAbort: 'finish',
       logitProcessor: r.logitProcessor,
-      onToken: (id) => {
-        let delta = streamer.push(id);
-        if (e.config.eosTokenIds.includes(id)) delta = '';
-        const text = this.message;
-        const next = text + delta;
-        const hit = stops.map((s) => next.indexOf(s, Math.max(0, text.length - s.length + 1))).filter((i) => i >= 0);
-        if (hit.length) {
-          delta = next.slice(text.length, Math.min(...hit));
-          stoppedByString = true;
-        }
-        this.message += delta;
-        if (delta) onDelta(delta);
-        return stoppedByString;
+      frequencyPenalty: r.frequencyPenalty ?? this.chatOptions.frequency_penalty ?? undefined,
+      presencePenalty: r.presencePenalty ?? this.chatOptions.presence_penalty ?? undefined,
+      repetitionPenalty: r.repetitionPenalty ?? this.chatOptions.repetition_penalty ?? undefined,
+      logitBias: r.logitBias ?? undefined,
+      minP: r.minP ?? undefined,
+      topLogprobs: r.topLogprobs,
+      n,
+      constraints,
+      onToken: (id, token, choice) => {
+        const out = outs[choice];
+        const d = out.push(id, token);
+        if (choice === 0) this.message = out.text;
+        if (d.content || d.reasoning || d.logprobs) onDelta(choice, d);
+        return out.stopped;
       },
     });
-    return { text: this.message, stats: result.stats, popFallback };
+    const gen = result.choices ?? [{ ids: result.ids, finishReason: result.stats.finishReason }];
+    const choices: RunChoice[] = outs.map((o, i) => {
+      const f = o.finish();
+      if (f.tail.content || f.tail.reasoning) onDelta(i, f.tail);
+      return { content: f.content, reasoning: f.reasoning, toolCalls: f.toolCalls, logprobs: f.logprobs, finishReason: f.toolCalls.length ? 'tool_calls' : gen[i].finishReason };
+    });
+    return { text: this.message, choices, stats: result.stats, popFallback };
   }
 
   forwardTokensAndSample(ids: number[], o: { seed: number; logitProcessor?: LogitProcessor }): Promise<number> {

@@ -29,7 +29,13 @@ export interface FunctionDefinition { name: string; description?: string; parame
 export interface ChatCompletionTool { type: 'function'; function: FunctionDefinition }
 export interface ChatCompletionNamedToolChoice { type: 'function'; function: { name: string } }
 export type ChatCompletionToolChoiceOption = 'none' | 'auto' | ChatCompletionNamedToolChoice;
-export interface ResponseFormat { type?: 'text' | 'json_object' | 'grammar'; schema?: string; grammar?: string }
+/** WebLLM's { type: 'json_object', schema? } / { type: 'grammar', grammar }, and OpenAI's { type: 'json_schema', json_schema }. */
+export interface ResponseFormat {
+  type?: 'text' | 'json_object' | 'grammar' | 'json_schema';
+  schema?: string | Record<string, unknown>;
+  grammar?: string;
+  json_schema?: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null };
+}
 export interface ChatCompletionStreamOptions { include_usage?: boolean }
 
 // ---------------------------------------------------------------- requests
@@ -57,6 +63,10 @@ export interface SamplingRequest extends PopRequestFields {
   logit_bias?: Record<string, number> | null;
   logprobs?: boolean | null;
   top_logprobs?: number | null;
+  /** WebLLM's: the CTRL / transformers repetition penalty (> 0; 1 = off) over prompt and reply tokens. */
+  repetition_penalty?: number | null;
+  /** pop-llm: keep tokens with p >= min_p * p_max (0..1). */
+  min_p?: number | null;
   seed?: number | null;
   ignore_eos?: boolean;
   model?: string | null;
@@ -124,7 +134,7 @@ export interface CompletionUsage {
   };
 }
 
-export interface ChatCompletionMessage { role: 'assistant'; content: string | null; tool_calls?: ChatCompletionMessageToolCall[] }
+export interface ChatCompletionMessage { role: 'assistant'; content: string | null; tool_calls?: ChatCompletionMessageToolCall[]; /** Thinking models: the <think> part. */ reasoning_content?: string | null }
 export interface ChatCompletionChoice { index: number; message: ChatCompletionMessage; finish_reason: ChatCompletionFinishReason; logprobs: Logprobs | null }
 export interface ChatCompletion {
   id: string;
@@ -137,7 +147,7 @@ export interface ChatCompletion {
   system_fingerprint?: string;
 }
 
-export interface ChatCompletionChunkDelta { role?: 'system' | 'user' | 'assistant' | 'tool'; content?: string | null }
+export interface ChatCompletionChunkDelta { role?: 'system' | 'user' | 'assistant' | 'tool'; content?: string | null; reasoning_content?: string | null; tool_calls?: (ChatCompletionMessageToolCall & { index: number })[] }
 export interface ChatCompletionChunkChoice { index: number; delta: ChatCompletionChunkDelta; finish_reason: ChatCompletionFinishReason | null; logprobs?: Logprobs | null }
 export interface ChatCompletionChunk {
   id: string;

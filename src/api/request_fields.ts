@@ -45,42 +45,56 @@ const popSetting: Check = (v) => {
 const stop: Check = (v) => (v === null || typeof v === 'string' || (Array.isArray(v) && v.every((s) => typeof s === 'string' && s.length > 0)) ? null : 'a string, an array of non-empty strings, or null');
 const signal: Check = (v) => (typeof v === 'object' && v !== null && typeof (v as AbortSignal).aborted === 'boolean' && typeof (v as AbortSignal).addEventListener === 'function' ? null : 'an AbortSignal');
 const streamOptions: Check = (v) => (v === null || (typeof v === 'object' && !Array.isArray(v)) ? null : 'an object { include_usage?: boolean } or null');
+const logitBias: Check = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.entries(v).every(([k, b]) => /^\d+$/.test(k) && isNum(b) && b >= -100 && b <= 100) ? null : 'an object { token id: bias in [-100, 100] }');
+const responseFormat: Check = (v) => {
+  const f = v as { type?: unknown; schema?: unknown; grammar?: unknown; json_schema?: { name?: unknown; schema?: unknown } };
+  const allowed = "{ type: 'text' } | { type: 'json_object', schema? } | { type: 'json_schema', json_schema: { name, schema, strict? } } | { type: 'grammar', grammar }";
+  if (typeof v !== 'object' || v === null) return allowed;
+  if (f.type === 'text') return null;
+  if (f.type === 'json_object') return f.schema === undefined || f.schema === null || typeof f.schema === 'string' || typeof f.schema === 'object' ? null : allowed;
+  if (f.type === 'grammar') return typeof f.grammar === 'string' && f.grammar.length > 0 ? null : allowed;
+  if (f.type === 'json_schema') return typeof f.json_schema === 'object' && f.json_schema !== null && typeof f.json_schema.name === 'string' ? null : allowed;
+  return allowed;
+};
+const extraBody: Check = (v) => (typeof v === 'object' && v !== null && Object.entries(v).every(([k, x]) => k === 'enable_thinking' && (typeof x === 'boolean' || isAbsent(x))) ? null : '{ enable_thinking?: boolean }');
 const isAbsent = (v: unknown) => v === undefined || v === null;
 const honoured = (check: Check): FieldRule => ({ status: 'honoured', check });
 const refused = (reason: string, noop?: (v: unknown) => boolean): FieldRule => ({ status: 'refused', reason, noop });
 
-const SAMPLE = 'not implemented yet (the structured-output issue adds it)';
 
 /** Fields common to chat and text completion requests. */
 const GENERATION_FIELDS: FieldTable = {
   stream: honoured(nullable(checks.bool, 'true or false')),
   stream_options: honoured(streamOptions),
-  n: refused(`n > 1: ${SAMPLE}`, (v) => v === 1),
-  frequency_penalty: refused(`penalties: ${SAMPLE}`, (v) => v === 0),
-  presence_penalty: refused(`penalties: ${SAMPLE}`, (v) => v === 0),
+  n: honoured(nullable(checks.int(1, 8), 'an integer in [1, 8]')),
+  frequency_penalty: honoured(nullable(checks.num(-2, 2), 'a number in [-2, 2]')),
+  presence_penalty: honoured(nullable(checks.num(-2, 2), 'a number in [-2, 2]')),
+  repetition_penalty: honoured(nullable(checks.num(0, Infinity, { minOpen: true }), 'a number in (0, ∞)')),
   max_tokens: honoured(nullable(checks.int(1), 'an integer in [1, ∞)')),
   stop: honoured(stop),
   temperature: honoured(nullable(checks.num(0, Infinity), 'a number in [0, ∞)')),
   top_p: honoured(nullable(checks.num(0, 1, { minOpen: true }), 'a number in (0, 1]')),
-  logit_bias: refused(`logit_bias: ${SAMPLE}`, (v) => typeof v === 'object' && v !== null && Object.keys(v).length === 0),
-  logprobs: refused(`logprobs: ${SAMPLE}`, (v) => v === false),
-  top_logprobs: refused(`top_logprobs: ${SAMPLE}`, (v) => v === 0),
+  logit_bias: honoured(nullable(logitBias, 'an object { token id: bias in [-100, 100] }')),
+  logprobs: honoured(nullable(checks.bool, 'true or false')),
+  top_logprobs: honoured(nullable(checks.int(0, 20), 'an integer in [0, 20]')),
   seed: honoured(nullable(checks.int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), 'an integer')),
   ignore_eos: honoured(checks.bool),
   model: honoured(nullable(checks.nonEmptyString, 'a loaded model id')),
   // pop-llm's own
   pop: honoured(popSetting),
   top_k: honoured(checks.int(0)),
+  min_p: honoured(nullable(checks.num(0, 1), 'a number in [0, 1]')),
   signal: honoured(signal),
 };
 
 export const CHAT_REQUEST_FIELDS: FieldTable = {
   ...GENERATION_FIELDS,
   messages: honoured((v) => (Array.isArray(v) && v.length > 0 ? null : 'a non-empty array of messages')),
-  tools: refused(`tools: ${SAMPLE}`, (v) => Array.isArray(v) && v.length === 0),
-  tool_choice: refused(`tool_choice: ${SAMPLE}`, (v) => v === 'none'),
-  response_format: refused(`response_format: ${SAMPLE}`, (v) => typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'text' && Object.keys(v).length === 1),
-  extra_body: refused(`extra_body.enable_thinking: ${SAMPLE}`, (v) => typeof v === 'object' && v !== null && Object.values(v).every(isAbsent)),
+  // Checked in full (names, schemas) when the prompt is prepared (src/api/tools.ts).
+  tools: honoured(nullable((v) => (Array.isArray(v) ? null : 'an array of tools'), 'an array of tools')),
+  tool_choice: honoured(nullable((v) => (v === 'auto' || v === 'none' || v === 'required' || (typeof v === 'object' && v !== null) ? null : "'auto' | 'none' | 'required' | { type: 'function', function: { name } }"), 'a tool choice')),
+  response_format: honoured(nullable(responseFormat, 'a response format')),
+  extra_body: honoured(nullable(extraBody, '{ enable_thinking?: boolean }')),
 };
 
 export const COMPLETION_REQUEST_FIELDS: FieldTable = {
@@ -89,7 +103,7 @@ export const COMPLETION_REQUEST_FIELDS: FieldTable = {
   echo: honoured(nullable(checks.bool, 'true or false')),
   suffix: refused('suffix (insertion) is not implemented', (v) => v === ''),
   user: refused('WebLLM refuses it too (there is no end user to attribute a local request to)'),
-  best_of: refused(`best_of > 1: ${SAMPLE}`, (v) => v === 1),
+  best_of: refused('best_of > 1 is not implemented (use n for several completions)', (v) => v === 1),
 };
 
 /** A message's fields. */
@@ -97,8 +111,8 @@ export const MESSAGE_FIELDS: FieldTable = {
   role: honoured(checks.oneOf(['system', 'user', 'assistant', 'tool'])),
   content: honoured((v) => (typeof v === 'string' || v === null || Array.isArray(v) ? null : 'a string or an array of content parts')),
   name: refused('chat templates get role and content only'),
-  tool_calls: refused(`tool calls: ${SAMPLE}`, (v) => Array.isArray(v) && v.length === 0),
-  tool_call_id: refused(`tool messages: ${SAMPLE}`),
+  tool_calls: honoured((v) => (Array.isArray(v) ? null : 'an array of tool calls')),
+  tool_call_id: honoured(checks.nonEmptyString),
 };
 
 const appConfig: Check = (v) => (typeof v === 'object' && v !== null && Array.isArray((v as { model_list?: unknown }).model_list) ? null : 'an AppConfig { model_list: ModelRecord[] }');
@@ -119,6 +133,7 @@ export const ENGINE_CONFIG_FIELDS: FieldTable = {
   memoryBytes: honoured(checks.num(0, Infinity, { minOpen: true })),
   quantization: honoured(checks.oneOf(['none', 'q4', 'q4-asym'])),
   quantizeLmHead: honoured(checks.bool),
+  checkWeights: honoured(checks.bool),
 };
 
 const FROM_MODEL = 'pop-llm reads it from the model folder (config.json, tokenizer.json, the chat template)';
@@ -127,9 +142,9 @@ export const CHAT_OPTIONS_FIELDS: FieldTable = {
   context_window_size: honoured(checks.int(1)),
   temperature: honoured(checks.num(0, Infinity)),
   top_p: honoured(checks.num(0, 1, { minOpen: true })),
-  repetition_penalty: refused(`penalties: ${SAMPLE}`, (v) => v === 1),
-  frequency_penalty: refused(`penalties: ${SAMPLE}`, (v) => v === 0),
-  presence_penalty: refused(`penalties: ${SAMPLE}`, (v) => v === 0),
+  repetition_penalty: honoured(checks.num(0, Infinity, { minOpen: true })),
+  frequency_penalty: honoured(checks.num(-2, 2)),
+  presence_penalty: honoured(checks.num(-2, 2)),
   tokenizer_files: refused(FROM_MODEL),
   tokenizer_info: refused(FROM_MODEL),
   token_table_postproc_method: refused(FROM_MODEL),
@@ -184,7 +199,7 @@ export function checkMessages(messages: readonly unknown[]): void {
     checkFields(m, MESSAGE_FIELDS, where, 'ChatCompletionMessageParam');
     const msg = m as { role?: unknown; content?: unknown };
     if (msg.role === undefined) throw new InvalidRequestError(`${where}.role`, "'system' | 'user' | 'assistant' | 'tool'", undefined);
-    if (msg.role === 'tool') throw new UnsupportedFieldError('role', where, `tool messages: ${SAMPLE}`);
+    if (msg.role === 'tool' && typeof (m as { tool_call_id?: unknown }).tool_call_id !== 'string') throw new InvalidRequestError(`${where}.tool_call_id`, "the id of the call a 'tool' message answers", undefined);
     if (msg.role === 'system' && i !== 0) throw new InvalidRequestError(`${where}.role`, "'system' only as the first message", msg.role);
     if (msg.role !== 'assistant' && (msg.content === undefined || msg.content === null)) throw new InvalidRequestError(`${where}.content`, 'a string or an array of content parts', msg.content);
     if (Array.isArray(msg.content)) {
@@ -193,7 +208,7 @@ export function checkMessages(messages: readonly unknown[]): void {
     }
   });
   const last = messages[messages.length - 1] as { role?: unknown };
-  if (last.role !== 'user') throw new InvalidRequestError(`messages[${messages.length - 1}].role`, "'user' for the last message", last.role);
+  if (last.role !== 'user' && last.role !== 'tool') throw new InvalidRequestError(`messages[${messages.length - 1}].role`, "'user' or 'tool' for the last message", last.role);
 }
 
 function checkPart(p: unknown, where: string): void {
@@ -218,6 +233,7 @@ function checkPart(p: unknown, where: string): void {
 
 export function checkChatRequest(req: unknown): void {
   checkFields(req, CHAT_REQUEST_FIELDS, 'request', 'ChatCompletionRequest');
+  checkLogprobs(req);
   const r = req as { messages?: unknown[]; stream?: unknown; stream_options?: unknown };
   if (r.messages === undefined) throw new InvalidRequestError('request.messages', 'a non-empty array of messages', undefined);
   checkMessages(r.messages);
@@ -226,10 +242,17 @@ export function checkChatRequest(req: unknown): void {
 
 export function checkCompletionRequest(req: unknown): void {
   checkFields(req, COMPLETION_REQUEST_FIELDS, 'request', 'CompletionCreateParams');
+  checkLogprobs(req);
   const r = req as { prompt?: unknown; echo?: unknown; stream?: unknown; stream_options?: unknown };
   if (typeof r.prompt !== 'string') throw new InvalidRequestError('request.prompt', 'a string', r.prompt);
   if (r.echo && r.stream) throw new UnsupportedFieldError('echo', 'request', 'echo with stream: true (WebLLM echoes non-streaming completions only)');
   checkStreamOptions(r);
+}
+
+/** top_logprobs needs logprobs: true (as WebLLM and OpenAI). */
+function checkLogprobs(req: unknown): void {
+  const r = req as { logprobs?: unknown; top_logprobs?: unknown };
+  if (!isAbsent(r.top_logprobs) && r.logprobs !== true) throw new InvalidRequestError('request.top_logprobs', 'only with logprobs: true', r.top_logprobs);
 }
 
 function checkStreamOptions(r: { stream?: unknown; stream_options?: unknown }): void {
