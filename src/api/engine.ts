@@ -51,6 +51,8 @@ export class MLCEngine implements MLCEngineInterface {
   private readonly queue = new TaskQueue();
   /** The request running now: interruptGenerate aborts it. */
   private current: AbortController | null = null;
+  /** Reloads running or queued: unload() aborts them. */
+  private readonly loading = new Set<AbortController>();
   private appConfig: AppConfig;
   private initProgressCallback?: InitProgressCallback;
   private logitProcessors?: Map<string, LogitProcessor>;
@@ -119,9 +121,13 @@ export class MLCEngine implements MLCEngineInterface {
     const names = ids.map(modelIdOf);
     if (new Set(names).size !== names.length) throw new InvalidRequestError('modelId', 'distinct model ids (copy the ModelRecord under another model_id to load a model twice)', names);
     checkReloadOptions(options);
-    const { signal, ...loadOverrides } = options;
-    if (signal?.aborted) throw new AbortError('load');
+    const { signal: callerSignal, ...loadOverrides } = options;
+    if (callerSignal?.aborted) throw new AbortError('load');
     this.current?.abort();
+    // unload() while this load runs or waits stops it (WebLLM's reloadController).
+    const loadCtl = new AbortController();
+    this.loading.add(loadCtl);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, loadCtl.signal]) : loadCtl.signal;
     return this.queue.run(async () => {
       this.unloadAll();
       try {
@@ -140,13 +146,17 @@ export class MLCEngine implements MLCEngineInterface {
       } catch (e) {
         this.unloadAll();
         throw e;
+      } finally {
+        this.loading.delete(loadCtl);
       }
-    }, signal);
+    }, signal).finally(() => this.loading.delete(loadCtl));
   }
 
-  /** Unloads every model (after the requests before it in the queue). */
+  /** Unloads every model (after the requests before it in the queue); stops loads under way. */
   unload(): Promise<void> {
     this.current?.abort();
+    for (const c of this.loading) c.abort();
+    this.loading.clear();
     return this.queue.run(async () => this.unloadAll());
   }
 
