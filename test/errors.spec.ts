@@ -43,9 +43,6 @@ const CASES: Case[] = [
   { error: new E.StorageQuotaError(5e8, 1e8), cls: E.StorageQuotaError, code: 'STORAGE_QUOTA_EXCEEDED', fields: { needed: 5e8, available: 1e8 }, mentions: ['500.0 MB', '100.0 MB'] },
   { error: new E.UnsupportedFieldError('n', 'request', 'not yet'), cls: E.UnsupportedFieldError, code: 'UNSUPPORTED_FIELD', fields: { field: 'n', where: 'request', reason: 'not yet' }, mentions: ['request.n', 'not yet'] },
   { error: new E.InvalidRequestError('request.top_p', 'a number in (0, 1]', 2), cls: E.InvalidRequestError, code: 'INVALID_REQUEST', fields: { field: 'request.top_p', allowed: 'a number in (0, 1]', got: '2' }, mentions: ['request.top_p', '(0, 1]', 'got 2'] },
-  { error: new E.ImageFetchError(0, 'https://x/a.png', 404, 'Not Found'), cls: E.ImageFetchError, code: 'IMAGE_FETCH_FAILED', fields: { index: 0, url: 'https://x/a.png', status: 404, detail: 'Not Found' }, mentions: ['Image 0', 'HTTP 404'] },
-  { error: new E.InvalidResponseFormatError('json_schema', 'bad schema'), cls: E.InvalidResponseFormatError, code: 'INVALID_RESPONSE_FORMAT', fields: { kind: 'json_schema', detail: 'bad schema' }, mentions: ['json_schema', 'bad schema'] },
-  { error: new E.ToolsUnsupportedError('m', 'no tools in its template'), cls: E.ToolsUnsupportedError, code: 'TOOLS_UNSUPPORTED', fields: { model: 'm', detail: 'no tools in its template' }, mentions: ["'m'", 'no tools in its template'] },
   { error: new E.InternalError('a broken invariant'), cls: E.InternalError, code: 'INTERNAL', fields: { detail: 'a broken invariant' }, mentions: ['a broken invariant', 'bug'] },
 ];
 

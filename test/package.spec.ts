@@ -3,8 +3,10 @@
 // offline (`npm install --offline`, from the npm cache that the repository's own install
 // filled; the app's lockfile is cut from the repository's, so no registry is asked), imports
 // only from 'pop-llm', type-checks against the package's .d.ts alone (no @webgpu/types, no
-// WebLLM, skipLibCheck off), builds with Vite and streams a greedy reply in Chromium, once
-// from an engine the package starts and once from the app's own worker: the two are equal.
+// WebLLM, skipLibCheck off), builds with Vite and streams a greedy reply on the embedded model
+// in Chromium: in the page (CreateMLCEngine), in its own worker (CreateWebWorkerMLCEngine with
+// WebWorkerMLCEngineHandler), and in the package's own Blob-URL worker (CreateWorkerEngine).
+// The three replies are equal.
 import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,7 +59,7 @@ test.beforeAll(async () => {
   writeFileSync(join(tmp, 'files.json'), JSON.stringify(packed[0].files.map((f) => f.path)));
 
   app = join(tmp, 'app');
-  cpSync(join(ROOT, 'test/package_app'), app, { recursive: true });
+  cpSync(join(ROOT, 'examples/package_app'), app, { recursive: true });
   const vite = (JSON.parse(readFileSync(join(ROOT, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
   const manifest = { name: 'fresh-app', private: true, type: 'module', dependencies: { 'pop-llm': `file:${tarball}` }, devDependencies: { vite } };
   writeFileSync(join(app, 'package.json'), JSON.stringify(manifest, null, 2));
@@ -104,16 +106,16 @@ test('the app type-checks against the package types alone', () => {
   expect(dts).not.toMatch(/\/\/\/\s*<reference/);
 });
 
-test('the built app streams the same greedy reply in the page and in its own worker', async ({ page }) => {
+test('the built app streams the same greedy reply in the page, in its own worker and in the package worker', async ({ page }) => {
   const requests: string[] = [];
   page.on('request', (r) => requests.push(r.url().startsWith('blob:') ? 'blob:' : new URL(r.url()).pathname));
   page.on('pageerror', (e) => console.error('[page error]', e.message));
   await page.goto(server!.url + '/');
   await expect(page.locator('#status')).toHaveText('done', { timeout: 150_000 });
   const inPage = await page.locator('#page').textContent();
-  const inWorker = await page.locator('#worker').textContent();
   expect(inPage!.length).toBeGreaterThan(10);
-  expect(inWorker).toBe(inPage);
+  expect(await page.locator('#worker').textContent()).toBe(inPage);
+  expect(await page.locator('#inner').textContent()).toBe(inPage);
   // Only the app's built files were fetched, and the package's Blob-URL worker (the model is
   // inside the package's JavaScript).
   expect(requests.filter((p) => !(p === '/' || p === 'blob:' || p.startsWith('/assets/')))).toEqual([]);

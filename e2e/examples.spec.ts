@@ -1,15 +1,7 @@
 // The example pages (examples/), each written as WebLLM's example of the same name with only
 // the import changed to "pop-llm" (mapped to src/index.ts by vite.config.ts), run on the
 // embedded model in Chromium; each test asserts what the page shows when it is done.
-//
-// Waiting on WebLLM's names in src/api/index.ts (the api work): once they are on main, this
-// file moves to e2e/examples.spec.ts, "examples" joins tsconfig.json's include (which also
-// type-checks examples/webllm_types.ts), and examples/package_app/ (the same fresh app in
-// WebLLM's names: CreateMLCEngine, CreateWebWorkerMLCEngine + WebWorkerMLCEngineHandler,
-// CreateWorkerEngine; passed against the api branch) replaces test/package_app/, with
-// test/package.spec.ts also comparing #inner. Run against the api branch, every page passes except
-// abort-reload's first step, which needs unload() to abort a reload in flight (WebLLM's
-// reloadController).
+
 import { test, expect, type Page } from '@playwright/test';
 
 /** Opens an example and waits for its stats label (written last); a page error fails at once. */
