@@ -1,15 +1,14 @@
 // The engine behind the WebLLM-style API, in whichever host owns the GPU (the worker, or
 // the page for tests): chat templates, stop strings, streaming chunks, usage, interrupts,
 // multi-turn KV reuse. Generation itself is engine/engine.ts.
-import { AbortError, EngineNotLoadedError, InvalidArgumentError, NoWebGPUError, type PopError } from '../errors.ts';
+import { AbortError, EngineNotLoadedError, InvalidArgumentError, type PopError } from '../errors.ts';
 import { renderChatTemplate } from '../model/chat_template.ts';
 import { fetchImage } from '../vision/image_fetch.ts';
 import type { ImageInput } from '../vision/image_input.ts';
 import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runtime.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
-import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
-import { cacheAvailable, cachedModelInfo, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
-import { readJsonObject, resolveModelUrl, urlSource } from '../model/source.ts';
+import { assertFits, type FitReport } from '../model/fit.ts';
+import { cacheAvailable, cachedSource, deleteCachedModel } from '../model/model_cache.ts';
 import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
 import { createGpuEngine } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
@@ -17,6 +16,7 @@ import { runtimeStats, type RuntimeStats } from '../engine/stats.ts';
 import type { GpuOps } from '../ops/gpu_ops.ts';
 import { TextStreamer, TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelSource } from '../model/source.ts';
+import { checkModelFit, contentOf } from './model_session.ts';
 import type {
   ChatCompletionMessageParam, ChatCompletionRequestBase, CompletionUsage, EngineConfig, FinishReason, InitProgressReport, SamplingRequest,
 } from './protocol.ts';
@@ -244,24 +244,7 @@ export class ChatEngine {
    * (nothing else is downloaded). Apps use it to grey out models.
    */
   async checkFit(model: string, o: { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; memoryBytes?: number } = {}): Promise<FitReport> {
-    // The small JSON files go through the cache too: the load that follows reads them there.
-    const net = o.useCache !== false && cacheAvailable() ? cachedSource(model, { hubBase: o.hubBase }) : urlSource(model, { hubBase: o.hubBase });
-    const json = (name: string, optional: boolean) => readJsonObject(net, name, optional);
-    const raw = (await json('config.json', false))!;
-    const index = await json('model.safetensors.index.json', true);
-    const bytes = await downloadSize(resolveModelUrl(model, o.hubBase), index);
-    const adapter = await navigator.gpu?.requestAdapter();
-    if (!adapter) throw new NoWebGPUError('no suitable GPU adapter');
-    let storageAvailable: number | undefined;
-    const est = await navigator.storage?.estimate?.().catch(() => undefined);
-    if (est?.quota !== undefined) {
-      const already = Object.values((await cachedModelInfo(model).catch(() => null))?.files ?? {}).reduce((a, b) => a + b, 0);
-      storageAvailable = Math.max(0, est.quota - (est.usage ?? 0)) + already;
-    }
-    const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable, memoryBytes: o.memoryBytes };
-    // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
-    const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
-    return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead });
+    return checkModelFit(model, o);
   }
 
   /** Removes a downloaded model from the browser cache. */
@@ -300,21 +283,6 @@ export class ChatEngine {
 }
 
 type Part = { type: string; text?: string; image_url?: { url: string } | string };
-
-/**
- * A message's content for the template: text, or (VLM with a template) text and image items;
- * without a template, images become the model's placeholder inline. `placeholder` null: text-only model.
- */
-function contentOf(m: ChatCompletionMessageParam, placeholder: string | null, templated: boolean): string | { type: string; text?: string }[] {
-  const c = (m as { content?: unknown }).content;
-  if (typeof c === 'string') return c;
-  if (!Array.isArray(c)) return '';
-  const parts = c as Part[];
-  if (parts.some((p) => p.type === 'image_url') && placeholder === null) throw new InvalidArgumentError('messages', 'this model does not accept images (it is text-only); send text only or load a vision-language model');
-  if (placeholder === null) return parts.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
-  const items = parts.map((p) => (p.type === 'image_url' ? { type: 'image' } : { type: 'text', text: p.text ?? '' }));
-  return templated ? items : items.map((p) => (p.type === 'image' ? placeholder : p.text)).join('');
-}
 
 /** The image URLs of all messages, in order. */
 function imageUrls(messages: ChatCompletionMessageParam[]): string[] {

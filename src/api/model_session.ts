@@ -375,7 +375,7 @@ type Part = { type: string; text?: string; image_url?: { url: unknown } | string
  * A message's content for the template: text, or (VLM with a template) text and image items;
  * without a template, images become the model's placeholder inline. `placeholder` null: text-only model.
  */
-function contentOf(m: ChatCompletionMessageParam, placeholder: string | null, templated: boolean): string | { type: string; text?: string }[] {
+export function contentOf(m: ChatCompletionMessageParam, placeholder: string | null, templated: boolean): string | { type: string; text?: string }[] {
   const c = (m as { content?: unknown }).content;
   if (typeof c === 'string') return c;
   if (!Array.isArray(c)) return '';
