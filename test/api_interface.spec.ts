@@ -37,7 +37,7 @@ test('the in-page engine and the worker client: the same calls, the same greedy 
       }
       const order: number[] = [];
       const [x, y] = await Promise.all(['The cat', 'One day'].map((p, i) => e.completions.create({ prompt: p, max_tokens: 5, temperature: 0, ignore_eos: true }).then((c: any) => (order.push(i), c.choices[0].text))));
-      const refused = await code(e.chat.completions.create({ n: 2, messages: [{ role: 'user', content: 'hi' }] }));
+      const refused = await code(e.chat.completions.create({ user: 'someone', messages: [{ role: 'user', content: 'hi' }] }));
       const invalid = await code(e.completions.create({ prompt: 'hi', temperature: -1 }));
       const s = await e.completions.create({ prompt: 'Once', max_tokens: 200, ignore_eos: true, stream: true });
       let n = 0, finish = null;
@@ -63,7 +63,7 @@ test('the in-page engine and the worker client: the same calls, the same greedy 
     expect(side.missing).toEqual([]);
     expect(side.shapes).toEqual(['delta', 'delta', 'delta', 'delta', 'delta', 'delta', 'length', 'usage']);
     expect(side.order).toEqual([0, 1]);
-    expect(side.refused).toEqual(['UNSUPPORTED_FIELD', 'n']);
+    expect(side.refused).toEqual(['UNSUPPORTED_FIELD', 'user']);
     expect(side.invalid).toEqual(['INVALID_REQUEST', 'request.temperature']);
     expect(side.finish).toBe('abort');
     expect(side.preAborted![0]).toBe('ABORTED');
