@@ -180,14 +180,7 @@ test.describe('WebGPU', () => {
   test('worker API: load faults typed across the worker, no GPU memory left, a pre-aborted reload runs nothing, the next load is clean', async ({ harness }) => {
     const r = await harness.evaluate(async (base) => {
       const pop = (globalThis as any).pop;
-      const code = async (f: () => Promise<unknown>) => {
-        try {
-          await f();
-          return 'ok';
-        } catch (x) {
-          return (x as any).code ?? `untyped ${(x as Error).name}: ${(x as Error).message}`;
-        }
-      };
+      const code = pop.outcomeCode;
       const e = await pop.CreateWorkerEngine(`${base}/good`);
       const greedy = async () => (await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true })).choices[0].text;
       const clean = await greedy();
@@ -240,14 +233,7 @@ test.describe('WebGPU', () => {
   test('a worker killed from outside (no error event): the pending stream and later calls reject WORKER_DIED; reload starts a fresh worker', async ({ harness }) => {
     const r = await harness.evaluate(async (base) => {
       const pop = (globalThis as any).pop;
-      const code = async (f: () => Promise<unknown>) => {
-        try {
-          await f();
-          return 'ok';
-        } catch (x) {
-          return (x as any).code ?? `untyped ${(x as Error).name}: ${(x as Error).message}`;
-        }
-      };
+      const code = pop.outcomeCode;
       const e = await pop.CreateWorkerEngine(`${base}/good`);
       const greedy = async () => (await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true })).choices[0].text;
       const clean = await greedy();
@@ -277,14 +263,7 @@ test.describe('WebGPU', () => {
   test('the device destroyed mid-decode and mid-prefill: DEVICE_LOST (never ABORTED); the next request reloads on a new device from the Cache API, clean text, memory back', async ({ harness }) => {
     const r = await harness.evaluate(async () => {
       const pop = (globalThis as any).pop;
-      const code = async (f: () => Promise<unknown>) => {
-        try {
-          await f();
-          return 'ok';
-        } catch (x) {
-          return (x as any).code ?? `untyped ${(x as Error).name}: ${(x as Error).message}`;
-        }
-      };
+      const code = pop.outcomeCode;
       const chat = new pop.ChatEngine();
       const model = '/models/stories260K';
       await chat.deleteCachedModel(model);

@@ -25,7 +25,17 @@ import { gemma4Cases } from './gemma4_cases.ts';
 import * as apiSampleCases from './api_sample_cases.ts';
 import { cachedModelInfo, cachedSource, deleteCachedModel } from '../src/model/model_cache.ts';
 
-const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, ChatEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, cachedSource, cachedModelInfo, deleteCachedModel };
+/** What a call ended with, for fault tests: 'ok', the typed error's code, or "untyped <name>: <message>". */
+async function outcomeCode(f: () => Promise<unknown>): Promise<string> {
+  try {
+    await f();
+    return 'ok';
+  } catch (x) {
+    return (x as { code?: string }).code ?? `untyped ${(x as Error).name}: ${(x as Error).message}`;
+  }
+}
+
+const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, ChatEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, outcomeCode, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;
