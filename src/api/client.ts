@@ -91,7 +91,7 @@ export interface HeartbeatOptions {
   intervalMs: number;
   timeoutMs: number;
 }
-export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 1_000, timeoutMs: 30_000 };
+export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 1_000, timeoutMs: 60_000 };
 
 export class WebWorkerMLCEngine implements MLCEngineInterface {
   readonly chat: { completions: ChatCompletionsApi };
