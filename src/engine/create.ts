@@ -28,6 +28,12 @@ export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: Gpu
   return dtype === 'f16' || ((dtype ?? 'auto') === 'auto' && gpu.features.shaderF16) ? 'f16' : 'f32';
 }
 
+/** 'auto' KV cache: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader); other values pass (Engine.load checks them). */
+export function resolveKvDtype(dtype: EngineOptions['kvDtype'], gpu: GpuDevice): EngineOptions['kvDtype'] {
+  if ((dtype ?? 'auto') !== 'auto') return dtype;
+  return gpu.features.shaderF16 ? 'f16' : 'f32';
+}
+
 /**
  * A device of its own (unless `opts.gpu`), the kernel probe, then the load. `opts.signal` is
  * honoured between each (ABORTED, stage 'kernel compile'), and a load that fails or is
@@ -50,7 +56,7 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
     if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
     aborted('kernel compile');
     const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-    const engine = await Engine.load(ops, source, { ...opts, weightDtype });
+    const engine = await Engine.load(ops, source, { ...opts, weightDtype, kvDtype: resolveKvDtype(opts.kvDtype, gpu) });
     // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
     const c = engine.config;
     await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
@@ -71,6 +77,7 @@ export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unk
     variants: ops.variants,
     quantization: engine.opts.quantization ?? 'none',
     weightDtype: engine.opts.weightDtype ?? 'f32',
+    kvDtype: engine.cache.dtype,
     f16Arithmetic: ops.halfCompute,
     probe: ops.probe,
     kernelProbe: ops.kernelProbe,

@@ -26,7 +26,7 @@ import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from 
 import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
 import { chooseModelKernels, type KernelChoice, type KernelProbeResult, type ModelKernelShapes } from './kernel_probe.ts';
-import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SampleReadback, type SeqView, type UploadOptions } from './ops.ts';
+import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvDtype, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SampleReadback, type SeqView, type UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -131,6 +131,17 @@ export class GpuOps implements Ops<GPUBuffer> {
     const b = this.pool.create(label, elements * 4);
     this.lengths.set(b, elements);
     return b;
+  }
+  allocKv(label: string, elements: number, dtype: KvDtype): GPUBuffer {
+    if (elements % 2) throw new InternalError(`allocKv ${label}: ${elements} values, must be even`);
+    return this.alloc(label, dtype === 'f16' ? elements / 2 : elements);
+  }
+  copyKvRows(layer: KvLayerStorage<GPUBuffer>, dstRow: number, srcRow: number, rows: number, width: number): void {
+    if (width % 2) throw new InternalError(`copyKvRows: width ${width} must be even`);
+    // An f16 row of `width` values is width / 2 words.
+    const words = layer.dtype === 'f16' ? width / 2 : width;
+    this.copyRows(layer.k, dstRow, layer.k, srcRow, rows, words);
+    this.copyRows(layer.v, dstRow, layer.v, srcRow, rows, words);
   }
   upload(label: string, data: Float32Array, opts: UploadOptions = {}): GPUBuffer {
     const plan = planSplit(data.length, opts, this.maxBindingBytes);
@@ -324,7 +335,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, ropeTable, norm);
   }
   kvWrite(layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, src: GPUBuffer, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, kNorm: HeadNorm<GPUBuffer> | null): void {
-    kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
+    kvWrite(this.ctx, { k: layer.k, v: layer.v, f16: layer.dtype === 'f16', pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
   }
   attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void {
     if (keyEnd && keyEnd !== this.keyEndsWritten) {
@@ -334,7 +345,7 @@ export class GpuOps implements Ops<GPUBuffer> {
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
       this.keyEndsWritten = keyEnd;
     }
-    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode });
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, kvF16: layer.dtype === 'f16', pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode });
   }
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void {
     if (attentionVariant(this.ctx, rows, 0) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);

@@ -1,11 +1,11 @@
 // The one interface between model code and a device. `forward.ts` calls only these ops;
 // `gpu_ops.ts` dispatches WGSL kernels, `reference/cpu_ops.ts` is the plain TypeScript twin
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
-import type { Activation, AttentionShape, FullAttentionShape, SampleParams } from '../core/op_types.ts';
+import type { Activation, AttentionShape, FullAttentionShape, KvDtype, SampleParams } from '../core/op_types.ts';
 import type { HalfSpec } from '../core/half.ts';
 import type { QuantInfo, QuantSpec } from '../core/quant.ts';
 
-export type { Activation, AttentionShape, FullAttentionShape, SampleParams, QuantSpec };
+export type { Activation, AttentionShape, FullAttentionShape, KvDtype, SampleParams, QuantSpec };
 
 /** One distinct token's logit adjustments for a sampling step (shaders/logits_adjust.wgsl). */
 export interface TokenAdjustment {
@@ -84,10 +84,12 @@ export interface RowUpload<T> {
   discard(): void;
 }
 
-/** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V. */
+/** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V (made by Ops.allocKv). */
 export interface KvLayerStorage<T> {
   k: T;
   v: T;
+  /** How the values are stored (default f32); kvWrite rounds to it, the attention kernels read it. */
+  dtype?: KvDtype;
 }
 
 /** What kernels need to address one sequence's pages. */
@@ -120,6 +122,13 @@ export interface Ops<T> {
    */
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): T;
   uploadU32(label: string, data: Uint32Array): T;
+  /**
+   * K or V storage of `elements` values (a multiple of 2) in `dtype`: f16 takes two bytes a value on
+   * the GPU (pairs of halves in u32 words); the CPU twin keeps f32 arrays of f16-rounded values.
+   */
+  allocKv(label: string, elements: number, dtype: KvDtype): T;
+  /** Copies `rows` K and V rows of `width` values (even) within one layer's storage (copy on write of a shared page). */
+  copyKvRows(layer: KvLayerStorage<T>, dstRow: number, srcRow: number, rows: number, width: number): void;
   writeU32(dst: T, data: Uint32Array): void;
   free(t: T): void;
 

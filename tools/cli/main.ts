@@ -20,9 +20,10 @@ const USAGE = `usage:
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
                    off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
-  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--json]
+  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--timeout-s 900] [--json]
                    (WebLLM 0.2.79 and pop-llm on one random q4f32_1 Qwen2.5-0.5B folder in MLC layout,
-                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids)
+                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids,
+                   pop-llm's GPU bytes vs 1.25 x (shards + KV + 64 MB); --timeout-s: each page's budget)
 
   pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--image FILE ...] [--budget NATS]
                    [--context N] [--continuation N] [--json]
