@@ -9,6 +9,7 @@ import { matmul } from '../src/kernels/matmul.ts';
 import { attention, AttentionScratch } from '../src/kernels/attention.ts';
 import { attentionFull } from '../src/kernels/vision.ts';
 import { matmulQ4 } from '../src/kernels/matmul_q4.ts';
+import { matvecQ4Glu, matvecQ4Norm } from '../src/kernels/matvec_fused.ts';
 import { halfComputeWorks, matmulF16 } from '../src/kernels/matmul_f16.ts';
 import type { KvDtype, KvLayerStorage, SeqView } from '../src/ops/ops.ts';
 import { halfToFloat } from '../src/core/float_bits.ts';
@@ -190,6 +191,42 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         let quantErr = 0;
         if (!gains) for (let i = 0; i < w.length; i++) quantErr = Math.max(quantErr, Math.abs(w[i] - wq[i]));
         return { ...compare(await g.read(out, m * n), want), extra: { quantErr } };
+      }
+      case 'norm_matmul':
+      case 'glu_matmul': {
+        // The decode fusions (src/kernels/matvec_fused.ts) against the CPU twin's two ops on the same
+        // dequantized weights: variant 'fused' dispatches the fused kernel itself (any M); 'ops' goes
+        // through GpuOps.normMatmul / gluMatmul with the probe's choice set to fused (M = 1 fuses,
+        // M > 1 and split weights run apart); 'separate' forces the separate passes.
+        const { m, n, k, bias = false, accumulate = false, gain = true, act = 'silu', variant, scheme } = c;
+        const glu = c.op === 'glu_matmul';
+        const xk = glu ? 2 * k : k;
+        const x = randn(r, m * xk, glu ? 3 : 2), w = randn(r, n * k), b = bias ? randn(r, n) : null, gn = gain ? randn(r, k) : null;
+        const y0 = randn(r, m * n);
+        const quant = { scheme, cols: k };
+        const wq = cpu.upload('case', w, { quant });
+        const want = Float32Array.from(y0);
+        if (glu) cpu.gluMatmul(want, x, act, wq, m, n, k, { accumulate, hidden: new Float32Array(m * k) });
+        else cpu.normMatmul(want, x, gn, 1e-5, wq, m, n, k, { bias: b, normed: new Float32Array(m * k) });
+        const out = upl(y0);
+        const gs = c.maxBindingBytes ? await gpuSplit(c.maxBindingBytes) : g;
+        const wb = gs.upload('case', w, { quant, cols: k }); held.push(wb);
+        const xb = upl(x), bb = b ? upl(b) : null, gb = gn ? upl(gn) : null;
+        if (variant === 'fused') {
+          const args = { out, x: xb, w: wb, bias: bb, m, n, k, accumulate, xOffset: 0, yOffset: 0 };
+          if (glu) matvecQ4Glu(g.ctx, args, g.quantInfo(wb)!, act);
+          else matvecQ4Norm(g.ctx, args, g.quantInfo(wb)!, gb, 1e-5);
+        } else {
+          const before = gs.kernelChoice;
+          gs.kernelChoice = { ...before, normMatvec: variant === 'ops' ? 'matvec_q4_norm' : 'separate', gluMatvec: variant === 'ops' ? 'matvec_q4_glu' : 'separate' };
+          try {
+            if (glu) gs.gluMatmul(out, xb, act, wb, m, n, k, { accumulate, hidden: alloc(m * k) });
+            else gs.normMatmul(out, xb, gb, 1e-5, wb, m, n, k, { bias: bb, normed: alloc(m * k) });
+          } finally {
+            gs.kernelChoice = before;
+          }
+        }
+        return { ...compare(await gs.read(out, m * n), want), extra: gs.splitInfo(wb) ? { parts: gs.splitInfo(wb)!.parts.length } : undefined };
       }
       case 'matmul_f16': {
         // The f16-storage kernels against the CPU twin on the same f16-rounded weights (CpuOps.upload

@@ -44,6 +44,18 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `matmul_q4 ${scheme} column gains 37x96x64 (deep K/V)`, op: 'matmul_q4', scheme, m: 37, n: 96, k: 64, gainRows: 16, bias: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_q4', scheme, m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
   ]),
+  // Decode fusions (RMSNorm / GLU folded into the q4 GEMV's load): the kernel itself at any M, through
+  // GpuOps with the probe's choice set to fused, and the separate passes; K % 32 != 0, N not a multiple of the
+  // 16-row workgroup, N < one workgroup, M = 3, gain / bias / accumulate, a weight in row parts (runs apart).
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => (scheme === 'q4' ? ['fused', 'ops', 'separate'] : ['fused', 'ops']).flatMap((variant) => [
+    { name: `norm_matmul ${scheme} ${variant} 1x37x172 gain+bias`, op: 'norm_matmul', scheme, variant, m: 1, n: 37, k: 172, bias: true, tol: F32_DOT },
+    { name: `norm_matmul ${scheme} ${variant} 3x21x64 no gain (M = 3)`, op: 'norm_matmul', scheme, variant, m: 3, n: 21, k: 64, gain: false, tol: F32_DOT },
+    { name: `norm_matmul ${scheme} ${variant} 1x5x100 (N < one workgroup)`, op: 'norm_matmul', scheme, variant, m: 1, n: 5, k: 100, tol: F32_DOT },
+    { name: `glu_matmul ${scheme} ${variant} silu 1x37x172 accumulate`, op: 'glu_matmul', scheme, variant, m: 1, n: 37, k: 172, accumulate: true, tol: F32_DOT },
+    { name: `glu_matmul ${scheme} ${variant} gelu_tanh 3x21x100 (M = 3)`, op: 'glu_matmul', scheme, variant, m: 3, n: 21, k: 100, act: 'gelu_tanh', tol: F32_DOT },
+  ])),
+  { name: 'norm_matmul q4 ops, weight in row parts (runs apart)', op: 'norm_matmul', scheme: 'q4', variant: 'ops', m: 1, n: 64, k: 64, maxBindingBytes: 1024, tol: F32_DOT },
+  { name: 'glu_matmul q4 ops, weight in row parts (runs apart)', op: 'glu_matmul', scheme: 'q4', variant: 'ops', m: 1, n: 64, k: 64, maxBindingBytes: 1024, tol: F32_DOT },
   // f16 weight storage (core unpack2x16float, f32 math) vs the CPU twin on the same f16-rounded weights.
   ...['regblock_f16w', 'matvec_f16w', 'tiled_f16w', 'matvec_wg_f16w'].flatMap((variant) => [
     { name: `matmul_f16 ${variant} 7x172x64`, op: 'matmul_f16', variant, m: 7, n: 172, k: 64, tol: F32_DOT },

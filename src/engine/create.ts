@@ -59,7 +59,7 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
     const engine = await Engine.load(ops, source, { ...opts, weightDtype, kvDtype: resolveKvDtype(opts.kvDtype, gpu) });
     // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
     const c = engine.config;
-    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
+    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow, activation: c.activation }, { useCache: opts.probeCache });
     aborted('kernel compile');
     return engine;
   } catch (e) {
@@ -111,6 +111,8 @@ export function kernelReport(ops: GpuOps): KernelFamilyReport[] {
   const k = ops.kernelProbe;
   const gbps = (t: Record<string, { gbps: number }>) => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, v.gbps]));
   if (k?.matvecQ4) out.push({ family: 'matvec_q4 (decode GEMV, int4)', choice: k.matvecQ4.choice, shape: k.matvecQ4.shape, timings: gbps(k.matvecQ4.timings), unit: 'GB/s', failed: k.matvecQ4.failed, cached: k.cached });
+  if (k?.normMatvec) out.push({ family: 'rms_norm + matvec_q4 (decode, fused or apart)', choice: k.normMatvec.choice, shape: k.normMatvec.shape, timings: gbps(k.normMatvec.timings), unit: 'GB/s', failed: k.normMatvec.failed, cached: k.cached });
+  if (k?.gluMatvec) out.push({ family: 'glu + matvec_q4 (decode down, fused or apart)', choice: k.gluMatvec.choice, shape: k.gluMatvec.shape, timings: gbps(k.gluMatvec.timings), unit: 'GB/s', failed: k.gluMatvec.failed, cached: k.cached });
   if (k) out.push({ family: 'attention (decode)', choice: k.attentionDecode.choice, shape: k.attentionDecode.shape, timings: gbps(k.attentionDecode.timings), unit: 'GB/s', failed: k.attentionDecode.failed, cached: k.cached });
   return out;
 }

@@ -16,6 +16,7 @@ import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { gateMul, headNorm, scale } from '../kernels/per_layer.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
+import { matvecQ4Glu, matvecQ4Norm } from '../kernels/matvec_fused.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
 import { halfLayout, packHalf, packHalfWords, type HalfInfo } from '../core/half.ts';
 import { quantLayout, quantizeQ4, type QuantInfo } from '../core/quant.ts';
@@ -79,7 +80,7 @@ export class GpuOps implements Ops<GPUBuffer> {
    * The per-model kernel choices (src/ops/kernel_probe.ts times them on the model's shapes at
    * load): the q4 GEMV and the one-row attention. Defaults are SwiftShader's fastest.
    */
-  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', attentionDecode: 'split_keys' };
+  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', attentionDecode: 'split_keys', normMatvec: 'separate', gluMatvec: 'separate' };
   /** What that probe measured, for stats and bench (null: not probed, defaults used). */
   kernelProbe: KernelProbeResult | null = null;
 
@@ -111,7 +112,7 @@ export class GpuOps implements Ops<GPUBuffer> {
    * model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
    * context, capped for the timing; flash-decoding's partials are sized for `context`.
    */
-  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys'> & { context: number }, opts: { useCache?: boolean } = {}): Promise<KernelProbeResult> {
+  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys'> & { context: number; activation?: Activation }, opts: { useCache?: boolean } = {}): Promise<KernelProbeResult> {
     const { context, ...rest } = shapes;
     const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), quantized: this.quantized > 0 }, this.attnScratch, opts);
     this.kernelChoice = choice;
@@ -121,7 +122,8 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
 
   get variants(): Record<string, string> {
-    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: this.kernelChoice.matvecQ4 } : {};
+    const kc = this.kernelChoice;
+    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: kc.matvecQ4, norm_matvec_q4: kc.normMatvec ?? 'separate', glu_matvec_q4: kc.gluMatvec ?? 'separate' } : {};
     const v = this.matmulVariants, hc = this.halfCompute;
     const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
     return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.gpu.isSoftware ? 'gemm' : 'rows8'} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
@@ -330,6 +332,23 @@ export class GpuOps implements Ops<GPUBuffer> {
     if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4);
     else if (h) matmulF16(this.ctx, this.matmulVariants, args, h, this.halfCompute);
     else matmul(this.ctx, this.matmulVariants, args);
+  }
+  normMatmul(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer | null, eps: number, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; normed: GPUBuffer }): void {
+    const q = m === 1 && this.kernelChoice.normMatvec === 'matvec_q4_norm' ? this.fusable(w, k) : null;
+    if (q) return matvecQ4Norm(this.ctx, { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: false, xOffset: 0, yOffset: 0 }, q, gain, eps);
+    this.rmsNorm(opt.normed, x, gain, m, k, eps);
+    this.matmul(out, opt.normed, w, m, n, k, { bias: opt.bias });
+  }
+  gluMatmul(out: GPUBuffer, gu: GPUBuffer, act: Activation, w: GPUBuffer, m: number, n: number, k: number, opt: { accumulate?: boolean; hidden: GPUBuffer }): void {
+    const q = m === 1 && this.kernelChoice.gluMatvec === 'matvec_q4_glu' ? this.fusable(w, k) : null;
+    if (q) return matvecQ4Glu(this.ctx, { out, x: gu, w, m, n, k, bias: null, accumulate: !!opt.accumulate, xOffset: 0, yOffset: 0 }, q, act);
+    this.glu(opt.hidden, gu, m, k, act);
+    this.matmul(out, opt.hidden, w, m, n, k, { accumulate: opt.accumulate });
+  }
+  /** The packed layout of a q4 weight the fused GEMVs can read (one buffer, no column gains, K % 4 == 0), else null. */
+  private fusable(w: GPUBuffer, k: number): QuantInfo | null {
+    const q = this.splits.has(w) ? undefined : this.quant.get(w);
+    return q && !q.gainsOffset && k % 4 === 0 ? q : null;
   }
   rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {
     rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, ropeTable, norm);

@@ -138,6 +138,17 @@ export interface Ops<T> {
   rmsNorm(out: T, x: T, gain: T | null, rows: number, dim: number, eps: number): void;
   /** out[r, n] (+)= sum_k x[xRow + r, k] * w[n, k] + bias[n], rows r < m, written at outRow + r. */
   matmul(out: T, x: T, w: T, m: number, n: number, k: number, opt?: { bias?: T | null; accumulate?: boolean; xRow?: number; outRow?: number }): void;
+  /**
+   * out = matmul(rmsNorm(x, gain, eps), w) (+ bias): a norm and the projection that reads it. `normed`
+   * ([m, k]) is where a device that runs them apart writes the normed rows; its contents after the call
+   * are unspecified. GpuOps folds the norm into the q4 GEMV's load at M = 1 when its probe chose that.
+   */
+  normMatmul(out: T, x: T, gain: T | null, eps: number, w: T, m: number, n: number, k: number, opt: { bias?: T | null; normed: T }): void;
+  /**
+   * out (+)= matmul(act(gu[r, :k]) * gu[r, k:], w): the MLP's gated activation and down projection
+   * (gu rows are 2k wide). `hidden` ([m, k]) as `normed` above; GpuOps fuses as normMatmul does.
+   */
+  gluMatmul(out: T, gu: T, act: Activation, w: T, m: number, n: number, k: number, opt: { accumulate?: boolean; hidden: T }): void;
   /** Rotate-half RoPE in place on `heads` heads starting at column `colOffset` of rows with `rowStride`; optional per-head norm first. */
   rope(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: T, norm: HeadNorm<T> | null): void;
   /** Writes K (after optional k-norm and RoPE) and V of `rows` tokens at positions startPos.. into the cache pages. */

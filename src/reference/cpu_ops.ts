@@ -106,6 +106,15 @@ export class CpuOps implements Ops<Float32Array> {
     }
   }
 
+  normMatmul(out: Float32Array, x: Float32Array, gain: Float32Array | null, eps: number, w: Float32Array, m: number, n: number, k: number, opt: { bias?: Float32Array | null; normed: Float32Array }): void {
+    this.rmsNorm(opt.normed, x, gain, m, k, eps);
+    this.matmul(out, opt.normed, w, m, n, k, { bias: opt.bias });
+  }
+  gluMatmul(out: Float32Array, gu: Float32Array, act: Activation, w: Float32Array, m: number, n: number, k: number, opt: { accumulate?: boolean; hidden: Float32Array }): void {
+    this.glu(opt.hidden, gu, m, k, act);
+    this.matmul(out, opt.hidden, w, m, n, k, { accumulate: opt.accumulate });
+  }
+
   rope(x: Float32Array, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: Float32Array, norm: HeadNorm<Float32Array> | null): void {
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < heads; h++) {
