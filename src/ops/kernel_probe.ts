@@ -384,8 +384,11 @@ async function probeAttentionDecode(ctx: KernelContext, s: ModelKernelShapes, sc
 const round = (v: number) => Number(v.toPrecision(4));
 
 /** The kernel choices for a model on this adapter: cached by adapter and shape, else probed. */
-export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
-  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(shapes)}`;
+export async function chooseModelKernels(ctx: KernelContext, given: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
+  // One cache key whether or not the caller names the default activation.
+  const shapes = { ...given, activation: given.activation ?? 'silu' };
+  // The shape's fields in name order: the same key whatever order the caller built them in.
+  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(Object.fromEntries(Object.entries(shapes).sort(([a], [b]) => (a < b ? -1 : 1))))}`;
   const useCache = opts.useCache !== false && typeof indexedDB !== 'undefined';
   const valid = (r: KernelProbeResult) => DECODE_ATTENTION_VARIANTS.includes(r.attentionDecode?.choice as AttentionVariant)
     && (!shapes.quantized || (!!MATMUL_Q4_VARIANTS[r.matvecQ4?.choice ?? ''] && ['separate', 'matvec_q4_norm'].includes(r.normMatvec?.choice ?? '') && ['separate', 'matvec_q4_glu'].includes(r.gluMatvec?.choice ?? '')));

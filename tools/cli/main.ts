@@ -16,7 +16,7 @@ const USAGE = `usage:
                    [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,2/3]
-                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--json]
+                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--kv-dtype auto|f32|f16] [--json]
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
                    off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
@@ -38,7 +38,7 @@ const USAGE = `usage:
   calibrate --image FILE (repeatable, VLMs): image i is paired with the text's i-th paragraph (or i-th
   equal part); the loss is measured on the text after the image.
   Each bench model prints its memory after load: GPU bytes (weights, KV cache, scratch; peak) and the
-  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights.
+  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights; --kv-dtype f16 stores the KV cache in halves.
   --host chromium|node (bench, generate): chromium (default) runs the page in headless Chromium;
   node would run the engine under Node on the npm 'webgpu' package (Dawn): it checks Dawn and an
   adapter and ends with a typed error saying why it cannot run (the Node engine is not built yet).
