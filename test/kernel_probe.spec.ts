@@ -33,7 +33,7 @@ test('kernel probe: every q4 GEMV and decode attention candidate passes its chec
 test('kernel probe with prefill: every f32 / q4 GEMM and prefill attention candidate passes its check, is timed (GFLOP/s); SwiftShader keeps the register-blocked GEMMs and the GEMM attention path', async ({ harness }) => {
   const r = await call(harness, 'kernelProbe', TINY, 'q4', true);
   test.info().annotations.push({ type: 'kernel probe (prefill)', description: JSON.stringify(r.atLoad) });
-  const families = [['matmulPrefill', ['regblock', 'regblock_quad', 'tiled']], ['matmulQ4', ['regblock_q4', 'tiled_q4']], ['attentionPrefill', ['gemm', 'rows8', 'flash']]] as const;
+  const families = [['matmulPrefill', ['regblock', 'regblock_quad', 'tiled', 'tiled_db']], ['matmulQ4', ['regblock_q4', 'tiled_q4']], ['attentionPrefill', ['gemm', 'rows8', 'flash']]] as const;
   for (const [family, candidates] of families) {
     const f = r.atLoad[family];
     expect(f.failed, family).toEqual([]);

@@ -18,7 +18,7 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'rms_norm 5x64 gain', op: 'rms_norm', rows: 5, dim: 64, gain: true, tol: F32_EXACT },
   { name: 'rms_norm 3x576 no gain', op: 'rms_norm', rows: 3, dim: 576, gain: false, tol: F32_EXACT },
   { name: 'rms_norm 2x172 in place', op: 'rms_norm', rows: 2, dim: 172, gain: true, inplace: true, tol: F32_EXACT },
-  ...['regblock', 'regblock_quad', 'tiled', 'matvec', 'matvec_wg'].flatMap((variant) => [
+  ...['regblock', 'regblock_quad', 'tiled', 'tiled_db', 'matvec', 'matvec_wg'].flatMap((variant) => [
     { name: `matmul ${variant} 7x172x64`, op: 'matmul', variant, m: 7, n: 172, k: 64, tol: F32_DOT },
     { name: `matmul ${variant} 1x100x12 bias`, op: 'matmul', variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
     { name: `matmul ${variant} 33x100x12 accumulate`, op: 'matmul', variant, m: 33, n: 100, k: 12, accumulate: true, tol: F32_DOT },
@@ -69,7 +69,7 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention decode hd 256 window 20', op: 'attention', rows: 1, startPos: 50, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
   // The GEMM path (software adapters' prefill) over each f32 matmul variant: causal band, GQA
   // stacking, keys not a multiple of 4, sliding window, and key ends (bidirectional spans).
-  ...['regblock', 'regblock_quad', 'tiled'].flatMap((gemmMatmul) => [
+  ...['regblock', 'regblock_quad', 'tiled', 'tiled_db'].flatMap((gemmMatmul) => [
     { name: `attention gemm/${gemmMatmul}: 37 rows GQA 9/3 hd 64`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 37, startPos: 0, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention gemm/${gemmMatmul}: 21 rows after 50 cached, window 30`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 21, startPos: 50, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 30, tol: F32_DOT },
     { name: `attention gemm/${gemmMatmul}: 40 rows at pos 7, image span [12, 30)`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 40, startPos: 7, heads: 8, kvHeads: 4, headDim: 16, pageSize: 16, spans: [[12, 30]], tol: F32_DOT },
