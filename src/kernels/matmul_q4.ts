@@ -1,6 +1,6 @@
 // Y[M, N] (+)= X[M, K] · dequant(W)[N, K]^T (+ bias) over int4 weights packed by
-// src/core/quant.ts: the prefill GEMM (register-blocked, dequantized in registers) and the
-// decode GEMV. Same binding layout as matmul.ts; Params add the packed buffer's scalesOffset
+// src/core/quant.ts: the prefill GEMM (register-blocked, dequantized in registers; or
+// workgroup-tiled, dequantized while the tile is loaded) and the decode GEMV. Same binding layout as matmul.ts; Params add the packed buffer's scalesOffset
 // and minsOffset (u32 words), and column gains (POP's deep K/V, GEMM kernel only). GpuOps.matmul
 // routes here when the weight buffer is quantized.
 import matmulQ4Code from '../../shaders/matmul_q4.wgsl?raw';
