@@ -246,7 +246,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       else process.stdout.write(`\n${bm.model} (${quant}): not loaded: ${refusal.code} ${refusal.message}\n`);
       continue;
     }
-    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant });
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant, probePrefill: true });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);

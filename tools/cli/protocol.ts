@@ -51,6 +51,8 @@ export interface LoadRequest {
   prefillChunk?: number;
   /** int4 weight-only quantization on load (EngineOptions.quantization; default 'none'). */
   quantization?: 'none' | 'q4' | 'q4-asym';
+  /** Also time prefill's kernels at load (GpuEngineOptions.probePrefill; bench sets it, to report them). */
+  probePrefill?: boolean;
 }
 
 /** Memory of one load (tools/cli/memory.ts). */
