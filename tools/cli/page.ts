@@ -36,9 +36,19 @@ async function wrap<T>(fn: () => Promise<T>): Promise<Reply<T>> {
   }
 }
 
+let folderSource: ((dir: string) => ModelSource) | null = null;
+/** Where this code runs in Node (tools/node/dawn_engine.ts): how a `folder` model is read from disk. */
+export function useFolderSource(open: (dir: string) => ModelSource): void {
+  folderSource = open;
+}
+
 function sourceFor(req: LoadRequest): ModelSource {
   const m = req.model;
   if (m.kind === 'url') return { ...urlSource(m.url), id: m.id };
+  if (m.kind === 'folder') {
+    if (!folderSource) throw new InvalidArgumentError('model', `a local folder (${m.path}) is read only by a host with a file system`);
+    return { ...folderSource(m.path), id: m.id };
+  }
   // Big random models are written as bf16 (half the bytes); the loader converts. The weight
   // file is drawn while the loader reads it (randomModelSource), so the page never holds it.
   const text = (m.config.text_config ?? m.config) as Record<string, unknown>;
