@@ -11,7 +11,7 @@ import { writeSync } from 'node:fs';
 import { NoWebGPUError } from '../../src/errors.ts';
 import { folderSource } from './fs_source.ts';
 import type { Reply } from '../cli/protocol.ts';
-import { NODE_WEBGPU_ADVICE, type ChildMessage, type ParentMessage } from './node_protocol.ts';
+import { NODE_DAWN_PACKAGE_ADVICE, NODE_WEBGPU_ADVICE, type ChildMessage, type ParentMessage } from './node_protocol.ts';
 
 const CRUMB_FD = 4;
 const crumb = (step: string): void => {
@@ -26,6 +26,12 @@ const errorInfo = (e: unknown) => {
   const err = e as { code?: unknown; message?: unknown; fields?: Record<string, unknown> };
   return { code: typeof err?.code === 'string' ? err.code : 'INTERNAL', message: typeof err?.message === 'string' ? err.message : String(e), fields: err?.fields ?? {} };
 };
+/** NO_WEBGPU with its advice kept apart, so that the parent can add Dawn's warnings to the reason. */
+class NoDawnError extends NoWebGPUError {
+  constructor(reason: string, readonly advice: string) {
+    super(reason, advice);
+  }
+}
 
 /** Wraps the GPUDevice calls that compile WGSL so that each leaves a breadcrumb first. */
 function traceCompiles(proto: GPUDevice): void {
@@ -50,7 +56,7 @@ async function start(): Promise<void> {
     const name = 'webgpu'; // a runtime name: the package is optional
     dawn = (await import(/* @vite-ignore */ name)) as typeof dawn;
   } catch (e) {
-    throw new NoWebGPUError(`the npm package 'webgpu' (Dawn) did not load: ${(e as Error).message.split('\n')[0]}`, NODE_WEBGPU_ADVICE);
+    throw new NoDawnError(`the npm package 'webgpu' (Dawn) did not load: ${(e as Error).message.split('\n')[0]}`, NODE_DAWN_PACKAGE_ADVICE);
   }
   for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   const flags = (process.env.POP_LLM_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
@@ -61,9 +67,9 @@ async function start(): Promise<void> {
   try {
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
-    throw new NoWebGPUError(`Dawn's requestAdapter failed: ${(e as Error).message}`, NODE_WEBGPU_ADVICE);
+    throw new NoDawnError(`Dawn's requestAdapter failed: ${(e as Error).message}`, NODE_WEBGPU_ADVICE);
   }
-  if (!adapter) throw new NoWebGPUError('Dawn found no WebGPU adapter', NODE_WEBGPU_ADVICE);
+  if (!adapter) throw new NoDawnError('Dawn found no WebGPU adapter', NODE_WEBGPU_ADVICE);
   const i = adapter.info;
   const info = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
   traceCompiles((globalThis as unknown as { GPUDevice: { prototype: GPUDevice } }).GPUDevice.prototype);
@@ -71,6 +77,12 @@ async function start(): Promise<void> {
   const nav = (globalThis as { navigator?: object }).navigator;
   if (nav) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
   else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
+  // The bench's JS-heap figures (tools/cli/memory.ts read Chrome's performance.memory): here
+  // V8's heap plus ArrayBuffer backing stores, as Chrome counts them.
+  if (!('memory' in performance)) Object.defineProperty(performance, 'memory', { get: () => {
+    const m = process.memoryUsage();
+    return { usedJSHeapSize: m.heapUsed + m.arrayBuffers };
+  } });
   crumb('loading the engine');
   const page = await import('../cli/page.ts');
   page.useFolderSource(folderSource);
@@ -99,7 +111,8 @@ process.on('disconnect', () => process.exit(0));
 const fatal = (e: unknown): void => {
   crumb(`fatal ${(e as Error)?.message ?? e}`);
   if (!process.send) process.exit(1);
-  process.send({ type: 'fatal', error: errorInfo(e) } satisfies ChildMessage, () => process.exit(1));
+  const advice = e instanceof NoDawnError ? e.advice : undefined;
+  process.send({ type: 'fatal', error: errorInfo(e), advice } satisfies ChildMessage, () => process.exit(1));
 };
 process.on('uncaughtException', fatal);
 start().catch(fatal);

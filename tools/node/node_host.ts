@@ -53,7 +53,7 @@ function dawnWarnings(stderr: string): string {
 }
 
 /** The engine in a Node process on Dawn; every way it fails is a typed error. */
-class NodeEngineLink implements EngineLink {
+export class NodeEngineLink implements EngineLink {
   onToken: ((id: number, text: string) => void) | null = null;
   adapter: AdapterInfo | null = null;
   private readonly pending = new Map<number, { ok: (r: Reply<unknown>) => void; fail: (e: Error) => void }>();
@@ -66,6 +66,7 @@ class NodeEngineLink implements EngineLink {
   private lastBeat = Date.now();
   private exited: Error | null = null;
   private fatal: CliErrorInfo | null = null;
+  private fatalAdvice: string | null = null;
   private readonly watchdog: ReturnType<typeof setInterval>;
   private readonly onParentExit = () => this.child.kill('SIGKILL');
 
@@ -82,15 +83,19 @@ class NodeEngineLink implements EngineLink {
     child.on('message', (m: ChildMessage) => this.message(m));
     child.on('exit', (code, signal) => this.exit(code, signal));
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastBeat > this.stallMs) {
-        this.stalled = true;
+      // From ready on (starting has its own limit, startMs): module loading is not a hang.
+      if (this.isReady && Date.now() - this.lastBeat > this.stallMs) {
+        this.killedFor = `no sign of life for ${Math.round(this.stallMs / 1000)} s, killed`;
         child.kill('SIGKILL');
       }
     }, 1000);
     this.watchdog.unref();
     process.once('exit', this.onParentExit);
   }
-  private stalled = false;
+  /** Why this side killed the process (a hang), if it did. */
+  private killedFor: string | null = null;
+  private isReady = false;
+  private readonly t0 = performance.now();
 
   private output(s: string): void {
     this.stderr = (this.stderr + s).slice(-8192);
@@ -98,6 +103,8 @@ class NodeEngineLink implements EngineLink {
   }
 
   private crumb(line: string): void {
+    this.lastBeat = Date.now();
+    if (process.env.POP_LLM_DEBUG) process.stderr.write(`[node host ${((performance.now() - this.t0) / 1000).toFixed(2)} s] ${line}\n`);
     if (line.startsWith('pipeline ')) (this.compiling = line.slice(9)), (this.lastPipeline = this.compiling);
     else if (line.startsWith('compiled ')) this.compiling = null;
     else if (line.startsWith('shader ')) this.lastPipeline = line.slice(7);
@@ -113,8 +120,8 @@ class NodeEngineLink implements EngineLink {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       p?.ok(m.reply);
-    } else if (m.type === 'fatal') this.fatal = m.error;
-    else if (m.type === 'ready') this.adapter = m.adapter;
+    } else if (m.type === 'fatal') (this.fatal = m.error), (this.fatalAdvice = m.advice ?? null);
+    else if (m.type === 'ready') (this.adapter = m.adapter), (this.isReady = true);
   }
 
   /** Why the process is gone, as a typed error. */
@@ -123,10 +130,11 @@ class NodeEngineLink implements EngineLink {
       const f = this.fatal;
       const reason = typeof f.fields?.reason === 'string' ? f.fields.reason : f.message;
       const warn = dawnWarnings(this.stderr);
-      if (f.code === 'NO_WEBGPU') return new NoWebGPUError(warn ? `${reason}; Dawn said: ${warn}` : reason, NODE_WEBGPU_ADVICE);
+      // The child's advice (the package's, or the driver's) is kept; Dawn's warnings join the reason.
+      if (f.code === 'NO_WEBGPU') return new NoWebGPUError(warn ? `${reason}; Dawn said: ${warn}` : reason, this.fatalAdvice ?? NODE_WEBGPU_ADVICE);
       return fromSerialized({ name: 'PopError', code: f.code as PopErrorCode, message: f.message, fields: (f.fields ?? {}) as Record<string, string> });
     }
-    const how = this.stalled ? `no sign of life for ${Math.round(this.stallMs / 1000)} s, killed` : signal ? `signal ${signal}` : `exit code ${code}`;
+    const how = this.killedFor ?? (signal ? `signal ${signal}` : `exit code ${code}`);
     const step = this.compiling ? `compiling the shader pipeline ${this.compiling}` : this.step + (this.lastPipeline ? ` (last shader pipeline compiled: ${this.lastPipeline})` : '');
     return new GpuProcessCrashedError('node', how, step, describeAdapter(this.adapter), dawnWarnings(this.stderr));
   }
@@ -146,7 +154,7 @@ class NodeEngineLink implements EngineLink {
     return new Promise((ok, fail) => {
       if (this.exited) return fail(this.exited);
       const timer = setTimeout(() => {
-        this.stalled = true;
+        this.killedFor = `not started after ${Math.round(startMs / 1000)} s, killed`;
         this.child.kill('SIGKILL');
       }, startMs);
       const check = (m: ChildMessage) => {
@@ -164,6 +172,16 @@ class NodeEngineLink implements EngineLink {
       this.pending.set(id, { ok: ok as (r: Reply<unknown>) => void, fail });
       this.child.send({ type: 'call', id, fn, args: [arg, arg2] } satisfies ParentMessage);
     });
+  }
+
+  /** The engine process (tests send it signals). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The pipeline being compiled now, if any (from the process's breadcrumbs). */
+  get compilingPipeline(): string | null {
+    return this.compiling;
   }
 
   folder(dir: string): ModelSpec {
@@ -188,7 +206,7 @@ class NodeEngineLink implements EngineLink {
 export async function startNodeEngine(o: NodeEngineOptions = {}): Promise<NodeEngineLink> {
   const adapter = o.adapter ?? process.env.POP_LLM_WEBGPU_ADAPTER ?? 'default';
   const stallS = Number(process.env.POP_LLM_NODE_STALL_S);
-  const child = spawn(process.execPath, [CHILD], { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'], env: childEnv(adapter) });
+  const child = spawn(process.execPath, ['--expose-gc', CHILD], { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'], env: childEnv(adapter) });
   const link = new NodeEngineLink(child, o.stallMs ?? (stallS > 0 ? stallS * 1000 : 300_000));
   try {
     await link.ready(o.startMs ?? 120_000);
