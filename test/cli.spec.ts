@@ -127,7 +127,7 @@ test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in i
 test('cli bench --gemm: GEMM-alone and whole-prefill GFLOP/s lines', async () => {
   const r = await cli(['bench', '--model', 'public/models/stories260K', '--prompt-tokens', '32', '--pop', 'exact', '--max-tokens', '2', '--gemm', '--json']);
   expect(r.code, r.stderr).toBe(0);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind !== 'memory' && l.kind !== 'kernel_choice');
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind !== 'memory' && l.kind !== 'engine' && l.kind !== 'kernel_choice');
   // No 'off' run: no speedup and no whole-prefill line, but the reference GEMM and the model's GEMMs.
   expect(lines.map((l) => l.kind ?? 'run')).toEqual(['run', 'gemm_target', 'gemm']);
   expect(lines[0].speedup_vs_off).toBeNull();

@@ -120,6 +120,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
       numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, bosTokenId: c.bosTokenId,
       contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
       variants: d.variants as Record<string, string>, adapter: d.adapter, kernels: d.kernels as ModelInfo['kernels'],
+      weightDtype: d.weightDtype as string, f16Arithmetic: !!d.f16Arithmetic, features: d.features as Record<string, boolean>,
       vision: engine.vision ? {
         layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.kind === 'siglip' ? engine.vision.config.imageSize : 0,
         patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.kind === 'siglip' ? engine.vision.config.tokensPerTile : 0, imageTokenId: engine.vision.config.imageTokenId,

@@ -97,6 +97,10 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   variants: Record<string, string>;
   adapter: unknown;
+  /** The matmul weights' storage ('f32' | 'f16'; q4 layers are q4 either way), f16 arithmetic in use, the adapter's features. */
+  weightDtype: string;
+  f16Arithmetic: boolean;
+  features: Record<string, boolean>;
   /** Each kernel family's choice on this adapter and its candidates' timings (src/engine/create.ts kernelReport). */
   kernels: KernelFamilyReport[];
   /** VLMs: the vision tower and image processor (null for text-only models). */
