@@ -81,7 +81,8 @@ export class NodeEngineLink implements EngineLink {
       for (const l of lines) this.crumb(l);
     });
     child.on('message', (m: ChildMessage) => this.message(m));
-    child.on('exit', (code, signal) => this.exit(code, signal));
+    // 'close', not 'exit': by then every breadcrumb the process wrote before it died has been read.
+    child.on('close', (code, signal) => this.exit(code, signal));
     this.watchdog = setInterval(() => {
       // From ready on (starting has its own limit, startMs): module loading is not a hang.
       if (this.isReady && Date.now() - this.lastBeat > this.stallMs) {
@@ -170,7 +171,8 @@ export class NodeEngineLink implements EngineLink {
     const id = this.nextId++;
     return new Promise((ok, fail) => {
       this.pending.set(id, { ok: ok as (r: Reply<unknown>) => void, fail });
-      this.child.send({ type: 'call', id, fn, args: [arg, arg2] } satisfies ParentMessage);
+      // A channel closing under us is the process going: its exit rejects this call with why.
+      this.child.send({ type: 'call', id, fn, args: [arg, arg2] } satisfies ParentMessage, (e) => e && this.child.kill('SIGKILL'));
     });
   }
 
@@ -190,7 +192,7 @@ export class NodeEngineLink implements EngineLink {
 
   async close(): Promise<void> {
     if (this.exited) return;
-    const gone = new Promise<void>((ok) => this.child.once('exit', () => ok()));
+    const gone = new Promise<void>((ok) => this.child.once('close', () => ok()));
     try {
       this.child.send({ type: 'close' } satisfies ParentMessage);
     } catch {
