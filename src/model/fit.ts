@@ -76,24 +76,28 @@ export function projectionParams(c: ModelConfig): number {
   return n;
 }
 
-/** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's extra tensors. */
-export function visionParamCount(c: ModelConfig): number {
+/**
+ * Parameters of a VLM's tower and connector (its family's extra tensors); `matmulOnly`: those
+ * marked as matmul weights (ExtraTensor.matmul), which are stored as the projections are; the
+ * rest stays f32 whatever the text weights' format.
+ */
+export function visionParamCount(c: ModelConfig, matmulOnly = false): number {
   const tensors = c.vision ? familyFor(c.modelType).extraTensors?.(c) ?? [] : [];
-  return tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  return tensors.filter((t) => !matmulOnly || t.matmul).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 }
 
 export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {
   const c = familyFor(rawConfig.model_type).normalize(rawConfig);
   const ctx = contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
   const params = paramCount(c);
-  // Embeddings, norms and biases stay f32; projections and POP's deep K/V take the quantization
+  // Embeddings, norms and biases stay f32; projections, POP's deep K/V and a tower's matmul weights take the quantization
   // (else weightDtype); the LM head too when asked (a tied one then gets its own copy).
   const quant = format.quantization ?? 'none';
   const proj = bytesPerWeight(quant !== 'none' ? quant : format.weightDtype ?? 'f32');
   const headKind = quant !== 'none' && format.quantizeLmHead ? quant : format.weightDtype ?? 'f32';
   const head = bytesPerWeight(headKind);
   const H = c.hiddenSize, embed = c.vocabSize * H;
-  const projParams = projectionParams(c);
+  const projParams = projectionParams(c) + visionParamCount(c, true);
   const headBytes = c.tieWordEmbeddings ? (headKind === 'f32' ? 0 : embed * head) : embed * head;
   const gains = proj !== 4 ? (c.numLayers - 1) * H * 4 : 0;
   const weightBytes = Math.round((params - projParams - (c.tieWordEmbeddings ? 0 : embed)) * 4 + projParams * proj + headBytes + gains);
