@@ -221,16 +221,20 @@ export const engineCases = {
    * Vocabulary tables as EngineOptions says (embeddingDtype, lmHeadDtype, quantization): the
    * GPU engine's teacher-forced logits against the CpuOps engine loaded the same way (the CPU
    * twin keeps the same dequantized / f16-rounded values), under `pop`; worst normalized
-   * error per step, whether every step's argmax agrees, and how each table is stored on the GPU.
+   * error per step, whether every step's argmax agrees, the GPU's distance from its own full
+   * depth, and how each table is stored on the GPU.
    */
-  async tablesVsCpu(spec: FixtureSpec, o: GpuEngineOptions, prompt: number[], continuation: number[], pop?: PopSetting): Promise<{ errs: number[]; argmaxAgree: boolean; keep: number; embed: unknown; lmHead: unknown; headIsEmbed: boolean; ple: unknown; weightBytes: number }> {
+  async tablesVsCpu(spec: FixtureSpec, o: GpuEngineOptions, prompt: number[], continuation: number[], pop?: PopSetting): Promise<{ errs: number[]; argmaxAgree: boolean; keep: number; offDiff: number; sameArgmaxAsOff: boolean; embed: unknown; lmHead: unknown; headIsEmbed: boolean; ple: unknown; weightBytes: number }> {
     const { gpu, cpu } = await openWith(spec, o);
     const got = await gpu.teacherForced(prompt, continuation, pop);
     const want = await cpu.teacherForced(prompt, continuation, pop);
+    // The same GPU engine at full depth: how far `pop` is from it (0 for a lossless keep).
+    const off = pop === undefined || pop === 'off' ? got : await gpu.teacherForced(prompt, continuation, 'off');
     const ops = gpu.ops as GpuOps, w = gpu.weights;
     const all = [w.embed, w.finalNorm, w.lmHead, w.deepKv, w.deepKvBias, ...w.layers.flatMap((l) => Object.values(l)), ...(w.ple ? Object.values(w.ple) : [])];
     return {
       errs: got.map((x, i) => maxDiff(x, want[i])), argmaxAgree: got.every((x, i) => argmax(x) === argmax(want[i])), keep: gpu.resolveKeep(pop ?? 'off'),
+      offDiff: Math.max(...got.map((x, i) => maxDiff(x, off[i]))), sameArgmaxAsOff: got.every((x, i) => argmax(x) === argmax(off[i])),
       embed: storageOf(ops, w.embed), lmHead: storageOf(ops, w.lmHead), headIsEmbed: w.lmHead === w.embed,
       ple: w.ple ? storageOf(ops, w.ple.table) : null,
       weightBytes: [...new Set(all.filter((t): t is GPUBuffer => !!t && typeof t === 'object' && 'size' in t))].reduce((a, t) => a + ops.bytesOf(t), 0),

@@ -127,17 +127,34 @@ test.describe('gemma 4 config (node)', () => {
     expect(g.has('model.embed_tokens_per_layer.weight')).toBe(false);
   });
 
-  test('fit check counts the PLE table and per-layer shapes', () => {
+  test('fit check counts the PLE table and per-layer shapes; under q4 both embedding tables are q4 and E2B / E4B fit 8 GiB', () => {
     const limits = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 };
-    const r = estimateFit(E2B, 0, 1024, limits, { quantization: 'q4' });
-    // The PLE table alone is 262144 x 35·256 f32 = 9.4 GB; the main embedding 1.6 GB.
-    expect(r.weightBytes).toBeGreaterThan(262144 * 35 * 256 * 4 + 262144 * 1536 * 4);
-    expect(r.splits.map((s) => s.what)).toContain('per-layer embedding table');
+    const q4Row = (cols: number) => (cols / 32) * (16 + 4); // 32 nibbles + one f32 scale per group
+    const f32 = estimateFit(E2B, 0, 1024, limits, { quantization: 'q4', embeddingDtype: 'f32', lmHeadDtype: 'f32' });
+    // f32 tables: the PLE table alone is 262144 x 35·256 x 4 = 9.4 GB; the main embedding 1.6 GB.
+    expect(f32.weightBytes).toBeGreaterThan(262144 * 35 * 256 * 4 + 262144 * 1536 * 4);
+    expect(f32.splits.map((s) => s.what)).toContain('per-layer embedding table');
     // KV: 15 non-shared layers (12 sliding x 256 + 3 full x 512, one K/V head), K and V, f32.
-    expect(r.kvBytes).toBe((12 * 256 + 3 * 512) * 2 * 4 * 1024);
-    const refused = estimateFit(E2B, 0, 1024, { ...limits, memoryBytes: 8 * 2 ** 30 }, { quantization: 'q4' });
+    expect(f32.kvBytes).toBe((12 * 256 + 3 * 512) * 2 * 4 * 1024);
+    const budget = { ...limits, memoryBytes: 8 * 2 ** 30 };
+    const refused = estimateFit(E2B, 0, 1024, budget, { quantization: 'q4', embeddingDtype: 'f32' });
     expect(refused.fits).toBe(false);
     expect(refused.problems[0]).toMatchObject({ what: 'weights + KV cache', limitName: 'device memory' });
+    // The default under q4: both tables q4 (the tied head is the q4 embedding: no head bytes).
+    const q4 = estimateFit(E2B, 0, 1024, budget, { quantization: 'q4' });
+    const tables = 262144 * q4Row(1536) + 262144 * q4Row(35 * 256);
+    expect(f32.weightBytes - q4.weightBytes).toBe(262144 * 1536 * 4 + 262144 * 35 * 256 * 4 - tables);
+    expect(q4.fits).toBe(true);
+    expect(q4.weightBytes).toBeLessThan(3.2e9);
+    // The q4 per-layer table (1.47 GB) fits a 2 GiB binding; SwiftShader's 1 GiB takes 2 row parts.
+    expect(q4.splits).toEqual([]);
+    const gib = estimateFit(E2B, 0, 1024, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 }, { quantization: 'q4' });
+    expect(gib.splits.map((s) => [s.what, s.parts])).toEqual([['per-layer embedding table', 2]]);
+    // An f16 LM head is its own copy beside the q4 embedding.
+    expect(estimateFit(E2B, 0, 1024, budget, { quantization: 'q4', lmHeadDtype: 'f16' }).weightBytes - q4.weightBytes).toBe(262144 * 1536 * 2);
+    const e4 = estimateFit(E4B, 0, 1024, budget, { quantization: 'q4' });
+    expect(e4.fits).toBe(true);
+    expect(e4.weightBytes).toBeLessThan(5e9);
   });
 });
 
@@ -207,6 +224,26 @@ for (const [name, spec, lossless, below] of [
     }
   });
 }
+
+// Issue 19 / 18 §2: int4 vocabulary tables. Under q4 the main embedding and the per-layer
+// table are quantized as they stream (row by row, group 32; the per-layer rows are 80 values:
+// a partial group) and gathered by embed_q4; the tied LM head is the q4 embedding itself. With
+// maxBindingBytes 8 KiB both tables are row parts (12 KB and 18 KB). Against the CpuOps engine
+// loaded the same way (the same dequantized values), at full depth, exact and keep 3.
+test('gemma 4 E2B-style q4: q4 embedding and q4 per-layer table (row parts), tied head reading the q4 embedding: logits vs the CPU twin at full depth, exact (keep 5, = full depth) and keep 3 (1e-4)', async ({ harness }) => {
+  const o = { quantization: 'q4', maxBindingBytes: 8192 };
+  for (const [pop, keep] of [['off', 10], ['exact', 5], [3, 3]] as const) {
+    const r = await call(harness, 'tablesVsCpu', E2B_SPEC, o, PROMPTS[0], [5, 17, 250], pop);
+    expect(Math.max(...r.errs), `pop ${pop}: ${r.errs}`).toBeLessThan(1e-4);
+    expect(r.argmaxAgree, `pop ${pop}`).toBe(true);
+    expect(r.keep).toBe(keep);
+    if (pop === 'exact') expect([r.offDiff < 1e-4, r.sameArgmaxAsOff], 'exact vs full depth').toEqual([true, true]);
+    if (pop === 3) expect(r.offDiff, 'keep 3 is lossy (the check can fail)').toBeGreaterThan(1e-3);
+    expect([r.embed.kind, r.lmHead.kind, r.headIsEmbed, r.ple.kind]).toEqual(['q4', 'q4', true, 'q4']);
+    expect(r.embed.parts).toBeGreaterThan(1);
+    expect(r.ple.parts).toBeGreaterThan(1);
+  }
+});
 
 test('gemma 4 E2B-style: keep = the first shared layer is lossless too, and a keep below the lossless one is not (the test can fail)', async ({ harness }) => {
   const p = PROMPTS[1];
