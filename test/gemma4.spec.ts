@@ -253,6 +253,14 @@ test('gemma 4 E2B-style: keep = the first shared layer is lossless too, and a ke
   expect(lossy.diff).toBeGreaterThan(1e-3);
 });
 
+test('gemma 4 E2B-style n: 3: sharedKvBytes counts each layer with its own K/V at its own width (full layers twice as wide, KV-shared layers nothing)', async ({ harness }) => {
+  const s = await g4(harness, 'nChoicesStats', E2B_TINY, PROMPTS[0], 3);
+  expect(s.choices).toBe(3);
+  // 2 extra choices x 3 pages (23 tokens, 8 per page) x 8 tokens x K and V x 4 bytes x
+  // (layers 0-3 and 5 sliding: 1 K/V head x 16, layer 4 full: 1 x 32; layers 6-9 read 5 and 4).
+  expect(s.sharedKvBytes).toBe(2 * 3 * 8 * 2 * 4 * (5 * 16 + 32));
+});
+
 test('gemma 4: a checkpoint carrying unused K/V weights on its KV-shared layers loads and computes the same logits', async ({ harness }) => {
   const r = await g4(harness, 'unusedSharedKv', E2B_TINY, 7, 'model.language_model.', prompt(19, 4));
   expect(r.extra).toHaveLength(3); // they were not in the fixture before

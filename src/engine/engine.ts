@@ -576,7 +576,7 @@ export class Engine<T> {
       finishReason: choices[0].finishReason,
       choices: n,
       prefills: 1,
-      sharedKvBytes: sharedPages * this.cache.pageSize * PagedKvCache.bytesPerToken(c.numLayers, kvDim(c)),
+      sharedKvBytes: sharedPages * this.cache.pageSize * this.cache.tokenBytes(),
     };
     this.lastStats = stats;
     const first = choices[0];
