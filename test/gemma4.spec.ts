@@ -15,6 +15,7 @@ import { estimateFit } from '../src/model/fit.ts';
 import { UnsupportedFeatureError } from '../src/errors.ts';
 import { loadModelFiles } from '../src/model/loader.ts';
 import { memorySource } from '../src/model/source.ts';
+import { renderChatTemplate } from '../src/model/chat_template.ts';
 
 const cfg = (dir: string) => JSON.parse(readFileSync(new URL(`../configs/${dir}/config.json`, import.meta.url), 'utf8'));
 const E2B = cfg('google__gemma-4-E2B-it');
@@ -111,6 +112,25 @@ test.describe('gemma 4 config (node)', () => {
     expect(err).toBeInstanceOf(UnsupportedFeatureError);
     expect(err.code).toBe('UNSUPPORTED_FEATURE');
     expect(err.fields.feature).toBe('enable_moe_block');
+  });
+
+  // Gemma 4's chat template. configs/google__gemma-4-* hold no template (only config.json), so
+  // the fixture is the one llama.cpp keeps as Google's (models/templates/gemma4.jinja, the
+  // 12,133-character version); not checked against the Hub's file. It loads from the model
+  // folder's chat_template.jinja and renders with the vars ModelSession.renderChat passes; the
+  // expected strings are Python jinja2's (transformers' trim_blocks / lstrip_blocks) rendering.
+  test("the Gemma 4 chat template from the model folder: system turn, empty thought channel after the generation prompt, enable_thinking's <|think|>, earlier thoughts stripped (= Python jinja2's text)", async () => {
+    const template = readFileSync(new URL('./fixtures/gemma4_chat_template.jinja', import.meta.url), 'utf8');
+    const files = randomModelFiles(E2B_TINY);
+    files.set('chat_template.jinja', new TextEncoder().encode(template));
+    const mf = await loadModelFiles(memorySource(files));
+    expect(mf.chatTemplate).toBe(template);
+    const chat = [{ role: 'system', content: ' Be brief. ' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: '<|channel>thought\nplan<channel|>Hello!' }, { role: 'user', content: 'Bye' }];
+    const render = (vars: Record<string, unknown>) => renderChatTemplate(mf.chatTemplate!, { add_generation_prompt: true, bos_token: '<bos>', ...vars });
+    expect(render({ messages: chat })).toBe('<bos><|turn>system\nBe brief.<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\nHello!<turn|>\n<|turn>user\nBye<turn|>\n<|turn>model\n<|channel>thought\n<channel|>');
+    expect(render({ messages: chat.slice(1, 2), enable_thinking: true })).toBe('<bos><|turn>system\n<|think|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n');
+    const tools = [{ type: 'function', function: { name: 'w', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string', description: 'c' } }, required: ['city'] } } }];
+    expect(render({ messages: chat.slice(1, 2), tools })).toBe('<bos><|turn>system\n<|tool>declaration:w{description:<|"|>weather<|"|>,parameters:{properties:{city:{description:<|"|>c<|"|>,type:<|"|>STRING<|"|>}},required:[<|"|>city<|"|>],type:<|"|>OBJECT<|"|>}}<tool|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>');
   });
 
   test('random fixtures: text tower names under model.language_model.*, no K/V weights on shared layers, no v_proj with k_eq_v', () => {
