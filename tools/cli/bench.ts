@@ -82,8 +82,8 @@ export const DEFAULT_BENCH: BenchModel[] = [
   // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
   { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
-  // Gemma 4 E2B / E4B at their real configs (refused when over the device memory budget: their
-  // f32 per-layer embedding tables alone are 9.4 / 11 GB), then E2B's layers with a 16,384-row
+  // Gemma 4 E2B / E4B at their real configs in int4 (both embedding tables q4: 2.9 / 4.7 GB of
+  // weights; refused when over the device memory budget), then E2B's layers with a 16,384-row
   // vocabulary: TTFT at full depth against the lossless keep (exact = 14 of 35 layers).
   { model: 'random:configs/google__gemma-4-E2B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/google__gemma-4-E4B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
