@@ -24,6 +24,7 @@ export type PopErrorCode =
   | 'ABORTED'
   | 'ENGINE_NOT_LOADED'
   | 'WORKER_DIED'
+  | 'WORKER_UNRESPONSIVE'
   | 'MODEL_TOO_LARGE'
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
@@ -173,6 +174,17 @@ export class WorkerDiedError extends PopError {
   }
 }
 
+/**
+ * The worker is alive but stuck: it did not answer the client's heartbeat within its deadline
+ * while a call was pending (a busy loop, a call that never returns). Distinct from WORKER_DIED
+ * (the worker is gone); the client ends the stuck worker, so reload starts a fresh one.
+ */
+export class WorkerUnresponsiveError extends PopError {
+  constructor(timeoutMs: number) {
+    super('WORKER_UNRESPONSIVE', `The engine worker did not answer for ${timeoutMs} ms while a call was pending (stuck); it was ended. Reload the model to start a fresh worker.`, { timeoutMs });
+  }
+}
+
 export class ModelTooLargeError extends PopError {
   constructor(what: string, bytes: number, limitName: string, limit: number, suggestion: string) {
     super('MODEL_TOO_LARGE', `${what} needs ${formatBytes(bytes)} but ${limitName} is ${formatBytes(limit)}: the model does not fit on this device. ${suggestion}`, { what, bytes, limitName, limit, suggestion });
@@ -281,7 +293,7 @@ const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
   TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
   SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_QUANTIZATION: UnsupportedQuantizationError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
-  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
+  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError, WORKER_UNRESPONSIVE: WorkerUnresponsiveError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
   UNSUPPORTED_FIELD: UnsupportedFieldError, INVALID_REQUEST: InvalidRequestError, INTERNAL: InternalError,

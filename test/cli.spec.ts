@@ -121,7 +121,7 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
   expect(lines[1].speedup_vs_off).toBeGreaterThan(0);
 });
 
-test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in int4 with 16 prompt tokens and 2 new; --quant / --max-tokens override', () => {
+test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in int4 with 16 prompt tokens and 2 new, Qwen3-VL-2B image rows; --quant / --max-tokens / --image-size override', () => {
   const bools = new Set(['json', 'gemm', 'pop-suite', 'image-full']);
   const plain = parseBench(parseArgs([], bools));
   const big = plain.models.filter((m) => /Qwen3-0\.6B|Llama-3\.2-1B/.test(m.model));
@@ -130,6 +130,10 @@ test('npm run bench (no flags): the real Qwen3-0.6B and Llama-3.2-1B shapes in i
     ['random:configs/meta-llama__Llama-3.2-1B-Instruct', [16], 'q4', 2, false],
   ]);
   expect(plain.pops.map((p) => p.label)).toEqual(['off', 'exact', '2/3']);
+  // Qwen3-VL-2B in int4: image rows only, its own image size (144 image tokens) unless --image-size.
+  const vl = plain.models.find((m) => m.model === 'random:bench/qwen3-vl-2b')!;
+  expect([vl.promptTokens, vl.quant, vl.image]).toEqual([[], 'q4', { width: 384, height: 384 }]);
+  expect(parseBench(parseArgs(['--image-size', '512x512'], bools)).models.find((m) => m.model === vl.model)!.image).toBeUndefined();
   const given = parseBench(parseArgs(['--quant', 'none', '--max-tokens', '3'], bools));
   expect(given.models.every((m) => m.quant === undefined && m.maxTokens === undefined)).toBe(true);
   expect([given.quant, given.maxTokens]).toEqual(['none', 3]);

@@ -32,6 +32,7 @@ const CASES: Case[] = [
   { error: new E.AbortError('decode'), cls: E.AbortError, code: 'ABORTED', fields: { stage: 'decode' }, mentions: ['decode'] },
   { error: new E.EngineNotLoadedError(), cls: E.EngineNotLoadedError, code: 'ENGINE_NOT_LOADED', fields: {}, mentions: ['reload'] },
   { error: new E.WorkerDiedError('terminated'), cls: E.WorkerDiedError, code: 'WORKER_DIED', fields: { detail: 'terminated' }, mentions: ['terminated'] },
+  { error: new E.WorkerUnresponsiveError(30000), cls: E.WorkerUnresponsiveError, code: 'WORKER_UNRESPONSIVE', fields: { timeoutMs: 30000 }, mentions: ['30000 ms', 'stuck'] },
   { error: new E.ModelTooLargeError('embedding table', 3e9, 'maxStorageBufferBindingSize', 2e9, 'Choose a smaller model.'), cls: E.ModelTooLargeError, code: 'MODEL_TOO_LARGE', fields: { what: 'embedding table', bytes: 3e9, limitName: 'maxStorageBufferBindingSize', limit: 2e9, suggestion: 'Choose a smaller model.' }, mentions: ['embedding table', '3.00 GB', 'maxStorageBufferBindingSize', 'smaller model'] },
   { error: new E.ImageDecodeError(1, 'bad PNG header'), cls: E.ImageDecodeError, code: 'IMAGE_DECODE_FAILED', fields: { index: 1, detail: 'bad PNG header' }, mentions: ['Image 1', 'bad PNG header'] },
   { error: new E.ImageTooLargeError(0, 20000, 10000, 1e8), cls: E.ImageTooLargeError, code: 'IMAGE_TOO_LARGE', fields: { index: 0, width: 20000, height: 10000, maxPixels: 1e8 }, mentions: ['20000 x 10000', '100000000', 'maxImagePixels'] },

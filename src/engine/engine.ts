@@ -344,7 +344,7 @@ export class Engine<T> {
     const stream = { onProgress: opts.onProgress, signal: opts.signal, chunkBytes: opts.loadChunkBytes };
     const loaded = files.mlc
       ? { ...(await streamMlcWeights(ops, files.config, files.spec, source, build, stream)), extra: null }
-      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v && vf ? (p) => { const build = vf.planTower(p, v); return () => build; } : undefined });
+      : await streamWeights(ops, files.config, files.spec, source, build, { ...stream, extra: v && vf ? (p) => { const plan = vf.planTower(p, v, { quant: build.quant, half: build.half }); return () => plan; } : undefined });
     const weights = loaded.weights;
     let tower: VisionTower<T> | null = null;
     try {

@@ -80,18 +80,23 @@ export function projectionParams(c: ModelConfig): number {
   return n;
 }
 
-/** Parameters of a VLM's tower and connector (stored f32 whatever the text weights' format): its family's extra tensors. */
-export function visionParamCount(c: ModelConfig): number {
+/**
+ * Parameters of a VLM's tower and connector (its family's extra tensors); `matmulOnly`: those
+ * marked as matmul weights (ExtraTensor.matmul), which are stored as the projections are; the
+ * rest stays f32 whatever the text weights' format.
+ */
+export function visionParamCount(c: ModelConfig, matmulOnly = false): number {
   const tensors = c.vision ? familyFor(c.modelType).extraTensors?.(c) ?? [] : [];
-  return tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  return tensors.filter((t) => !matmulOnly || t.matmul).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 }
 
 export function estimateFit(rawConfig: Record<string, any>, downloadBytes: number, contextWindow: number | undefined, limits: FitLimits, format: WeightFormat = {}): FitReport {
   const c = familyFor(rawConfig.model_type).normalize(rawConfig);
   const ctx = contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
   const params = paramCount(c);
-  // Norms and biases stay f32; projections and POP's deep K/V take the quantization (else
-  // weightDtype); the vocabulary tables as tableStorage says (below). Every matrix as the loader uploads it (src/model/weight_plan.ts): a row length, so the device
+  // Norms and biases stay f32; projections, POP's deep K/V and a tower's matmul weights take the
+  // quantization (else weightDtype); the vocabulary tables as tableStorage says (below). Every
+  // matrix as the loader uploads it (src/model/weight_plan.ts): a row length, so the device
   // may split it into row parts; q4 / f16 as the format says; POP's deep K/V with column gains.
   const stored = (kind: 'q4' | 'q4-asym' | 'f16' | 'f32', cols: number, gainRows = 0): UploadOptions & { cols: number } => {
     const gains = gainRows ? { values: new Float32Array(0), rows: gainRows } : undefined;
@@ -108,7 +113,7 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   const tableKind = (k: TableDtype): 'q4' | 'q4-asym' | 'f16' | 'f32' => (k === 'q4' ? (quant !== 'none' ? quant : 'q4') : k);
   const embedKind = tableKind(tables.embed), headKind = tableKind(tables.head);
   const H = c.hiddenSize, V = c.vocabSize, LP = c.perLayerInput ? c.numLayers * c.perLayerInput.dim : 0;
-  const projParams = projectionParams(c);
+  const projParams = projectionParams(c) + visionParamCount(c, true);
   const ownHead = !c.tieWordEmbeddings || headKind !== embedKind;
   const tableBytes = storedBytes(V, H, stored(embedKind, H)) + (LP ? storedBytes(c.perLayerInput!.vocab, LP, stored(embedKind, LP)) : 0) + (ownHead ? storedBytes(V, H, stored(headKind, H)) : 0);
   const tableParams = V * H * (c.tieWordEmbeddings ? 1 : 2) + (LP ? c.perLayerInput!.vocab * LP : 0);

@@ -22,6 +22,8 @@ export interface BenchModel {
   maxTokens?: number;
   /** false: no GEMM-alone rows for this model (they are for the runtime-core shapes). */
   gemm?: boolean;
+  /** The image-prompt rows' image size for this model (the command line's --image-size wins). */
+  image?: { width: number; height: number };
 }
 
 /** The image-prompt rows a VLM gets: one image of this size, resized to at most `longestEdge`. */
@@ -71,7 +73,8 @@ export const QUALITY_TEXT = 'bench/calibration.txt';
  * What `npm run bench` runs: the embedded model, the SmolLM2-135M shape with random weights,
  * an image+text prompt on the SmolVLM-256M shape (random weights), and the real Qwen3-0.6B
  * and Llama-3.2-1B shapes in int4 (random weights streamed into the page) with short prompts:
- * their memory and prefill / decode speed.
+ * their memory and prefill / decode speed; then Gemma 4, and an image prompt on Qwen3-VL-2B in
+ * int4 (TTFT with POP off / exact / 2/3, image tokens, tower time).
  */
 export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'public/models/stories260K', promptTokens: [128, 384] },
@@ -88,6 +91,9 @@ export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'random:configs/google__gemma-4-E2B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/google__gemma-4-E4B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:bench/configs/gemma-4-E2B-it-vocab16384', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  // Qwen3-VL-2B in int4 (text projections and the tower's linear weights), image rows only: a
+  // 384 x 384 image = 24 x 24 patches through the 24-block tower -> 144 image tokens.
+  { model: 'random:bench/qwen3-vl-2b', promptTokens: [], quant: 'q4', maxTokens: 2, gemm: false, image: { width: 384, height: 384 } },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
@@ -99,7 +105,7 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   const model = p.values.get('model');
   const popSuite = p.flags.has('pop-suite');
   // The command line's --quant / --max-tokens apply to every model; else each default model's own.
-  const own = (m: BenchModel): BenchModel => ({ ...m, quant: p.values.has('quant') ? undefined : m.quant, maxTokens: p.values.has('max-tokens') ? undefined : m.maxTokens });
+  const own = (m: BenchModel): BenchModel => ({ ...m, quant: p.values.has('quant') ? undefined : m.quant, maxTokens: p.values.has('max-tokens') ? undefined : m.maxTokens, image: p.values.has('image-size') ? undefined : m.image });
   const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => own({ ...m, promptTokens: m.promptTokens.length ? tokens ?? m.promptTokens : [] }));
   const size = p.values.get('image-size') ?? '512x512';
   const wh = /^(\d+)x(\d+)$/.exec(size);
@@ -274,7 +280,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       }
     }
 
-    if (info.vision) await runImagePrompt(s, b, bm.model, info);
+    if (info.vision) await runImagePrompt(s, bm.image ? { ...b, image: { ...b.image, ...bm.image } } : b, bm.model, info);
     if (!b.gemm || bm.gemm === false || !bm.promptTokens.length) continue;
     // The prefill matmul alone, on this model's GEMM shapes at each prompt length: one
     // dispatch per layer in one submission, as a prefill records them.
