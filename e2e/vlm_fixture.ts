@@ -91,13 +91,19 @@ export function tinyQwenVlConfigDir(): string {
   return dir;
 }
 
-/** Serves the tiny Qwen3-VL (tinyQwenVlConfigDir's files plus random weights) at BASE/fake-qwen3vl/<file>; returns the model URL. */
-export async function serveTinyQwenVl(page: Page): Promise<string> {
+/** Every file of the tiny Qwen3-VL (tinyQwenVlConfigDir's files plus random weights), by name. */
+export function tinyQwenVlFiles(): Map<string, Buffer> {
   const dir = tinyQwenVlConfigDir();
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const files = new Map<string, Buffer>();
   for (const [k, v] of randomVlmFiles(config, JSON.parse(readFileSync(join(dir, 'preprocessor_config.json'), 'utf8')), { seed: 5 })) files.set(k, Buffer.from(v));
   for (const name of ['tokenizer.json', 'tokenizer_config.json']) files.set(name, readFileSync(join(dir, name)));
+  return files;
+}
+
+/** Serves the tiny Qwen3-VL (tinyQwenVlFiles) at BASE/fake-qwen3vl/<file>; returns the model URL. */
+export async function serveTinyQwenVl(page: Page): Promise<string> {
+  const files = tinyQwenVlFiles();
   await page.route('**/fake-qwen3vl/**', (route) => {
     const body = files.get(new URL(route.request().url()).pathname.split('/fake-qwen3vl/')[1]);
     return body ? route.fulfill({ status: 200, body, contentType: 'application/octet-stream' }) : route.fulfill({ status: 404, body: 'Entry not found' });

@@ -183,6 +183,18 @@ test.describe('tiny-random Qwen3-VL on WebGPU vs the CPU reference', () => {
     expect([two.imageTokens, two.grids]).toEqual([20, [{ h: 3, w: 4 }, { h: 4, w: 2 }]]);
   });
 
+  test('q4: the tower\'s linear weights in int4 as the text projections are; GPU matches the reference on the same dequantized weights (1e-4); the tower keeps < 1/4 of its f32 bytes', async ({ harness }) => {
+    const f32 = await call(harness, 'logitsVsReference', TINY, [[70, 50]], ONE, 'off', [40]);
+    const q4 = await call(harness, 'logitsVsReference', { ...TINY, quant: 'q4' }, [[70, 50]], ONE, 'off', [40]);
+    const m = JSON.stringify(q4);
+    expect(q4.tower, m).toBeLessThan(1e-4);
+    expect(q4.deepstack, m).toBeLessThan(1e-4);
+    expect(q4.err, m).toBeLessThan(1e-4);
+    expect(q4.sameArgmax, m).toBe(true);
+    // Matmul weights are ~97% of this tower's parameters; q4 keeps 0.625 of 4 bytes of each.
+    expect(q4.towerBytes / f32.towerBytes, `${q4.towerBytes} / ${f32.towerBytes}`).toBeLessThan(0.25);
+  });
+
   test('POP: exact gives full depth\'s greedy ids; keep 3 (= the DeepStack depth, of 5) matches the reference\'s POP (1e-4), decode included', async ({ harness }) => {
     const off = await call(harness, 'generate', TINY, [[70, 50], [40, 56]], TWO, 6, 'off');
     const exact = await call(harness, 'generate', TINY, [[70, 50], [40, 56]], TWO, 6, 'exact');

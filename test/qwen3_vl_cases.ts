@@ -12,6 +12,8 @@ import type { Qwen3VisionConfig } from '../src/model/vision_config.ts';
 import { patternImage, randomVlmFiles, scaleQwen3VlConfig, type Qwen3VlScale } from '../src/vision/random_vlm.ts';
 import { preprocessImages } from '../src/vision/runtime.ts';
 import type { PreprocessedImage } from '../src/vision/preprocess.ts';
+import { dequantizeQ4, quantizeQ4, type QuantScheme } from '../src/core/quant.ts';
+import { qwen3VisionTensors } from '../src/model/families/qwen3_vl.ts';
 
 export interface QwenFixture {
   config: Record<string, any>;
@@ -19,6 +21,8 @@ export interface QwenFixture {
   preprocessor: Record<string, any>;
   prefillChunk?: number;
   pageSize?: number;
+  /** Load the engine int4 (text projections and the tower's linear weights); the reference reads the same dequantized values. */
+  quant?: QuantScheme;
 }
 
 const opened = new Map<string, { engine: Engine<GPUBuffer>; ref: Qwen3VlReference }>();
@@ -28,10 +32,21 @@ async function open(f: QwenFixture) {
   let e = opened.get(key);
   if (e) return e;
   const source = memorySource(randomVlmFiles(scaleQwen3VlConfig(f.config, f.scale), f.preprocessor, { seed: 13 }));
-  const engine = await createGpuEngine(source, { prefillChunk: f.prefillChunk, pageSize: f.pageSize });
+  const engine = await createGpuEngine(source, { prefillChunk: f.prefillChunk, pageSize: f.pageSize, quantization: f.quant });
   const files = await loadModelFiles(source);
   const ck = await loadCheckpoint(source);
-  e = { engine, ref: new Qwen3VlReference(files.config, (n) => ck.get(n)) };
+  // Under q4 the reference computes with what int4 keeps of each matmul weight: the text
+  // projections (*_proj), the tower's linear weights (ExtraTensor.matmul) and the vocabulary
+  // tables (the embedding, which the tied LM head reads: q4 by default under quantization), each
+  // quantized per row in groups of 32 along K and dequantized (src/core/quant.ts), on its own.
+  const towerMatmuls = new Set(qwen3VisionTensors(files.config.vision as Qwen3VisionConfig).filter((t) => t.matmul).map((t) => t.name));
+  const get = (n: string): Float32Array | null => {
+    const t = ck.get(n), shape = ck.entry(n)?.shape;
+    if (!f.quant || !t || !shape || !(towerMatmuls.has(n) || /^model\.language_model\.(layers\.\d+\..*_proj\.weight|embed_tokens\.weight)$/.test(n) || n === 'lm_head.weight')) return t;
+    const q = quantizeQ4(t, { scheme: f.quant, cols: t.length / shape[0] });
+    return dequantizeQ4(q.packed, q.info);
+  };
+  e = { engine, ref: new Qwen3VlReference(files.config, get) };
   opened.set(key, e);
   return e;
 }
@@ -106,8 +121,9 @@ export const qwenCases = {
     // Both matter: 1-D positions, or no DeepStack adds, on the same rows are far away.
     const flat = ref.qwenLogits(prompt, grids, features, deepstack, keep, continuation, true);
     const noDeep = ref.qwenLogits(prompt, grids, features, [], keep, continuation);
+    const towerBytes = rt.tower.tensors().reduce((a, t) => a + ((ops as { bytesOf?: (t: GPUBuffer) => number }).bytesOf?.(t) ?? t.size), 0);
     return {
-      keep, promptTokens: prompt.length, imageTokens: prompt.filter((t) => t === v.imageTokenId).length, grids,
+      keep, promptTokens: prompt.length, towerBytes, imageTokens: prompt.filter((t) => t === v.imageTokenId).length, grids,
       tower, deepstack: deep,
       err: Math.max(...want.map((w, i) => maxDiff(got[i], w))), sameArgmax: want.every((w, i) => argmax(w) === argmax(got[i])),
       flatGap: Math.max(...flat.map((w, i) => maxDiff(got[i], w))), deepstackGap: Math.max(...noDeep.map((w, i) => maxDiff(got[i], w))),

@@ -7,7 +7,7 @@ import { CreateWorkerEngine, type WorkerEngine } from '../../src/api/client.ts';
 import type { InitProgressReport } from '../../src/api/protocol.ts';
 import { ChatSession, errorCode, errorText, formatStats, type UserContent } from '../embed/chat.ts';
 import type { PopSetting } from '../../src/engine/pop.ts';
-import catalog from './models.json';
+import catalogJson from './models.json';
 import { ChatStore, type StoredTurn } from './chat_store.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -77,7 +77,7 @@ const HINTS: Record<string, string> = {
   IMAGE_TOO_LARGE: 'Attach a smaller image (fewer pixels). The conversation goes on without it.',
 };
 function hintFor(code: string, message: string): string | undefined {
-  if (code === 'INVALID_ARGUMENT' && /image/i.test(message)) return 'Load a vision-language model (such as SmolVLM) to send images; this message was not sent, and text messages still work.';
+  if (code === 'INVALID_ARGUMENT' && /image/i.test(message)) return 'Load a vision-language model (the SmolVLM, Qwen3-VL or Gemma 3 4B entries of the model menu) to send images; this message was not sent, and text messages still work.';
   return HINTS[code];
 }
 function clearError(): void {
@@ -92,8 +92,15 @@ function onProgress(r: InitProgressReport): void {
   ui.progressText.textContent = r.text;
 }
 
+/**
+ * The model menu (models.json). `images`: a vision-language model (attach images to a message);
+ * `quantization`: loaded int4 (the VLMs of billions of parameters would not fit in f32).
+ */
+interface CatalogEntry { id: string; label: string; size: string; offline?: boolean; images?: boolean; quantization?: 'q4' | 'q4-asym' }
+const catalog = catalogJson as { default: string; models: CatalogEntry[] };
+
 /** Loads a model by URL / Hub id, or from picked files; keeps one worker across loads. */
-async function load(model: string | File[], label: string): Promise<void> {
+async function load(model: string | File[], label: string, quantization: 'none' | 'q4' | 'q4-asym' = 'none'): Promise<void> {
   if (state === 'loading' || state === 'generating') return;
   clearError();
   ui.note.hidden = true;
@@ -102,14 +109,15 @@ async function load(model: string | File[], label: string): Promise<void> {
   ui.modelStatus.textContent = `Loading ${label}…`;
   onProgress({ progress: 0, timeElapsed: 0, text: 'Starting' } as InitProgressReport);
   try {
-    if (engine) (engine.setInitProgressCallback(onProgress), await engine.reload(model));
-    else engine = await CreateWorkerEngine(model, { initProgressCallback: onProgress });
+    if (engine) (engine.setInitProgressCallback(onProgress), await engine.reload(model, undefined, { quantization }));
+    else engine = await CreateWorkerEngine(model, { initProgressCallback: onProgress, quantization });
     session = new ChatSession(engine);
     const L = engine.modelInfo?.layers ?? 1;
     ui.popKeep.max = String(L);
     ui.popKeep.value = String(Math.max(1, L - 1));
     ui.popKeepValue.textContent = ui.popKeep.value;
-    ui.modelStatus.textContent = `${label} · ${L} layers · context ${engine.modelInfo?.contextWindow ?? '?'}`;
+    const q = engine.modelInfo?.quantization ?? 'none';
+    ui.modelStatus.textContent = `${label} · ${L} layers · context ${engine.modelInfo?.contextWindow ?? '?'}${q === 'none' ? '' : ` · ${q}`}`;
     ui.modelStatus.dataset.model = label;
     if (engine.templateNote) {
       ui.note.textContent = engine.templateNote;
@@ -288,7 +296,7 @@ for (const m of catalog.models) {
   ui.modelSelect.append(o);
 }
 ui.modelSelect.value = catalog.default;
-ui.modelSelect.addEventListener('change', () => void load(ui.modelSelect.value, ui.modelSelect.value));
+ui.modelSelect.addEventListener('change', () => void load(ui.modelSelect.value, ui.modelSelect.value, catalog.models.find((m) => m.id === ui.modelSelect.value)?.quantization));
 ui.urlForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
   const v = ui.modelUrl.value.trim();

@@ -1,7 +1,13 @@
 // <pop-chat model="..." pop="auto" max-tokens="128">: a minimal chat box over its own
 // WorkerEngine (one worker per element). Its engine is `element.engine` once `ready` fires.
+// Images (for a vision-language model): the Image… button attaches files to the next message,
+// or `send(text, images)` from the page; they go as OpenAI image_url parts before the text.
+// A text-only model refuses them (INVALID_ARGUMENT) and the conversation goes on.
 import { CreateWorkerEngine, type WorkerEngine } from '../../src/api/client.ts';
-import { ChatSession, errorCode, errorText, formatStats, parsePop } from './chat.ts';
+import { ChatSession, errorCode, errorText, formatStats, parsePop, type UserContent } from './chat.ts';
+
+/** An image a message can carry: a File / Blob, a URL (data: too), an ImageBitmap or an <img>. */
+export type ChatImage = string | Blob | ImageBitmap | HTMLImageElement;
 
 const STYLE = `
 :host { display: block; font: 14px/1.4 system-ui, sans-serif; border: 1px solid #8884; border-radius: 8px; padding: 8px; max-width: 640px; }
@@ -13,6 +19,9 @@ const STYLE = `
 textarea { flex: 1; font: inherit; }
 .status, .stats { font-size: 12px; color: #888; margin-top: 4px; }
 .error { color: #b00; font-size: 13px; }
+.attachments { font-size: 12px; color: #888; }
+.attachments:empty { display: none; }
+input[type=file] { display: none; }
 progress { width: 100%; height: 6px; }
 `;
 
@@ -23,6 +32,7 @@ export class PopChatElement extends HTMLElement {
   engine: WorkerEngine | null = null;
   private session: ChatSession | null = null;
   private started = false;
+  private attached: File[] = [];
   private readonly root = this.attachShadow({ mode: 'open' });
   private readonly el = {
     log: div('log', 'messages'),
@@ -31,6 +41,9 @@ export class PopChatElement extends HTMLElement {
     error: div('error', 'error'),
     prompt: Object.assign(document.createElement('textarea'), { rows: 2, placeholder: 'Say something…' }),
     send: button('Send', 'send'),
+    attach: button('Image…', 'attach'),
+    imageInput: Object.assign(document.createElement('input'), { type: 'file', accept: 'image/*', multiple: true }),
+    attachments: div('attachments', 'attachments'),
     stop: button('Stop', 'stop'),
     stats: div('stats', 'stats'),
   };
@@ -40,9 +53,15 @@ export class PopChatElement extends HTMLElement {
     const style = document.createElement('style');
     style.textContent = STYLE;
     this.el.prompt.dataset.testid = 'prompt';
+    this.el.imageInput.dataset.testid = 'image-input';
     const row = div('row');
-    row.append(this.el.prompt, this.el.send, this.el.stop);
-    this.root.append(style, this.el.log, this.el.progress, this.el.error, row, this.el.status, this.el.stats);
+    row.append(this.el.prompt, this.el.attach, this.el.imageInput, this.el.send, this.el.stop);
+    this.root.append(style, this.el.log, this.el.progress, this.el.error, this.el.attachments, row, this.el.status, this.el.stats);
+    this.el.attach.onclick = () => this.el.imageInput.click();
+    this.el.imageInput.onchange = () => {
+      this.attach([...(this.el.imageInput.files ?? [])]);
+      this.el.imageInput.value = '';
+    };
     this.el.send.onclick = () => void this.send();
     this.el.stop.onclick = () => this.session?.stop();
     this.el.prompt.onkeydown = (ev) => {
@@ -116,22 +135,36 @@ export class PopChatElement extends HTMLElement {
     this.el.stop.disabled = !stoppable;
   }
 
-  /** Sends a message (also callable from the page); resolves with the reply. */
-  async send(text = this.el.prompt.value.trim()): Promise<string> {
-    if (!text || !this.session || this.session.busy) return '';
+  /** Image files for the next message (the Image… button calls this). */
+  attach(files: File[]): void {
+    this.attached.push(...files.filter((f) => f.type.startsWith('image/') || /\.(png|jpe?g|gif|webp|bmp|avif)$/i.test(f.name)));
+    this.el.attachments.textContent = this.attached.length ? `Attached: ${this.attached.map((f) => f.name).join(', ')}` : '';
+  }
+
+  /**
+   * Sends a message (also callable from the page) with `images` (default: the attached files)
+   * before its text; resolves with the reply ('' when it failed: the error shows in the box).
+   */
+  async send(text = this.el.prompt.value.trim(), images: readonly ChatImage[] = this.attached): Promise<string> {
+    if ((!text && !images.length) || !this.session || this.session.busy) return '';
+    const content: UserContent = images.length ? [...images.map((url) => ({ type: 'image_url' as const, image_url: { url } })), ...(text ? [{ type: 'text' as const, text }] : [])] : text;
     this.el.prompt.value = '';
     this.el.error.textContent = '';
-    this.add('user', text);
+    if (images === this.attached) this.attached = [];
+    this.el.attachments.textContent = '';
+    const user = this.add('user', images.length ? `[${images.length === 1 ? 'image' : `${images.length} images`}]${text ? ' ' + text : ''}` : text);
+    if (images.length) user.dataset.images = String(images.length);
     const out = this.add('assistant', '');
     this.setBusy(true, true);
     this.state('generating');
     try {
       const maxTokens = Number(this.getAttribute('max-tokens') ?? popChatDefaults.maxTokens ?? 128);
-      const r = await this.session.send(text, { maxTokens, pop: parsePop(this.getAttribute('pop') ?? popChatDefaults.pop) }, (t) => (out.textContent = t));
+      const r = await this.session.send(content, { maxTokens, pop: parsePop(this.getAttribute('pop') ?? popChatDefaults.pop) }, (t) => (out.textContent = t));
       this.el.stats.textContent = r.usage && r.finishReason !== 'abort' ? formatStats(r.usage) : 'Stopped.';
       return r.reply;
     } catch (e) {
       out.remove();
+      user.dataset.failed = errorCode(e);
       this.el.error.textContent = errorText(e);
       this.el.error.dataset.code = errorCode(e);
       return '';

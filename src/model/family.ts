@@ -49,6 +49,11 @@ export interface ExtraTensor {
   kind: 'norm' | 'weight' | 'bias';
   fanIn?: number;
   normOffset?: number;
+  /**
+   * Read only as the `w` of a matmul (a tower's linear layers): stored as the text
+   * projections are (q4 / f16 when the load asks for it), and counted so by the fit estimate.
+   */
+  matmul?: boolean;
 }
 
 /** Expected shape of each weight role of layer l, from the normalized config. */

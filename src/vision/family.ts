@@ -7,6 +7,17 @@ import type { WeightRoutes } from '../model/loader.ts';
 import type { Ops } from '../ops/ops.ts';
 import type { ImageProcessorConfig, VisionConfig } from '../model/vision_config.ts';
 import type { PreprocessedImage, RgbaImage } from './preprocess.ts';
+import type { QuantScheme } from '../core/quant.ts';
+
+/**
+ * How a tower stores the weights its family marks as matmul weights (ExtraTensor.matmul):
+ * as the load stores the text projections (EngineOptions quantization / weightDtype 'f16').
+ * Towers without such marks keep everything f32.
+ */
+export interface TowerStorage {
+  quant?: QuantScheme | null;
+  half?: boolean;
+}
 
 /** A loaded tower + connector on a device. */
 export interface VisionTower<T> {
@@ -42,7 +53,7 @@ export interface VisionFamily<V extends VisionConfig = VisionConfig> {
   /** The text that replaces the placeholder of this image (its image tokens and markers). */
   expand(image: PreprocessedImage, v: V): string;
   /** Declares the streamed tower weights on the loader's plan; the step returned builds the tower once all are in. */
-  planTower<T>(p: WeightRoutes<T>, v: V): (ops: Ops<T>) => VisionTower<T>;
+  planTower<T>(p: WeightRoutes<T>, v: V, store?: TowerStorage): (ops: Ops<T>) => VisionTower<T>;
   /** M-RoPE families: the prompt's 3-D positions (image tokens by their grid); absent = 1-D positions. */
   ropePositions?(prompt: readonly number[], images: readonly PreprocessedImage[], v: V): RopePositions;
 }

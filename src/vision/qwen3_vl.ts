@@ -21,8 +21,8 @@ import { InvalidArgumentError, MalformedFileError } from '../errors.ts';
 import { qwen3VisionTensors, VISUAL } from '../model/families/qwen3_vl.ts';
 import type { WeightRoutes } from '../model/loader.ts';
 import { resampleOf, three, type ImageProcessorConfig, type Qwen3VisionConfig } from '../model/vision_config.ts';
-import type { Ops } from '../ops/ops.ts';
-import type { VisionTower } from './family.ts';
+import type { Ops, UploadOptions } from '../ops/ops.ts';
+import type { TowerStorage, VisionTower } from './family.ts';
 import { flattenAlpha, resizeRgba, type PreprocessedImage, type RgbaImage } from './preprocess.ts';
 
 export const QWEN_IMAGE_PAD = '<|image_pad|>';
@@ -197,11 +197,17 @@ interface MergerWeights<T> {
  * (Ops.uploadRows), vectors and the position table gathered on the host (the table stays on
  * the host: it is interpolated per image there). Returns the step that builds the tower.
  */
-export function planQwen3Tower<T>(p: WeightRoutes<T>, v: Qwen3VisionConfig): (ops: Ops<T>) => VisionTower<T> {
-  const shapes = new Map(qwen3VisionTensors(v).map((t) => [t.name, t.shape]));
+export function planQwen3Tower<T>(p: WeightRoutes<T>, v: Qwen3VisionConfig, store: TowerStorage = {}): (ops: Ops<T>) => VisionTower<T> {
+  const tensors = new Map(qwen3VisionTensors(v).map((t) => [t.name, t]));
+  const shapes = new Map([...tensors].map(([n, t]) => [n, t.shape]));
+  // The linear weights (ExtraTensor.matmul) are stored as the text projections are: under q4
+  // the tower's GEMMs read int4 (group 32 along K, as src/core/quant.ts), ~1/7 of the f32
+  // bytes (the 2B's 24 blocks + 4 mergers: 1.6 GB -> 0.25 GB); the CPU twin keeps the
+  // dequantized values (CpuOps.uploadRows), the same numbers the q4 kernels compute with.
+  const storage = (cols: number): UploadOptions & { cols: number } => (store.quant ? { cols, quant: { scheme: store.quant, cols } } : store.half ? { cols, half: true } : { cols });
   const matrix = (name: string): (() => T) => {
     const shape = shapes.get(name)!, cols = shape.slice(1).reduce((a, b) => a * b, 1);
-    const w = p.writer(name, shape[0], { cols });
+    const w = p.writer(name, shape[0], tensors.get(name)!.matmul ? storage(cols) : { cols });
     p.rows(name, shape, (r0, d) => w.write(r0, d));
     return () => w.finish();
   };

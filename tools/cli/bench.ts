@@ -22,6 +22,8 @@ export interface BenchModel {
   maxTokens?: number;
   /** false: no GEMM-alone rows for this model (they are for the runtime-core shapes). */
   gemm?: boolean;
+  /** The image-prompt rows' image size for this model (the command line's --image-size wins). */
+  image?: { width: number; height: number };
 }
 
 /** The image-prompt rows a VLM gets: one image of this size, resized to at most `longestEdge`. */
@@ -73,7 +75,8 @@ export const QUALITY_TEXT = 'bench/calibration.txt';
  * What `npm run bench` runs: the embedded model, the SmolLM2-135M shape with random weights,
  * an image+text prompt on the SmolVLM-256M shape (random weights), and the real Qwen3-0.6B
  * and Llama-3.2-1B shapes in int4 (random weights streamed into the page) with short prompts:
- * their memory and prefill / decode speed.
+ * their memory and prefill / decode speed; then Gemma 4, and an image prompt on Qwen3-VL-2B in
+ * int4 (TTFT with POP off / exact / 2/3, image tokens, tower time).
  */
 export const DEFAULT_BENCH: BenchModel[] = [
   { model: 'public/models/stories260K', promptTokens: [128, 384] },
@@ -84,12 +87,15 @@ export const DEFAULT_BENCH: BenchModel[] = [
   // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
   { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
-  // Gemma 4 E2B / E4B at their real configs (refused when over the device memory budget: their
-  // f32 per-layer embedding tables alone are 9.4 / 11 GB), then E2B's layers with a 16,384-row
+  // Gemma 4 E2B / E4B at their real configs in int4 (both embedding tables q4: 2.9 / 4.7 GB of
+  // weights; refused when over the device memory budget), then E2B's layers with a 16,384-row
   // vocabulary: TTFT at full depth against the lossless keep (exact = 14 of 35 layers).
   { model: 'random:configs/google__gemma-4-E2B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/google__gemma-4-E4B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:bench/configs/gemma-4-E2B-it-vocab16384', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
+  // Qwen3-VL-2B in int4 (text projections and the tower's linear weights), image rows only: a
+  // 384 x 384 image = 24 x 24 patches through the 24-block tower -> 144 image tokens.
+  { model: 'random:bench/qwen3-vl-2b', promptTokens: [], quant: 'q4', maxTokens: 2, gemm: false, image: { width: 384, height: 384 } },
 ];
 const DEFAULT_PROMPT_TOKENS = [128, 512];
 // 2/3 as a fraction: keep = ceil(2/3 · L) (20 of 30 layers; 0.667 would round up to 21).
@@ -101,7 +107,7 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   const model = p.values.get('model');
   const popSuite = p.flags.has('pop-suite');
   // The command line's --quant / --max-tokens apply to every model; else each default model's own.
-  const own = (m: BenchModel): BenchModel => ({ ...m, quant: p.values.has('quant') ? undefined : m.quant, maxTokens: p.values.has('max-tokens') ? undefined : m.maxTokens });
+  const own = (m: BenchModel): BenchModel => ({ ...m, quant: p.values.has('quant') ? undefined : m.quant, maxTokens: p.values.has('max-tokens') ? undefined : m.maxTokens, image: p.values.has('image-size') ? undefined : m.image });
   const models = popSuite && model === undefined ? POP_SUITE.map((m) => ({ ...m, promptTokens: tokens ?? m.promptTokens })) : model !== undefined ? [{ model, promptTokens: tokens ?? DEFAULT_PROMPT_TOKENS }] : DEFAULT_BENCH.map((m) => own({ ...m, promptTokens: m.promptTokens.length ? tokens ?? m.promptTokens : [] }));
   const size = p.values.get('image-size') ?? '512x512';
   const wh = /^(\d+)x(\d+)$/.exec(size);
@@ -181,6 +187,8 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const row = {
     model, kind: 'memory', quant, context: info.contextWindow, load_ms: Math.round(loadMs),
     gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, kv_dtype: m.kvDtype, deep_kv_bytes: m.deepKvBytes, embed_bytes: m.embedBytes, ple_bytes: m.pleBytes,
+    lm_head_bytes: m.lmHeadBytes, embed_storage: m.embedStorage, lm_head_storage: m.lmHeadStorage,
+    projection_bytes: m.weightBytes - m.embedBytes - m.pleBytes - m.lmHeadBytes - m.deepKvBytes,
     scratch_bytes: m.gpuBytes - m.weightBytes - m.kvBytes,
     js_heap_peak_bytes: m.jsHeapPeakBytes, js_heap_base_bytes: m.jsHeapBaseBytes, js_heap_after_bytes: m.jsHeapAfterBytes,
     js_heap_covers: 'performance.memory.usedJSHeapSize of the page during load, ArrayBuffers included (stream chunks, f32 row ranges, packing; random models are drawn while read, not held); base: before load after GC, after: after load after GC',
@@ -195,7 +203,7 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const budget = (l?.bytesRead ?? m.modelBytes) + m.kvBytes + 64e6;
   Object.assign(row, { gpu_vs_files_kv_64mb: r3(m.gpuBytes / budget) });
   if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
-  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} (${m.kvDtype}) + scratch ${mb(row.scratch_bytes)}; `
+  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)} ${m.embedStorage}, LM head ${m.lmHeadStorage === 'tied' ? 'tied to it' : `${mb(m.lmHeadBytes)} ${m.lmHeadStorage}`}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}, layers and the rest ${mb(row.projection_bytes)}) + KV cache ${mb(m.kvBytes)} (${m.kvDtype}) + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
   process.stdout.write(`GPU bytes / (weight files ${mb(budget - m.kvBytes - 64e6)} + KV cache + 64 MB) = ${r3(m.gpuBytes / budget)} (target <= 1.25)\n`);
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived; NaN/Inf check ${l.checkMs.toFixed(1)} ms over ${(l.checkedValues / 1e6).toFixed(2)} M values (${(100 * l.checkMs / Math.max(loadMs, 1e-9)).toFixed(1)}% of the ${Math.round(loadMs)} ms load)\n`);
@@ -244,10 +252,12 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       else process.stdout.write(`\n${bm.model} (${quant}): not loaded: ${refusal.code} ${refusal.message}\n`);
       continue;
     }
-    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant, kvDtype: b.kvDtype });
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant, kvDtype: b.kvDtype, probePrefill: true });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);
+    // What ran it (bench/gpu.sh names the device and picks its peak from this).
+    if (b.json) print({ model: bm.model, kind: 'engine', quant, adapter: info.adapter, weight_dtype: info.weightDtype, f16_arithmetic: info.f16Arithmetic, features: info.features, variants: info.variants });
     printKernels(bm.model, b, info);
 
     const avoid = info.vision?.imageTokenId ?? -1;
@@ -276,7 +286,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       }
     }
 
-    if (info.vision) await runImagePrompt(s, b, bm.model, info);
+    if (info.vision) await runImagePrompt(s, bm.image ? { ...b, image: { ...b.image, ...bm.image } } : b, bm.model, info);
     if (!b.gemm || bm.gemm === false || !bm.promptTokens.length) continue;
     // The prefill matmul alone, on this model's GEMM shapes at each prompt length: one
     // dispatch per layer in one submission, as a prefill records them.

@@ -59,16 +59,16 @@ export function normalizeQwen3Vision(raw: Record<string, any>, textHidden: numbe
 }
 
 
-/** Every tower tensor with its Qwen3VLModel name and stored shape. */
+/** Every tower tensor with its Qwen3VLModel name and stored shape; the linear weights (Conv3d as a GEMM included) are matmul weights, stored as the text projections are. */
 export function qwen3VisionTensors(v: Qwen3VisionConfig): ExtraTensor[] {
   const D = v.hiddenSize, F = v.intermediateSize, C = v.numChannels, p = v.patchSize, T = v.temporalPatch, M = D * v.mergeSize ** 2, O = v.textHidden;
   const t: ExtraTensor[] = [
-    { name: `${VISUAL}patch_embed.proj.weight`, shape: [D, C, T, p, p], kind: 'weight', fanIn: C * T * p * p },
+    { name: `${VISUAL}patch_embed.proj.weight`, shape: [D, C, T, p, p], kind: 'weight', fanIn: C * T * p * p, matmul: true },
     { name: `${VISUAL}patch_embed.proj.bias`, shape: [D], kind: 'bias' },
     { name: `${VISUAL}pos_embed.weight`, shape: [v.positionSide ** 2, D], kind: 'weight' },
   ];
   const ln = (n: string, d: number) => t.push({ name: `${n}.weight`, shape: [d], kind: 'norm' }, { name: `${n}.bias`, shape: [d], kind: 'bias' });
-  const lin = (n: string, out: number, inp: number) => t.push({ name: `${n}.weight`, shape: [out, inp], kind: 'weight' }, { name: `${n}.bias`, shape: [out], kind: 'bias' });
+  const lin = (n: string, out: number, inp: number) => t.push({ name: `${n}.weight`, shape: [out, inp], kind: 'weight', matmul: true }, { name: `${n}.bias`, shape: [out], kind: 'bias' });
   for (let l = 0; l < v.numLayers; l++) {
     const b = `${VISUAL}blocks.${l}.`;
     ln(`${b}norm1`, D), ln(`${b}norm2`, D);
