@@ -5,6 +5,7 @@
 
 export type PopErrorCode =
   | 'NO_WEBGPU'
+  | 'GPU_PROCESS_CRASHED'
   | 'DEVICE_LOST'
   | 'GPU_OUT_OF_MEMORY'
   | 'GPU_ERROR'
@@ -24,6 +25,7 @@ export type PopErrorCode =
   | 'ABORTED'
   | 'ENGINE_NOT_LOADED'
   | 'WORKER_DIED'
+  | 'WORKER_UNRESPONSIVE'
   | 'MODEL_TOO_LARGE'
   | 'STORAGE_QUOTA_EXCEEDED'
   | 'IMAGE_DECODE_FAILED'
@@ -53,9 +55,22 @@ export class PopError extends Error {
   }
 }
 
+/** A browser's way to WebGPU; hosts without a browser (the CLI's Node host) give their own. */
+const BROWSER_WEBGPU_ADVICE = "Use a recent Chrome or Edge over http://localhost or https, or enable WebGPU in your browser's flags.";
+
 export class NoWebGPUError extends PopError {
-  constructor(reason: string) {
-    super('NO_WEBGPU', `WebGPU is not available (${reason}). Use a recent Chrome or Edge over http://localhost or https, or enable WebGPU in your browser's flags.`, { reason });
+  constructor(reason: string, advice: string = BROWSER_WEBGPU_ADVICE) {
+    super('NO_WEBGPU', `WebGPU is not available (${reason}). ${advice}`, { reason });
+  }
+}
+
+/**
+ * The process that held the GPU died or hung in the WebGPU implementation's native code (the
+ * CLI's Node host runs Dawn in a child process: a crash there ends as this, not as a segfault).
+ */
+export class GpuProcessCrashedError extends PopError {
+  constructor(host: string, how: string, step: string, adapter: string, detail = '') {
+    super('GPU_PROCESS_CRASHED', `The ${host} host's GPU process stopped (${how}) while ${step}${adapter ? ` on ${adapter}` : ''}${detail ? ` (it said: ${detail})` : ''}. The WebGPU implementation failed on this driver: use another host (pop-llm's default, Chromium) or another driver.`, { host, how, step, adapter, detail });
   }
 }
 
@@ -173,6 +188,17 @@ export class WorkerDiedError extends PopError {
   }
 }
 
+/**
+ * The worker is alive but stuck: it did not answer the client's heartbeat within its deadline
+ * while a call was pending (a busy loop, a call that never returns). Distinct from WORKER_DIED
+ * (the worker is gone); the client ends the stuck worker, so reload starts a fresh one.
+ */
+export class WorkerUnresponsiveError extends PopError {
+  constructor(timeoutMs: number) {
+    super('WORKER_UNRESPONSIVE', `The engine worker did not answer for ${timeoutMs} ms while a call was pending (stuck); it was ended. Reload the model to start a fresh worker.`, { timeoutMs });
+  }
+}
+
 export class ModelTooLargeError extends PopError {
   constructor(what: string, bytes: number, limitName: string, limit: number, suggestion: string) {
     super('MODEL_TOO_LARGE', `${what} needs ${formatBytes(bytes)} but ${limitName} is ${formatBytes(limit)}: the model does not fit on this device. ${suggestion}`, { what, bytes, limitName, limit, suggestion });
@@ -276,12 +302,12 @@ export function fromSerialized(s: { name: string; code: PopErrorCode; message: s
 }
 
 const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
-  NO_WEBGPU: NoWebGPUError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
+  NO_WEBGPU: NoWebGPUError, GPU_PROCESS_CRASHED: GpuProcessCrashedError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
   GPU_ERROR: GpuError, UNSUPPORTED_FEATURE: UnsupportedFeatureError, MODEL_NOT_FOUND: ModelNotFoundError, MODEL_FILE_MISSING: ModelFileMissingError,
   TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
   SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_QUANTIZATION: UnsupportedQuantizationError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError, KV_CACHE_FULL: KvCacheFullError, INVALID_ARGUMENT: InvalidArgumentError,
-  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError,
+  ABORTED: AbortError, ENGINE_NOT_LOADED: EngineNotLoadedError, WORKER_DIED: WorkerDiedError, WORKER_UNRESPONSIVE: WorkerUnresponsiveError,
   MODEL_TOO_LARGE: ModelTooLargeError, STORAGE_QUOTA_EXCEEDED: StorageQuotaError,
   IMAGE_DECODE_FAILED: ImageDecodeError, IMAGE_TOO_LARGE: ImageTooLargeError,
   UNSUPPORTED_FIELD: UnsupportedFieldError, INVALID_REQUEST: InvalidRequestError, INTERNAL: InternalError,

@@ -12,7 +12,7 @@ export const hosts: [MLCEngineInterface, MLCEngineInterface] = [null as unknown 
 const CALLS = [
   'reload', 'unload', 'chatCompletion', 'completion', 'embedding', 'interruptGenerate', 'resetChat', 'getMessage', 'runtimeStatsText',
   'forwardTokensAndSample', 'getMaxStorageBufferBindingSize', 'getGPUVendor', 'setInitProgressCallback', 'getInitProgressCallback',
-  'setAppConfig', 'setLogLevel', 'setLogitProcessorRegistry', 'checkFit', 'deleteCachedModel',
+  'setAppConfig', 'setLogLevel', 'setLogitProcessorRegistry', 'checkFit', 'deleteCachedModel', 'injectFault',
 ] as const;
 
 test('the in-page engine and the worker client: the same calls, the same greedy results, errors and interrupts', async ({ harness }) => {

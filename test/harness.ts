@@ -13,7 +13,6 @@ import { calibrate } from '../src/engine/calibrate.ts';
 import { abortStress } from './abort_cases.ts';
 import * as api from '../src/api/index.ts';
 import { CreateWorkerEngine } from '../src/api/index.ts';
-import { ChatEngine } from '../src/api/chat_engine.ts';
 import { loadCheckpoint, loadModelFiles } from '../src/model/loader.ts';
 import { ReferenceModel } from '../src/reference/reference_model.ts';
 import { runKernelCase } from './kernel_cases.ts';
@@ -35,7 +34,7 @@ async function outcomeCode(f: () => Promise<unknown>): Promise<string> {
   }
 }
 
-const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, ChatEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, outcomeCode, cachedSource, cachedModelInfo, deleteCachedModel };
+const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, outcomeCode, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

@@ -5,9 +5,9 @@
 // through a proxied callback and are handed out as async iterables; nothing polls.
 // CreateWorkerEngine / WorkerEngine (pop-llm's earlier names) start pop-llm's own worker.
 import * as Comlink from 'comlink';
-import { AbortError, UnsupportedFeatureError, UnsupportedFieldError, WorkerDiedError, type PopError } from '../errors.ts';
+import { AbortError, InvalidRequestError, UnsupportedFeatureError, UnsupportedFieldError, WorkerDiedError, WorkerUnresponsiveError, type PopError } from '../errors.ts';
 import type { FitReport } from '../model/fit.ts';
-import type { ChatCompletionsApi, CompletionsApi, EmbeddingsApi, MLCEngineInterface, ModelSpec, ReloadOptions } from './interface.ts';
+import type { ChatCompletionsApi, CompletionsApi, EmbeddingsApi, InjectedFault, MLCEngineInterface, ModelSpec, ReloadOptions } from './interface.ts';
 import type {
   AppConfig, ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionRequestBase, ChatOptions, Completion, CompletionCreateParamsBase,
   InitProgressCallback, LogitProcessor, LogLevel, MLCEngineConfig, ModelInfo,
@@ -81,6 +81,18 @@ function endpointOf(w: ChatWorker): Comlink.Endpoint {
 
 let nextId = 1;
 
+/**
+ * The client's heartbeat: while a call is pending it pings the worker every `intervalMs`; a ping
+ * unanswered after `timeoutMs` means the worker is alive but stuck (a busy loop, a wasm call
+ * that never returns). The default deadline is long enough for the longest synchronous step of
+ * a load (parsing a large tokenizer, converting a shard) on a slow machine.
+ */
+export interface HeartbeatOptions {
+  intervalMs: number;
+  timeoutMs: number;
+}
+export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 1_000, timeoutMs: 60_000 };
+
 export class WebWorkerMLCEngine implements MLCEngineInterface {
   readonly chat: { completions: ChatCompletionsApi };
   readonly completions: CompletionsApi;
@@ -96,6 +108,11 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   private configured: Promise<void>;
   private stopWatching: () => void = () => {};
   private state: EngineState = { loadedModelIds: [], modelInfo: null, templateNote: null };
+  private heartbeat: HeartbeatOptions | null = DEFAULT_HEARTBEAT;
+  /** The worker the heartbeat is watching now (one ping loop at a time). */
+  private beating: ChatWorker | null = null;
+  /** Settles when the current worker has answered its first call (true) or failed it (false). */
+  private firstAnswer: Promise<boolean> = Promise.resolve(true);
 
   /** `makeWorker`: how to start a fresh worker, so that reload after WORKER_DIED starts one. */
   constructor(public worker: ChatWorker, engineConfig: MLCEngineConfig = {}, private readonly makeWorker?: () => Promise<Worker>) {
@@ -115,7 +132,10 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   private attach(worker: ChatWorker): Promise<void> {
     this.worker = worker;
     this.remote = Comlink.wrap<EngineHost>(endpointOf(worker));
+    let answered!: (ok: boolean) => void;
+    this.firstAnswer = new Promise<boolean>((r) => (answered = r));
     const configured = this.call(() => this.remote.configure(this.config));
+    configured.then(() => answered(true), () => answered(false));
     configured.catch(() => {});
     if (typeof Worker !== 'undefined' && worker instanceof Worker) {
       // A worker that ends without an event (killed, crashed, out of memory) releases its lock.
@@ -134,14 +154,65 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
     this.pending.clear();
   }
 
-  /** Runs a remote call; a dead worker rejects it instead of leaving it hanging. */
+  /** Runs a remote call; a dead or stuck worker rejects it instead of leaving it hanging. */
   protected call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const key = nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(key, reject);
+      this.watchHeartbeat();
       fn().then(resolve, reject).finally(() => this.pending.delete(key));
     });
+  }
+
+  /**
+   * Sets the heartbeat (DEFAULT_HEARTBEAT unless changed), or turns it off with null. A worker
+   * that misses its deadline while a call is pending is ended: that call and every later one
+   * reject with WORKER_UNRESPONSIVE, and reload starts a fresh worker (CreateWorkerEngine).
+   */
+  setHeartbeat(options: HeartbeatOptions | null): void {
+    if (options !== null) {
+      for (const k of ['intervalMs', 'timeoutMs'] as const) {
+        const v = (options as Partial<HeartbeatOptions>)?.[k];
+        if (typeof v !== 'number' || !(v > 0 && v <= 3_600_000)) throw new InvalidRequestError(`heartbeat.${k}`, 'a number of milliseconds in (0, 3600000]', v);
+      }
+    }
+    this.heartbeat = options && { intervalMs: options.intervalMs, timeoutMs: options.timeoutMs };
+  }
+
+  /** Starts the ping loop for the current worker if a call is pending and none runs (only for a Worker: it can be ended). */
+  private watchHeartbeat(): void {
+    const worker = this.worker;
+    if (!this.heartbeat || this.beating === worker || !(typeof Worker !== 'undefined' && worker instanceof Worker)) return;
+    this.beating = worker;
+    const remote = this.remote;
+    const stop = () => {
+      if (this.beating === worker) this.beating = null;
+    };
+    const tick = () => {
+      const h = this.heartbeat;
+      if (!h || this.worker !== worker || this.dead || this.pending.size === 0) return stop();
+      let answered = false;
+      const deadline = setTimeout(() => {
+        if (answered || this.worker !== worker || this.dead) return;
+        stop();
+        this.stopWatching();
+        worker.terminate(); // stuck: ending it frees its GPU device too
+        this.failPending(new WorkerUnresponsiveError(h.timeoutMs));
+      }, h.timeoutMs);
+      remote.ping().then(() => {
+        answered = true;
+        clearTimeout(deadline);
+        setTimeout(tick, this.heartbeat?.intervalMs ?? 0);
+      }, () => {
+        answered = true;
+        clearTimeout(deadline);
+        stop();
+      });
+    };
+    // The clock starts once the worker has answered its first call: starting a worker (its
+    // module graph, its handler) is not being stuck.
+    void this.firstAnswer.then((ok) => (ok ? setTimeout(tick, this.heartbeat?.intervalMs ?? 0) : stop()));
   }
 
   private async after<T>(fn: () => Promise<T>): Promise<T> {
@@ -183,7 +254,7 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
     const { signal, ...load } = options;
     if (signal?.aborted) throw new AbortError('load');
     // After WORKER_DIED, reload starts a fresh worker (chat state kept on this side survives).
-    if (this.dead && this.makeWorker && this.dead.fields.detail !== 'terminated') {
+    if (this.dead && this.makeWorker && !(this.dead instanceof WorkerDiedError && this.dead.fields.detail === 'terminated')) {
       this.stopWatching();
       if (typeof Worker !== 'undefined' && this.worker instanceof Worker) this.worker.terminate();
       this.dead = null;
@@ -276,6 +347,11 @@ export class WebWorkerMLCEngine implements MLCEngineInterface {
   }
   deleteCachedModel(model: string, hubBase?: string): Promise<void> {
     return this.after(() => this.remote.deleteCachedModel(pageUrl(model), hubBase));
+  }
+
+  /** Fault injection for tests and debugging, in the worker's engine (MLCEngine.injectFault): its device lost, or its thread stuck. */
+  injectFault(fault: InjectedFault): Promise<void> {
+    return this.after(() => this.remote.injectFault(fault));
   }
 
   /** Ends the worker (and the GPU device it owns); calls in flight reject with WORKER_DIED. */

@@ -2,16 +2,17 @@
 // worker through WebWorkerMLCEngineHandler). It checks every request and config at the edge
 // (request_fields.ts), queues requests, reloads and unloads in arrival order (queue.ts),
 // selects the model by `model` as WebLLM does, and builds the OpenAI-shaped objects
-// (openai.ts) from what a ChatEngine (one loaded model) reports.
+// (openai.ts) from what a ModelSession (one loaded model) reports. A model whose GPU device
+// was lost is loaded again on a new device (from the Cache API) by the next call for it.
 import { AbortError, EngineNotLoadedError, InvalidRequestError, NoWebGPUError, UnsupportedFeatureError } from '../errors.ts';
 import type { FitReport } from '../model/fit.ts';
 import { deleteCachedModel } from '../model/model_cache.ts';
 import { filesSource } from '../model/source.ts';
 import { findModelRecord, prebuiltAppConfig } from './app_config.ts';
-import { ModelSession as ChatEngine, checkModelFit, type PreparedPrompt, type RunResult } from './model_session.ts';
+import { ModelSession, checkModelFit, type PreparedPrompt, type RunResult } from './model_session.ts';
 import type { ChoiceDelta } from './choice_output.ts';
 import type { GrammarSpec } from '../engine/grammar.ts';
-import type { ChatCompletionsApi, CompletionsApi, EmbeddingsApi, MLCEngineInterface, ModelSpec, ReloadOptions } from './interface.ts';
+import type { ChatCompletionsApi, CompletionsApi, EmbeddingsApi, InjectedFault, MLCEngineInterface, ModelSpec, ReloadOptions } from './interface.ts';
 import { log, setLogLevel } from './log.ts';
 import * as oa from './openai.ts';
 import type {
@@ -47,9 +48,9 @@ export class MLCEngine implements MLCEngineInterface {
   readonly completions: CompletionsApi;
   readonly embeddings: EmbeddingsApi;
 
-  private readonly models = new Map<string, ChatEngine>();
+  private readonly models = new Map<string, ModelSession>();
   private readonly queue = new TaskQueue();
-  /** The request running now: interruptGenerate aborts it. */
+  /** The request or load running now: interruptGenerate aborts it. */
   private current: AbortController | null = null;
   /** Reloads running or queued: unload() aborts them. */
   private readonly loading = new Set<AbortController>();
@@ -130,6 +131,7 @@ export class MLCEngine implements MLCEngineInterface {
     const signal = callerSignal ? AbortSignal.any([callerSignal, loadCtl.signal]) : loadCtl.signal;
     return this.queue.run(async () => {
       this.unloadAll();
+      this.current = loadCtl;
       try {
         for (let i = 0; i < ids.length; i++) {
           if (signal?.aborted) throw new AbortError('load');
@@ -140,7 +142,7 @@ export class MLCEngine implements MLCEngineInterface {
           const chatOptions = { ...(record?.overrides ?? {}), ...(opts?.[i] ?? {}) };
           const source = typeof m === 'string' ? absoluteLocation(record!.model) : filesSource(m, id);
           const progress = this.initProgressCallback;
-          const loaded = await ChatEngine.load(id, source, { ...this.load, ...loadOverrides, chatOptions, record, signal, onProgress: progress ? (r) => progress(r) : undefined });
+          const loaded = await ModelSession.load(id, source, { ...this.load, ...loadOverrides, chatOptions, record, signal, onProgress: progress ? (r) => progress(r) : undefined });
           this.models.set(id, loaded);
         }
       } catch (e) {
@@ -148,6 +150,7 @@ export class MLCEngine implements MLCEngineInterface {
         throw e;
       } finally {
         this.loading.delete(loadCtl);
+        if (this.current === loadCtl) this.current = null;
       }
     }, signal).finally(() => this.loading.delete(loadCtl));
   }
@@ -169,7 +172,7 @@ export class MLCEngine implements MLCEngineInterface {
    * The model a request or call is for, by WebLLM's rule: `model` names a loaded model; with
    * none given, the only loaded one (several loaded: `model` is required).
    */
-  private select(model: string | null | undefined, what: string): ChatEngine {
+  private select(model: string | null | undefined, what: string): ModelSession {
     const ids = [...this.models.keys()];
     if (ids.length === 0) throw new EngineNotLoadedError();
     if (model !== undefined && model !== null) {
@@ -218,7 +221,7 @@ export class MLCEngine implements MLCEngineInterface {
    * final one with finish_reason, then (stream_options.include_usage) one with `choices: []`
    * and the usage. Non-streaming: resolves with the whole response, usage included.
    */
-  private generate<C, R>(kind: Kind, req: ChatCompletionRequestBase | CompletionCreateParamsBase, prepare: (m: ChatEngine) => Promise<PreparedPrompt>, build: {
+  private generate<C, R>(kind: Kind, req: ChatCompletionRequestBase | CompletionCreateParamsBase, prepare: (m: ModelSession) => Promise<PreparedPrompt>, build: {
     chunk: (r: oa.ResponseIdentity, choice: number, delta: ChoiceDelta) => C;
     final: (r: oa.ResponseIdentity, res: RunResult) => C[];
     usage: (r: oa.ResponseIdentity, u: ReturnType<typeof oa.buildUsage>) => C;
@@ -238,6 +241,7 @@ export class MLCEngine implements MLCEngineInterface {
         req.signal?.addEventListener('abort', onAbort, { once: true });
         this.current = ctl;
         try {
+          await this.recoverDevice(m, ctl.signal);
           const prompt = await prepare(m);
           const identity = oa.newResponseIdentity(m.modelId);
           if (stream) {
@@ -269,9 +273,50 @@ export class MLCEngine implements MLCEngineInterface {
     });
   }
 
-  /** Ends the running request with finish_reason 'abort' (queued ones still run, as WebLLM). */
+  /**
+   * Ends the running request with finish_reason 'abort' (queued ones still run, as WebLLM), or
+   * stops the load that runs (ABORTED) at its next stage: download, upload, kernel compile, warm-up.
+   */
   interruptGenerate(): void {
     this.current?.abort();
+  }
+
+  /**
+   * A model whose device was lost (the request on it failed with DEVICE_LOST) loads again on a
+   * new device before the call that needs it runs; `signal` (the call's) stops that load.
+   */
+  private async recoverDevice(m: ModelSession, signal?: AbortSignal): Promise<void> {
+    if (!m.needsRecovery) return;
+    const progress = this.initProgressCallback;
+    await m.recover({ signal, onProgress: progress ? (r) => progress(r) : undefined });
+  }
+
+  /**
+   * Fault injection, for tests and debugging only (an app never needs it): 'device-lost'
+   * destroys a loaded model's GPU device at once, as a driver reset would (what runs on it
+   * fails with DEVICE_LOST; the next call loads the model again on a new device);
+   * 'block-thread' busy-loops the engine's thread for `ms` from its next task (a stuck worker:
+   * the worker client's heartbeat reports WORKER_UNRESPONSIVE). Both act outside the queue.
+   */
+  async injectFault(fault: InjectedFault): Promise<void> {
+    const f = fault as { kind?: unknown; ms?: unknown; modelId?: unknown };
+    if (f?.kind === 'device-lost') {
+      this.select(f.modelId as string | undefined, 'injectFault').destroyDeviceForTesting();
+      return;
+    }
+    if (f?.kind === 'block-thread') {
+      const ms = f.ms;
+      if (typeof ms !== 'number' || !(ms >= 0 && ms <= 600_000)) throw new InvalidRequestError('fault.ms', 'a number of milliseconds in [0, 600000]', ms);
+      // From the next task, so that this call's answer gets out first.
+      setTimeout(() => {
+        const end = performance.now() + ms;
+        while (performance.now() < end) {
+          /* stuck on purpose */
+        }
+      }, 0);
+      return;
+    }
+    throw new InvalidRequestError('fault.kind', "'device-lost' | 'block-thread'", f?.kind);
   }
 
   async resetChat(_keepStats = false, modelId?: string): Promise<void> {
@@ -295,6 +340,7 @@ export class MLCEngine implements MLCEngineInterface {
     if (!Array.isArray(inputIds) || inputIds.length === 0) return Promise.reject(new InvalidRequestError('inputIds', 'a non-empty array of token ids', inputIds));
     return this.queue.run(async () => {
       const m = this.select(modelId, 'forwardTokensAndSample');
+      await this.recoverDevice(m);
       return m.forwardTokensAndSample(inputIds, { seed: randomSeed(), logitProcessor: this.logitProcessors?.get(m.modelId) });
     });
   }

@@ -29,6 +29,12 @@ export interface ReloadOptions extends PopLoadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A fault to inject (tests and debugging only): destroy a loaded model's GPU device, or keep the
+ * engine's thread busy for `ms` (a worker that is alive but stuck). MLCEngine.injectFault says more.
+ */
+export type InjectedFault = { kind: 'device-lost'; modelId?: string } | { kind: 'block-thread'; ms: number };
+
 /** A model to load: a model id (a record of the AppConfig, or itself a URL, path or Hub id), or (pop-llm) a local folder's files. */
 export type ModelSpec = string | File[];
 
@@ -74,4 +80,6 @@ export interface MLCEngineInterface {
   readonly modelInfo: ModelInfo | null;
   /** After reload: set when the (first) model has no chat template. */
   readonly templateNote: string | null;
+  /** Fault injection for tests and debugging (never needed by an app): see MLCEngine.injectFault. */
+  injectFault(fault: InjectedFault): Promise<void>;
 }

@@ -3,9 +3,10 @@
 // message so far (getMessage), multi-round KV reuse. It runs one request at a time when
 // asked: MLCEngine (engine.ts) queues requests and builds the OpenAI-shaped objects.
 // Generation itself is engine/engine.ts.
-import { Template } from '@huggingface/jinja';
-import { EngineNotLoadedError, ImageDecodeError, ImageFetchError, InvalidArgumentError, NoWebGPUError, UnsupportedFeatureError, type PopError } from '../errors.ts';
+import { EngineNotLoadedError, ImageDecodeError, InvalidArgumentError, NoWebGPUError, UnsupportedFeatureError, type PopError } from '../errors.ts';
 import type { ImageInput } from '../vision/image_input.ts';
+import { fetchImage } from '../vision/image_fetch.ts';
+import { renderChatTemplate } from '../model/chat_template.ts';
 import { expandImages, imagePlaceholder, preprocessImages } from '../vision/runtime.ts';
 import type { PreprocessedImage } from '../vision/preprocess.ts';
 import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport } from '../model/fit.ts';
@@ -92,12 +93,21 @@ export class ModelSession {
   /** Set when the model has no chat template (chat falls back to raw completion). */
   readonly templateNote: string | null;
 
+  /** What a UI needs to know about the loaded model (fixed at load: a device recovery loads the same model). */
+  readonly info: ModelInfo;
+  /** A device recovery began and has not finished (it failed or was aborted): the next call tries again. */
+  private recovering = false;
+
   private constructor(
     private engine: Engine<GPUBuffer> | null,
     readonly modelId: string,
     readonly chatOptions: ChatOptions,
+    /** How this model was loaded, so that a lost device's model loads again on a new one (no signal, no progress). */
+    private readonly recipe: { model: string | ModelSource; options: LoadOptions },
   ) {
-    this.templateNote = engine!.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
+    const e = engine!;
+    this.templateNote = e.files.chatTemplate ? null : 'This model has no chat template: chat messages are sent as raw completion text.';
+    this.info = { layers: e.config.numLayers, contextWindow: e.contextWindow, quantization: e.opts.quantization ?? 'none' };
   }
 
   /**
@@ -109,6 +119,12 @@ export class ModelSession {
   static async load(modelId: string, model: string | ModelSource, o: LoadOptions): Promise<ModelSession> {
     // pop-llm:stories260K: the model inside the package (src/model/embedded.ts).
     if (typeof model === 'string' && isEmbeddedModelUrl(model)) model = await embeddedModelSource();
+    const engine = await ModelSession.loadEngine(modelId, model, o);
+    return new ModelSession(engine, modelId, o.chatOptions, { model, options: { ...o, signal: undefined, onProgress: undefined } });
+  }
+
+  /** The engine for a model (fit check, cached download, weights, warm-up); nothing of it stays behind when it fails. */
+  private static async loadEngine(modelId: string, model: string | ModelSource, o: LoadOptions): Promise<Engine<GPUBuffer>> {
     const t0 = performance.now();
     const report = (progress: number, text: string) => o.onProgress?.({ progress, timeElapsed: (performance.now() - t0) / 1000, text });
     report(0, 'Starting WebGPU');
@@ -156,8 +172,9 @@ export class ModelSession {
       engine.resetChat();
     } catch (e) {
       // Nothing half-loaded stays behind (a failed warm-up would otherwise leave an engine
-      // that looks loaded and holds its buffers).
+      // that looks loaded and holds its buffers; the device is the engine's own).
       engine?.unload();
+      (engine?.ops as GpuOps | undefined)?.gpu?.destroy();
       // A corrupt file must not stay cached: the next load fetches it again.
       const file = (e as PopError)?.fields?.file;
       if (cached && typeof file === 'string' && ((e as PopError).code === 'TRUNCATED_FILE' || (e as PopError).code === 'MALFORMED_FILE')) await cached.forget(file);
@@ -165,7 +182,37 @@ export class ModelSession {
     }
     const gpu = (engine.ops as GpuOps).gpu;
     report(1, `Finish loading on WebGPU - ${gpu?.identity?.description || gpu?.identity?.vendor || 'adapter'}`);
-    return new ModelSession(engine, modelId, o.chatOptions);
+    return engine;
+  }
+
+  /** The device is lost (its requests failed with DEVICE_LOST), or an earlier recovery did not finish. */
+  get needsRecovery(): boolean {
+    return this.recovering || !!(this.engine?.ops as GpuOps | undefined)?.gpu?.lostError;
+  }
+
+  /**
+   * After a device loss: frees what the lost engine held and loads the same model on a new
+   * device. A URL model is read back from the Cache API (the first load stored it), so nothing
+   * is downloaded again; a local folder or an in-memory source is read again. Chat state (the
+   * previous round's K/V) is gone with the device: the next chat request prefills its whole
+   * prompt. An abort (`signal`) or a failure leaves the session to try again on the next call.
+   */
+  async recover(o: { signal?: AbortSignal; onProgress?: (r: InitProgressReport) => void } = {}): Promise<void> {
+    this.recovering = true;
+    this.dropEngine();
+    log.warn(`The GPU device of ${this.modelId} was lost: loading the model again on a new device`);
+    this.engine = await ModelSession.loadEngine(this.modelId, this.recipe.model, { ...this.recipe.options, signal: o.signal, onProgress: o.onProgress });
+    this.recovering = false;
+    this.message = '';
+  }
+
+  /**
+   * Fault injection (tests and debugging only): destroys this model's GPU device, as a driver
+   * reset or a lost adapter would. What runs on it fails with DEVICE_LOST; the next call
+   * recovers (recover()).
+   */
+  destroyDeviceForTesting(): void {
+    (this.e.ops as GpuOps).gpu?.device.destroy();
   }
 
   private get e(): Engine<GPUBuffer> {
@@ -199,7 +246,7 @@ export class ModelSession {
     const vars: Record<string, unknown> = { messages: plain, add_generation_prompt: true, bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) };
     if (o.tools) vars.tools = o.tools;
     if (o.enableThinking !== undefined && o.enableThinking !== null) vars.enable_thinking = o.enableThinking;
-    const text = new Template(tpl).render(vars);
+    const text = renderChatTemplate(tpl, vars);
     // A template writes its own special tokens (BOS included): do not add them again.
     return { text, addSpecial: false };
   }
@@ -325,18 +372,17 @@ export class ModelSession {
     return `prefill: ${s.prefillTokensPerS.toFixed(1)} tok/s, decode: ${s.decodeTokensPerS.toFixed(2)} tok/s, TTFT: ${s.ttftMs.toFixed(0)} ms, POP keep ${s.keep}/${s.layers}` + (s.reusedTokens ? `, reused ${s.reusedTokens} prompt tokens` : '');
   }
 
-  /** What a UI needs to know about the loaded model. */
-  get info(): ModelInfo {
-    const e = this.e;
-    return { layers: e.config.numLayers, contextWindow: e.contextWindow, quantization: e.opts.quantization ?? 'none' };
-  }
-
   /** GPU memory and JS heap (src/engine/stats.ts). */
   stats(): RuntimeStats {
     return runtimeStats(this.engine);
   }
 
   unload(): void {
+    this.recovering = false;
+    this.dropEngine();
+  }
+
+  private dropEngine(): void {
     this.engine?.unload();
     // The device is this model's own (createGpuEngine): destroying it frees what the ops hold too.
     (this.engine?.ops as GpuOps | undefined)?.gpu?.destroy();
@@ -402,16 +448,7 @@ function imageSources(messages: ChatCompletionMessageParam[]): unknown[] {
  * a bitmap. Decoding errors come later, typed, from toRgba.
  */
 async function imageInput(u: unknown, index: number): Promise<ImageInput> {
-  if (typeof u === 'string') {
-    let res: Response;
-    try {
-      res = await fetch(u);
-    } catch (e) {
-      throw new ImageFetchError(index, u, null, (e as Error)?.message ?? String(e));
-    }
-    if (!res.ok) throw new ImageFetchError(index, u, res.status, res.statusText);
-    return res.blob();
-  }
+  if (typeof u === 'string') return fetchImage(u, index);
   if (typeof Blob !== 'undefined' && u instanceof Blob) return u;
   if (typeof ImageBitmap !== 'undefined' && u instanceof ImageBitmap) return u;
   try {

@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import { AbortError } from '../errors.ts';
 import type { FitReport } from '../model/fit.ts';
 import { MLCEngine } from './engine.ts';
-import type { ModelSpec, ReloadOptions } from './interface.ts';
+import type { InjectedFault, ModelSpec, ReloadOptions } from './interface.ts';
 import type {
   AppConfig, ChatCompletion, ChatCompletionChunk, ChatCompletionRequestBase, ChatOptions, Completion, CompletionCreateParamsBase,
   InitProgressReport, LogitProcessor, LogLevel, MLCEngineConfig, ModelInfo,
@@ -138,7 +138,11 @@ export class EngineHost {
   holdLivenessLock(name: string): Promise<void> {
     return holdLivenessLock(name);
   }
-  /** The service worker client's keep-alive. */
+  /** Fault injection for tests and debugging (MLCEngine.injectFault). */
+  injectFault(fault: InjectedFault): Promise<void> {
+    return this.engine.injectFault(fault);
+  }
+  /** The client's heartbeat (a stuck worker does not answer) and the service worker client's keep-alive. */
   ping(): boolean {
     return true;
   }

@@ -250,6 +250,8 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);
+    // What ran it (bench/gpu.sh names the device and picks its peak from this).
+    if (b.json) print({ model: bm.model, kind: 'engine', quant, adapter: info.adapter, weight_dtype: info.weightDtype, f16_arithmetic: info.f16Arithmetic, features: info.features, variants: info.variants });
     printKernels(bm.model, b, info);
 
     const avoid = info.vision?.imageTokenId ?? -1;

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { parseGenerate, runGenerate } from './generate.ts';
 import { parseCalibrate, runCalibrate } from './calibrate.ts';
 import { CliError, Session } from './session.ts';
-import { HOSTS, startNodeHost } from '../node/node_host.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { HOSTS, type Host } from '../node/node_host.ts';
+import { InvalidArgumentError, UnsupportedFeatureError } from '../../src/errors.ts';
 
 const USAGE = `usage:
   pop-llm generate [--model <dir|url|random:<config-dir>>] (--prompt TEXT | --ids 1,2,3) [--max-tokens N]
@@ -38,9 +38,10 @@ const USAGE = `usage:
   equal part); the loss is measured on the text after the image.
   Each bench model prints its memory after load: GPU bytes (weights, KV cache, scratch; peak) and the
   page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights.
-  --host chromium|node (bench, generate): chromium (default) runs the page in headless Chromium;
-  node would run the engine under Node on the npm 'webgpu' package (Dawn): it checks Dawn and an
-  adapter and ends with a typed error saying why it cannot run (the Node engine is not built yet).
+  --host chromium|node (generate, bench, calibrate): chromium (default) runs the page in headless Chromium;
+  node runs the same engine in a Node process on the npm 'webgpu' package (Dawn over the machine's Vulkan
+  driver; POP_LLM_WEBGPU_ADAPTER=swiftshader: Chromium's SwiftShader ICD). Where Dawn cannot start it ends
+  with NO_WEBGPU; a crash or hang of Dawn ends with GPU_PROCESS_CRASHED naming the shader or call it died in.
   POP_LLM_WEBGPU_ADAPTER=default lets Chromium use the machine's GPU (bench/gpu.sh); default SwiftShader.
   --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
@@ -68,27 +69,24 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return p.command === null && !p.flags.has('help') ? 1 : 0;
     }
-    // --host node (bench, generate): Dawn under Node; ends with a typed error saying why it cannot run (tools/node/node_host.ts).
-    const host = p.values.get('host') ?? 'chromium';
-    if (!(HOSTS as readonly string[]).includes(host)) throw new InvalidArgumentError('host', `must be one of ${HOSTS.join(', ')} (got ${host})`);
-    if (host === 'node' && (p.command === 'bench' || p.command === 'generate')) {
-      if (p.command === 'bench') parseBench(p);
-      else parseGenerate(p);
-      await startNodeHost();
-    }
+    // --host node (bench, generate, calibrate): the same engine under Node on Dawn (tools/node/node_host.ts).
+    const hostArg = p.values.get('host') ?? 'chromium';
+    if (!(HOSTS as readonly string[]).includes(hostArg)) throw new InvalidArgumentError('host', `must be one of ${HOSTS.join(', ')} (got ${hostArg})`);
+    const host = hostArg as Host;
+    if (host === 'node' && p.flags.has('vs-webllm')) throw new UnsupportedFeatureError('--host node --vs-webllm', 'WebLLM runs in Chromium only: leave out --host node');
     if (p.command === 'generate') {
       const g = parseGenerate(p);
-      session = await Session.open();
+      session = await Session.open(host);
       await runGenerate(session, g);
     } else if (p.command === 'calibrate') {
       const c = parseCalibrate(p);
-      session = await Session.open();
+      session = await Session.open(host);
       await runCalibrate(session, c);
     } else if (p.command === 'bench' && p.flags.has('vs-webllm')) {
       await runVsWebllm(parseVsWebllm(p));
     } else if (p.command === 'bench') {
       const b = parseBench(p);
-      session = await Session.open();
+      session = await Session.open(host);
       await runBench(session, b);
       if (b.popSuite) await runPopQuality(session, b, readFileSync(QUALITY_TEXT, 'utf8'));
     } else {

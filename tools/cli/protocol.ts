@@ -41,6 +41,8 @@ export interface PopQualityRow {
 /** A model as the page loads it: a URL (served or remote) or a random model from a config. */
 export type ModelSpec =
   | { kind: 'url'; id: string; url: string }
+  /** A local folder read from disk where the engine runs in Node (the Node host); the page fetches folders as URLs instead. */
+  | { kind: 'folder'; id: string; path: string }
   | { kind: 'random'; id: string; config: Record<string, unknown>; tokenizerJson: string | null; tokenizerConfigJson: string | null; seed?: number; preprocessorConfig?: Record<string, unknown> | null };
 
 export interface LoadRequest {
@@ -95,6 +97,10 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   variants: Record<string, string>;
   adapter: unknown;
+  /** The matmul weights' storage ('f32' | 'f16'; q4 layers are q4 either way), f16 arithmetic in use, the adapter's features. */
+  weightDtype: string;
+  f16Arithmetic: boolean;
+  features: Record<string, boolean>;
   /** Each kernel family's choice on this adapter and its candidates' timings (src/engine/create.ts kernelReport). */
   kernels: KernelFamilyReport[];
   /** VLMs: the vision tower and image processor (null for text-only models). */
@@ -184,3 +190,13 @@ export interface CliErrorInfo {
 }
 
 export type Reply<T> = { ok: T } | { error: CliErrorInfo };
+
+/** Where the engine runs (tools/cli/session.ts): calls of the CLI page's API (tools/cli/page.ts), local folders, tokens. */
+export interface EngineLink {
+  call<T>(fn: string, arg: unknown, arg2?: unknown): Promise<Reply<T>>;
+  /** A local model folder as this host's engine reads it. */
+  folder(dir: string): ModelSpec;
+  /** Receives every streamed token (set once by the Session). */
+  onToken: ((id: number, text: string) => void) | null;
+  close(): Promise<void>;
+}
