@@ -30,6 +30,7 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `matmul ${variant} 33x100x12 accumulate`, op: 'matmul', variant, m: 33, n: 100, k: 12, accumulate: true, tol: F32_DOT },
     { name: `matmul ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul', variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
     { name: `matmul ${variant} 1x512x64 (lm head)`, op: 'matmul', variant, m: 1, n: 512, k: 64, tol: F32_DOT },
+    { name: `matmul ${variant} 3x37x172 bias+acc (M = 3, N below a tile)`, op: 'matmul', variant, m: 3, n: 37, k: 172, bias: true, accumulate: true, tol: F32_DOT },
   ]),
   ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['regblock_q4', 'tiled_q4', 'matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg'].flatMap((variant) => [
     { name: `matmul_q4 ${scheme} ${variant} 7x172x64`, op: 'matmul_q4', scheme, variant, m: 7, n: 172, k: 64, tol: F32_DOT },
