@@ -9,9 +9,12 @@ if (!existsSync(new URL('../tools/cli/main.ts', import.meta.url))) {
   process.exit(1);
 }
 // Debian's chromium (WebGPU on SwiftShader) is what the CLI drives: install it when missing.
+// The Node host (--host node: Dawn, tools/node/node_host.ts) needs no browser.
+const argv = process.argv.slice(2);
+const nodeHost = argv.some((a, i) => a === '--host=node' || (a === '--host' && argv[i + 1] === 'node'));
 const { execFileSync } = await import('node:child_process');
 try {
-  execFileSync(process.execPath, [new URL('../scripts/ensure-chromium.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+  if (!nodeHost) execFileSync(process.execPath, [new URL('../scripts/ensure-chromium.mjs', import.meta.url).pathname], { stdio: 'inherit' });
 } catch {
   process.exit(1);
 }

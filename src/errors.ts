@@ -5,6 +5,7 @@
 
 export type PopErrorCode =
   | 'NO_WEBGPU'
+  | 'GPU_PROCESS_CRASHED'
   | 'DEVICE_LOST'
   | 'GPU_OUT_OF_MEMORY'
   | 'GPU_ERROR'
@@ -54,9 +55,22 @@ export class PopError extends Error {
   }
 }
 
+/** A browser's way to WebGPU; hosts without a browser (the CLI's Node host) give their own. */
+const BROWSER_WEBGPU_ADVICE = "Use a recent Chrome or Edge over http://localhost or https, or enable WebGPU in your browser's flags.";
+
 export class NoWebGPUError extends PopError {
-  constructor(reason: string) {
-    super('NO_WEBGPU', `WebGPU is not available (${reason}). Use a recent Chrome or Edge over http://localhost or https, or enable WebGPU in your browser's flags.`, { reason });
+  constructor(reason: string, advice: string = BROWSER_WEBGPU_ADVICE) {
+    super('NO_WEBGPU', `WebGPU is not available (${reason}). ${advice}`, { reason });
+  }
+}
+
+/**
+ * The process that held the GPU died or hung in the WebGPU implementation's native code (the
+ * CLI's Node host runs Dawn in a child process: a crash there ends as this, not as a segfault).
+ */
+export class GpuProcessCrashedError extends PopError {
+  constructor(host: string, how: string, step: string, adapter: string, detail = '') {
+    super('GPU_PROCESS_CRASHED', `The ${host} host's GPU process stopped (${how}) while ${step}${adapter ? ` on ${adapter}` : ''}${detail ? ` (it said: ${detail})` : ''}. The WebGPU implementation failed on this driver: use another host (pop-llm's default, Chromium) or another driver.`, { host, how, step, adapter, detail });
   }
 }
 
@@ -288,7 +302,7 @@ export function fromSerialized(s: { name: string; code: PopErrorCode; message: s
 }
 
 const ERROR_CLASSES: Partial<Record<PopErrorCode, { prototype: PopError }>> = {
-  NO_WEBGPU: NoWebGPUError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
+  NO_WEBGPU: NoWebGPUError, GPU_PROCESS_CRASHED: GpuProcessCrashedError, DEVICE_LOST: DeviceLostError, GPU_OUT_OF_MEMORY: GpuOutOfMemoryError,
   GPU_ERROR: GpuError, UNSUPPORTED_FEATURE: UnsupportedFeatureError, MODEL_NOT_FOUND: ModelNotFoundError, MODEL_FILE_MISSING: ModelFileMissingError,
   TRUNCATED_FILE: TruncatedFileError, MALFORMED_FILE: MalformedFileError, MISSING_TENSOR: MissingTensorError,
   SHAPE_MISMATCH: ShapeMismatchError, UNSUPPORTED_DTYPE: UnsupportedDtypeError, UNSUPPORTED_QUANTIZATION: UnsupportedQuantizationError, UNSUPPORTED_MODEL_TYPE: UnsupportedModelTypeError,

@@ -13,6 +13,7 @@ import { STORIES_DIR } from './fixtures/model_files.ts';
 type Case = { error: E.PopError; cls: abstract new (...a: any[]) => E.PopError; code: E.PopErrorCode; fields: E.ErrorFields; mentions: string[] };
 const CASES: Case[] = [
   { error: new E.NoWebGPUError('navigator.gpu is undefined'), cls: E.NoWebGPUError, code: 'NO_WEBGPU', fields: { reason: 'navigator.gpu is undefined' }, mentions: ['navigator.gpu is undefined'] },
+  { error: new E.GpuProcessCrashedError('node', 'signal SIGSEGV', 'compiling the shader pipeline matmul/default{}', 'google swiftshader'), cls: E.GpuProcessCrashedError, code: 'GPU_PROCESS_CRASHED', fields: { host: 'node', how: 'signal SIGSEGV', step: 'compiling the shader pipeline matmul/default{}', adapter: 'google swiftshader', detail: '' }, mentions: ['signal SIGSEGV', 'matmul/default{}', 'google swiftshader', 'Chromium'] },
   { error: new E.DeviceLostError('destroyed', 'tab hidden'), cls: E.DeviceLostError, code: 'DEVICE_LOST', fields: { reason: 'destroyed', detail: 'tab hidden' }, mentions: ['destroyed', 'tab hidden'] },
   { error: new E.GpuOutOfMemoryError('kv cache', 5000, 'maxBufferSize', 4096), cls: E.GpuOutOfMemoryError, code: 'GPU_OUT_OF_MEMORY', fields: { what: 'kv cache', bytes: 5000, limitName: 'maxBufferSize', limit: 4096 }, mentions: ['5000', '4096', 'maxBufferSize'] },
   { error: new E.GpuError('validation: bad binding'), cls: E.GpuError, code: 'GPU_ERROR', fields: { detail: 'validation: bad binding' }, mentions: ['validation: bad binding'] },
@@ -61,6 +62,13 @@ test('every error class: code, name, fields, message, instanceof PopError and Er
   // Every exported error class has a case here.
   const classes = Object.values(E).filter((v): v is typeof E.PopError => typeof v === 'function' && v.prototype instanceof E.PopError);
   for (const cls of classes) expect(CASES.some((c) => c.cls === cls), `${cls.name} has no case`).toBe(true);
+});
+
+test("NO_WEBGPU's advice: a browser's by default, the host's own where it gives one (the CLI's Node host)", () => {
+  expect(new E.NoWebGPUError('x').message).toMatch(/Chrome or Edge/);
+  const node = new E.NoWebGPUError('Dawn found no WebGPU adapter', 'Install a Vulkan driver.');
+  expectPopError(node, E.NoWebGPUError, 'NO_WEBGPU', { reason: 'Dawn found no WebGPU adapter' });
+  expect(node.message).toBe('WebGPU is not available (Dawn found no WebGPU adapter). Install a Vulkan driver.');
 });
 
 test('fromSerialized after JSON (a worker boundary) rebuilds the same class, code, fields and message', () => {

@@ -245,14 +245,20 @@ export interface PopLoadOptions {
   useCache?: boolean;
   /** Matmul weight storage: 'auto' (default: f16 where the adapter has shader-f16), 'f32' or 'f16'. */
   weightDtype?: 'auto' | 'f32' | 'f16';
+  /** KV cache storage: 'auto' (default: f16 where the adapter has shader-f16), 'f32' or 'f16' (half the bytes). */
+  kvDtype?: 'auto' | 'f32' | 'f16';
   /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger images get IMAGE_TOO_LARGE. */
   maxImagePixels?: number;
   /** Device memory the weights and KV cache may take, in bytes: a larger model is refused before download (MODEL_TOO_LARGE). */
   memoryBytes?: number;
   /** int4 weight-only quantization on load (group 32): 'none' (default), 'q4' (symmetric) or 'q4-asym'. */
   quantization?: 'none' | 'q4' | 'q4-asym';
-  /** With quantization: the LM head in int4 too (default: kept f32). */
+  /** The older LM-head switch (when lmHeadDtype is not given): true = int4, false = unquantized. */
   quantizeLmHead?: boolean;
+  /** Embedding tables: 'auto' (default: 'q4' with quantization, else 'f32'), 'q4', 'f16' or 'f32'. */
+  embeddingDtype?: 'auto' | 'q4' | 'f16' | 'f32';
+  /** LM head: 'auto' (default: 'q4' with quantization, a tied head then reads the q4 embedding; else weightDtype), 'q4', 'f16' or 'f32'. */
+  lmHeadDtype?: 'auto' | 'q4' | 'f16' | 'f32';
   /** Scan the weights for NaN / Inf while they load (MALFORMED_WEIGHTS; default true). false: a trusted source, skip it. */
   checkWeights?: boolean;
 }

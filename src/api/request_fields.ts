@@ -129,10 +129,13 @@ export const ENGINE_CONFIG_FIELDS: FieldTable = {
   hubBase: honoured(checks.nonEmptyString),
   useCache: honoured(checks.bool),
   weightDtype: honoured(checks.oneOf(['auto', 'f32', 'f16'])),
+  kvDtype: honoured(checks.oneOf(['auto', 'f32', 'f16'])),
   maxImagePixels: honoured(checks.int(1)),
   memoryBytes: honoured(checks.num(0, Infinity, { minOpen: true })),
   quantization: honoured(checks.oneOf(['none', 'q4', 'q4-asym'])),
   quantizeLmHead: honoured(checks.bool),
+  embeddingDtype: honoured(checks.oneOf(['auto', 'q4', 'f16', 'f32'])),
+  lmHeadDtype: honoured(checks.oneOf(['auto', 'q4', 'f16', 'f32'])),
   checkWeights: honoured(checks.bool),
 };
 

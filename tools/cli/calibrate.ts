@@ -11,7 +11,7 @@ import { DEFAULT_MODEL } from './generate.ts';
 import type { ImagePayload } from './protocol.ts';
 import type { Session } from './session.ts';
 
-export const CALIBRATE_OPTIONS = ['model', 'text', 'image', 'budget', 'context', 'continuation', 'json', 'help'];
+export const CALIBRATE_OPTIONS = ['model', 'text', 'image', 'budget', 'context', 'continuation', 'json', 'help', 'host'];
 
 export interface CalibrateCommand {
   model: string;

@@ -8,21 +8,22 @@ import { readFileSync } from 'node:fs';
 import { parseGenerate, runGenerate } from './generate.ts';
 import { parseCalibrate, runCalibrate } from './calibrate.ts';
 import { CliError, Session } from './session.ts';
-import { HOSTS, startNodeHost } from '../node/node_host.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { HOSTS, type Host } from '../node/node_host.ts';
+import { InvalidArgumentError, UnsupportedFeatureError } from '../../src/errors.ts';
 
 const USAGE = `usage:
   pop-llm generate [--model <dir|url|random:<config-dir>>] (--prompt TEXT | --ids 1,2,3) [--max-tokens N]
                    [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,2/3]
-                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--json]
+                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--kv-dtype auto|f32|f16] [--json]
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
                    off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
-  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--json]
+  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--timeout-s 900] [--json]
                    (WebLLM 0.2.79 and pop-llm on one random q4f32_1 Qwen2.5-0.5B folder in MLC layout,
-                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids)
+                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids,
+                   pop-llm's GPU bytes vs 1.25 x (shards + KV + 64 MB); --timeout-s: each page's budget)
 
   pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--image FILE ...] [--budget NATS]
                    [--context N] [--continuation N] [--json]
@@ -37,10 +38,11 @@ const USAGE = `usage:
   calibrate --image FILE (repeatable, VLMs): image i is paired with the text's i-th paragraph (or i-th
   equal part); the loss is measured on the text after the image.
   Each bench model prints its memory after load: GPU bytes (weights, KV cache, scratch; peak) and the
-  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights.
-  --host chromium|node (bench, generate): chromium (default) runs the page in headless Chromium;
-  node would run the engine under Node on the npm 'webgpu' package (Dawn): it checks Dawn and an
-  adapter and ends with a typed error saying why it cannot run (the Node engine is not built yet).
+  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights; --kv-dtype f16 stores the KV cache in halves.
+  --host chromium|node (generate, bench, calibrate): chromium (default) runs the page in headless Chromium;
+  node runs the same engine in a Node process on the npm 'webgpu' package (Dawn over the machine's Vulkan
+  driver; POP_LLM_WEBGPU_ADAPTER=swiftshader: Chromium's SwiftShader ICD). Where Dawn cannot start it ends
+  with NO_WEBGPU; a crash or hang of Dawn ends with GPU_PROCESS_CRASHED naming the shader or call it died in.
   POP_LLM_WEBGPU_ADAPTER=default lets Chromium use the machine's GPU (bench/gpu.sh); default SwiftShader.
   --repeat N reports the fastest of N runs (this machine's timings are noisy). POP_LLM_DEBUG=1 shows the page's console.
 `;
@@ -68,27 +70,24 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return p.command === null && !p.flags.has('help') ? 1 : 0;
     }
-    // --host node (bench, generate): Dawn under Node; ends with a typed error saying why it cannot run (tools/node/node_host.ts).
-    const host = p.values.get('host') ?? 'chromium';
-    if (!(HOSTS as readonly string[]).includes(host)) throw new InvalidArgumentError('host', `must be one of ${HOSTS.join(', ')} (got ${host})`);
-    if (host === 'node' && (p.command === 'bench' || p.command === 'generate')) {
-      if (p.command === 'bench') parseBench(p);
-      else parseGenerate(p);
-      await startNodeHost();
-    }
+    // --host node (bench, generate, calibrate): the same engine under Node on Dawn (tools/node/node_host.ts).
+    const hostArg = p.values.get('host') ?? 'chromium';
+    if (!(HOSTS as readonly string[]).includes(hostArg)) throw new InvalidArgumentError('host', `must be one of ${HOSTS.join(', ')} (got ${hostArg})`);
+    const host = hostArg as Host;
+    if (host === 'node' && p.flags.has('vs-webllm')) throw new UnsupportedFeatureError('--host node --vs-webllm', 'WebLLM runs in Chromium only: leave out --host node');
     if (p.command === 'generate') {
       const g = parseGenerate(p);
-      session = await Session.open();
+      session = await Session.open(host);
       await runGenerate(session, g);
     } else if (p.command === 'calibrate') {
       const c = parseCalibrate(p);
-      session = await Session.open();
+      session = await Session.open(host);
       await runCalibrate(session, c);
     } else if (p.command === 'bench' && p.flags.has('vs-webllm')) {
       await runVsWebllm(parseVsWebllm(p));
     } else if (p.command === 'bench') {
       const b = parseBench(p);
-      session = await Session.open();
+      session = await Session.open(host);
       await runBench(session, b);
       if (b.popSuite) await runPopQuality(session, b, readFileSync(QUALITY_TEXT, 'utf8'));
     } else {

@@ -36,9 +36,19 @@ async function wrap<T>(fn: () => Promise<T>): Promise<Reply<T>> {
   }
 }
 
+let folderSource: ((dir: string) => ModelSource) | null = null;
+/** Where this code runs in Node (tools/node/dawn_engine.ts): how a `folder` model is read from disk. */
+export function useFolderSource(open: (dir: string) => ModelSource): void {
+  folderSource = open;
+}
+
 function sourceFor(req: LoadRequest): ModelSource {
   const m = req.model;
   if (m.kind === 'url') return { ...urlSource(m.url), id: m.id };
+  if (m.kind === 'folder') {
+    if (!folderSource) throw new InvalidArgumentError('model', `a local folder (${m.path}) is read only by a host with a file system`);
+    return { ...folderSource(m.path), id: m.id };
+  }
   // Big random models are written as bf16 (half the bytes); the loader converts. The weight
   // file is drawn while the loader reads it (randomModelSource), so the page never holds it.
   const text = (m.config.text_config ?? m.config) as Record<string, unknown>;
@@ -97,7 +107,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
     const heap = new HeapSampler();
     await heap.start();
     try {
-      engine = await createGpuEngine(source, { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk, quantization: req.quantization, onProgress: heap.sample });
+      engine = await createGpuEngine(source, { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk, quantization: req.quantization, kvDtype: req.kvDtype, onProgress: heap.sample, probePrefill: req.probePrefill });
     } finally {
       heap.stop();
       source = null; // unreachable before the after-load heap figure
@@ -110,6 +120,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
       numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, bosTokenId: c.bosTokenId,
       contextWindow: engine.contextWindow, hasTokenizer: engine.tokenizer !== null,
       variants: d.variants as Record<string, string>, adapter: d.adapter, kernels: d.kernels as ModelInfo['kernels'],
+      weightDtype: d.weightDtype as string, f16Arithmetic: !!d.f16Arithmetic, features: d.features as Record<string, boolean>,
       vision: engine.vision ? {
         layers: engine.vision.config.numLayers, hiddenSize: engine.vision.config.hiddenSize, imageSize: engine.vision.config.kind === 'siglip' ? engine.vision.config.imageSize : 0,
         patchSize: engine.vision.config.patchSize, tokensPerTile: engine.vision.config.kind === 'siglip' ? engine.vision.config.tokensPerTile : 0, imageTokenId: engine.vision.config.imageTokenId,

@@ -41,6 +41,8 @@ export interface PopQualityRow {
 /** A model as the page loads it: a URL (served or remote) or a random model from a config. */
 export type ModelSpec =
   | { kind: 'url'; id: string; url: string }
+  /** A local folder read from disk where the engine runs in Node (the Node host); the page fetches folders as URLs instead. */
+  | { kind: 'folder'; id: string; path: string }
   | { kind: 'random'; id: string; config: Record<string, unknown>; tokenizerJson: string | null; tokenizerConfigJson: string | null; seed?: number; preprocessorConfig?: Record<string, unknown> | null };
 
 export interface LoadRequest {
@@ -51,6 +53,10 @@ export interface LoadRequest {
   prefillChunk?: number;
   /** int4 weight-only quantization on load (EngineOptions.quantization; default 'none'). */
   quantization?: 'none' | 'q4' | 'q4-asym';
+  /** KV cache storage (EngineOptions.kvDtype; default 'auto'). */
+  kvDtype?: 'auto' | 'f32' | 'f16';
+  /** Also time prefill's kernels at load (GpuEngineOptions.probePrefill; bench sets it, to report them). */
+  probePrefill?: boolean;
 }
 
 /** Memory of one load (tools/cli/memory.ts). */
@@ -61,11 +67,18 @@ export interface LoadMemory {
   /** Text weights on the GPU (POP's deep K/V and RoPE tables included), and the KV cache. */
   weightBytes: number;
   kvBytes: number;
+  /** How the KV cache stores K/V ('f32' or 'f16'). */
+  kvDtype: string;
   deepKvBytes: number;
   /** Gemma 4's per-layer embeddings (table, projection, norm); 0 without. */
   pleBytes: number;
   /** The main embedding table. */
   embedBytes: number;
+  /** The LM head's own storage: 0 when the head is the embedding itself (tied, stored alike). */
+  lmHeadBytes: number;
+  /** How the vocabulary tables are stored: 'q4' | 'q4-asym' | 'f16' | 'f32' ('tied' for a head that is the embedding). */
+  embedStorage: string;
+  lmHeadStorage: string;
   /** Parameters of the text model (from its config) and their f32 bytes. */
   params: number;
   modelBytes: number;
@@ -95,6 +108,10 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   variants: Record<string, string>;
   adapter: unknown;
+  /** The matmul weights' storage ('f32' | 'f16'; q4 layers are q4 either way), f16 arithmetic in use, the adapter's features. */
+  weightDtype: string;
+  f16Arithmetic: boolean;
+  features: Record<string, boolean>;
   /** Each kernel family's choice on this adapter and its candidates' timings (src/engine/create.ts kernelReport). */
   kernels: KernelFamilyReport[];
   /** VLMs: the vision tower and image processor (null for text-only models). */
@@ -184,3 +201,13 @@ export interface CliErrorInfo {
 }
 
 export type Reply<T> = { ok: T } | { error: CliErrorInfo };
+
+/** Where the engine runs (tools/cli/session.ts): calls of the CLI page's API (tools/cli/page.ts), local folders, tokens. */
+export interface EngineLink {
+  call<T>(fn: string, arg: unknown, arg2?: unknown): Promise<Reply<T>>;
+  /** A local model folder as this host's engine reads it. */
+  folder(dir: string): ModelSpec;
+  /** Receives every streamed token (set once by the Session). */
+  onToken: ((id: number, text: string) => void) | null;
+  close(): Promise<void>;
+}

@@ -1,6 +1,8 @@
-// The CLI's link to the engine: the Vite dev server serves the project (cli.html), headless
-// chromium runs it on WebGPU, and a small static server on 127.0.0.1 serves local model
-// folders. Calls go through page.evaluate and come back as {ok} | {error: {code, ...}}.
+// The CLI's link to the engine. The Chromium host (default): the Vite dev server serves the
+// project (cli.html), headless chromium runs it on WebGPU, and a small static server on
+// 127.0.0.1 serves local model folders; calls go through page.evaluate. The Node host
+// (tools/node/node_host.ts): the same page code in a Node process on Dawn. Either way calls
+// come back as {ok} | {error: {code, ...}}.
 import { createServer, type Server } from 'node:http';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve, sep } from 'node:path';
@@ -9,9 +11,10 @@ import type { ViteDevServer } from 'vite';
 import { ModelFileMissingError, PopError } from '../../src/errors.ts';
 import { isHubId } from '../../src/model/source.ts';
 import { launchChromium, openPage, startServer } from '../node/browser.ts';
+import { startNodeEngine, type Host } from '../node/node_host.ts';
 import { withGemma3Tokens, withIdefics3Tokens, withQwen3VlTokens } from '../../src/vision/random_vlm.ts';
 import { cachedCalibration } from './calibration_file.ts';
-import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, ModelSpec, Reply } from './protocol.ts';
+import type { PopQualityRequest, PopQualityRow, CalibrateReply, CalibrateRequest, CliErrorInfo, GemmReply, GemmShape, GenerateReply, GenerateRequest, ImagePromptReply, ImagePromptRequest, LoadRequest, ModelInfo, ModelSpec, Reply, EngineLink } from './protocol.ts';
 
 /** Where a random SmolVLM without a tokenizer of its own borrows one: its text model, SmolLM2-135M. */
 const SMOLVLM_TEXT_TOKENIZER = 'HuggingFaceTB__SmolLM2-135M-Instruct';
@@ -84,22 +87,48 @@ class FolderServer {
   }
 }
 
-export class Session {
-  private tokenHandler: ((id: number, text: string) => void) | null = null;
-
+/** The Chromium host: cli.html in headless chromium, served by Vite; local folders over HTTP. */
+class ChromiumLink implements EngineLink {
+  onToken: ((id: number, text: string) => void) | null = null;
   private constructor(readonly vite: ViteDevServer, readonly browser: Browser, readonly page: Page, readonly folders: FolderServer) {}
 
-  static async open(): Promise<Session> {
+  static async start(): Promise<ChromiumLink> {
     const [vite, browser, folders] = await Promise.all([startServer(0), launchChromium(), FolderServer.start()]);
     try {
       const page = await openPage(browser, vite.url, '/cli.html');
-      const s = new Session(vite.server, browser, page, folders);
-      await page.exposeFunction('__popCliToken', (id: number, text: string) => s.tokenHandler?.(id, text));
-      return s;
+      const link = new ChromiumLink(vite.server, browser, page, folders);
+      await page.exposeFunction('__popCliToken', (id: number, text: string) => link.onToken?.(id, text));
+      return link;
     } catch (e) {
       await Promise.allSettled([browser.close(), vite.server.close(), folders.close()]);
       throw e;
     }
+  }
+
+  folder(dir: string): ModelSpec {
+    return { kind: 'url', id: dir, url: this.folders.mount(dir) };
+  }
+
+  async call<T>(fn: string, arg: unknown, arg2?: unknown): Promise<Reply<T>> {
+    return (await this.page.evaluate(([f, a, b]) => (globalThis as any).popCli[f as string](a, b), [fn, arg, arg2] as const)) as Reply<T>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.page.evaluate(() => (globalThis as any).popCli.unload()).catch(() => undefined)]);
+    await Promise.allSettled([this.browser.close(), this.vite.close(), this.folders.close()]);
+  }
+}
+
+export class Session {
+  private tokenHandler: ((id: number, text: string) => void) | null = null;
+
+  private constructor(private readonly link: EngineLink) {
+    link.onToken = (id, text) => this.tokenHandler?.(id, text);
+  }
+
+  /** Starts the engine on a host: headless Chromium (default), or Node on Dawn (`--host node`). */
+  static async open(host: Host = 'chromium'): Promise<Session> {
+    return new Session(host === 'node' ? await startNodeEngine() : await ChromiumLink.start());
   }
 
   /** Turns a --model argument into what the page loads. */
@@ -159,11 +188,11 @@ export class Session {
     if (/^https?:\/\//.test(arg)) return { kind: 'url', id: arg, url: arg };
     // A Hub id (owner/name) when no such local folder exists; anything else is a local folder.
     if (!existsSync(arg) && isHubId(arg) && !arg.startsWith('.')) return { kind: 'url', id: arg, url: arg };
-    return { kind: 'url', id: arg, url: this.folders.mount(arg) };
+    return this.link.folder(arg);
   }
 
   private async call<T>(fn: string, arg: unknown, arg2?: unknown): Promise<T> {
-    const reply = (await this.page.evaluate(([f, a, b]) => (globalThis as any).popCli[f as string](a, b), [fn, arg, arg2] as const)) as Reply<T>;
+    const reply = await this.link.call<T>(fn, arg, arg2);
     if ('error' in reply) throw new CliError(reply.error.code, reply.error.message, reply.error.fields ?? {});
     return reply.ok;
   }
@@ -200,8 +229,7 @@ export class Session {
     return this.call<GemmReply>('gemm', shapes, o);
   }
 
-  async close(): Promise<void> {
-    await Promise.allSettled([this.page.evaluate(() => (globalThis as any).popCli.unload()).catch(() => undefined)]);
-    await Promise.allSettled([this.browser.close(), this.vite.close(), this.folders.close()]);
+  close(): Promise<void> {
+    return this.link.close();
   }
 }
