@@ -1,7 +1,7 @@
 // Whole-model checks run in the page: the WebGPU engine against the independent CPU
 // reference model (src/reference/reference_model.ts), on stories260K and on tiny-random
 // fixtures built from real configs.
-import { createGpuEngine } from '../src/engine/create.ts';
+import { createGpuEngine, type GpuEngineOptions } from '../src/engine/create.ts';
 import { forward } from '../src/engine/forward.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import type { PopSetting } from '../src/engine/pop.ts';
@@ -55,6 +55,28 @@ async function openQuant(spec: FixtureSpec, quantization: Quantization, quantize
   const cpu = await EngineClass.load(new CpuOps(), source, opts);
   quantEngines.set(key, (e = { gpu, cpu }));
   return e;
+}
+
+const optEngines = new Map<string, { gpu: Engine<GPUBuffer>; cpu: EngineClass<Float32Array> }>();
+
+/** A GPU engine and a CpuOps engine loaded with the same options (e.g. embeddingDtype / lmHeadDtype). */
+async function openWith(spec: FixtureSpec, o: GpuEngineOptions): Promise<{ gpu: Engine<GPUBuffer>; cpu: EngineClass<Float32Array> }> {
+  const key = JSON.stringify([spec, o]);
+  let e = optEngines.get(key);
+  if (e) return e;
+  const source = spec.url ? urlSource(spec.url) : memorySource(randomModelFiles(spec.scale ? scaleConfig(spec.config!, spec.scale) : spec.config!, { seed: spec.seed ?? 7 }));
+  const opts = { prefillChunk: spec.prefillChunk, pageSize: spec.pageSize, ...o };
+  const gpu = await createGpuEngine(source, opts);
+  const cpu = await EngineClass.load(new CpuOps(), source, opts);
+  optEngines.set(key, (e = { gpu, cpu }));
+  return e;
+}
+
+/** How a GPU tensor is stored: 'q4' / 'q4-asym' / 'f16' / 'f32' (every row part alike, else 'mixed'), and its parts. */
+function storageOf(ops: GpuOps, t: GPUBuffer): { kind: string; parts: number; bytes: number } {
+  const bufs = ops.splitInfo(t)?.parts.map((p) => p.buf) ?? [t];
+  const kinds = new Set(bufs.map((b) => ops.quantInfo(b)?.scheme ?? (ops.halfInfo(b) ? 'f16' : 'f32')));
+  return { kind: kinds.size === 1 ? [...kinds][0] : 'mixed', parts: bufs.length, bytes: ops.bytesOf(t) };
 }
 
 const splitEngines = new Map<string, Engine<GPUBuffer>>();
@@ -195,36 +217,62 @@ export const engineCases = {
     const parts = { embed: count(w.embed), lmHead: count(w.lmHead), qkv: count(w.layers[0].qkv), gateUp: count(w.layers[0].gateUp), down: count(w.layers[0].down), deepKv: count(w.deepKv) };
     return { diffs, parts, gpuBytes: ops.pool.bytesInUse, wholeGpuBytes: (whole.ops as GpuOps).pool.bytesInUse };
   },
+  /**
+   * Vocabulary tables as EngineOptions says (embeddingDtype, lmHeadDtype, quantization): the
+   * GPU engine's teacher-forced logits against the CpuOps engine loaded the same way (the CPU
+   * twin keeps the same dequantized / f16-rounded values), under `pop`; worst normalized
+   * error per step, whether every step's argmax agrees, the GPU's distance from its own full
+   * depth, and how each table is stored on the GPU.
+   */
+  async tablesVsCpu(spec: FixtureSpec, o: GpuEngineOptions, prompt: number[], continuation: number[], pop?: PopSetting): Promise<{ errs: number[]; argmaxAgree: boolean; keep: number; offDiff: number; sameArgmaxAsOff: boolean; embed: unknown; lmHead: unknown; headIsEmbed: boolean; ple: unknown; weightBytes: number }> {
+    const { gpu, cpu } = await openWith(spec, o);
+    const got = await gpu.teacherForced(prompt, continuation, pop);
+    const want = await cpu.teacherForced(prompt, continuation, pop);
+    // The same GPU engine at full depth: how far `pop` is from it (0 for a lossless keep).
+    const off = pop === undefined || pop === 'off' ? got : await gpu.teacherForced(prompt, continuation, 'off');
+    const ops = gpu.ops as GpuOps, w = gpu.weights;
+    const all = [w.embed, w.finalNorm, w.lmHead, w.deepKv, w.deepKvBias, ...w.layers.flatMap((l) => Object.values(l)), ...(w.ple ? Object.values(w.ple) : [])];
+    return {
+      errs: got.map((x, i) => maxDiff(x, want[i])), argmaxAgree: got.every((x, i) => argmax(x) === argmax(want[i])), keep: gpu.resolveKeep(pop ?? 'off'),
+      offDiff: Math.max(...got.map((x, i) => maxDiff(x, off[i]))), sameArgmaxAsOff: got.every((x, i) => argmax(x) === argmax(off[i])),
+      embed: storageOf(ops, w.embed), lmHead: storageOf(ops, w.lmHead), headIsEmbed: w.lmHead === w.embed,
+      ple: w.ple ? storageOf(ops, w.ple.table) : null,
+      weightBytes: [...new Set(all.filter((t): t is GPUBuffer => !!t && typeof t === 'object' && 'size' in t))].reduce((a, t) => a + ops.bytesOf(t), 0),
+    };
+  },
   async layers(spec: FixtureSpec): Promise<number> {
     return (await open(spec)).engine.config.numLayers;
   },
   /**
    * The per-model kernel probe of a quantized GPU engine (src/ops/kernel_probe.ts): its report
    * from load, and a second probe of the same shapes with the IndexedDB cache (`cached`).
+   * `prefill`: the first probe is a fresh one that also times prefill's kernels (software
+   * adapters skip them at load).
    */
-  async kernelProbe(spec: FixtureSpec, quantization: Quantization): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string> }> {
+  async kernelProbe(spec: FixtureSpec, quantization: Quantization, prefill = false): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string>; matmulVariants: unknown }> {
     const { gpu } = await openQuant(spec, quantization);
     const ops = gpu.ops as GpuOps, c = gpu.config;
-    const atLoad = ops.kernelProbe;
     const shapes = { hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: gpu.contextWindow };
-    await ops.probeModelKernels(shapes, { useCache: true });
-    const again = await ops.probeModelKernels(shapes, { useCache: true });
-    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants };
+    const atLoad = prefill ? await ops.probeModelKernels(shapes, { useCache: true, prefill }) : ops.kernelProbe;
+    if (!prefill) await ops.probeModelKernels(shapes, { useCache: true });
+    const again = await ops.probeModelKernels(shapes, { useCache: true, prefill });
+    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants, matmulVariants: ops.matmulVariants };
   },
   /**
-   * Every forced per-model kernel choice in turn (q4 GEMV, decode attention): teacher-forced
-   * logits of the GPU engine vs the CPU dequantized engine; worst normalized error per choice.
+   * Every forced per-model kernel choice in turn (q4 GEMV and GEMM, decode and prefill
+   * attention; fields left out keep the load's choice): teacher-forced logits of the GPU engine
+   * vs the CPU dequantized engine (both under `pop`); worst normalized error per choice.
    */
-  async kernelChoicesVsCpu(spec: FixtureSpec, quantization: Quantization, prompt: number[], continuation: number[], choices: { matvecQ4: string; attentionDecode: string }[]): Promise<Record<string, number>> {
+  async kernelChoicesVsCpu(spec: FixtureSpec, quantization: Quantization, prompt: number[], continuation: number[], choices: Partial<GpuOps['kernelChoice']>[], pop?: PopSetting): Promise<Record<string, number>> {
     const { gpu, cpu } = await openQuant(spec, quantization);
     const ops = gpu.ops as GpuOps, before = ops.kernelChoice;
-    const want = await cpu.teacherForced(prompt, continuation);
+    const want = await cpu.teacherForced(prompt, continuation, pop);
     const out: Record<string, number> = {};
     try {
       for (const ch of choices) {
-        ops.kernelChoice = ch as GpuOps['kernelChoice'];
-        const got = await gpu.teacherForced(prompt, continuation);
-        out[`${ch.matvecQ4}+${ch.attentionDecode}`] = Math.max(...got.map((g, i) => maxDiff(g, want[i])));
+        ops.kernelChoice = { ...before, ...ch };
+        const got = await gpu.teacherForced(prompt, continuation, pop);
+        out[Object.values(ch).join('+')] = Math.max(...got.map((g, i) => maxDiff(g, want[i])));
       }
     } finally {
       ops.kernelChoice = before;

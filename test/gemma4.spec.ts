@@ -15,6 +15,7 @@ import { estimateFit } from '../src/model/fit.ts';
 import { UnsupportedFeatureError } from '../src/errors.ts';
 import { loadModelFiles } from '../src/model/loader.ts';
 import { memorySource } from '../src/model/source.ts';
+import { renderChatTemplate } from '../src/model/chat_template.ts';
 
 const cfg = (dir: string) => JSON.parse(readFileSync(new URL(`../configs/${dir}/config.json`, import.meta.url), 'utf8'));
 const E2B = cfg('google__gemma-4-E2B-it');
@@ -113,6 +114,25 @@ test.describe('gemma 4 config (node)', () => {
     expect(err.fields.feature).toBe('enable_moe_block');
   });
 
+  // Gemma 4's chat template. configs/google__gemma-4-* hold no template (only config.json), so
+  // the fixture is the one llama.cpp keeps as Google's (models/templates/gemma4.jinja, the
+  // 12,133-character version); not checked against the Hub's file. It loads from the model
+  // folder's chat_template.jinja and renders with the vars ModelSession.renderChat passes; the
+  // expected strings are Python jinja2's (transformers' trim_blocks / lstrip_blocks) rendering.
+  test("the Gemma 4 chat template from the model folder: system turn, empty thought channel after the generation prompt, enable_thinking's <|think|>, earlier thoughts stripped (= Python jinja2's text)", async () => {
+    const template = readFileSync(new URL('./fixtures/gemma4_chat_template.jinja', import.meta.url), 'utf8');
+    const files = randomModelFiles(E2B_TINY);
+    files.set('chat_template.jinja', new TextEncoder().encode(template));
+    const mf = await loadModelFiles(memorySource(files));
+    expect(mf.chatTemplate).toBe(template);
+    const chat = [{ role: 'system', content: ' Be brief. ' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: '<|channel>thought\nplan<channel|>Hello!' }, { role: 'user', content: 'Bye' }];
+    const render = (vars: Record<string, unknown>) => renderChatTemplate(mf.chatTemplate!, { add_generation_prompt: true, bos_token: '<bos>', ...vars });
+    expect(render({ messages: chat })).toBe('<bos><|turn>system\nBe brief.<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\nHello!<turn|>\n<|turn>user\nBye<turn|>\n<|turn>model\n<|channel>thought\n<channel|>');
+    expect(render({ messages: chat.slice(1, 2), enable_thinking: true })).toBe('<bos><|turn>system\n<|think|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n');
+    const tools = [{ type: 'function', function: { name: 'w', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string', description: 'c' } }, required: ['city'] } } }];
+    expect(render({ messages: chat.slice(1, 2), tools })).toBe('<bos><|turn>system\n<|tool>declaration:w{description:<|"|>weather<|"|>,parameters:{properties:{city:{description:<|"|>c<|"|>,type:<|"|>STRING<|"|>}},required:[<|"|>city<|"|>],type:<|"|>OBJECT<|"|>}}<tool|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>');
+  });
+
   test('random fixtures: text tower names under model.language_model.*, no K/V weights on shared layers, no v_proj with k_eq_v', () => {
     const names = (raw: Record<string, any>) => {
       const st = randomModelFiles(raw).get('model.safetensors')!;
@@ -127,17 +147,34 @@ test.describe('gemma 4 config (node)', () => {
     expect(g.has('model.embed_tokens_per_layer.weight')).toBe(false);
   });
 
-  test('fit check counts the PLE table and per-layer shapes', () => {
+  test('fit check counts the PLE table and per-layer shapes; under q4 both embedding tables are q4 and E2B / E4B fit 8 GiB', () => {
     const limits = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 };
-    const r = estimateFit(E2B, 0, 1024, limits, { quantization: 'q4' });
-    // The PLE table alone is 262144 x 35·256 f32 = 9.4 GB; the main embedding 1.6 GB.
-    expect(r.weightBytes).toBeGreaterThan(262144 * 35 * 256 * 4 + 262144 * 1536 * 4);
-    expect(r.splits.map((s) => s.what)).toContain('per-layer embedding table');
+    const q4Row = (cols: number) => (cols / 32) * (16 + 4); // 32 nibbles + one f32 scale per group
+    const f32 = estimateFit(E2B, 0, 1024, limits, { quantization: 'q4', embeddingDtype: 'f32', lmHeadDtype: 'f32' });
+    // f32 tables: the PLE table alone is 262144 x 35·256 x 4 = 9.4 GB; the main embedding 1.6 GB.
+    expect(f32.weightBytes).toBeGreaterThan(262144 * 35 * 256 * 4 + 262144 * 1536 * 4);
+    expect(f32.splits.map((s) => s.what)).toContain('per-layer embedding table');
     // KV: 15 non-shared layers (12 sliding x 256 + 3 full x 512, one K/V head), K and V, f32.
-    expect(r.kvBytes).toBe((12 * 256 + 3 * 512) * 2 * 4 * 1024);
-    const refused = estimateFit(E2B, 0, 1024, { ...limits, memoryBytes: 8 * 2 ** 30 }, { quantization: 'q4' });
+    expect(f32.kvBytes).toBe((12 * 256 + 3 * 512) * 2 * 4 * 1024);
+    const budget = { ...limits, memoryBytes: 8 * 2 ** 30 };
+    const refused = estimateFit(E2B, 0, 1024, budget, { quantization: 'q4', embeddingDtype: 'f32' });
     expect(refused.fits).toBe(false);
     expect(refused.problems[0]).toMatchObject({ what: 'weights + KV cache', limitName: 'device memory' });
+    // The default under q4: both tables q4 (the tied head is the q4 embedding: no head bytes).
+    const q4 = estimateFit(E2B, 0, 1024, budget, { quantization: 'q4' });
+    const tables = 262144 * q4Row(1536) + 262144 * q4Row(35 * 256);
+    expect(f32.weightBytes - q4.weightBytes).toBe(262144 * 1536 * 4 + 262144 * 35 * 256 * 4 - tables);
+    expect(q4.fits).toBe(true);
+    expect(q4.weightBytes).toBeLessThan(3.2e9);
+    // The q4 per-layer table (1.47 GB) fits a 2 GiB binding; SwiftShader's 1 GiB takes 2 row parts.
+    expect(q4.splits).toEqual([]);
+    const gib = estimateFit(E2B, 0, 1024, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 }, { quantization: 'q4' });
+    expect(gib.splits.map((s) => [s.what, s.parts])).toEqual([['per-layer embedding table', 2]]);
+    // An f16 LM head is its own copy beside the q4 embedding.
+    expect(estimateFit(E2B, 0, 1024, budget, { quantization: 'q4', lmHeadDtype: 'f16' }).weightBytes - q4.weightBytes).toBe(262144 * 1536 * 2);
+    const e4 = estimateFit(E4B, 0, 1024, budget, { quantization: 'q4' });
+    expect(e4.fits).toBe(true);
+    expect(e4.weightBytes).toBeLessThan(5e9);
   });
 });
 
@@ -208,12 +245,40 @@ for (const [name, spec, lossless, below] of [
   });
 }
 
+// Issue 19 / 18 §2: int4 vocabulary tables. Under q4 the main embedding and the per-layer
+// table are quantized as they stream (row by row, group 32; the per-layer rows are 80 values:
+// a partial group) and gathered by embed_q4; the tied LM head is the q4 embedding itself. With
+// maxBindingBytes 8 KiB both tables are row parts (12 KB and 18 KB). Against the CpuOps engine
+// loaded the same way (the same dequantized values), at full depth, exact and keep 3.
+test('gemma 4 E2B-style q4: q4 embedding and q4 per-layer table (row parts), tied head reading the q4 embedding: logits vs the CPU twin at full depth, exact (keep 5, = full depth) and keep 3 (1e-4)', async ({ harness }) => {
+  const o = { quantization: 'q4', maxBindingBytes: 8192 };
+  for (const [pop, keep] of [['off', 10], ['exact', 5], [3, 3]] as const) {
+    const r = await call(harness, 'tablesVsCpu', E2B_SPEC, o, PROMPTS[0], [5, 17, 250], pop);
+    expect(Math.max(...r.errs), `pop ${pop}: ${r.errs}`).toBeLessThan(1e-4);
+    expect(r.argmaxAgree, `pop ${pop}`).toBe(true);
+    expect(r.keep).toBe(keep);
+    if (pop === 'exact') expect([r.offDiff < 1e-4, r.sameArgmaxAsOff], 'exact vs full depth').toEqual([true, true]);
+    if (pop === 3) expect(r.offDiff, 'keep 3 is lossy (the check can fail)').toBeGreaterThan(1e-3);
+    expect([r.embed.kind, r.lmHead.kind, r.headIsEmbed, r.ple.kind]).toEqual(['q4', 'q4', true, 'q4']);
+    expect(r.embed.parts).toBeGreaterThan(1);
+    expect(r.ple.parts).toBeGreaterThan(1);
+  }
+});
+
 test('gemma 4 E2B-style: keep = the first shared layer is lossless too, and a keep below the lossless one is not (the test can fail)', async ({ harness }) => {
   const p = PROMPTS[1];
   const first = await call(harness, 'popVsOff', E2B_SPEC, p, 6);
   expect(first.diff).toBeLessThan(1e-4);
   const lossy = await call(harness, 'popVsOff', E2B_SPEC, p, 4);
   expect(lossy.diff).toBeGreaterThan(1e-3);
+});
+
+test('gemma 4 E2B-style n: 3: sharedKvBytes counts each layer with its own K/V at its own width (full layers twice as wide, KV-shared layers nothing)', async ({ harness }) => {
+  const s = await g4(harness, 'nChoicesStats', E2B_TINY, PROMPTS[0], 3);
+  expect(s.choices).toBe(3);
+  // 2 extra choices x 3 pages (23 tokens, 8 per page) x 8 tokens x K and V x 4 bytes x
+  // (layers 0-3 and 5 sliding: 1 K/V head x 16, layer 4 full: 1 x 32; layers 6-9 read 5 and 4).
+  expect(s.sharedKvBytes).toBe(2 * 3 * 8 * 2 * 4 * (5 * 16 + 32));
 });
 
 test('gemma 4: a checkpoint carrying unused K/V weights on its KV-shared layers loads and computes the same logits', async ({ harness }) => {

@@ -66,6 +66,16 @@ export const gemma4Cases = {
     }
   },
 
+  /** An n > 1 request on the CPU twin's engine (the stats are the engine's, device-free): its stats. */
+  async nChoicesStats(config: Record<string, any>, prompt: number[], n: number): Promise<Record<string, unknown>> {
+    const e = await Engine.load(new CpuOps(), memorySource(randomModelFiles(config, { seed: 7 })), { prefillChunk: 16, pageSize: 8 });
+    try {
+      return { ...(await e.generate(prompt, { maxTokens: 2, temperature: 1, seed: 3, ignoreEos: true, n })).stats };
+    } finally {
+      e.unload();
+    }
+  },
+
   /**
    * A checkpoint that also stores k_proj / v_proj / k_norm for its KV-shared layers (as
    * released checkpoints may): it loads, and its logits equal those of the same model without them.

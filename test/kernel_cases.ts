@@ -135,7 +135,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const { m, n, k, bias, accumulate, variant, scheme, maxBindingBytes, xRow = 0, outRow = 0, gainRows = 0, wRows = n } = c;
         const s = await gpuSplit(maxBindingBytes);
         s.matmulVariants = { prefill: variant, decode: variant };
-        s.kernelChoice = { ...s.kernelChoice, matvecQ4: c.q4Decode ?? 'matvec_q4' };
+        s.kernelChoice = { ...s.kernelChoice, matvecQ4: c.q4Decode ?? 'matvec_q4', matmulQ4: c.q4Prefill ?? 'regblock_q4' };
         const x = randn(r, (m + xRow) * k), w = randn(r, wRows * k), b = bias ? randn(r, n) : null;
         const y0 = randn(r, (m + outRow) * n);
         const gains = gainRows ? { values: randn(r, (wRows / gainRows) * k, 2), rows: gainRows } : undefined;

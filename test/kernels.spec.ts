@@ -18,14 +18,15 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'rms_norm 5x64 gain', op: 'rms_norm', rows: 5, dim: 64, gain: true, tol: F32_EXACT },
   { name: 'rms_norm 3x576 no gain', op: 'rms_norm', rows: 3, dim: 576, gain: false, tol: F32_EXACT },
   { name: 'rms_norm 2x172 in place', op: 'rms_norm', rows: 2, dim: 172, gain: true, inplace: true, tol: F32_EXACT },
-  ...['regblock', 'regblock_quad', 'tiled', 'matvec', 'matvec_wg'].flatMap((variant) => [
+  ...['regblock', 'regblock_quad', 'tiled', 'tiled_db', 'matvec', 'matvec_wg'].flatMap((variant) => [
     { name: `matmul ${variant} 7x172x64`, op: 'matmul', variant, m: 7, n: 172, k: 64, tol: F32_DOT },
     { name: `matmul ${variant} 1x100x12 bias`, op: 'matmul', variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
     { name: `matmul ${variant} 33x100x12 accumulate`, op: 'matmul', variant, m: 33, n: 100, k: 12, accumulate: true, tol: F32_DOT },
     { name: `matmul ${variant} 70x130x576 bias+acc, row offset`, op: 'matmul', variant, m: 70, n: 130, k: 576, bias: true, accumulate: true, xRow: 3, tol: F32_DOT },
     { name: `matmul ${variant} 1x512x64 (lm head)`, op: 'matmul', variant, m: 1, n: 512, k: 64, tol: F32_DOT },
+    { name: `matmul ${variant} 3x37x172 bias+acc (M = 3, N below a tile)`, op: 'matmul', variant, m: 3, n: 37, k: 172, bias: true, accumulate: true, tol: F32_DOT },
   ]),
-  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['regblock_q4', 'matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg'].flatMap((variant) => [
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['regblock_q4', 'tiled_q4', 'matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg'].flatMap((variant) => [
     { name: `matmul_q4 ${scheme} ${variant} 7x172x64`, op: 'matmul_q4', scheme, variant, m: 7, n: 172, k: 64, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} ${variant} 1x100x12 bias (K < group)`, op: 'matmul_q4', scheme, variant, m: 1, n: 100, k: 12, bias: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} ${variant} 33x100x172 accumulate (K % 8 = 4)`, op: 'matmul_q4', scheme, variant, m: 33, n: 100, k: 172, accumulate: true, tol: F32_DOT },
@@ -37,6 +38,9 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   ...(['q4', 'q4-asym'] as const).flatMap((scheme) => [
     { name: `matmul_q4 ${scheme} column gains 37x96x64 (deep K/V)`, op: 'matmul_q4', scheme, m: 37, n: 96, k: 64, gainRows: 16, bias: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_q4', scheme, m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
+    // The workgroup-tiled GEMM applies the gains while it dequantizes the tile (never past K).
+    { name: `matmul_q4 ${scheme} tiled_q4 column gains 67x96x72 (K % 32 = 8, M past a tile)`, op: 'matmul_q4', scheme, variant: 'tiled_q4', m: 67, n: 96, k: 72, gainRows: 16, bias: true, accumulate: true, tol: F32_DOT },
+    { name: `matmul_q4 ${scheme} tiled_q4 column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_q4', scheme, variant: 'tiled_q4', m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
   ]),
   // f16 weight storage (core unpack2x16float, f32 math) vs the CPU twin on the same f16-rounded weights.
   ...['regblock_f16w', 'matvec_f16w', 'tiled_f16w', 'matvec_wg_f16w'].flatMap((variant) => [
@@ -66,7 +70,7 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention decode hd 256 window 20', op: 'attention', rows: 1, startPos: 50, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
   // The GEMM path (software adapters' prefill) over each f32 matmul variant: causal band, GQA
   // stacking, keys not a multiple of 4, sliding window, and key ends (bidirectional spans).
-  ...['regblock', 'regblock_quad', 'tiled'].flatMap((gemmMatmul) => [
+  ...['regblock', 'regblock_quad', 'tiled', 'tiled_db'].flatMap((gemmMatmul) => [
     { name: `attention gemm/${gemmMatmul}: 37 rows GQA 9/3 hd 64`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 37, startPos: 0, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention gemm/${gemmMatmul}: 21 rows after 50 cached, window 30`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 21, startPos: 50, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 30, tol: F32_DOT },
     { name: `attention gemm/${gemmMatmul}: 40 rows at pos 7, image span [12, 30)`, op: 'attention', variant: 'gemm', gemmMatmul, rows: 40, startPos: 7, heads: 8, kvHeads: 4, headDim: 16, pageSize: 16, spans: [[12, 30]], tol: F32_DOT },
@@ -74,12 +78,19 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'attention gemm: 45 rows in slices of 12 (score ceiling) after 20 cached', op: 'attention', variant: 'gemm', rows: 45, startPos: 20, heads: 4, kvHeads: 4, headDim: 16, pageSize: 16, maxScores: 4 * 12 * 68, tol: F32_DOT },
   { name: 'attention gemm: 130 rows (two 16-row blocks wrap heads) hd 8', op: 'attention', variant: 'gemm', rows: 130, startPos: 3, heads: 6, kvHeads: 2, headDim: 8, pageSize: 16, tol: F32_DOT },
   { name: 'attention rows8: 20 rows, image span [4, 15), window 9', op: 'attention', variant: 'rows8', rows: 20, startPos: 2, heads: 4, kvHeads: 2, headDim: 16, pageSize: 8, window: 9, spans: [[4, 15]], tol: F32_DOT },
+  // Flash-attention prefill (32 rows per workgroup; key tiles of min(32, 512 / (headDim / 4))): rows past one
+  // workgroup and not a multiple of it, GQA, a window, prompt rows after cached ones, key ends, the widest heads.
+  { name: 'attention flash: 37 rows GQA 9/3 hd 64', op: 'attention', variant: 'flash', rows: 37, startPos: 0, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
+  { name: 'attention flash: 21 rows after 50 cached, window 30, hd 32', op: 'attention', variant: 'flash', rows: 21, startPos: 50, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 30, tol: F32_DOT },
+  { name: 'attention flash: 40 rows at pos 7, image span [12, 30), window 9', op: 'attention', variant: 'flash', rows: 40, startPos: 7, heads: 8, kvHeads: 4, headDim: 16, pageSize: 16, window: 9, spans: [[12, 30]], tol: F32_DOT },
+  { name: 'attention flash: 3 rows after 90 cached, hd 256 (tiles of 8 keys)', op: 'attention', variant: 'flash', rows: 3, startPos: 90, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, tol: F32_DOT },
+  { name: 'attention flash: 70 rows hd 16 (MHA), pages of 4', op: 'attention', variant: 'flash', rows: 70, startPos: 3, heads: 2, kvHeads: 2, headDim: 16, pageSize: 4, tol: F32_DOT },
   // Flash-decoding (chunks of 64 keys here, so short contexts still span several chunks; the last partial).
   { name: 'attention flash_decode: decode pos 0', op: 'attention', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 0, heads: 8, kvHeads: 4, headDim: 8, pageSize: 16, tol: F32_DOT },
   { name: 'attention flash_decode: decode pos 77 hd 64 (2 chunks)', op: 'attention', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
   { name: 'attention flash_decode: decode pos 300 hd 80, chunk 256', op: 'attention', variant: 'flash_decode', rows: 1, startPos: 300, heads: 4, kvHeads: 2, headDim: 80, pageSize: 16, tol: F32_DOT },
   { name: 'attention flash_decode: hd 256 window 20 (empty chunks)', op: 'attention', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 150, heads: 4, kvHeads: 1, headDim: 256, pageSize: 8, window: 20, tol: F32_DOT },
-  ...(['split_keys', 'rows8', 'flash_decode'] as const).flatMap((variant) => [
+  ...(['split_keys', 'rows8', 'flash_decode', 'flash'] as const).flatMap((variant) => [
     { name: `attention ${variant}: 7 new rows after 90 cached (multi-turn)`, op: 'attention', variant, rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention ${variant}: 5 rows after 40 cached, window 12`, op: 'attention', variant, rows: 5, startPos: 40, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 12, tol: F32_DOT },
   ]),

@@ -65,3 +65,31 @@ test('stories260K: q4 / q4-asym stay close to f32 (teacher-forced argmax >= 0.75
     expect(r.weightBytesQuant, label).toBeLessThan(0.35 * r.weightBytesF32);
   }
 });
+
+// Vocabulary tables under quantization (issue 18 §2): the embedding is q4 by default, gathered
+// dequantized (embed_q4), in row parts past the binding limit; the tied LM head reads that same
+// buffer (q4 GEMV), so no f32 copy exists. embeddingDtype / lmHeadDtype f16: both f16, again
+// one buffer; an untied head is q4 too. (A q4 embedding beside an f32 head copy,
+// quantizeLmHead false, is what the tests above load.) Each against the CpuOps engine loaded the
+// same way, which keeps the same dequantized / f16-rounded values.
+const UNTIED = { ...TINY, config: { ...SMOL, tie_word_embeddings: false } };
+test(`tiny-random llama vocabulary tables: q4 embedding (row parts) read by the tied q4 head, f16 embedding = f16 head, untied q4-asym: GPU matches the CPU twin (${TOL})`, async ({ harness }) => {
+  const cases = [
+    ['default q4, maxBindingBytes 4 KiB', TINY, { quantization: 'q4', maxBindingBytes: 4096 }, { embed: 'q4', head: 'q4', same: true }],
+    ['embeddingDtype + lmHeadDtype f16', TINY, { quantization: 'q4', embeddingDtype: 'f16', lmHeadDtype: 'f16' }, { embed: 'f16', head: 'f16', same: true }],
+    ['untied, q4-asym', UNTIED, { quantization: 'q4-asym' }, { embed: 'q4-asym', head: 'q4-asym', same: false }],
+  ] as const;
+  const p = PROMPT.map((t) => t % 300);
+  for (const [label, spec, o, want] of cases) {
+    const r = await call(harness, 'tablesVsCpu', spec, o, p, CONT.slice(0, 4), 'off');
+    expect(Math.max(...r.errs), `${label}: ${r.errs}`).toBeLessThan(TOL);
+    expect(r.argmaxAgree, label).toBe(true);
+    expect([r.embed.kind, r.lmHead.kind, r.headIsEmbed], label).toEqual([want.embed, want.head, want.same]);
+    if (label.startsWith('default')) expect(r.embed.parts, label).toBeGreaterThan(1);
+  }
+  // POP with the q4 tables (the first engine again): exact and a shallow keep.
+  for (const pop of ['exact', 2]) {
+    const r = await call(harness, 'tablesVsCpu', TINY, cases[0][2], p, CONT.slice(0, 2), pop);
+    expect(Math.max(...r.errs), `pop ${pop}: ${r.errs}`).toBeLessThan(TOL);
+  }
+});

@@ -36,12 +36,13 @@ async function open(f: QwenFixture) {
   const files = await loadModelFiles(source);
   const ck = await loadCheckpoint(source);
   // Under q4 the reference computes with what int4 keeps of each matmul weight: the text
-  // projections (*_proj) and the tower's linear weights (ExtraTensor.matmul), each quantized
-  // per row in groups of 32 along K and dequantized (src/core/quant.ts), on its own.
+  // projections (*_proj), the tower's linear weights (ExtraTensor.matmul) and the vocabulary
+  // tables (the embedding, which the tied LM head reads: q4 by default under quantization), each
+  // quantized per row in groups of 32 along K and dequantized (src/core/quant.ts), on its own.
   const towerMatmuls = new Set(qwen3VisionTensors(files.config.vision as Qwen3VisionConfig).filter((t) => t.matmul).map((t) => t.name));
   const get = (n: string): Float32Array | null => {
     const t = ck.get(n), shape = ck.entry(n)?.shape;
-    if (!f.quant || !t || !shape || !(towerMatmuls.has(n) || /^model\.language_model\.layers\.\d+\..*_proj\.weight$/.test(n))) return t;
+    if (!f.quant || !t || !shape || !(towerMatmuls.has(n) || /^model\.language_model\.(layers\.\d+\..*_proj\.weight|embed_tokens\.weight)$/.test(n) || n === 'lm_head.weight')) return t;
     const q = quantizeQ4(t, { scheme: f.quant, cols: t.length / shape[0] });
     return dequantizeQ4(q.packed, q.info);
   };

@@ -251,8 +251,12 @@ export interface PopLoadOptions {
   memoryBytes?: number;
   /** int4 weight-only quantization on load (group 32): 'none' (default), 'q4' (symmetric) or 'q4-asym'. */
   quantization?: 'none' | 'q4' | 'q4-asym';
-  /** With quantization: the LM head in int4 too (default: kept f32). */
+  /** The older LM-head switch (when lmHeadDtype is not given): true = int4, false = unquantized. */
   quantizeLmHead?: boolean;
+  /** Embedding tables: 'auto' (default: 'q4' with quantization, else 'f32'), 'q4', 'f16' or 'f32'. */
+  embeddingDtype?: 'auto' | 'q4' | 'f16' | 'f32';
+  /** LM head: 'auto' (default: 'q4' with quantization, a tied head then reads the q4 embedding; else weightDtype), 'q4', 'f16' or 'f32'. */
+  lmHeadDtype?: 'auto' | 'q4' | 'f16' | 'f32';
   /** Scan the weights for NaN / Inf while they load (MALFORMED_WEIGHTS; default true). false: a trusted source, skip it. */
   checkWeights?: boolean;
 }

@@ -133,6 +133,8 @@ export const ENGINE_CONFIG_FIELDS: FieldTable = {
   memoryBytes: honoured(checks.num(0, Infinity, { minOpen: true })),
   quantization: honoured(checks.oneOf(['none', 'q4', 'q4-asym'])),
   quantizeLmHead: honoured(checks.bool),
+  embeddingDtype: honoured(checks.oneOf(['auto', 'q4', 'f16', 'f32'])),
+  lmHeadDtype: honoured(checks.oneOf(['auto', 'q4', 'f16', 'f32'])),
   checkWeights: honoured(checks.bool),
 };
 

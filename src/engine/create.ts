@@ -21,6 +21,12 @@ export interface GpuEngineOptions extends EngineOptions {
    * checked once at load and dropped if wrong). false: f32 math over f16 storage everywhere.
    */
   shaderF16?: boolean;
+  /**
+   * Time prefill's kernels (f32 and q4 GEMM, many-row attention) on the model's shapes at load.
+   * Default: on real GPUs only; a software adapter keeps its known fastest (register-blocked
+   * GEMMs, attention through the GEMM path) unless asked (`pop-llm bench` asks, to report them).
+   */
+  probePrefill?: boolean;
 }
 
 /** 'auto' weights: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader). */
@@ -53,7 +59,7 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
     const engine = await Engine.load(ops, source, { ...opts, weightDtype });
     // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
     const c = engine.config;
-    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
+    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache, prefill: opts.probePrefill });
     aborted('kernel compile');
     return engine;
   } catch (e) {
@@ -92,7 +98,7 @@ export interface KernelFamilyReport {
   cached: boolean;
 }
 
-/** The probes' choices: matmul / GEMV (src/gpu/probe.ts), q4 GEMV and decode attention (src/ops/kernel_probe.ts). */
+/** The probes' choices: matmul / GEMV (src/kernels/probe.ts); q4 GEMV and GEMM, f32 GEMM on the model's shape, decode and prefill attention (src/ops/kernel_probe.ts). */
 export function kernelReport(ops: GpuOps): KernelFamilyReport[] {
   const out: KernelFamilyReport[] = [];
   const p = ops.probe;
@@ -105,5 +111,9 @@ export function kernelReport(ops: GpuOps): KernelFamilyReport[] {
   const gbps = (t: Record<string, { gbps: number }>) => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, v.gbps]));
   if (k?.matvecQ4) out.push({ family: 'matvec_q4 (decode GEMV, int4)', choice: k.matvecQ4.choice, shape: k.matvecQ4.shape, timings: gbps(k.matvecQ4.timings), unit: 'GB/s', failed: k.matvecQ4.failed, cached: k.cached });
   if (k) out.push({ family: 'attention (decode)', choice: k.attentionDecode.choice, shape: k.attentionDecode.shape, timings: gbps(k.attentionDecode.timings), unit: 'GB/s', failed: k.attentionDecode.failed, cached: k.cached });
+  const gflops = (t: Record<string, { gflops?: number }>) => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, v.gflops ?? 0]));
+  if (k?.matmulPrefill) out.push({ family: 'matmul (prefill GEMM, f32, model shape)', choice: k.matmulPrefill.choice, shape: k.matmulPrefill.shape, timings: gflops(k.matmulPrefill.timings), unit: 'GFLOP/s', failed: k.matmulPrefill.failed, cached: k.cached });
+  if (k?.matmulQ4) out.push({ family: 'matmul_q4 (prefill GEMM, int4)', choice: k.matmulQ4.choice, shape: k.matmulQ4.shape, timings: gflops(k.matmulQ4.timings), unit: 'GFLOP/s', failed: k.matmulQ4.failed, cached: k.cached });
+  if (k?.attentionPrefill) out.push({ family: 'attention (prefill)', choice: k.attentionPrefill.choice, shape: k.attentionPrefill.shape, timings: gflops(k.attentionPrefill.timings), unit: 'GFLOP/s', failed: k.attentionPrefill.failed, cached: k.cached });
   return out;
 }

@@ -6,6 +6,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { kvDim, layerKvDim, layerShape, ropeInvFreq } from '../model/config.ts';
 import type { FamilySpec } from '../model/family.ts';
 import { loadModelFiles, streamWeights, weightTensors, type LoadProgress, type ModelFiles } from '../model/loader.ts';
+import { tableStorage } from '../model/load_options.ts';
 import { streamMlcWeights } from '../model/mlc.ts';
 import type { LoadStats } from '../model/stream.ts';
 import type { ModelSource } from '../model/source.ts';
@@ -40,8 +41,23 @@ export interface EngineOptions {
    * the projection weights: qkv, o, gate|up, down and POP's deep K/V. Default 'none'.
    */
   quantization?: 'none' | 'q4' | 'q4-asym';
-  /** Quantize the LM head as well (default false; embeddings always stay f32). */
+  /**
+   * The older LM-head switch (when lmHeadDtype is not given): true = int4 head, false = an
+   * unquantized head (weightDtype). Unset: lmHeadDtype's default.
+   */
   quantizeLmHead?: boolean;
+  /**
+   * How the embedding tables (the main one, Gemma 4's per-layer one) are stored: 'q4' (int4 in
+   * the quantization's scheme, gathered dequantized as read), 'f16', 'f32', or 'auto' (default)
+   * = 'q4' with quantization, else 'f32'.
+   */
+  embeddingDtype?: 'auto' | 'q4' | 'f16' | 'f32';
+  /**
+   * How the LM head is stored: 'q4', 'f16', 'f32', or 'auto' (default) = 'q4' with
+   * quantization, else weightDtype. A tied head stored as the embedding is reads the embedding
+   * itself (no copy); otherwise it gets its own copy.
+   */
+  lmHeadDtype?: 'auto' | 'q4' | 'f16' | 'f32';
   /**
    * Storage of the matmul weights not quantized (projections, POP's deep K/V, the LM head; a
    * tied head gets its own copy): 'f16' = packed halves read by f16 kernels (src/core/half.ts;
@@ -318,7 +334,11 @@ export class Engine<T> {
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
     if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
-    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: quant !== 'none' && !!opts.quantizeLmHead, half: opts.weightDtype === 'f16', checkWeights: opts.checkWeights };
+    for (const k of ['embeddingDtype', 'lmHeadDtype'] as const) {
+      if (![undefined, 'auto', 'q4', 'f16', 'f32'].includes(opts[k])) throw new InvalidArgumentError(k, `must be 'auto', 'q4', 'f16' or 'f32' (got ${opts[k]})`);
+    }
+    const tables = tableStorage(opts);
+    const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: tables.head === 'q4', half: opts.weightDtype === 'f16', embedDtype: tables.embed, headDtype: tables.head, checkWeights: opts.checkWeights };
     // Weights stream in (src/model/stream.ts), a VLM's vision tower with them. MLC folders come
     // quantized (their q4 is kept as is); `quantization` applies to f32 weights.
     const stream = { onProgress: opts.onProgress, signal: opts.signal, chunkBytes: opts.loadChunkBytes };
@@ -556,7 +576,7 @@ export class Engine<T> {
       finishReason: choices[0].finishReason,
       choices: n,
       prefills: 1,
-      sharedKvBytes: sharedPages * this.cache.pageSize * PagedKvCache.bytesPerToken(c.numLayers, kvDim(c)),
+      sharedKvBytes: sharedPages * this.cache.pageSize * this.cache.tokenBytes(),
     };
     this.lastStats = stats;
     const first = choices[0];

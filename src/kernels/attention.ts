@@ -5,6 +5,7 @@ import headMajorCode from '../../shaders/head_major.wgsl?raw';
 import kvGatherCode from '../../shaders/kv_gather.wgsl?raw';
 import decodeChunksCode from '../../shaders/attention_decode_chunks.wgsl?raw';
 import combineCode from '../../shaders/attention_combine.wgsl?raw';
+import flashCode from '../../shaders/attention_flash.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
 import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
@@ -34,20 +35,32 @@ export interface AttentionArgs {
  * - 'flash_decode': flash-decoding, the GPU shape of 'split_keys': one workgroup per (head,
  *   chunk of keys, row) writes a partial max / sum / weighted V, and one combine pass merges
  *   them, so one long sequence spreads over the whole GPU. Chosen for decode by the probe
- *   (src/gpu/probe.ts) where it is faster; takes no key ends.
+ *   (src/ops/kernel_probe.ts) where it is faster; takes no key ends.
+ * - 'flash': flash-attention prefill, the GPU shape of 'rows8': a workgroup of query rows of one
+ *   head walks the keys in tiles staged in workgroup memory, online softmax, no score matrix.
+ *   Chosen for prefill by the probe where it is faster (never on SwiftShader, where 'gemm' wins).
  */
-export type AttentionVariant = 'split_keys' | 'rows8' | 'gemm' | 'flash_decode';
+export type AttentionVariant = 'split_keys' | 'rows8' | 'gemm' | 'flash_decode' | 'flash';
 
 /** Decode attention variants the probe times (one row). */
 export const DECODE_ATTENTION_VARIANTS: AttentionVariant[] = ['split_keys', 'flash_decode'];
+/** Prefill attention variants the probe times (many rows). */
+export const PREFILL_ATTENTION_VARIANTS: AttentionVariant[] = ['gemm', 'rows8', 'flash'];
+/** Query rows per flash-attention workgroup. */
+const FLASH_ROWS = 32;
 /** Key positions per flash-decoding chunk. */
 export const FLASH_DECODE_CHUNK = 256;
 
-/** `decode`: the probe's choice for one row (default 'split_keys'). */
-export function attentionVariant(ctx: KernelContext, rows: number, startPos: number, hasKeyEnd = false, decode: AttentionVariant = 'split_keys'): AttentionVariant {
+/**
+ * `decode`: the probe's choice for one row (default 'split_keys'); `prefill`: its choice for many
+ * rows (default 'gemm' on software adapters, 'rows8' elsewhere). 'gemm' falls back to 'rows8'
+ * below GEMM_MIN_ROWS; on real GPUs a few rows after a long context take 'split_keys'.
+ */
+export function attentionVariant(ctx: KernelContext, rows: number, startPos: number, hasKeyEnd = false, decode: AttentionVariant = 'split_keys', prefill?: AttentionVariant): AttentionVariant {
   if (rows === 1 && !hasKeyEnd) return decode;
-  if (ctx.gpu.isSoftware) return rows >= GEMM_MIN_ROWS ? 'gemm' : 'rows8';
-  return !hasKeyEnd && rows <= 64 && startPos >= 4 * rows ? 'split_keys' : 'rows8';
+  const p = prefill ?? (ctx.gpu.isSoftware ? 'gemm' : 'rows8');
+  if (!ctx.gpu.isSoftware && !hasKeyEnd && rows <= 64 && startPos >= 4 * rows) return 'split_keys';
+  return p === 'gemm' && rows < GEMM_MIN_ROWS ? 'rows8' : p;
 }
 
 /** Below this many query rows the GEMM path's fixed passes cost more than they save. */
@@ -125,15 +138,16 @@ type ScratchName = 'q' | 'o' | 's' | 'k' | 'vt' | 'part';
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** `gemm`: the GEMM path's matmul variants and the scratch (also flash-decoding's partials); `decode`: the probe's one-row choice. */
-export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant } | null, force?: AttentionVariant): void {
+export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant; prefill?: AttentionVariant } | null, force?: AttentionVariant): void {
   const s = a.shape;
   // Heads wider than the per-invocation kernels hold (Gemma 4's 512-dim global layers) take the GEMM path at any row count.
   const wide = s.headDim > 256;
   if (s.headDim % 4) throw new InternalError(`attention: headDim ${s.headDim} must be a multiple of 4`);
-  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode));
+  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode, gemm?.prefill));
   if (variant === 'gemm' && gemm && attentionGemm(ctx, a, gemm.variants, gemm.scratch)) return;
   if (wide) throw new InternalError(`attention: headDim ${s.headDim} > 256 needs the GEMM path, whose scratch does not hold ${a.startPos + a.rows} keys`);
   if (variant === 'flash_decode' && gemm) return flashDecode(ctx, a, gemm.scratch);
+  if (variant === 'flash') return flashPrefill(ctx, a);
   const decode = variant === 'split_keys';
   if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
@@ -141,6 +155,19 @@ export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: decode ? [a.q, a.pageTable, a.k, a.v, a.out] : [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: decode ? [s.numHeads, a.rows] : elementGrid(ctx, Math.ceil(a.rows / 8) * s.numHeads, 16),
+  });
+}
+
+/** Flash-attention prefill: WG query rows of one head per workgroup, keys in tiles of KT through workgroup memory. */
+function flashPrefill(ctx: KernelContext, a: AttentionArgs): void {
+  const s = a.shape, hd4 = s.headDim / 4;
+  // K and V tiles of 512 vec4 each (16 KiB, WebGPU's guaranteed workgroup storage).
+  const kt = Math.min(32, Math.floor(512 / hd4));
+  ctx.rec.dispatch({
+    pipeline: pipeline(ctx, { kernel: 'attention_flash', constants: { WG: FLASH_ROWS, HD4: hd4, KT: kt } }, flashCode),
+    params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
+    buffers: [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
+    workgroups: [Math.ceil(a.rows / FLASH_ROWS), s.numHeads],
   });
 }
 

@@ -60,6 +60,16 @@ export class PagedKvCache<T> {
     return numLayers * 2 * kvDim * 4;
   }
 
+  /**
+   * Bytes of K/V storage one token takes in this cache (f32): each layer that has its own
+   * storage at its own width (Gemma 4: full-attention layers are wider, KV-shared layers add nothing).
+   */
+  tokenBytes(): number {
+    let n = 0;
+    for (let l = 0; l < this.opts.numLayers; l++) if ((this.opts.kvSource?.[l] ?? l) === l) n += 2 * (this.opts.layerKvDims?.[l] ?? this.opts.kvDim) * 4;
+    return n;
+  }
+
   has(seqId: number): boolean {
     return this.seqs.has(seqId);
   }

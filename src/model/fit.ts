@@ -11,6 +11,7 @@ import type { UploadOptions } from '../ops/ops.ts';
 import { planSplit, storedBytes } from '../ops/split.ts';
 import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, maxOverLayers, type ModelConfig } from './config.ts';
 import { familyFor } from './registry.ts';
+import { tableStorage, type TableDtype } from './load_options.ts';
 
 export interface FitLimits {
   maxBufferSize: number;
@@ -44,6 +45,9 @@ export interface WeightFormat {
   weightDtype?: 'f32' | 'f16';
   quantization?: 'none' | 'q4' | 'q4-asym';
   quantizeLmHead?: boolean;
+  /** EngineOptions.embeddingDtype / lmHeadDtype (src/model/load_options.ts tableStorage). */
+  embeddingDtype?: 'auto' | TableDtype;
+  lmHeadDtype?: 'auto' | TableDtype;
 }
 
 /** Device bytes per weight of a matmul weight: q4 nibbles + f32 group-32 scale (+ offset when asymmetric), f16, f32. */
@@ -90,22 +94,9 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   const c = familyFor(rawConfig.model_type).normalize(rawConfig);
   const ctx = contextWindow ?? Math.min(c.maxPositionEmbeddings, 4096);
   const params = paramCount(c);
-  // Embeddings, norms and biases stay f32; projections, POP's deep K/V and a tower's matmul weights take the quantization
-  // (else weightDtype); the LM head too when asked (a tied one then gets its own copy).
-  const quant = format.quantization ?? 'none';
-  const proj = bytesPerWeight(quant !== 'none' ? quant : format.weightDtype ?? 'f32');
-  const headKind = quant !== 'none' && format.quantizeLmHead ? quant : format.weightDtype ?? 'f32';
-  const head = bytesPerWeight(headKind);
-  const H = c.hiddenSize, embed = c.vocabSize * H;
-  const projParams = projectionParams(c) + visionParamCount(c, true);
-  const headBytes = c.tieWordEmbeddings ? (headKind === 'f32' ? 0 : embed * head) : embed * head;
-  const gains = proj !== 4 ? (c.numLayers - 1) * H * 4 : 0;
-  const weightBytes = Math.round((params - projParams - (c.tieWordEmbeddings ? 0 : embed)) * 4 + projParams * proj + headBytes + gains);
-  // KV-shared layers (Gemma 4) store nothing: they read their source layer's pages.
-  let kvPerToken = 0;
-  for (let l = 0; l < c.numLayers; l++) if (!isKvShared(c, l)) kvPerToken += 2 * layerKvDim(c, l) * 4;
-  const kvBytes = kvPerToken * ctx;
-  // Every matrix as the loader uploads it (src/model/loader.ts): a row length, so the device
+  // Norms and biases stay f32; projections, POP's deep K/V and a tower's matmul weights take the
+  // quantization (else weightDtype); the vocabulary tables as tableStorage says (below). Every
+  // matrix as the loader uploads it (src/model/weight_plan.ts): a row length, so the device
   // may split it into row parts; q4 / f16 as the format says; POP's deep K/V with column gains.
   const stored = (kind: 'q4' | 'q4-asym' | 'f16' | 'f32', cols: number, gainRows = 0): UploadOptions & { cols: number } => {
     const gains = gainRows ? { values: new Float32Array(0), rows: gainRows } : undefined;
@@ -113,11 +104,30 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
     if (kind === 'f16') return { cols, half: gains ? { cols, gains } : true };
     return { cols, quant: { scheme: kind, cols, gains } };
   };
+  const quant = format.quantization ?? 'none';
+  const proj = bytesPerWeight(quant !== 'none' ? quant : format.weightDtype ?? 'f32');
+  // The embedding tables (main, Gemma 4's per-layer) and the LM head as the loader stores them
+  // (tableStorage): q4 in the quantization's scheme, f16 or f32; a tied head stored as the
+  // embedding is shares it.
+  const tables = tableStorage(format);
+  const tableKind = (k: TableDtype): 'q4' | 'q4-asym' | 'f16' | 'f32' => (k === 'q4' ? (quant !== 'none' ? quant : 'q4') : k);
+  const embedKind = tableKind(tables.embed), headKind = tableKind(tables.head);
+  const H = c.hiddenSize, V = c.vocabSize, LP = c.perLayerInput ? c.numLayers * c.perLayerInput.dim : 0;
+  const projParams = projectionParams(c) + visionParamCount(c, true);
+  const ownHead = !c.tieWordEmbeddings || headKind !== embedKind;
+  const tableBytes = storedBytes(V, H, stored(embedKind, H)) + (LP ? storedBytes(c.perLayerInput!.vocab, LP, stored(embedKind, LP)) : 0) + (ownHead ? storedBytes(V, H, stored(headKind, H)) : 0);
+  const tableParams = V * H * (c.tieWordEmbeddings ? 1 : 2) + (LP ? c.perLayerInput!.vocab * LP : 0);
+  const gains = proj !== 4 ? (c.numLayers - 1) * H * 4 : 0;
+  const weightBytes = Math.round((params - projParams - tableParams) * 4 + projParams * proj + tableBytes + gains);
+  // KV-shared layers (Gemma 4) store nothing: they read their source layer's pages.
+  let kvPerToken = 0;
+  for (let l = 0; l < c.numLayers; l++) if (!isKvShared(c, l)) kvPerToken += 2 * layerKvDim(c, l) * 4;
+  const kvBytes = kvPerToken * ctx;
   const projKind = quant !== 'none' ? quant : format.weightDtype ?? 'f32';
   const maxF = maxOverLayers(c, (l) => layerShape(c, l).intermediateSize);
   const minKv = Math.min(...Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)));
   const matrices: { what: string; rows: number; opts: UploadOptions & { cols: number } }[] = [
-    { what: 'embedding table', rows: c.vocabSize, opts: stored('f32', H) },
+    { what: 'embedding table', rows: c.vocabSize, opts: stored(embedKind, H) },
     { what: 'gate|up projection', rows: 2 * maxF, opts: stored(projKind, H) },
     { what: 'down projection', rows: H, opts: stored(projKind, maxF) },
     { what: 'QKV projection', rows: maxOverLayers(c, (l) => layerQDim(c, l) + 2 * layerKvDim(c, l)), opts: stored(projKind, H) },
@@ -125,10 +135,10 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   ];
   if (c.perLayerInput) {
     const LP = c.numLayers * c.perLayerInput.dim;
-    matrices.push({ what: 'per-layer embedding table', rows: c.perLayerInput.vocab, opts: stored('f32', LP) });
+    matrices.push({ what: 'per-layer embedding table', rows: c.perLayerInput.vocab, opts: stored(embedKind, LP) });
     matrices.push({ what: 'per-layer input projection', rows: LP, opts: stored(projKind, H) });
   }
-  if (!(c.tieWordEmbeddings && headKind === 'f32')) matrices.push({ what: 'LM head', rows: c.vocabSize, opts: stored(headKind, H) });
+  if (ownHead) matrices.push({ what: 'LM head', rows: c.vocabSize, opts: stored(headKind, H) });
   const bindLimit = Math.floor(Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) / 16) * 16;
   const problems: FitReport['problems'] = [];
   const splits: FitReport['splits'] = [];

@@ -12,7 +12,7 @@ import type { Ops, RowUpload, UploadOptions } from '../ops/ops.ts';
 import type { QuantInfo } from '../core/quant.ts';
 import { deepKvRows, isKvShared, layerKvDim, layerQDim, layerShape, ropeTablesByLayer, type ModelConfig } from './config.ts';
 import { globalRoleShape, layerRoleShape, layerRolesFor, perLayerInputShape, type FamilySpec, type LayerRole } from './family.ts';
-import type { BuildOptions } from './load_options.ts';
+import type { BuildOptions, TableDtype } from './load_options.ts';
 import { decodeFloats, isFloatDtype, type SafetensorsHeader, type TensorEntry } from './safetensors.ts';
 import type { LoadAccount } from './stream.ts';
 import { assertFinite } from './weight_check.ts';
@@ -307,19 +307,23 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
   const feed = (name: string, shape: number[], deliver: (row0: number, d: Rows) => void) => (packing ? p.packedRows(name, shape, deliver) : p.rows(name, shape, deliver));
 
   const embedName = spec.globalTensors.embed;
-  // A format's packed int4 embedding stays packed: the gather dequantizes the rows it reads
-  // (src/kernels/embed.ts), and a tied LM head is the same buffer (no f32 copy: 545 MB for
-  // Qwen2.5-0.5B in MLC q4).
-  const embed = linear('embed', V, H, { cols: H });
+  // Vocabulary-sized tables (embeddings, LM head) as BuildOptions says: q4 (quantized row by
+  // row as the rows stream in; the gather dequantizes the rows it reads, src/kernels/embed.ts),
+  // f16 or f32. A format's packed int4 embedding stays packed the same way.
+  const table = (kind: TableDtype, cols: number): UploadOptions & { cols: number } =>
+    kind === 'q4' ? { cols, quant: { scheme: opts.quant ?? 'q4', cols } } : kind === 'f16' ? { cols, half: true } : { cols };
+  const embedKind: TableDtype = opts.embedDtype ?? 'f32';
+  const headKind: TableDtype = opts.headDtype ?? (opts.quantLmHead ? 'q4' : opts.half ? 'f16' : 'f32');
+  const embed = linear('embed', V, H, table(embedKind, H));
   feed(embedName, globalRoleShape(c, 'embed'), (r, d) => embed.write(r, d));
   let finalNorm!: T;
   p.whole(spec.globalTensors.finalNorm, globalRoleShape(c, 'finalNorm'), (g) => (finalNorm = p.upload('final_norm', gainOf(g))));
-  // A tied head is the embedding itself, unless it is stored otherwise (q4 / f16 while the
-  // embedding is f32): then its own copy of the same rows.
-  const qHead = !packing && opts.quantLmHead ? q(H) : !packing && opts.half ? { half: true as const } : undefined;
-  const head = !c.tieWordEmbeddings || qHead ? linear('lm_head', V, H, { cols: H, ...qHead }) : null;
+  // A tied head stored as the embedding is the embedding itself (a q4 embedding: the q4 GEMV
+  // reads it; no f32 copy, 545 MB for Qwen2.5-0.5B); stored otherwise, its own copy of the same
+  // rows. A packed format's tied head is always its embedding.
+  const head = !c.tieWordEmbeddings || (!packing && headKind !== embedKind) ? linear('lm_head', V, H, packing ? { cols: H } : table(headKind, H)) : null;
   if (head) feed(c.tieWordEmbeddings ? embedName : spec.globalTensors.lmHead, globalRoleShape(c, 'lmHead'), (r, d) => head.write(r, d));
-  const ple = planPerLayerInputs(p, c, spec, q, packing);
+  const ple = planPerLayerInputs(p, c, spec, q, table(embedKind, c.numLayers * (c.perLayerInput?.dim ?? 0)), packing);
 
   // POP's deep K/V stack: layer l's [K; V] rows start at deepKvRows(c, l + 1) (layers L-1, L-2,
   // .. 1 in that order; KV-shared layers have none). Quantized or f16 it keeps the layers' own
@@ -452,17 +456,18 @@ export function planWeights<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpe
 const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
 
 /**
- * Gemma 4's per-layer embeddings (ModelConfig.perLayerInput): the [vocab, L·P] table (f32, in
- * row parts past the binding limit, like the main embedding), the projection of the main
- * embedding with hidden^-0.5 folded in, and its norm with the 2^-0.5 of the mean folded in.
+ * Gemma 4's per-layer embeddings (ModelConfig.perLayerInput): the [vocab, L·P] table (stored as
+ * the main embedding is, `tableStore`: q4 / f16 / f32, in row parts past the binding limit), the
+ * projection of the main embedding with hidden^-0.5 folded in, and its norm with the 2^-0.5 of
+ * the mean folded in.
  */
-function planPerLayerInputs<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpec, q: (cols: number) => UploadOptions & { cols: number }, packing: LinearPacking<T> | undefined): (() => NonNullable<Weights<T>['ple']>) | null {
+function planPerLayerInputs<T>(p: WeightPlan<T>, c: ModelConfig, spec: FamilySpec, q: (cols: number) => UploadOptions & { cols: number }, tableStore: UploadOptions & { cols: number }, packing: LinearPacking<T> | undefined): (() => NonNullable<Weights<T>['ple']>) | null {
   const cfg = c.perLayerInput, names = spec.perLayerInputTensors;
   if (!cfg) return null;
   if (!names) throw new MissingTensorError('per-layer input tensors', 'family spec');
   if (packing) throw new MissingTensorError('per-layer input tensors (f32 rows)', 'a packed-int4 format');
   const LP = c.numLayers * cfg.dim, H = c.hiddenSize;
-  const table = p.writer('ple.table', cfg.vocab, { cols: LP });
+  const table = p.writer('ple.table', cfg.vocab, tableStore);
   p.rows(names.pleEmbed, perLayerInputShape(c, 'pleEmbed'), (r, d) => table.write(r, d));
   const proj = p.writer('ple.model_proj', LP, q(H));
   const projScale = Math.pow(H, -0.5);

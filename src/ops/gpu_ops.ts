@@ -77,9 +77,12 @@ export class GpuOps implements Ops<GPUBuffer> {
   probe: ProbeResult | null = null;
   /**
    * The per-model kernel choices (src/ops/kernel_probe.ts times them on the model's shapes at
-   * load): the q4 GEMV and the one-row attention. Defaults are SwiftShader's fastest.
+   * load): the q4 GEMV and GEMM, the one-row and the many-row attention. Defaults are
+   * SwiftShader's fastest (attentionPrefill null: 'gemm' on software adapters, 'rows8' elsewhere).
    */
-  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', attentionDecode: 'split_keys' };
+  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', matmulQ4: 'regblock_q4', attentionDecode: 'split_keys', attentionPrefill: null };
+  /** The last reserveAttention sizes, so a probe that moves prefill attention onto the GEMM path can reserve its scratch. */
+  private attnReserved: [number, number, number, number, number] | null = null;
   /** What that probe measured, for stats and bench (null: not probed, defaults used). */
   kernelProbe: KernelProbeResult | null = null;
 
@@ -107,24 +110,27 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
 
   /**
-   * Picks the q4 GEMV (when this model holds q4 weights) and the decode attention on the
-   * model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
+   * Picks the q4 GEMV and GEMM (when this model holds q4 weights), the f32 prefill GEMM, and the
+   * decode and prefill attention on the model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
    * context, capped for the timing; flash-decoding's partials are sized for `context`.
    */
-  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys'> & { context: number }, opts: { useCache?: boolean } = {}): Promise<KernelProbeResult> {
+  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys' | 'rows'> & { context: number }, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<KernelProbeResult> {
     const { context, ...rest } = shapes;
-    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), quantized: this.quantized > 0 }, this.attnScratch, opts);
+    const prefill = opts.prefill ?? !this.gpu.isSoftware;
+    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), rows: Math.min(this.maxRows, 128), quantized: this.quantized > 0 }, this.attnScratch, { useCache: opts.useCache, prefill });
     this.kernelChoice = choice;
+    if (choice.matmulPrefill) this.matmulVariants = { ...this.matmulVariants, prefill: choice.matmulPrefill };
     this.kernelProbe = result;
     if (choice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, context, shapes.numHeads, shapes.headDim);
+    if (this.attnReserved) this.reserveAttention(...this.attnReserved);
     return result;
   }
 
   get variants(): Record<string, string> {
-    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: this.kernelChoice.matvecQ4 } : {};
+    const q4: Record<string, string> = this.quantized ? { matmul_q4: this.kernelChoice.matmulQ4, matvec_q4: this.kernelChoice.matvecQ4 } : {};
     const v = this.matmulVariants, hc = this.halfCompute;
     const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.gpu.isSoftware ? 'gemm' : 'rows8'} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.kernelChoice.attentionPrefill ?? (this.gpu.isSoftware ? 'gemm' : 'rows8')} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
@@ -316,7 +322,7 @@ export class GpuOps implements Ops<GPUBuffer> {
     const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: opt.yOffset ?? (opt.outRow ?? 0) * n };
     const q = this.quant.get(w);
     const h = q ? undefined : this.half.get(w);
-    if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4);
+    if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4, this.kernelChoice.matmulQ4);
     else if (h) matmulF16(this.ctx, this.matmulVariants, args, h, this.halfCompute);
     else matmul(this.ctx, this.matmulVariants, args);
   }
@@ -334,10 +340,11 @@ export class GpuOps implements Ops<GPUBuffer> {
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
       this.keyEndsWritten = keyEnd;
     }
-    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode });
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode, prefill: this.kernelChoice.attentionPrefill ?? undefined });
   }
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void {
-    if (attentionVariant(this.ctx, rows, 0) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
+    this.attnReserved = [rows, keys, numHeads, numKvHeads, headDim];
+    if (attentionVariant(this.ctx, rows, 0, false, 'split_keys', this.kernelChoice.attentionPrefill ?? undefined) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
     if (this.kernelChoice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, keys, numHeads, headDim);
   }
   glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {

@@ -1,21 +1,31 @@
 // Chooses, per adapter and model shape, the kernels that the model-independent matmul probe
-// (src/gpu/probe.ts) leaves open: the q4 GEMV of decode and the one-row (decode) attention.
+// (src/kernels/probe.ts) leaves open: the q4 GEMV of decode, the one-row (decode) attention,
+// and prefill's kernels on the model's own shapes: the f32 GEMM, the q4 GEMM (register blocks,
+// or workgroup tiles dequantized while loaded) and the many-row attention (GEMM path, 8 rows per
+// invocation, or flash attention).
 // Each candidate is first checked against a CPU result on a small odd shape (a wrong or
 // uncompilable variant is dropped, never chosen), then timed on the model's own shapes; the
 // choice and every candidate's timing are cached in IndexedDB by adapter and shape, and
 // reported in stats (describeGpuEngine) and by `pop-llm bench`.
 import { get, set } from 'idb-keyval';
 import type { KernelContext } from '../kernels/context.ts';
-import { MATMUL_Q4_VARIANTS, matmulQ4, q4DecodeCandidates } from '../kernels/matmul_q4.ts';
-import { attention, AttentionScratch, DECODE_ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention.ts';
-import { quantizeQ4, type QuantScheme } from '../core/quant.ts';
+import { MATMUL_Q4_VARIANTS, matmulQ4, q4DecodeCandidates, Q4_PREFILL_VARIANTS } from '../kernels/matmul_q4.ts';
+import { MATMUL_VARIANTS, matmul } from '../kernels/matmul.ts';
+import { attention, AttentionScratch, DECODE_ATTENTION_VARIANTS, PREFILL_ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention.ts';
+import { dequantizeQ4, quantizeQ4, type QuantScheme } from '../core/quant.ts';
 import { readBuffer } from '../gpu/recorder.ts';
 
 export interface KernelChoice {
   /** The q4 GEMV for M = 1 (src/kernels/matmul_q4.ts). */
   matvecQ4: string;
+  /** The q4 GEMM for M > 1 and for column gains (src/kernels/matmul_q4.ts). */
+  matmulQ4: string;
   /** The attention kernel for one query row (src/kernels/attention.ts). */
   attentionDecode: AttentionVariant;
+  /** The attention kernel for many query rows; null: the adapter's default (attentionVariant). */
+  attentionPrefill: AttentionVariant | null;
+  /** The f32 GEMM for M > 1 timed on the model's shape (absent: the model-independent probe's). */
+  matmulPrefill?: string;
 }
 
 export interface CandidateTiming {
@@ -23,6 +33,8 @@ export interface CandidateTiming {
   ms: number;
   /** Bytes the call must read (weights; K and V) over that time, in GB/s. */
   gbps: number;
+  /** GEMM and prefill attention: the call's FLOPs over that time, in GFLOP/s. */
+  gflops?: number;
 }
 
 export interface FamilyProbe {
@@ -37,7 +49,11 @@ export interface FamilyProbe {
 export interface KernelProbeResult {
   /** Present when the model holds q4 weights. */
   matvecQ4?: FamilyProbe;
+  matmulQ4?: FamilyProbe;
   attentionDecode: FamilyProbe;
+  /** Prefill: the f32 GEMM and the many-row attention on the model's shapes. */
+  matmulPrefill?: FamilyProbe;
+  attentionPrefill?: FamilyProbe;
   cached: boolean;
 }
 
@@ -50,10 +66,12 @@ export interface ModelKernelShapes {
   headDim: number;
   /** Keys of the timed decode attention (the context, capped). */
   keys: number;
+  /** Query rows of the timed prefill GEMMs and attention (the prefill chunk, capped). */
+  rows: number;
   quantized: boolean;
 }
 
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 /** A candidate whose first call takes this many times the best first call is not timed further. */
 const SLOW_CUTOFF = 4;
 
@@ -146,6 +164,97 @@ async function q4GemvCorrect(ctx: KernelContext, name: string): Promise<boolean>
   }
 }
 
+/**
+ * A q4 GEMM against the dequantized CPU product: M past one 64-row tile, M = 3, N below a tile,
+ * K % 32 != 0, both schemes, bias and accumulate, and column gains (POP's deep K/V).
+ */
+async function q4GemmCorrect(ctx: KernelContext, name: string): Promise<boolean> {
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    return await checked(ctx, async () => {
+      for (const [scheme, m, n, k, gainRows] of [['q4', 70, 37, 172, 0], ['q4-asym', 3, 70, 64, 0], ['q4', 5, 32, 72, 16]] as [QuantScheme, number, number, number, number][]) {
+        const x = seeded(m * k, 3), w = seeded(n * k, 4), b = seeded(n, 5), y0 = seeded(m * n, 6);
+        const gains = gainRows ? { values: seeded((n / gainRows) * k, 10), rows: gainRows } : undefined;
+        const { packed, info } = quantizeQ4(w, { scheme, cols: k, gains });
+        const wd = dequantizeQ4(packed, info);
+        const out = bufs.data(y0);
+        matmulQ4(ctx, { out, x: bufs.data(x), w: bufs.data(packed), bias: bufs.data(b), m, n, k, accumulate: true, xOffset: 0, yOffset: 0 }, info, name);
+        ctx.rec.submit();
+        const y = new Float32Array(await readBuffer(ctx.gpu, out, m * n * 4));
+        if (!productMatches(y, y0, b, x, wd, m, n, k)) return false;
+      }
+      return true;
+    });
+  } finally {
+    bufs.destroy();
+  }
+}
+
+/** y == y0 + b + x · wᵀ within f32 accumulation (1e-4 normalized). */
+function productMatches(y: Float32Array, y0: Float32Array, b: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number): boolean {
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let acc = y0[i * n + j] + b[j];
+    for (let t = 0; t < k; t++) acc += x[i * k + t] * w[j * k + t];
+    if (!(Math.abs(acc - y[i * n + j]) <= 1e-4 * Math.max(1, Math.abs(acc)))) return false;
+  }
+  return true;
+}
+
+/** An f32 GEMM against the CPU product: M past a 64-row tile and M = 3, N below a tile, bias and accumulate. */
+async function f32GemmCorrect(ctx: KernelContext, name: string): Promise<boolean> {
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    return await checked(ctx, async () => {
+      for (const [m, n, k] of [[70, 37, 172], [3, 70, 64]]) {
+        const x = seeded(m * k, 3), w = seeded(n * k, 4), b = seeded(n, 5), y0 = seeded(m * n, 6);
+        const out = bufs.data(y0);
+        matmul(ctx, { prefill: name, decode: name }, { out, x: bufs.data(x), w: bufs.data(w), bias: bufs.data(b), m, n, k, accumulate: true, xOffset: 0, yOffset: 0 }, name);
+        ctx.rec.submit();
+        const y = new Float32Array(await readBuffer(ctx.gpu, out, m * n * 4));
+        if (!productMatches(y, y0, b, x, w, m, n, k)) return false;
+      }
+      return true;
+    });
+  } finally {
+    bufs.destroy();
+  }
+}
+
+/**
+ * The prefill GEMMs on the model's attention output projection [hidden, hidden] at `rows` rows
+ * (a real layer shape that every model has, small enough to time at load on a software adapter).
+ */
+async function probeGemm(ctx: KernelContext, s: ModelKernelShapes, q4: boolean): Promise<FamilyProbe> {
+  const m = s.rows, n = s.hidden, k = s.hidden;
+  const probe: FamilyProbe = { choice: q4 ? 'regblock_q4' : 'regblock', shape: `${m}x${n}x${k}${q4 ? ' q4' : ''}`, timings: {}, failed: [] };
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    const info = quantizeQ4(new Float32Array(n * k), { scheme: 'q4', cols: k }).info;
+    const w = bufs.zeros(q4 ? info.words * 4 : n * k * 4), x = bufs.zeros(m * k * 4), y = bufs.zeros(m * n * 4);
+    const bytes = (q4 ? info.words * 4 : n * k * 4) + m * k * 4;
+    const names = q4 ? Q4_PREFILL_VARIANTS : Object.entries(MATMUL_VARIANTS).filter(([, v]) => !v.decode && (!v.subgroups || ctx.gpu.features.subgroups)).map(([name]) => name);
+    let bestMs = Infinity;
+    for (const name of names) {
+      if (!(await (q4 ? q4GemmCorrect(ctx, name) : f32GemmCorrect(ctx, name)))) {
+        probe.failed.push(name);
+        continue;
+      }
+      const args = { out: y, x, w, bias: null, m, n, k, accumulate: false, xOffset: 0, yOffset: 0 };
+      const run = q4 ? () => matmulQ4(ctx, args, info, name) : () => matmul(ctx, { prefill: name, decode: name }, args, name);
+      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
+      if (Number.isNaN(ms)) {
+        probe.failed.push(name);
+        continue;
+      }
+      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9), gflops: round((2 * m * n * k) / (ms / 1000) / 1e9) };
+      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
+    }
+    return probe;
+  } finally {
+    bufs.destroy();
+  }
+}
+
 async function probeMatvecQ4(ctx: KernelContext, s: ModelKernelShapes): Promise<FamilyProbe> {
   // The layer's two widest GEMVs: gate|up [2 * intermediate, hidden] and down [hidden, intermediate].
   const shapes: [number, number][] = [[2 * s.intermediate, s.hidden], [s.hidden, s.intermediate]];
@@ -183,37 +292,102 @@ async function probeMatvecQ4(ctx: KernelContext, s: ModelKernelShapes): Promise<
 
 /** CPU attention of one query row over keys [0, keys) of a token-major [keys, kvHeads, headDim] cache. */
 function cpuDecodeAttention(q: Float32Array, k: Float32Array, v: Float32Array, keys: number, heads: number, kvHeads: number, hd: number, scale: number): Float32Array {
-  const out = new Float32Array(heads * hd);
-  for (let h = 0; h < heads; h++) {
-    const kvh = Math.floor(h / (heads / kvHeads));
-    const sc = new Float64Array(keys);
+  return cpuCausalAttention(q, k, v, 1, keys - 1, heads, kvHeads, hd, scale, 0);
+}
+
+/** CPU causal attention of `rows` query rows at positions startPos.. (rows of heads * hd) over a token-major cache, optional window. */
+function cpuCausalAttention(q: Float32Array, k: Float32Array, v: Float32Array, rows: number, startPos: number, heads: number, kvHeads: number, hd: number, scale: number, window: number): Float32Array {
+  const out = new Float32Array(rows * heads * hd);
+  for (let r = 0; r < rows; r++) for (let h = 0; h < heads; h++) {
+    const pos = startPos + r, t0 = window > 0 ? Math.max(0, pos + 1 - window) : 0;
+    const kvh = Math.floor(h / (heads / kvHeads)), o = (r * heads + h) * hd;
+    const sc = new Float64Array(pos + 1);
     let mx = -Infinity;
-    for (let t = 0; t < keys; t++) {
+    for (let t = t0; t <= pos; t++) {
       let s = 0;
-      for (let d = 0; d < hd; d++) s += q[h * hd + d] * k[(t * kvHeads + kvh) * hd + d];
+      for (let d = 0; d < hd; d++) s += q[o + d] * k[(t * kvHeads + kvh) * hd + d];
       sc[t] = s * scale;
       mx = Math.max(mx, sc[t]);
     }
     let l = 0;
-    for (let t = 0; t < keys; t++) l += (sc[t] = Math.exp(sc[t] - mx));
-    for (let t = 0; t < keys; t++) for (let d = 0; d < hd; d++) out[h * hd + d] += (sc[t] / l) * v[(t * kvHeads + kvh) * hd + d];
+    for (let t = t0; t <= pos; t++) l += (sc[t] = Math.exp(sc[t] - mx));
+    for (let t = t0; t <= pos; t++) for (let d = 0; d < hd; d++) out[o + d] += (sc[t] / l) * v[(t * kvHeads + kvh) * hd + d];
   }
   return out;
 }
 
 /** A cache of `keys` positions in pages of 16 (identity page table) and one query row at the last position. */
 function decodeCase(bufs: Buffers, keys: number, heads: number, kvHeads: number, hd: number, withData: boolean) {
+  return attentionCase(bufs, 1, keys, heads, kvHeads, hd, 0, withData);
+}
+
+/** A cache of `keys` positions in pages of 16 (identity page table) and `rows` query rows at the last positions. */
+function attentionCase(bufs: Buffers, rows: number, keys: number, heads: number, kvHeads: number, hd: number, window: number, withData: boolean) {
   const pageSize = 16, pages = Math.ceil(keys / pageSize), n = pages * pageSize * kvHeads * hd;
-  const k = withData ? seeded(n, 7) : null, v = withData ? seeded(n, 8) : null, q = withData ? seeded(heads * hd, 9) : null;
+  const k = withData ? seeded(n, 7) : null, v = withData ? seeded(n, 8) : null, q = withData ? seeded(rows * heads * hd, 9) : null;
   return {
     k, v, q,
     args: {
-      out: bufs.zeros(heads * hd * 4), q: q ? bufs.data(q) : bufs.zeros(heads * hd * 4), qStride: heads * hd,
+      out: bufs.zeros(rows * heads * hd * 4), q: q ? bufs.data(q) : bufs.zeros(rows * heads * hd * 4), qStride: heads * hd,
       k: k ? bufs.data(k) : bufs.zeros(n * 4), v: v ? bufs.data(v) : bufs.zeros(n * 4),
       pageTable: bufs.data(Uint32Array.from({ length: pages }, (_, i) => i)), pageSize,
-      rows: 1, startPos: keys - 1, shape: { numHeads: heads, numKvHeads: kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd), window: 0 },
+      rows, startPos: keys - rows, shape: { numHeads: heads, numKvHeads: kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd), window },
     },
   };
+}
+
+/**
+ * Many rows on the model's heads (so the check compiles what the timing runs): 37 prompt rows
+ * after 20 cached (two flash workgroups, a GEMM-path block boundary), causal, and with a window of 24.
+ */
+async function prefillAttentionCorrect(ctx: KernelContext, name: AttentionVariant, scratch: AttentionScratch, s: ModelKernelShapes): Promise<boolean> {
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    return await checked(ctx, async () => {
+      for (const window of [0, 24]) {
+        const rows = 37, keys = 57, heads = s.numHeads, kvHeads = s.numKvHeads, hd = s.headDim;
+        const c = attentionCase(bufs, rows, keys, heads, kvHeads, hd, window, true);
+        attention(ctx, c.args, { variants: { prefill: 'regblock', decode: 'matvec' }, scratch }, name);
+        ctx.rec.submit();
+        const got = new Float32Array(await readBuffer(ctx.gpu, c.args.out, rows * heads * hd * 4));
+        const want = cpuCausalAttention(c.q!, c.k!, c.v!, rows, keys - rows, heads, kvHeads, hd, c.args.shape.scale, window);
+        if (!want.every((w, i) => Math.abs(w - got[i]) <= 1e-4 * Math.max(1, Math.abs(w)))) return false;
+      }
+      return true;
+    });
+  } finally {
+    bufs.destroy();
+  }
+}
+
+/** Prefill attention on the model's heads: `rows` prompt rows from position 0 (causal). */
+async function probeAttentionPrefill(ctx: KernelContext, s: ModelKernelShapes, scratch: AttentionScratch, gemmVariant: string): Promise<FamilyProbe> {
+  const rows = s.rows;
+  const probe: FamilyProbe = { choice: ctx.gpu.isSoftware ? 'gemm' : 'rows8', shape: `${s.numHeads}/${s.numKvHeads} heads x ${s.headDim}, ${rows} rows from position 0`, timings: {}, failed: [] };
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    const c = attentionCase(bufs, rows, rows, s.numHeads, s.numKvHeads, s.headDim, 0, false);
+    const bytes = 2 * rows * s.numKvHeads * s.headDim * 4 + 2 * rows * s.numHeads * s.headDim * 4;
+    const flops = 4 * s.numHeads * s.headDim * (rows * (rows + 1)) / 2;
+    let bestMs = Infinity;
+    for (const name of PREFILL_ATTENTION_VARIANTS) {
+      if (!(await prefillAttentionCorrect(ctx, name, scratch, s))) {
+        probe.failed.push(name);
+        continue;
+      }
+      const run = () => attention(ctx, c.args, { variants: { prefill: gemmVariant, decode: 'matvec' }, scratch }, name);
+      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
+      if (Number.isNaN(ms)) {
+        probe.failed.push(name);
+        continue;
+      }
+      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9), gflops: round(flops / (ms / 1000) / 1e9) };
+      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
+    }
+    return probe;
+  } finally {
+    bufs.destroy();
+  }
 }
 
 async function decodeAttentionCorrect(ctx: KernelContext, name: AttentionVariant, scratch: AttentionScratch): Promise<boolean> {
@@ -264,10 +438,15 @@ async function probeAttentionDecode(ctx: KernelContext, s: ModelKernelShapes, sc
 const round = (v: number) => Number(v.toPrecision(4));
 
 /** The kernel choices for a model on this adapter: cached by adapter and shape, else probed. */
-export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
-  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(shapes)}`;
+/** `prefill` (default true): also time prefill's GEMMs and attention; false keeps their defaults. */
+export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
+  const prefill = opts.prefill !== false;
+  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(shapes)}${prefill ? ':prefill' : ''}`;
   const useCache = opts.useCache !== false && typeof indexedDB !== 'undefined';
-  const valid = (r: KernelProbeResult) => DECODE_ATTENTION_VARIANTS.includes(r.attentionDecode?.choice as AttentionVariant) && (!shapes.quantized || !!MATMUL_Q4_VARIANTS[r.matvecQ4?.choice ?? '']);
+  const valid = (r: KernelProbeResult) => DECODE_ATTENTION_VARIANTS.includes(r.attentionDecode?.choice as AttentionVariant)
+    && (!shapes.quantized || !!MATMUL_Q4_VARIANTS[r.matvecQ4?.choice ?? ''])
+    && (!prefill || (PREFILL_ATTENTION_VARIANTS.includes(r.attentionPrefill?.choice as AttentionVariant) && !!MATMUL_VARIANTS[r.matmulPrefill?.choice ?? '']
+      && (!shapes.quantized || !!MATMUL_Q4_VARIANTS[r.matmulQ4?.choice ?? ''])));
   let result: KernelProbeResult | undefined;
   if (useCache) {
     try {
@@ -283,7 +462,19 @@ export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernel
       attentionDecode: await probeAttentionDecode(ctx, shapes, scratch),
       cached: false,
     };
+    if (prefill) {
+      result.matmulPrefill = await probeGemm(ctx, shapes, false);
+      if (shapes.quantized) result.matmulQ4 = await probeGemm(ctx, shapes, true);
+      result.attentionPrefill = await probeAttentionPrefill(ctx, shapes, scratch, result.matmulPrefill.choice);
+    }
     if (useCache) await set(key, result).catch(() => undefined);
   }
-  return { choice: { matvecQ4: result.matvecQ4?.choice ?? 'matvec_q4', attentionDecode: result.attentionDecode.choice as AttentionVariant }, result };
+  return {
+    choice: {
+      matvecQ4: result.matvecQ4?.choice ?? 'matvec_q4', matmulQ4: result.matmulQ4?.choice ?? 'regblock_q4',
+      attentionDecode: result.attentionDecode.choice as AttentionVariant, attentionPrefill: (result.attentionPrefill?.choice as AttentionVariant) ?? null,
+      matmulPrefill: result.matmulPrefill?.choice,
+    },
+    result,
+  };
 }

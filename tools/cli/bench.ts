@@ -85,8 +85,8 @@ export const DEFAULT_BENCH: BenchModel[] = [
   // Real shapes in int4: 16 prompt tokens and 2 new ones keep each under a few minutes on SwiftShader.
   { model: 'random:configs/Qwen__Qwen3-0.6B', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/meta-llama__Llama-3.2-1B-Instruct', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
-  // Gemma 4 E2B / E4B at their real configs (refused when over the device memory budget: their
-  // f32 per-layer embedding tables alone are 9.4 / 11 GB), then E2B's layers with a 16,384-row
+  // Gemma 4 E2B / E4B at their real configs in int4 (both embedding tables q4: 2.9 / 4.7 GB of
+  // weights; refused when over the device memory budget), then E2B's layers with a 16,384-row
   // vocabulary: TTFT at full depth against the lossless keep (exact = 14 of 35 layers).
   { model: 'random:configs/google__gemma-4-E2B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
   { model: 'random:configs/google__gemma-4-E4B-it', promptTokens: [16], quant: 'q4', maxTokens: 2, gemm: false },
@@ -183,6 +183,8 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const row = {
     model, kind: 'memory', quant, context: info.contextWindow, load_ms: Math.round(loadMs),
     gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, deep_kv_bytes: m.deepKvBytes, embed_bytes: m.embedBytes, ple_bytes: m.pleBytes,
+    lm_head_bytes: m.lmHeadBytes, embed_storage: m.embedStorage, lm_head_storage: m.lmHeadStorage,
+    projection_bytes: m.weightBytes - m.embedBytes - m.pleBytes - m.lmHeadBytes - m.deepKvBytes,
     scratch_bytes: m.gpuBytes - m.weightBytes - m.kvBytes,
     js_heap_peak_bytes: m.jsHeapPeakBytes, js_heap_base_bytes: m.jsHeapBaseBytes, js_heap_after_bytes: m.jsHeapAfterBytes,
     js_heap_covers: 'performance.memory.usedJSHeapSize of the page during load, ArrayBuffers included (stream chunks, f32 row ranges, packing; random models are drawn while read, not held); base: before load after GC, after: after load after GC',
@@ -197,7 +199,7 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const budget = (l?.bytesRead ?? m.modelBytes) + m.kvBytes + 64e6;
   Object.assign(row, { gpu_vs_files_kv_64mb: r3(m.gpuBytes / budget) });
   if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
-  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
+  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)} ${m.embedStorage}, LM head ${m.lmHeadStorage === 'tied' ? 'tied to it' : `${mb(m.lmHeadBytes)} ${m.lmHeadStorage}`}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}, layers and the rest ${mb(row.projection_bytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
   process.stdout.write(`GPU bytes / (weight files ${mb(budget - m.kvBytes - 64e6)} + KV cache + 64 MB) = ${r3(m.gpuBytes / budget)} (target <= 1.25)\n`);
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived; NaN/Inf check ${l.checkMs.toFixed(1)} ms over ${(l.checkedValues / 1e6).toFixed(2)} M values (${(100 * l.checkMs / Math.max(loadMs, 1e-9)).toFixed(1)}% of the ${Math.round(loadMs)} ms load)\n`);
@@ -246,7 +248,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       else process.stdout.write(`\n${bm.model} (${quant}): not loaded: ${refusal.code} ${refusal.message}\n`);
       continue;
     }
-    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant });
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant, probePrefill: true });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);

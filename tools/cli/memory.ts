@@ -73,6 +73,12 @@ export function textParams(e: Engine<unknown>): number {
   return p;
 }
 
+/** How a weight is stored on the GPU (its first row part when split): q4 / q4-asym / f16 / f32. */
+function storageOf(ops: GpuOps, t: GPUBuffer): string {
+  const b = ops.splitInfo(t)?.parts[0]?.buf ?? t;
+  return ops.quantInfo(b)?.scheme ?? (ops.halfInfo(b) ? 'f16' : 'f32');
+}
+
 /** GPU figures after load plus the heap sampled during it; call once the load's host data is unreachable. */
 export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promise<LoadMemory> {
   const ops = e.ops as GpuOps;
@@ -88,6 +94,9 @@ export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promi
     deepKvBytes: e.weights.deepKv ? bytes(e.weights.deepKv) : 0,
     pleBytes: e.weights.ple ? Object.values(e.weights.ple).reduce((a, t) => a + bytes(t), 0) : 0,
     embedBytes: bytes(e.weights.embed),
+    lmHeadBytes: e.weights.lmHead === e.weights.embed ? 0 : bytes(e.weights.lmHead),
+    embedStorage: storageOf(ops, e.weights.embed),
+    lmHeadStorage: e.weights.lmHead === e.weights.embed ? 'tied' : storageOf(ops, e.weights.lmHead),
     params, modelBytes: params * 4,
     jsHeapBaseBytes: heap.base, jsHeapPeakBytes: heap.peak, jsHeapAfterBytes: after, jsHeapSamples: heap.samples,
     loader: e.loadStats,

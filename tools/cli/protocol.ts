@@ -53,6 +53,8 @@ export interface LoadRequest {
   prefillChunk?: number;
   /** int4 weight-only quantization on load (EngineOptions.quantization; default 'none'). */
   quantization?: 'none' | 'q4' | 'q4-asym';
+  /** Also time prefill's kernels at load (GpuEngineOptions.probePrefill; bench sets it, to report them). */
+  probePrefill?: boolean;
 }
 
 /** Memory of one load (tools/cli/memory.ts). */
@@ -68,6 +70,11 @@ export interface LoadMemory {
   pleBytes: number;
   /** The main embedding table. */
   embedBytes: number;
+  /** The LM head's own storage: 0 when the head is the embedding itself (tied, stored alike). */
+  lmHeadBytes: number;
+  /** How the vocabulary tables are stored: 'q4' | 'q4-asym' | 'f16' | 'f32' ('tied' for a head that is the embedding). */
+  embedStorage: string;
+  lmHeadStorage: string;
   /** Parameters of the text model (from its config) and their f32 bytes. */
   params: number;
   modelBytes: number;
