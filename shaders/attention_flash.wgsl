@@ -7,13 +7,14 @@
 // the row's key end (hasKeyEnd: bidirectional spans such as an image's tokens), and within the sliding window.
 // Prompt rows after a cached prefix (startPos > 0, POP's deep layers included) read the prefix through the same pages.
 // Layout: q f32 rows of qStride, head h at h*headDim; out f32 [rows, heads*headDim]; pageTable u32;
-// kCache/vCache f32 [pages, pageSize, kvHeads, headDim]; keyEnd u32 [rows]. headDim % 4 == 0, HD4 = headDim / 4 <= 64,
+// kCache/vCache [pages, pageSize, kvHeads, headDim], f32 or (KV_F16) f16 pairs in u32 words (kv_write.wgsl); keyEnd u32 [rows]. headDim % 4 == 0, HD4 = headDim / 4 <= 64,
 // KT * HD4 <= 512 (the host sets KT = min(32, 512 / HD4): 16 KiB of K and V tiles).
 // Dispatch grid: (ceil(rows / WG), numHeads, 1).
 struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, hasKeyEnd: u32, _p1: u32, _p2: u32 }
 override WG: u32 = 32u;
 override HD4: u32 = 16u;
 override KT: u32 = 32u;
+override KV_F16: bool = false;
 const MAX_D4: u32 = 64u;
 const MAX_KT: u32 = 32u;
 const TILE_V4: u32 = 512u;
@@ -21,10 +22,23 @@ const NEG: f32 = -3.0e38;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pageTable: array<u32>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> vCache: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> keyEnd: array<u32>;
+// K/V vec4 j of the cache: f32 words, or (KV_F16) four halves in the words 2j, 2j + 1.
+fn kvHalf(w: vec4<u32>, j: u32) -> vec4<f32> {
+  let h = select(w.xy, w.zw, (j & 1u) == 1u);
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn loadK(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(kCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(kCache[j]);
+}
+fn loadV(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(vCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(vCache[j]);
+}
 
 var<workgroup> Ks: array<vec4<f32>, TILE_V4>;
 var<workgroup> Vs: array<vec4<f32>, TILE_V4>;
@@ -66,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var kv = vec4<f32>(); var vv = vec4<f32>();
       if (t < end) {
         let base = ((pageTable[t / p.pageSize] * p.pageSize + t % p.pageSize) * p.numKvHeads + kvh) * HD4 + e % HD4;
-        kv = kCache[base]; vv = vCache[base];
+        kv = loadK(base); vv = loadV(base);
       }
       Ks[e] = kv; Vs[e] = vv;
     }

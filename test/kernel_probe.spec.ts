@@ -16,7 +16,7 @@ const call = (page: any, fn: string, ...args: unknown[]) => page.evaluate(([f, a
 test('kernel probe: every q4 GEMV and decode attention candidate passes its check here, is timed and reported; the choice is cached', async ({ harness }) => {
   const r = await call(harness, 'kernelProbe', TINY, 'q4');
   test.info().annotations.push({ type: 'kernel probe', description: JSON.stringify(r.atLoad) });
-  for (const [family, candidates] of [['matvecQ4', ['matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg']], ['attentionDecode', ['split_keys', 'flash_decode']]] as const) {
+  for (const [family, candidates] of [['matvecQ4', ['matvec_q4', 'matvec_q4_wg', 'matvec_q4_sg']], ['attentionDecode', ['split_keys', 'flash_decode']], ['normMatvec', ['separate', 'matvec_q4_norm']], ['gluMatvec', ['separate', 'matvec_q4_glu']]] as const) {
     const f = r.atLoad[family];
     expect(f.failed, family).toEqual([]);
     expect(Object.keys(f.timings).sort(), family).toEqual([...candidates].sort());

@@ -6,6 +6,12 @@ import type { KernelCase } from './kernel_cases.ts';
 
 const F32_EXACT = 1e-5; // one rounding per element
 const F32_DOT = 1e-4; //   f32 accumulation over K terms
+// f16 KV cache: the GPU's pack2x16float and the twin's round-to-nearest-even see f32 inputs that may
+// differ in the last bits, so a stored value may land on the other neighbouring half: at most 1 ulp
+// of f16 (2^-10 relative, normalized by max(1, |max|)); measured here: 0 (SwiftShader rounds to
+// nearest even too). Attention then reads the same halves on both sides: f32 accumulation error.
+const F16_STORE = 1e-3;
+const F16_KV_ATTENTION = F32_DOT;
 
 const CASES: (KernelCase & { name: string; tol: number })[] = [
   { name: 'embed 7x64 scale 1', op: 'embed', rows: 7, hidden: 64, vocab: 512, scale: 1, tol: F32_EXACT },
@@ -42,6 +48,18 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `matmul_q4 ${scheme} tiled_q4 column gains 67x96x72 (K % 32 = 8, M past a tile)`, op: 'matmul_q4', scheme, variant: 'tiled_q4', m: 67, n: 96, k: 72, gainRows: 16, bias: true, accumulate: true, tol: F32_DOT },
     { name: `matmul_q4 ${scheme} tiled_q4 column gains 1x120x172 (K % 8 = 4)`, op: 'matmul_q4', scheme, variant: 'tiled_q4', m: 1, n: 120, k: 172, gainRows: 24, tol: F32_DOT },
   ]),
+  // Decode fusions (RMSNorm / GLU folded into the q4 GEMV's load): the kernel itself at any M, through
+  // GpuOps with the probe's choice set to fused, and the separate passes; K % 32 != 0, N not a multiple of the
+  // 16-row workgroup, N < one workgroup, M = 3, gain / bias / accumulate, a weight in row parts (runs apart).
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => (scheme === 'q4' ? ['fused', 'ops', 'separate'] : ['fused', 'ops']).flatMap((variant) => [
+    { name: `norm_matmul ${scheme} ${variant} 1x37x172 gain+bias`, op: 'norm_matmul', scheme, variant, m: 1, n: 37, k: 172, bias: true, tol: F32_DOT },
+    { name: `norm_matmul ${scheme} ${variant} 3x21x64 no gain (M = 3)`, op: 'norm_matmul', scheme, variant, m: 3, n: 21, k: 64, gain: false, tol: F32_DOT },
+    { name: `norm_matmul ${scheme} ${variant} 1x5x100 (N < one workgroup)`, op: 'norm_matmul', scheme, variant, m: 1, n: 5, k: 100, tol: F32_DOT },
+    { name: `glu_matmul ${scheme} ${variant} silu 1x37x172 accumulate`, op: 'glu_matmul', scheme, variant, m: 1, n: 37, k: 172, accumulate: true, tol: F32_DOT },
+    { name: `glu_matmul ${scheme} ${variant} gelu_tanh 3x21x100 (M = 3)`, op: 'glu_matmul', scheme, variant, m: 3, n: 21, k: 100, act: 'gelu_tanh', tol: F32_DOT },
+  ])),
+  { name: 'norm_matmul q4 ops, weight in row parts (runs apart)', op: 'norm_matmul', scheme: 'q4', variant: 'ops', m: 1, n: 64, k: 64, maxBindingBytes: 1024, tol: F32_DOT },
+  { name: 'glu_matmul q4 ops, weight in row parts (runs apart)', op: 'glu_matmul', scheme: 'q4', variant: 'ops', m: 1, n: 64, k: 64, maxBindingBytes: 1024, tol: F32_DOT },
   // f16 weight storage (core unpack2x16float, f32 math) vs the CPU twin on the same f16-rounded weights.
   ...['regblock_f16w', 'matvec_f16w', 'tiled_f16w', 'matvec_wg_f16w'].flatMap((variant) => [
     { name: `matmul_f16 ${variant} 7x172x64`, op: 'matmul_f16', variant, m: 7, n: 172, k: 64, tol: F32_DOT },
@@ -94,6 +112,15 @@ const CASES: (KernelCase & { name: string; tol: number })[] = [
     { name: `attention ${variant}: 7 new rows after 90 cached (multi-turn)`, op: 'attention', variant, rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F32_DOT },
     { name: `attention ${variant}: 5 rows after 40 cached, window 12`, op: 'attention', variant, rows: 5, startPos: 40, heads: 4, kvHeads: 2, headDim: 32, pageSize: 8, window: 12, tol: F32_DOT },
   ]),
+  // f16 KV cache (src/kv/): the write path and every kernel that reads the cache, over pages, GQA, windows and key ends.
+  { name: 'kv_write f16 crosses pages', op: 'kv_write', kvDtype: 'f16', rows: 37, startPos: 0, kvHeads: 4, headDim: 8, pageSize: 16, tol: F16_STORE },
+  { name: 'kv_write f16 with k-norm hd 64', op: 'kv_write', kvDtype: 'f16', rows: 9, startPos: 0, kvHeads: 2, headDim: 64, pageSize: 4, norm: true, tol: F16_STORE },
+  { name: 'attention f16 KV: decode pos 77 hd 64 (default route)', op: 'attention', kvDtype: 'f16', rows: 1, startPos: 77, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F16_KV_ATTENTION },
+  { name: 'attention f16 KV: flash_decode pos 150 hd 36 window 100 (3 chunks, hd/4 odd)', op: 'attention', kvDtype: 'f16', variant: 'flash_decode', decodeChunk: 64, rows: 1, startPos: 150, heads: 4, kvHeads: 2, headDim: 36, pageSize: 8, window: 100, tol: F16_KV_ATTENTION },
+  { name: 'attention f16 KV: split_keys 7 rows after 90 cached', op: 'attention', kvDtype: 'f16', variant: 'split_keys', rows: 7, startPos: 90, heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, tol: F16_KV_ATTENTION },
+  { name: 'attention f16 KV: rows8 20 rows, image span [4, 15), window 9, hd 20', op: 'attention', kvDtype: 'f16', variant: 'rows8', rows: 20, startPos: 2, heads: 4, kvHeads: 2, headDim: 20, pageSize: 8, window: 9, spans: [[4, 15]], tol: F16_KV_ATTENTION },
+  { name: 'attention f16 KV: flash 40 rows at pos 7, image span [12, 30), window 9, hd 20', op: 'attention', kvDtype: 'f16', variant: 'flash', rows: 40, startPos: 7, heads: 8, kvHeads: 4, headDim: 20, pageSize: 16, window: 9, spans: [[12, 30]], tol: F16_KV_ATTENTION },
+  { name: 'attention f16 KV: gemm 37 rows after 5 cached GQA 9/3 hd 36', op: 'attention', kvDtype: 'f16', variant: 'gemm', rows: 37, startPos: 5, heads: 9, kvHeads: 3, headDim: 36, pageSize: 16, tol: F16_KV_ATTENTION },
   { name: 'glu silu 3x172', op: 'glu', rows: 3, inter: 172, act: 'silu', tol: F32_DOT },
   { name: 'glu gelu_tanh 2x100', op: 'glu', rows: 2, inter: 100, act: 'gelu_tanh', tol: F32_DOT },
   { name: 'add 1000', op: 'add', n: 1000, tol: F32_EXACT },
@@ -127,5 +154,10 @@ for (const c of CASES) {
     expect(res.elements).toBeGreaterThan(0);
     expect(res.err, JSON.stringify(res)).toBeLessThanOrEqual(c.tol);
     if (c.maxBindingBytes) expect(res.extra.parts, 'stored as row parts').toBeGreaterThan(1);
+    if (c.op === 'kv_write' && c.kvDtype === 'f16') {
+      // The values really were rounded to f16 (an f32 store would show 0 here), in half the bytes.
+      expect(res.extra.roundingErr).toBeGreaterThan(1e-5);
+      expect(res.extra.bytes).toBe(res.extra.f32Bytes / 2);
+    }
   });
 }

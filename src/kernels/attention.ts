@@ -14,6 +14,8 @@ import { InternalError } from '../errors.ts';
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;
   k: GPUBuffer; v: GPUBuffer; pageTable: GPUBuffer; pageSize: number;
+  /** K/V stored as f16 pairs (src/kv/; the kernels' KV_F16 override). */
+  kvF16?: boolean;
   rows: number; startPos: number; shape: AttentionShape;
   /** Optional u32 [rows]: row r also attends keys below keyEnd[r] (bidirectional spans). */
   keyEnd?: GPUBuffer | null;
@@ -151,11 +153,16 @@ export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants
   const decode = variant === 'split_keys';
   if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
-    pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode' }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4 } }, prefillCode),
+    pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode', constants: kvConstants(a) }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4, ...kvConstants(a) } }, prefillCode),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: decode ? [a.q, a.pageTable, a.k, a.v, a.out] : [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: decode ? [s.numHeads, a.rows] : elementGrid(ctx, Math.ceil(a.rows / 8) * s.numHeads, 16),
   });
+}
+
+/** The KV_F16 override of the kernels that read the cache (absent for f32, so f32 pipelines keep their keys). */
+function kvConstants(a: { kvF16?: boolean }): Record<string, number> | undefined {
+  return a.kvF16 ? { KV_F16: 1 } : undefined;
 }
 
 /** Flash-attention prefill: WG query rows of one head per workgroup, keys in tiles of KT through workgroup memory. */
@@ -164,7 +171,7 @@ function flashPrefill(ctx: KernelContext, a: AttentionArgs): void {
   // K and V tiles of 512 vec4 each (16 KiB, WebGPU's guaranteed workgroup storage).
   const kt = Math.min(32, Math.floor(512 / hd4));
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'attention_flash', constants: { WG: FLASH_ROWS, HD4: hd4, KT: kt } }, flashCode),
+    pipeline: pipeline(ctx, { kernel: 'attention_flash', constants: { WG: FLASH_ROWS, HD4: hd4, KT: kt, ...kvConstants(a) } }, flashCode),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: [Math.ceil(a.rows / FLASH_ROWS), s.numHeads],
@@ -181,7 +188,7 @@ function flashDecode(ctx: KernelContext, a: AttentionArgs, scratch: AttentionScr
   const part = scratch.get('part');
   const params = [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, chunks, 0, 0];
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk } }, decodeChunksCode),
+    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk, ...kvConstants(a) } }, decodeChunksCode),
     params, f32: [8],
     buffers: [a.q, a.pageTable, a.k, a.v, part],
     workgroups: [s.numHeads, chunks, a.rows],
@@ -202,7 +209,7 @@ function attentionGemm(ctx: KernelContext, a: AttentionArgs, variants: MatmulVar
   const keys = a.startPos + a.rows - k0;
   const slice = scratch.plan(a.rows, keys, s.numHeads, s.numKvHeads, s.headDim);
   if (!slice) return false;
-  gatherKv(ctx, scratch, { keys, k0, kvHeads: s.numKvHeads, headDim: s.headDim, pageTable: a.pageTable, pageSize: a.pageSize, k: a.k, v: a.v, stride: 0, kOffset: 0, vOffset: 0 });
+  gatherKv(ctx, scratch, { keys, k0, kvHeads: s.numKvHeads, headDim: s.headDim, pageTable: a.pageTable, pageSize: a.pageSize, k: a.k, v: a.v, kvF16: a.kvF16, stride: 0, kOffset: 0, vOffset: 0 });
   for (let r0 = 0; r0 < a.rows; r0 += slice) {
     const n = Math.min(slice, a.rows - r0);
     scoresSoftmaxValues(ctx, variants, scratch, {
@@ -238,6 +245,8 @@ export function attentionFullGemm(ctx: KernelContext, out: GPUBuffer, qkv: GPUBu
 interface GatherArgs {
   keys: number; k0: number; kvHeads: number; headDim: number;
   pageTable: GPUBuffer; pageSize: number; k: GPUBuffer; v: GPUBuffer;
+  /** The paged source stores f16 pairs. */
+  kvF16?: boolean;
   /** Token-major source (pageSize 0): row stride and K / V column offsets, in floats. */
   stride: number; kOffset: number; vOffset: number;
 }
@@ -245,7 +254,7 @@ interface GatherArgs {
 function gatherKv(ctx: KernelContext, scratch: AttentionScratch, g: GatherArgs): void {
   const keysPad = pad4(g.keys), hd4 = g.headDim / 4;
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'kv_gather' }, kvGatherCode),
+    pipeline: pipeline(ctx, { kernel: 'kv_gather', constants: kvConstants(g) }, kvGatherCode),
     params: [g.keys, keysPad, g.k0, g.kvHeads, hd4, g.pageSize, g.stride / 4, g.kOffset / 4, g.vOffset / 4, 0, 0, 0],
     buffers: [g.pageTable, g.k, g.v, scratch.get('k'), scratch.get('vt')],
     workgroups: elementGrid(ctx, g.kvHeads * keysPad * hd4, 64),

@@ -1,5 +1,7 @@
 // Chooses, per adapter and model shape, the kernels that the model-independent matmul probe
 // (src/kernels/probe.ts) leaves open: the q4 GEMV of decode, the one-row (decode) attention,
+// whether decode's RMSNorm and GLU run apart or folded into the next q4 GEMV's load
+// (src/kernels/matvec_fused.ts; 'separate' = the norm / GLU kernel, then the chosen q4 GEMV),
 // and prefill's kernels on the model's own shapes: the f32 GEMM, the q4 GEMM (register blocks,
 // or workgroup tiles dequantized while loaded) and the many-row attention (GEMM path, 8 rows per
 // invocation, or flash attention).
@@ -12,8 +14,12 @@ import type { KernelContext } from '../kernels/context.ts';
 import { MATMUL_Q4_VARIANTS, matmulQ4, q4DecodeCandidates, Q4_PREFILL_VARIANTS } from '../kernels/matmul_q4.ts';
 import { MATMUL_VARIANTS, matmul } from '../kernels/matmul.ts';
 import { attention, AttentionScratch, DECODE_ATTENTION_VARIANTS, PREFILL_ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention.ts';
-import { dequantizeQ4, quantizeQ4, type QuantScheme } from '../core/quant.ts';
+import { dequantizeQ4, quantizeQ4, type QuantInfo, type QuantScheme } from '../core/quant.ts';
+import { matvecQ4Glu, matvecQ4Norm } from '../kernels/matvec_fused.ts';
+import { rmsNorm } from '../kernels/rms_norm.ts';
+import { glu } from '../kernels/elementwise.ts';
 import { readBuffer } from '../gpu/recorder.ts';
+import type { Activation } from '../core/op_types.ts';
 
 export interface KernelChoice {
   /** The q4 GEMV for M = 1 (src/kernels/matmul_q4.ts). */
@@ -26,6 +32,10 @@ export interface KernelChoice {
   attentionPrefill: AttentionVariant | null;
   /** The f32 GEMM for M > 1 timed on the model's shape (absent: the model-independent probe's). */
   matmulPrefill?: string;
+  /** RMSNorm + q4 GEMV at M = 1: apart ('separate', the default), or folded (src/kernels/matvec_fused.ts). */
+  normMatvec?: 'separate' | 'matvec_q4_norm';
+  /** GLU + the down projection's q4 GEMV at M = 1: apart ('separate', the default), or folded. */
+  gluMatvec?: 'separate' | 'matvec_q4_glu';
 }
 
 export interface CandidateTiming {
@@ -50,6 +60,10 @@ export interface KernelProbeResult {
   /** Present when the model holds q4 weights. */
   matvecQ4?: FamilyProbe;
   matmulQ4?: FamilyProbe;
+  /** Present when the model holds q4 weights: RMSNorm + GEMV, apart or fused. */
+  normMatvec?: FamilyProbe;
+  /** Present when the model holds q4 weights: GLU + down GEMV, apart or fused. */
+  gluMatvec?: FamilyProbe;
   attentionDecode: FamilyProbe;
   /** Prefill: the f32 GEMM and the many-row attention on the model's shapes. */
   matmulPrefill?: FamilyProbe;
@@ -69,9 +83,11 @@ export interface ModelKernelShapes {
   /** Query rows of the timed prefill GEMMs and attention (the prefill chunk, capped). */
   rows: number;
   quantized: boolean;
+  /** The MLP's activation (the fused GLU's ACT); default silu. */
+  activation?: Activation;
 }
 
-const CACHE_VERSION = 2;
+const CACHE_VERSION = 3;
 /** A candidate whose first call takes this many times the best first call is not timed further. */
 const SLOW_CUTOFF = 4;
 
@@ -290,6 +306,110 @@ async function probeMatvecQ4(ctx: KernelContext, s: ModelKernelShapes): Promise<
   }
 }
 
+/** Dequantized W [n, k] of a packed q4 tensor (the probe's CPU check). */
+function dequant(packed: Uint32Array, info: QuantInfo, n: number, k: number): Float64Array {
+  const f = new Float32Array(packed.buffer), w = new Float64Array(n * k);
+  for (let j = 0; j < n; j++) for (let t = 0; t < k; t++) {
+    const q = (packed[j * info.rowWords + (t >> 3)] >>> (4 * (t & 7))) & 15;
+    const s = f[info.scalesOffset + j * info.groups + (t >> 5)];
+    w[j * k + t] = q * s + (info.minsOffset ? f[info.minsOffset + j * info.groups + (t >> 5)] : -8 * s);
+  }
+  return w;
+}
+
+const siluCpu = (x: number) => x / (1 + Math.exp(-x));
+const geluCpu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+
+/**
+ * A fused GEMV (RMSNorm or GLU folded into its load) against the CPU on odd shapes: M = 1 and 3,
+ * both schemes, K % 32 != 0, N not a multiple of the 16-row workgroup, gain / bias / accumulate.
+ */
+async function fusedCorrect(ctx: KernelContext, kind: 'norm' | 'glu', act: Activation): Promise<boolean> {
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    return await checked(ctx, async () => {
+      for (const [scheme, m, n, k] of [['q4', 1, 37, 172], ['q4-asym', 3, 21, 64]] as [QuantScheme, number, number, number][]) {
+        const xk = kind === 'glu' ? 2 * k : k;
+        const x = seeded(m * xk, 3), w = seeded(n * k, 4), b = seeded(n, 5), y0 = seeded(m * n, 6), gain = seeded(k, 8);
+        const { packed, info } = quantizeQ4(w, { scheme, cols: k });
+        const wd = dequant(packed, info, n, k);
+        const out = bufs.data(y0);
+        const withGain = m === 1;
+        const args = { out, x: bufs.data(x), w: bufs.data(packed), bias: kind === 'norm' ? bufs.data(b) : null, m, n, k, accumulate: kind === 'glu', xOffset: 0, yOffset: 0 };
+        if (kind === 'norm') matvecQ4Norm(ctx, args, info, withGain ? bufs.data(gain) : null, 1e-5);
+        else matvecQ4Glu(ctx, args, info, act);
+        ctx.rec.submit();
+        const y = new Float32Array(await readBuffer(ctx.gpu, out, m * n * 4));
+        for (let i = 0; i < m; i++) {
+          const xin = new Float64Array(k);
+          if (kind === 'norm') {
+            let ss = 0;
+            for (let t = 0; t < k; t++) ss += x[i * k + t] ** 2;
+            const inv = 1 / Math.sqrt(ss / k + 1e-5);
+            for (let t = 0; t < k; t++) xin[t] = x[i * k + t] * inv * (withGain ? gain[t] : 1);
+          } else {
+            for (let t = 0; t < k; t++) xin[t] = (act === 'silu' ? siluCpu : geluCpu)(x[i * xk + t]) * x[i * xk + k + t];
+          }
+          for (let j = 0; j < n; j++) {
+            let acc = kind === 'norm' ? b[j] : y0[i * n + j];
+            for (let t = 0; t < k; t++) acc += xin[t] * wd[j * k + t];
+            if (!(Math.abs(acc - y[i * n + j]) <= 1e-4 * Math.max(1, Math.abs(acc)))) return false;
+          }
+        }
+      }
+      return true;
+    });
+  } finally {
+    bufs.destroy();
+  }
+}
+
+/**
+ * RMSNorm + GEMV (gate|up [2 * intermediate, hidden]) or GLU + GEMV (down [hidden, intermediate])
+ * at M = 1: the separate passes (the norm / GLU kernel, then the chosen q4 GEMV) against the fused kernel.
+ */
+async function probeFused(ctx: KernelContext, s: ModelKernelShapes, kind: 'norm' | 'glu', matvecQ4: string): Promise<FamilyProbe> {
+  const act = s.activation ?? 'silu';
+  const [n, k] = kind === 'norm' ? [2 * s.intermediate, s.hidden] : [s.hidden, s.intermediate];
+  const fused = kind === 'norm' ? 'matvec_q4_norm' : 'matvec_q4_glu';
+  const probe: FamilyProbe = { choice: 'separate', shape: `${kind === 'norm' ? 'rms_norm' : `glu (${act})`} + ${n}x${k} q4, M = 1 (separate: ${matvecQ4})`, timings: {}, failed: [] };
+  const bufs = new Buffers(ctx.gpu.device);
+  try {
+    const info0 = quantizeQ4(new Float32Array(4 * k), { scheme: 'q4', cols: k }).info;
+    const info = { ...info0, rows: n, scalesOffset: n * info0.rowWords, words: n * info0.rowWords + n * info0.groups };
+    const xk = kind === 'glu' ? 2 * k : k;
+    const w = bufs.zeros(info.words * 4), x = bufs.zeros(xk * 4), mid = bufs.zeros(k * 4), y = bufs.zeros(n * 4), gain = bufs.zeros(k * 4);
+    // Bytes the fused kernel must read: the weights and its input row (plus the gain).
+    const bytes = info.words * 4 + xk * 4 + (kind === 'norm' ? k * 4 : 0);
+    const args = (xb: GPUBuffer) => ({ out: y, x: xb, w, bias: null, m: 1, n, k, accumulate: false, xOffset: 0, yOffset: 0 });
+    const runs: Record<string, () => void> = {
+      separate: () => {
+        if (kind === 'norm') rmsNorm(ctx, mid, x, gain, 1, k, 1e-5);
+        else glu(ctx, mid, x, 1, k, act);
+        matmulQ4(ctx, args(mid), info, matvecQ4);
+      },
+      [fused]: () => (kind === 'norm' ? matvecQ4Norm(ctx, args(x), info, gain, 1e-5) : matvecQ4Glu(ctx, args(x), info, act)),
+    };
+    let bestMs = Infinity;
+    for (const [name, run] of Object.entries(runs)) {
+      if (name === fused && !(await fusedCorrect(ctx, kind, act))) {
+        probe.failed.push(name);
+        continue;
+      }
+      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
+      if (Number.isNaN(ms)) {
+        probe.failed.push(name);
+        continue;
+      }
+      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9) };
+      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
+    }
+    return probe;
+  } finally {
+    bufs.destroy();
+  }
+}
+
 /** CPU attention of one query row over keys [0, keys) of a token-major [keys, kvHeads, headDim] cache. */
 function cpuDecodeAttention(q: Float32Array, k: Float32Array, v: Float32Array, keys: number, heads: number, kvHeads: number, hd: number, scale: number): Float32Array {
   return cpuCausalAttention(q, k, v, 1, keys - 1, heads, kvHeads, hd, scale, 0);
@@ -439,12 +559,15 @@ const round = (v: number) => Number(v.toPrecision(4));
 
 /** The kernel choices for a model on this adapter: cached by adapter and shape, else probed. */
 /** `prefill` (default true): also time prefill's GEMMs and attention; false keeps their defaults. */
-export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
+export async function chooseModelKernels(ctx: KernelContext, given: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
   const prefill = opts.prefill !== false;
-  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(shapes)}${prefill ? ':prefill' : ''}`;
+  // One cache key whether or not the caller names the default activation.
+  const shapes = { ...given, activation: given.activation ?? 'silu' };
+  // The shape's fields in name order: the same key whatever order the caller built them in.
+  const key = `pop-llm:kernels:v${CACHE_VERSION}:${ctx.gpu.identity.key}:${JSON.stringify(Object.fromEntries(Object.entries(shapes).sort(([a], [b]) => (a < b ? -1 : 1))))}${prefill ? ':prefill' : ''}`;
   const useCache = opts.useCache !== false && typeof indexedDB !== 'undefined';
   const valid = (r: KernelProbeResult) => DECODE_ATTENTION_VARIANTS.includes(r.attentionDecode?.choice as AttentionVariant)
-    && (!shapes.quantized || !!MATMUL_Q4_VARIANTS[r.matvecQ4?.choice ?? ''])
+    && (!shapes.quantized || (!!MATMUL_Q4_VARIANTS[r.matvecQ4?.choice ?? ''] && ['separate', 'matvec_q4_norm'].includes(r.normMatvec?.choice ?? '') && ['separate', 'matvec_q4_glu'].includes(r.gluMatvec?.choice ?? '')))
     && (!prefill || (PREFILL_ATTENTION_VARIANTS.includes(r.attentionPrefill?.choice as AttentionVariant) && !!MATMUL_VARIANTS[r.matmulPrefill?.choice ?? '']
       && (!shapes.quantized || !!MATMUL_Q4_VARIANTS[r.matmulQ4?.choice ?? ''])));
   let result: KernelProbeResult | undefined;
@@ -457,8 +580,9 @@ export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernel
     }
   }
   if (!result) {
+    const matvecQ4 = shapes.quantized ? await probeMatvecQ4(ctx, shapes) : undefined;
     result = {
-      ...(shapes.quantized ? { matvecQ4: await probeMatvecQ4(ctx, shapes) } : {}),
+      ...(matvecQ4 ? { matvecQ4, normMatvec: await probeFused(ctx, shapes, 'norm', matvecQ4.choice), gluMatvec: await probeFused(ctx, shapes, 'glu', matvecQ4.choice) } : {}),
       attentionDecode: await probeAttentionDecode(ctx, shapes, scratch),
       cached: false,
     };
@@ -474,6 +598,7 @@ export async function chooseModelKernels(ctx: KernelContext, shapes: ModelKernel
       matvecQ4: result.matvecQ4?.choice ?? 'matvec_q4', matmulQ4: result.matmulQ4?.choice ?? 'regblock_q4',
       attentionDecode: result.attentionDecode.choice as AttentionVariant, attentionPrefill: (result.attentionPrefill?.choice as AttentionVariant) ?? null,
       matmulPrefill: result.matmulPrefill?.choice,
+      normMatvec: (result.normMatvec?.choice ?? 'separate') as KernelChoice['normMatvec'], gluMatvec: (result.gluMatvec?.choice ?? 'separate') as KernelChoice['gluMatvec'],
     },
     result,
   };
