@@ -11,7 +11,7 @@
 //           in [0, its solo prefill time) after the request starts (its stream resolves when it
 //           has its turn). stories260K's prompt is one prefill chunk, and the engine checks
 //           aborts between chunks and tokens, so such an abort ends the request before its first
-//           token or after it: both are counted. decode: aborted after a random 1..8 tokens by
+//           token or after it: both are counted. decode: aborted after a random 1..6 tokens by
 //           AbortSignal or by interruptGenerate (engine-wide: it ends whatever request runs then).
 //   loader: a reload aborted at a random time in its first `loadWindowMs` (AbortSignal or
 //           interruptGenerate), through the stages a load reports (device, the Cache API read of
@@ -169,11 +169,11 @@ export async function faultBench(o: FaultBenchOptions): Promise<FaultBenchReport
     if (stage === 'load') return loadOp(rand, what);
     if (stage === 'prefill') {
       const delay = rand() * prefillMs;
-      return requestOp(LONG, 4, what, () => {}, (ctl) => void setTimeout(() => ctl.abort(), delay));
+      return requestOp(LONG, 3, what, () => {}, (ctl) => void setTimeout(() => ctl.abort(), delay));
     }
-    const at = 1 + Math.floor(rand() * 8);
+    const at = 1 + Math.floor(rand() * 6);
     const byInterrupt = rand() < 0.5;
-    return requestOp(PROMPT, 16, what, (ctl, n) => {
+    return requestOp(PROMPT, 12, what, (ctl, n) => {
       if (n === at) byInterrupt ? serve.interruptGenerate() : ctl.abort();
     });
   }
@@ -219,6 +219,8 @@ export async function faultBench(o: FaultBenchOptions): Promise<FaultBenchReport
       }
     }));
     await check(`after ${roundEnd} aborts`);
+    // Progress, for a long run (the page's console).
+    console.log(`[faults bench] ${roundEnd} aborts, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${JSON.stringify({ outcomes: report.outcomes, hangs: report.hangs.length, untyped: report.untyped.length, leaks: report.leaks.length, mismatches: report.mismatches.length })}`);
   }
   for (const s of stages) report.opMs[s].mean = report.issued[s] ? opTotal[s] / report.issued[s] : 0;
 

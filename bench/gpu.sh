@@ -3,7 +3,7 @@
 # See bench/README.md ("bench/gpu.sh") for what it prints and how to read it.
 #
 #   bench/gpu.sh [--dry-run] [--host node|chromium] [--peak-gbps N] [--peak-tflops N]
-#                [--prompts 128,512,2048] [--max-tokens 32] [--out FILE]
+#                [--prompts 128,512,2048] [--max-tokens 32] [--out FILE] [--no-webllm]
 #
 # 1. `pop-llm bench --host node` (the engine under Node on Dawn, tools/node/node_host.ts; or
 #    --host chromium: headless Chromium on the machine's GPU) on random weights at the real
@@ -12,7 +12,10 @@
 #    off/exact/2/3; each load prints its kernel choices with every candidate's timing.
 # 2. bench/gpu_summary.mjs: per run, decode GB/s and prefill TFLOP/s against the device's peak
 #    (--peak-gbps / --peak-tflops, else a table by adapter or nvidia-smi name).
-# 3. If python3 has torch and transformers: our CPU reference against transformers on the tiny
+# 3. Where Debian's chromium is installed (and not --no-webllm): `pop-llm bench --vs-webllm` in
+#    Chromium on the GPU: WebLLM 0.2.79 and pop-llm on one random q4f32_1 Qwen2.5-0.5B folder
+#    (skipped when the benches failed).
+# 4. If python3 has torch and transformers: our CPU reference against transformers on the tiny
 #    fixtures (bench/hf_fixtures.ts writes them and our logits, bench/hf_compare.py compares).
 # The first bench that fails ends the bench step with its typed error (no GPU: NO_WEBGPU);
 # the comparison still runs, and the script exits 1.
@@ -20,6 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DRY=0
+WEBLLM=1
 HOST=node
 PROMPTS=128,512,2048
 MAX_TOKENS=32
@@ -28,6 +32,7 @@ OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
+    --no-webllm) WEBLLM=0 ;;
     --host) HOST="$2"; shift ;;
     --prompts) PROMPTS="$2"; shift ;;
     --max-tokens) MAX_TOKENS="$2"; shift ;;
@@ -56,6 +61,8 @@ for model in HuggingFaceTB__SmolLM2-135M-Instruct Qwen__Qwen2.5-0.5B-Instruct; d
   done
 done
 SUMMARY="node bench/gpu_summary.mjs $OUT ${PEAK[*]:-}"
+CHROMIUM="${POP_LLM_CHROMIUM:-/usr/bin/chromium}"
+VS_WEBLLM="node bin/pop-llm.mjs bench --vs-webllm --prompt-tokens 128,512 --max-tokens $MAX_TOKENS --pop off,exact,2/3"
 HF_STEPS=("npx tsx bench/hf_fixtures.ts $HF_DIR" "python3 bench/hf_compare.py $HF_DIR/reference.json")
 
 if [ "$DRY" = 1 ]; then
@@ -63,6 +70,7 @@ if [ "$DRY" = 1 ]; then
   n=1
   for c in "${BENCHES[@]}"; do echo "  $n. $c >> $OUT"; n=$((n + 1)); done
   echo "  $n. $SUMMARY"; n=$((n + 1))
+  if [ "$WEBLLM" = 1 ]; then echo "  $n. if $CHROMIUM exists: $VS_WEBLLM"; n=$((n + 1)); fi
   echo "  $n. if python3 has torch and transformers: ${HF_STEPS[0]} && ${HF_STEPS[1]}"
   exit 0
 fi
@@ -83,6 +91,15 @@ for c in "${BENCHES[@]}"; do
 done
 echo "== summary (after $(( $(date +%s) - START )) s)" >&2
 $SUMMARY || STATUS=1
+
+if [ "$WEBLLM" = 1 ] && [ "$STATUS" = 1 ]; then
+  echo "== vs WebLLM skipped: the benches failed (no GPU host here)" >&2
+elif [ "$WEBLLM" = 1 ] && [ -x "$CHROMIUM" ]; then
+  echo "== pop-llm vs WebLLM in Chromium on this GPU" >&2
+  $VS_WEBLLM || STATUS=1
+elif [ "$WEBLLM" = 1 ]; then
+  echo "== vs WebLLM skipped: no chromium at $CHROMIUM (WebLLM runs in Chromium only)" >&2
+fi
 
 if python3 -c 'import torch, transformers' 2>/dev/null; then
   echo "== our CPU reference vs transformers on the tiny fixtures" >&2

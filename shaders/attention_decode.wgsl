@@ -4,18 +4,33 @@
 // to invocation t % WG), each keeps an online-softmax partial (max, sum, acc), and the
 // partials are merged in workgroup memory, DCHUNK output dims at a time.
 // Layout: q f32 rows of qStride, head h at h*headDim; out f32 [rows, heads*headDim];
-// pageTable u32; kCache/vCache f32 [pages, pageSize, kvHeads, headDim]. headDim % 4 == 0, <= 256.
+// pageTable u32; kCache/vCache [pages, pageSize, kvHeads, headDim], f32 or (KV_F16) f16 pairs in u32 words (kv_write.wgsl). headDim % 4 == 0, <= 256.
 // Dispatch: (numHeads, rows) workgroups; row r is at position startPos + r (causal).
 struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, _p0: u32, _p1: u32, _p2: u32 }
 override WG: u32 = 32;
 const MAX_D4: u32 = 64u;
 const DCHUNK4: u32 = 8u; // vec4s merged per round
+override KV_F16: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pageTable: array<u32>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> vCache: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+
+// K/V vec4 j of the cache: f32 words, or (KV_F16) four halves in the words 2j, 2j + 1.
+fn kvHalf(w: vec4<u32>, j: u32) -> vec4<f32> {
+  let h = select(w.xy, w.zw, (j & 1u) == 1u);
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn loadK(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(kCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(kCache[j]);
+}
+fn loadV(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(vCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(vCache[j]);
+}
 
 var<workgroup> wm: array<f32, WG>;
 var<workgroup> wl: array<f32, WG>;
@@ -40,12 +55,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t = first + lid; t <= pos; t += WG) {
     let base = ((pageTable[t / p.pageSize] * p.pageSize + t % p.pageSize) * p.numKvHeads + kvh) * d4;
     var s = 0.0;
-    for (var d = 0u; d < d4; d++) { s += dot(qv[d], kCache[base + d]); }
+    for (var d = 0u; d < d4; d++) { s += dot(qv[d], loadK(base + d)); }
     let mNew = max(m, s);
     let corr = exp(m - mNew);
     let w = exp(s - mNew);
     l = l * corr + w;
-    for (var d = 0u; d < d4; d++) { acc[d] = acc[d] * corr + w * vCache[base + d]; }
+    for (var d = 0u; d < d4; d++) { acc[d] = acc[d] * corr + w * loadV(base + d); }
     m = mNew;
   }
   wm[lid] = m;

@@ -3,19 +3,34 @@
 // workgroup memory, their max and sum (workgroup trees), then P·V with the lanes split as (dim vec4, key slice),
 // so a key's V row is read contiguously. Writes the chunk's partial (max m, sum l, unnormalized acc) for
 // attention_combine.wgsl; a chunk outside the row's visible keys writes m = -3e38, l = 0.
-// Layout: q f32 rows of qStride, head h at h*headDim; pageTable u32; kCache/vCache f32
-// [pages, pageSize, kvHeads, headDim]; part vec4 [rows, numHeads, chunks, 1 + headDim/4]: (m, l, 0, 0), acc.
+// Layout: q f32 rows of qStride, head h at h*headDim; pageTable u32; kCache/vCache [pages, pageSize, kvHeads,
+// headDim], f32 or (KV_F16) f16 pairs in u32 words (kv_write.wgsl); part vec4 [rows, numHeads, chunks, 1 + headDim/4]: (m, l, 0, 0), acc.
 // Row r is at position startPos + r (causal; window > 0: keys > pos - window). headDim % 4 == 0, <= 256.
 // WG >= 64 (a power of two), CHUNK a multiple of WG. Dispatch: (numHeads, chunks, rows), chunks = ceil((startPos + rows) / CHUNK).
 struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, chunks: u32, _p1: u32, _p2: u32 }
 override WG: u32 = 64u;
 override CHUNK: u32 = 256u;
+override KV_F16: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pageTable: array<u32>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> vCache: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> part: array<vec4<f32>>;
+
+// K/V vec4 j of the cache: f32 words, or (KV_F16) four halves in the words 2j, 2j + 1.
+fn kvHalf(w: vec4<u32>, j: u32) -> vec4<f32> {
+  let h = select(w.xy, w.zw, (j & 1u) == 1u);
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn loadK(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(kCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(kCache[j]);
+}
+fn loadV(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(vCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(vCache[j]);
+}
 
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, CHUNK>;
@@ -51,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (t >= lo && t < hi) {
       let base = rowBase(t, kvh, d4);
       s = 0.0;
-      for (var d = 0u; d < d4; d++) { s += dot(qs[d], kCache[base + d]); }
+      for (var d = 0u; d < d4; d++) { s += dot(qs[d], loadK(base + d)); }
     }
     sc[j] = s;
     mx = max(mx, s);
@@ -86,7 +101,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc = vec4<f32>();
   if (slice < slices && lo < hi) {
     for (var t = lo + slice; t < hi; t += slices) {
-      acc += sc[t - t0] * vCache[rowBase(t, kvh, d4) + d];
+      acc += sc[t - t0] * loadV(rowBase(t, kvh, d4) + d);
     }
   }
   accs[li] = acc;

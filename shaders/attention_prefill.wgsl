@@ -7,20 +7,35 @@
 // counts). With hasKeyEnd, row r also attends keys below keyEnd[r] (bidirectional spans such as
 // an image's tokens; still within the window).
 // Layout: q f32 rows of qStride, head h at h*headDim; out f32 [rows, heads*headDim];
-// pageTable u32; kCache/vCache f32 [pages, pageSize, kvHeads, headDim]; keyEnd u32 [rows]. headDim % 4 == 0, <= 256.
+// pageTable u32; kCache/vCache [pages, pageSize, kvHeads, headDim], f32 or (KV_F16) f16 pairs in u32 words (kv_write.wgsl); keyEnd u32 [rows]. headDim % 4 == 0, <= 256.
 // Dispatch: ceil(ceil(rows / 8) * heads / WG) workgroups (folded into x, y).
 struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDim: u32, qStride: u32, pageSize: u32, window: u32, scale: f32, hasKeyEnd: u32, _p1: u32, _p2: u32 }
 override WG: u32 = 16;
 override HD4: u32 = 16u;
 const R: u32 = 8u;
 const MAX_D4: u32 = 64u;
+override KV_F16: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pageTable: array<u32>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> vCache: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> keyEnd: array<u32>;
+
+// K/V vec4 j of the cache: f32 words, or (KV_F16) four halves in the words 2j, 2j + 1.
+fn kvHalf(w: vec4<u32>, j: u32) -> vec4<f32> {
+  let h = select(w.xy, w.zw, (j & 1u) == 1u);
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn loadK(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(kCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(kCache[j]);
+}
+fn loadV(j: u32) -> vec4<f32> {
+  if (KV_F16) { return kvHalf(vCache[j >> 1u], j); }
+  return bitcast<vec4<f32>>(vCache[j]);
+}
 
 // Keys each of four rows may see: causal (t <= pos) or below the row's key end; within the window.
 fn mask(t: u32, pos0: u32, end: vec4<u32>) -> vec4<bool> {
@@ -76,7 +91,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let base = ((pageTable[t / p.pageSize] * p.pageSize + t % p.pageSize) * p.numKvHeads + kvh) * HD4;
     var sA = vec4<f32>(0.0); var sB = vec4<f32>(0.0);
     for (var d = 0u; d < HD4; d++) {
-      let k = kCache[base + d];
+      let k = loadK(base + d);
       sA += vec4<f32>(dot(q0[d], k), dot(q1[d], k), dot(q2[d], k), dot(q3[d], k));
       sB += vec4<f32>(dot(q4[d], k), dot(q5[d], k), dot(q6[d], k), dot(q7[d], k));
     }
@@ -87,7 +102,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let wA = select(vec4<f32>(0.0), exp(sA - nA), vA); let wB = select(vec4<f32>(0.0), exp(sB - nB), vB);
     lA = lA * cA + wA; lB = lB * cB + wB; mA = nA; mB = nB;
     for (var d = 0u; d < HD4; d++) {
-      let v = vCache[base + d];
+      let v = loadV(base + d);
       a0[d] = a0[d] * cA.x + wA.x * v; a1[d] = a1[d] * cA.y + wA.y * v; a2[d] = a2[d] * cA.z + wA.z * v; a3[d] = a3[d] * cA.w + wA.w * v;
       a4[d] = a4[d] * cB.x + wB.x * v; a5[d] = a5[d] * cB.y + wB.y * v; a6[d] = a6[d] * cB.z + wB.z * v; a7[d] = a7[d] * cB.w + wB.w * v;
     }

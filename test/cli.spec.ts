@@ -89,12 +89,15 @@ test('cli bench: one JSON line per POP setting, off first', async () => {
   expect(mem.loader_writes).toBeGreaterThan(0);
   // Then each kernel family's choice with every candidate's timing (f32 model: no q4 GEMV).
   const kernels = all.filter((l) => l.kind === 'kernel_choice');
-  expect(kernels.map((k) => k.family)).toEqual(['matmul (prefill GEMM, f32)', 'matvec (decode GEMV, f32)', 'attention (decode)']);
+  // bench also times prefill's kernels on the model's shapes (probePrefill).
+  expect(kernels.map((k) => k.family)).toEqual(['matmul (prefill GEMM, f32)', 'matvec (decode GEMV, f32)', 'attention (decode)', 'matmul (prefill GEMM, f32, model shape)', 'attention (prefill)']);
   for (const k of kernels) {
     expect(Object.keys(k.timings), k.family).toContain(k.choice);
     expect(Object.values(k.timings).every((v) => (v as number) > 0), k.family).toBe(true);
   }
   expect(Object.keys(kernels[2].timings).sort()).toEqual(['flash_decode', 'split_keys']);
+  expect(Object.keys(kernels[3].timings).sort()).toEqual(['regblock', 'regblock_quad', 'tiled', 'tiled_db']);
+  expect(Object.keys(kernels[4].timings).sort()).toEqual(['flash', 'gemm', 'rows8']);
   const lines = all.filter((l) => !l.kind);
   expect(lines).toHaveLength(2);
   expect(lines.map((l) => [l.model, l.pop, l.keep, l.layers, l.prompt_tokens])).toEqual([

@@ -246,30 +246,33 @@ export const engineCases = {
   /**
    * The per-model kernel probe of a quantized GPU engine (src/ops/kernel_probe.ts): its report
    * from load, and a second probe of the same shapes with the IndexedDB cache (`cached`).
+   * `prefill`: the first probe is a fresh one that also times prefill's kernels (software
+   * adapters skip them at load).
    */
-  async kernelProbe(spec: FixtureSpec, quantization: Quantization): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string> }> {
+  async kernelProbe(spec: FixtureSpec, quantization: Quantization, prefill = false): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string>; matmulVariants: unknown }> {
     const { gpu } = await openQuant(spec, quantization);
     const ops = gpu.ops as GpuOps, c = gpu.config;
-    const atLoad = ops.kernelProbe;
     const shapes = { hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: gpu.contextWindow };
-    await ops.probeModelKernels(shapes, { useCache: true });
-    const again = await ops.probeModelKernels(shapes, { useCache: true });
-    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants };
+    const atLoad = prefill ? await ops.probeModelKernels(shapes, { useCache: true, prefill }) : ops.kernelProbe;
+    if (!prefill) await ops.probeModelKernels(shapes, { useCache: true });
+    const again = await ops.probeModelKernels(shapes, { useCache: true, prefill });
+    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants, matmulVariants: ops.matmulVariants };
   },
   /**
-   * Every forced per-model kernel choice in turn (q4 GEMV, decode attention): teacher-forced
-   * logits of the GPU engine vs the CPU dequantized engine; worst normalized error per choice.
+   * Every forced per-model kernel choice in turn (q4 GEMV and GEMM, decode and prefill
+   * attention; fields left out keep the load's choice): teacher-forced logits of the GPU engine
+   * vs the CPU dequantized engine (both under `pop`); worst normalized error per choice.
    */
-  async kernelChoicesVsCpu(spec: FixtureSpec, quantization: Quantization, prompt: number[], continuation: number[], choices: { matvecQ4: string; attentionDecode: string }[]): Promise<Record<string, number>> {
+  async kernelChoicesVsCpu(spec: FixtureSpec, quantization: Quantization, prompt: number[], continuation: number[], choices: Partial<GpuOps['kernelChoice']>[], pop?: PopSetting): Promise<Record<string, number>> {
     const { gpu, cpu } = await openQuant(spec, quantization);
     const ops = gpu.ops as GpuOps, before = ops.kernelChoice;
-    const want = await cpu.teacherForced(prompt, continuation);
+    const want = await cpu.teacherForced(prompt, continuation, pop);
     const out: Record<string, number> = {};
     try {
       for (const ch of choices) {
-        ops.kernelChoice = ch as GpuOps['kernelChoice'];
-        const got = await gpu.teacherForced(prompt, continuation);
-        out[`${ch.matvecQ4}+${ch.attentionDecode}`] = Math.max(...got.map((g, i) => maxDiff(g, want[i])));
+        ops.kernelChoice = { ...before, ...ch };
+        const got = await gpu.teacherForced(prompt, continuation, pop);
+        out[Object.values(ch).join('+')] = Math.max(...got.map((g, i) => maxDiff(g, want[i])));
       }
     } finally {
       ops.kernelChoice = before;

@@ -9,6 +9,7 @@ import { memorySource, urlSource } from '../src/model/source.ts';
 import { randomModelFiles, scaleConfig } from '../src/model/random_model.ts';
 import { createGpuEngine, describeGpuEngine } from '../src/engine/create.ts';
 import { engineCases } from './engine_cases.ts';
+import { decodeCases } from './decode_cases.ts';
 import { calibrate } from '../src/engine/calibrate.ts';
 import { abortStress } from './abort_cases.ts';
 import * as api from '../src/api/index.ts';
@@ -34,7 +35,7 @@ async function outcomeCode(f: () => Promise<unknown>): Promise<string> {
   }
 }
 
-const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, outcomeCode, cachedSource, cachedModelInfo, deleteCachedModel };
+const pop = { api, errors, acquireGpu, GpuOps, CpuOps, Engine, urlSource, memorySource, randomModelFiles, scaleConfig, createGpuEngine, describeGpuEngine, loadCheckpoint, loadModelFiles, ReferenceModel, runKernelCase, engineCases, decodeCases, calibrate, abortStress, CreateWorkerEngine, vlmCases, qwenCases, halfCases, sampleCases, gemma4Cases, apiSampleCases, outcomeCode, cachedSource, cachedModelInfo, deleteCachedModel };
 (globalThis as any).pop = pop;
 (globalThis as any).__popReady = true;
 export type PopHarness = typeof pop;

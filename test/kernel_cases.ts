@@ -9,8 +9,10 @@ import { matmul } from '../src/kernels/matmul.ts';
 import { attention, AttentionScratch } from '../src/kernels/attention.ts';
 import { attentionFull } from '../src/kernels/vision.ts';
 import { matmulQ4 } from '../src/kernels/matmul_q4.ts';
+import { matvecQ4Glu, matvecQ4Norm } from '../src/kernels/matvec_fused.ts';
 import { halfComputeWorks, matmulF16 } from '../src/kernels/matmul_f16.ts';
-import type { SeqView } from '../src/ops/ops.ts';
+import type { KvDtype, KvLayerStorage, SeqView } from '../src/ops/ops.ts';
+import { halfToFloat } from '../src/core/float_bits.ts';
 
 export type KernelCase = { op: string; seed?: number } & Record<string, any>;
 export interface CaseResult { err: number; maxRef: number; elements: number; extra?: Record<string, unknown> }
@@ -135,7 +137,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         const { m, n, k, bias, accumulate, variant, scheme, maxBindingBytes, xRow = 0, outRow = 0, gainRows = 0, wRows = n } = c;
         const s = await gpuSplit(maxBindingBytes);
         s.matmulVariants = { prefill: variant, decode: variant };
-        s.kernelChoice = { ...s.kernelChoice, matvecQ4: c.q4Decode ?? 'matvec_q4' };
+        s.kernelChoice = { ...s.kernelChoice, matvecQ4: c.q4Decode ?? 'matvec_q4', matmulQ4: c.q4Prefill ?? 'regblock_q4' };
         const x = randn(r, (m + xRow) * k), w = randn(r, wRows * k), b = bias ? randn(r, n) : null;
         const y0 = randn(r, (m + outRow) * n);
         const gains = gainRows ? { values: randn(r, (wRows / gainRows) * k, 2), rows: gainRows } : undefined;
@@ -189,6 +191,42 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         let quantErr = 0;
         if (!gains) for (let i = 0; i < w.length; i++) quantErr = Math.max(quantErr, Math.abs(w[i] - wq[i]));
         return { ...compare(await g.read(out, m * n), want), extra: { quantErr } };
+      }
+      case 'norm_matmul':
+      case 'glu_matmul': {
+        // The decode fusions (src/kernels/matvec_fused.ts) against the CPU twin's two ops on the same
+        // dequantized weights: variant 'fused' dispatches the fused kernel itself (any M); 'ops' goes
+        // through GpuOps.normMatmul / gluMatmul with the probe's choice set to fused (M = 1 fuses,
+        // M > 1 and split weights run apart); 'separate' forces the separate passes.
+        const { m, n, k, bias = false, accumulate = false, gain = true, act = 'silu', variant, scheme } = c;
+        const glu = c.op === 'glu_matmul';
+        const xk = glu ? 2 * k : k;
+        const x = randn(r, m * xk, glu ? 3 : 2), w = randn(r, n * k), b = bias ? randn(r, n) : null, gn = gain ? randn(r, k) : null;
+        const y0 = randn(r, m * n);
+        const quant = { scheme, cols: k };
+        const wq = cpu.upload('case', w, { quant });
+        const want = Float32Array.from(y0);
+        if (glu) cpu.gluMatmul(want, x, act, wq, m, n, k, { accumulate, hidden: new Float32Array(m * k) });
+        else cpu.normMatmul(want, x, gn, 1e-5, wq, m, n, k, { bias: b, normed: new Float32Array(m * k) });
+        const out = upl(y0);
+        const gs = c.maxBindingBytes ? await gpuSplit(c.maxBindingBytes) : g;
+        const wb = gs.upload('case', w, { quant, cols: k }); held.push(wb);
+        const xb = upl(x), bb = b ? upl(b) : null, gb = gn ? upl(gn) : null;
+        if (variant === 'fused') {
+          const args = { out, x: xb, w: wb, bias: bb, m, n, k, accumulate, xOffset: 0, yOffset: 0 };
+          if (glu) matvecQ4Glu(g.ctx, args, g.quantInfo(wb)!, act);
+          else matvecQ4Norm(g.ctx, args, g.quantInfo(wb)!, gb, 1e-5);
+        } else {
+          const before = gs.kernelChoice;
+          gs.kernelChoice = { ...before, normMatvec: variant === 'ops' ? 'matvec_q4_norm' : 'separate', gluMatvec: variant === 'ops' ? 'matvec_q4_glu' : 'separate' };
+          try {
+            if (glu) gs.gluMatmul(out, xb, act, wb, m, n, k, { accumulate, hidden: alloc(m * k) });
+            else gs.normMatmul(out, xb, gb, 1e-5, wb, m, n, k, { bias: bb, normed: alloc(m * k) });
+          } finally {
+            gs.kernelChoice = before;
+          }
+        }
+        return { ...compare(await gs.read(out, m * n), want), extra: gs.splitInfo(wb) ? { parts: gs.splitInfo(wb)!.parts.length } : undefined };
       }
       case 'matmul_f16': {
         // The f16-storage kernels against the CPU twin on the same f16-rounded weights (CpuOps.upload
@@ -253,6 +291,8 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
       case 'kv_write':
       case 'attention': {
         const { rows, startPos, kvHeads, headDim, pageSize, heads = kvHeads, window = 0, norm = false, spans = [], gemmMatmul = 'regblock' } = c;
+        // kvDtype 'f16': both sides store K/V as f16 (GPU: pairs of halves; CPU twin: f16-rounded f32).
+        const kvDtype: KvDtype = c.kvDtype ?? 'f32';
         const total = startPos + rows;
         const pages = pagesFor(total, pageSize, r);
         const numPages = pages.length * 2;
@@ -263,16 +303,30 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
         // Fill the cache for positions [0, total) through kvWrite on both sides.
         const src = randn(r, total * stride);
         const cpuSeq: SeqView<Float32Array> = { pages, table: new Float32Array(0), pageSize };
-        const cpuLayer = { k: new Float32Array(numPages * pageSize * kvDim), v: new Float32Array(numPages * pageSize * kvDim) };
+        const cpuLayer: KvLayerStorage<Float32Array> = { k: cpu.allocKv('k', numPages * pageSize * kvDim, kvDtype), v: cpu.allocKv('v', numPages * pageSize * kvDim, kvDtype), dtype: kvDtype };
         cpu.kvWrite(cpuLayer, cpuSeq, src, total, stride, 2, 2 + kvDim, kvHeads, headDim, 0, inv, gain ? { gain, eps: 1e-6 } : null);
         const table = g.uploadU32('case', pages); held.push(table);
         const gSeq: SeqView<GPUBuffer> = { pages, table, pageSize };
-        const gLayer = { k: alloc(numPages * pageSize * kvDim), v: alloc(numPages * pageSize * kvDim) };
+        const gLayer: KvLayerStorage<GPUBuffer> = { k: g.allocKv('case', numPages * pageSize * kvDim, kvDtype), v: g.allocKv('case', numPages * pageSize * kvDim, kvDtype), dtype: kvDtype };
+        held.push(gLayer.k, gLayer.v);
         g.kvWrite(gLayer, gSeq, upl(src), total, stride, 2, 2 + kvDim, kvHeads, headDim, 0, upl(inv), gain ? { gain: upl(gain), eps: 1e-6 } : null);
         if (c.op === 'kv_write') {
-          const a = compare(await g.read(gLayer.k, cpuLayer.k.length), cpuLayer.k);
-          const b = compare(await g.read(gLayer.v, cpuLayer.v.length), cpuLayer.v);
-          return a.err >= b.err ? a : b;
+          // An f16 cache holds half the words: widen its halves (element 2i in the low 16 bits) to compare.
+          const stored = async (b: GPUBuffer, n: number) => {
+            if (kvDtype === 'f32') return g.read(b, n);
+            const words = new Uint32Array((await g.read(b, n / 2)).buffer);
+            return Float32Array.from({ length: n }, (_, i) => halfToFloat((words[i >> 1] >>> (16 * (i & 1))) & 0xffff));
+          };
+          const a = compare(await stored(gLayer.k, cpuLayer.k.length), cpuLayer.k);
+          const b = compare(await stored(gLayer.v, cpuLayer.v.length), cpuLayer.v);
+          const res = a.err >= b.err ? a : b;
+          if (kvDtype === 'f16') {
+            // The same writes into an f32 twin: how far f16 rounding moved the values (must be > 0), and the bytes held.
+            const f32Layer = { k: new Float32Array(cpuLayer.k.length), v: new Float32Array(cpuLayer.v.length) };
+            cpu.kvWrite(f32Layer, cpuSeq, src, total, stride, 2, 2 + kvDim, kvHeads, headDim, 0, inv, gain ? { gain, eps: 1e-6 } : null);
+            res.extra = { roundingErr: compare(cpuLayer.k, f32Layer.k).err, bytes: gLayer.k.size, f32Bytes: cpuLayer.k.length * 4 };
+          }
+          return res;
         }
         const qStride = heads * headDim + 12;
         const q = randn(r, rows * qStride);
@@ -290,7 +344,7 @@ export async function runKernelCase(c: KernelCase): Promise<CaseResult> {
           // maxScores: a small ceiling forces the GEMM path to slice the query rows.
           const scratch = c.maxScores ? new AttentionScratch((l, n) => alloc(n), () => {}, { scores: c.maxScores }) : g.attnScratch;
           const gemm = { variants: { prefill: gemmMatmul, decode: 'matvec' }, scratch };
-          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf, decodeChunk: c.decodeChunk }, gemm, c.variant);
+          attention(g.ctx, { out, q: upl(q), qStride, k: gLayer.k, v: gLayer.v, kvF16: kvDtype === 'f16', pageTable: gSeq.table, pageSize, rows, startPos, shape, keyEnd: keyEndBuf, decodeChunk: c.decodeChunk }, gemm, c.variant);
         } else g.attention(out, upl(q), qStride, gLayer, gSeq, rows, startPos, shape, keyEnd);
         return compare(await g.read(out, want.length), want);
       }

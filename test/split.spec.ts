@@ -25,6 +25,11 @@ const CASES: (KernelCase & { name: string; tol: number; parts?: number })[] = [
     // Column gains (POP's deep K/V): parts are whole blocks of 16 gain rows, 32 rows each.
     { name: `matmul split ${scheme} column gains 37x96x64 (3 parts)`, op: 'matmul_split', scheme, variant: 'regblock', m: 37, n: 96, k: 64, gainRows: 16, bias: true, maxBindingBytes: 2048, parts: 3, tol: F32_DOT },
   ]),
+  // The workgroup-tiled q4 GEMM over row parts (each part's N range through the row-copy scratch; gains per part).
+  ...(['q4', 'q4-asym'] as const).flatMap((scheme) => [
+    { name: `matmul split ${scheme} tiled_q4 7x300x172 bias+acc, row offsets`, op: 'matmul_split', scheme, variant: 'regblock', q4Prefill: 'tiled_q4', m: 7, n: 300, k: 172, bias: true, accumulate: true, xRow: 1, outRow: 1, maxBindingBytes: 8192, tol: F32_DOT },
+    { name: `matmul split ${scheme} tiled_q4 column gains 37x96x64 (3 parts)`, op: 'matmul_split', scheme, variant: 'regblock', q4Prefill: 'tiled_q4', m: 37, n: 96, k: 64, gainRows: 16, bias: true, maxBindingBytes: 2048, parts: 3, tol: F32_DOT },
+  ]),
   // The GPU-shaped q4 GEMVs over row parts: each part's N range written in place.
   ...(['q4', 'q4-asym'] as const).flatMap((scheme) => ['matvec_q4_wg', 'matvec_q4_sg'].map((q4Decode) => (
     { name: `matmul split ${scheme} ${q4Decode} 1x300x172 bias+acc, row offsets`, op: 'matmul_split', scheme, variant: 'regblock', q4Decode, m: 1, n: 300, k: 172, bias: true, accumulate: true, xRow: 1, outRow: 1, maxBindingBytes: 8192, tol: F32_DOT }

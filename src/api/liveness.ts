@@ -1,8 +1,9 @@
 // Noticing a worker that died without an `error` event (terminated from outside, crashed,
 // killed for memory): the worker holds a Web Lock (navigator.locks) named for it for as long
 // as it lives, and the page queues a request for the same lock. The browser grants it only
-// when the holder's context is gone, so the grant is the death notice: no polling, no
-// heartbeat traffic. Where Web Locks are missing, only the `error` events are watched.
+// when the holder's context is gone, so the grant is the death notice, with no polling. Where
+// Web Locks are missing, only the `error` events are watched. A worker that is alive but stuck
+// still holds its lock: that is the client's heartbeat's to notice (client.ts, WORKER_UNRESPONSIVE).
 
 /** In the worker: takes the lock and keeps it until the worker ends; resolves once it is held. */
 export function holdLivenessLock(name: string): Promise<void> {

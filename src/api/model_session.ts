@@ -85,7 +85,7 @@ export interface RunResult {
   popFallback: boolean;
 }
 
-type FitOptions = { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; embeddingDtype?: 'auto' | 'q4' | 'f16' | 'f32'; lmHeadDtype?: 'auto' | 'q4' | 'f16' | 'f32'; memoryBytes?: number };
+type FitOptions = { contextWindow?: number; hubBase?: string; useCache?: boolean; weightDtype?: 'auto' | 'f32' | 'f16'; kvDtype?: 'auto' | 'f32' | 'f16'; quantization?: 'none' | 'q4' | 'q4-asym'; quantizeLmHead?: boolean; embeddingDtype?: 'auto' | 'q4' | 'f16' | 'f32'; lmHeadDtype?: 'auto' | 'q4' | 'f16' | 'f32'; memoryBytes?: number };
 
 export class ModelSession {
   /** The reply of the request running now, or of the last one (WebLLM's getMessage). */
@@ -156,6 +156,7 @@ export class ModelSession {
         contextWindow,
         hubBase: o.hubBase,
         weightDtype: o.weightDtype,
+        kvDtype: o.kvDtype,
         quantization: o.quantization,
         quantizeLmHead: o.quantizeLmHead,
         embeddingDtype: o.embeddingDtype,
@@ -414,7 +415,8 @@ export async function checkModelFit(model: string, o: FitOptions = {}): Promise<
   const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable, memoryBytes: o.memoryBytes };
   // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
   const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
-  return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead, embeddingDtype: o.embeddingDtype, lmHeadDtype: o.lmHeadDtype });
+  const kvDtype = o.kvDtype === 'f16' || ((o.kvDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
+  return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, kvDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead, embeddingDtype: o.embeddingDtype, lmHeadDtype: o.lmHeadDtype });
 }
 
 type Part = { type: string; text?: string; image_url?: { url: unknown } | string };

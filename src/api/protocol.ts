@@ -245,6 +245,8 @@ export interface PopLoadOptions {
   useCache?: boolean;
   /** Matmul weight storage: 'auto' (default: f16 where the adapter has shader-f16), 'f32' or 'f16'. */
   weightDtype?: 'auto' | 'f32' | 'f16';
+  /** KV cache storage: 'auto' (default: f16 where the adapter has shader-f16), 'f32' or 'f16' (half the bytes). */
+  kvDtype?: 'auto' | 'f32' | 'f16';
   /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger images get IMAGE_TOO_LARGE. */
   maxImagePixels?: number;
   /** Device memory the weights and KV cache may take, in bytes: a larger model is refused before download (MODEL_TOO_LARGE). */

@@ -129,6 +129,7 @@ export const ENGINE_CONFIG_FIELDS: FieldTable = {
   hubBase: honoured(checks.nonEmptyString),
   useCache: honoured(checks.bool),
   weightDtype: honoured(checks.oneOf(['auto', 'f32', 'f16'])),
+  kvDtype: honoured(checks.oneOf(['auto', 'f32', 'f16'])),
   maxImagePixels: honoured(checks.int(1)),
   memoryBytes: honoured(checks.num(0, Infinity, { minOpen: true })),
   quantization: honoured(checks.oneOf(['none', 'q4', 'q4-asym'])),

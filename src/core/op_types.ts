@@ -4,6 +4,9 @@
 
 export type Activation = 'silu' | 'gelu_tanh';
 
+/** How the KV cache stores K and V: f32, or f16 (two halves per 32-bit word on the GPU; src/kv/). */
+export type KvDtype = 'f32' | 'f16';
+
 /** Sampling: temperature <= 0 is argmax; topK 0 and topP 1 keep every token. */
 export interface SampleParams {
   temperature: number;

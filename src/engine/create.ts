@@ -21,11 +21,23 @@ export interface GpuEngineOptions extends EngineOptions {
    * checked once at load and dropped if wrong). false: f32 math over f16 storage everywhere.
    */
   shaderF16?: boolean;
+  /**
+   * Time prefill's kernels (f32 and q4 GEMM, many-row attention) on the model's shapes at load.
+   * Default: on real GPUs only; a software adapter keeps its known fastest (register-blocked
+   * GEMMs, attention through the GEMM path) unless asked (`pop-llm bench` asks, to report them).
+   */
+  probePrefill?: boolean;
 }
 
 /** 'auto' weights: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader). */
 export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: GpuDevice): 'f32' | 'f16' {
   return dtype === 'f16' || ((dtype ?? 'auto') === 'auto' && gpu.features.shaderF16) ? 'f16' : 'f32';
+}
+
+/** 'auto' KV cache: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader); other values pass (Engine.load checks them). */
+export function resolveKvDtype(dtype: EngineOptions['kvDtype'], gpu: GpuDevice): EngineOptions['kvDtype'] {
+  if ((dtype ?? 'auto') !== 'auto') return dtype;
+  return gpu.features.shaderF16 ? 'f16' : 'f32';
 }
 
 /**
@@ -50,10 +62,10 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
     if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
     aborted('kernel compile');
     const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-    const engine = await Engine.load(ops, source, { ...opts, weightDtype });
+    const engine = await Engine.load(ops, source, { ...opts, weightDtype, kvDtype: resolveKvDtype(opts.kvDtype, gpu) });
     // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
     const c = engine.config;
-    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow }, { useCache: opts.probeCache });
+    await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow, activation: c.activation }, { useCache: opts.probeCache, prefill: opts.probePrefill });
     aborted('kernel compile');
     return engine;
   } catch (e) {
@@ -71,6 +83,7 @@ export function describeGpuEngine(engine: Engine<GPUBuffer>): Record<string, unk
     variants: ops.variants,
     quantization: engine.opts.quantization ?? 'none',
     weightDtype: engine.opts.weightDtype ?? 'f32',
+    kvDtype: engine.cache.dtype,
     f16Arithmetic: ops.halfCompute,
     probe: ops.probe,
     kernelProbe: ops.kernelProbe,
@@ -92,7 +105,7 @@ export interface KernelFamilyReport {
   cached: boolean;
 }
 
-/** The probes' choices: matmul / GEMV (src/gpu/probe.ts), q4 GEMV and decode attention (src/ops/kernel_probe.ts). */
+/** The probes' choices: matmul / GEMV (src/kernels/probe.ts); q4 GEMV and GEMM, f32 GEMM on the model's shape, decode and prefill attention (src/ops/kernel_probe.ts). */
 export function kernelReport(ops: GpuOps): KernelFamilyReport[] {
   const out: KernelFamilyReport[] = [];
   const p = ops.probe;
@@ -104,6 +117,12 @@ export function kernelReport(ops: GpuOps): KernelFamilyReport[] {
   const k = ops.kernelProbe;
   const gbps = (t: Record<string, { gbps: number }>) => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, v.gbps]));
   if (k?.matvecQ4) out.push({ family: 'matvec_q4 (decode GEMV, int4)', choice: k.matvecQ4.choice, shape: k.matvecQ4.shape, timings: gbps(k.matvecQ4.timings), unit: 'GB/s', failed: k.matvecQ4.failed, cached: k.cached });
+  if (k?.normMatvec) out.push({ family: 'rms_norm + matvec_q4 (decode, fused or apart)', choice: k.normMatvec.choice, shape: k.normMatvec.shape, timings: gbps(k.normMatvec.timings), unit: 'GB/s', failed: k.normMatvec.failed, cached: k.cached });
+  if (k?.gluMatvec) out.push({ family: 'glu + matvec_q4 (decode down, fused or apart)', choice: k.gluMatvec.choice, shape: k.gluMatvec.shape, timings: gbps(k.gluMatvec.timings), unit: 'GB/s', failed: k.gluMatvec.failed, cached: k.cached });
   if (k) out.push({ family: 'attention (decode)', choice: k.attentionDecode.choice, shape: k.attentionDecode.shape, timings: gbps(k.attentionDecode.timings), unit: 'GB/s', failed: k.attentionDecode.failed, cached: k.cached });
+  const gflops = (t: Record<string, { gflops?: number }>) => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, v.gflops ?? 0]));
+  if (k?.matmulPrefill) out.push({ family: 'matmul (prefill GEMM, f32, model shape)', choice: k.matmulPrefill.choice, shape: k.matmulPrefill.shape, timings: gflops(k.matmulPrefill.timings), unit: 'GFLOP/s', failed: k.matmulPrefill.failed, cached: k.cached });
+  if (k?.matmulQ4) out.push({ family: 'matmul_q4 (prefill GEMM, int4)', choice: k.matmulQ4.choice, shape: k.matmulQ4.shape, timings: gflops(k.matmulQ4.timings), unit: 'GFLOP/s', failed: k.matmulQ4.failed, cached: k.cached });
+  if (k?.attentionPrefill) out.push({ family: 'attention (prefill)', choice: k.attentionPrefill.choice, shape: k.attentionPrefill.shape, timings: gflops(k.attentionPrefill.timings), unit: 'GFLOP/s', failed: k.attentionPrefill.failed, cached: k.cached });
   return out;
 }

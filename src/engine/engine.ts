@@ -67,6 +67,13 @@ export interface EngineOptions {
    * Embeddings, norms and biases stay f32.
    */
   weightDtype?: 'auto' | 'f32' | 'f16';
+  /**
+   * Storage of the KV cache: 'f16' halves its bytes (K/V rounded to f16 as written, widened to
+   * f32 as the attention kernels read them; every adapter), 'f32', or 'auto' (default) = f16
+   * where the adapter has shader-f16, else f32. createGpuEngine resolves 'auto' (reported in
+   * engine.opts.kvDtype); an unresolved 'auto' is f32.
+   */
+  kvDtype?: 'auto' | 'f32' | 'f16';
   /** VLMs: largest image accepted, in decoded pixels (default 8192 x 8192); larger: IMAGE_TOO_LARGE. */
   maxImagePixels?: number;
   onProgress?: (p: LoadProgress) => void;
@@ -299,6 +306,7 @@ export class Engine<T> {
     this.cache = new PagedKvCache(ops, {
       numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize),
       layerKvDims: c.layerShapes ? Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)) : undefined, kvSource: c.kvSource,
+      dtype: opts.kvDtype === 'f16' ? 'f16' : 'f32',
     });
   }
 
@@ -333,6 +341,7 @@ export class Engine<T> {
     const quant = opts.quantization ?? 'none';
     if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
     if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
+    if (![undefined, 'auto', 'f32', 'f16'].includes(opts.kvDtype)) throw new InvalidArgumentError('kvDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.kvDtype})`);
     const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
     for (const k of ['embeddingDtype', 'lmHeadDtype'] as const) {
       if (![undefined, 'auto', 'q4', 'f16', 'f32'].includes(opts[k])) throw new InvalidArgumentError(k, `must be 'auto', 'q4', 'f16' or 'f32' (got ${opts[k]})`);

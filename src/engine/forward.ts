@@ -140,8 +140,7 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     if (gated) ops.copyRows(s.gateSave, 0, s.x, gated.first, gated.count, H);
 
     // Attention block.
-    ops.rmsNorm(s.xb, s.x, lw.inputNorm, rows, H, c.rmsNormEps);
-    ops.matmul(s.qkv, s.xb, lw.qkv, rows, QKV, H, { bias: lw.qkvBias });
+    ops.normMatmul(s.qkv, s.x, lw.inputNorm, c.rmsNormEps, lw.qkv, rows, QKV, H, { bias: lw.qkvBias, normed: s.xb });
     ops.rope(s.qkv, rows, QKV, 0, c.numHeads, hd, pos, rope, lw.qNorm && { gain: lw.qNorm, eps: c.rmsNormEps });
     if (own) {
       if (c.valueNorm) ops.headNorm(s.qkv, rows, QKV, Q + KV, kvHeads, hd, null, c.rmsNormEps);
@@ -151,10 +150,13 @@ export function forward<T>(ops: Ops<T>, c: ModelConfig, w: Weights<T>, s: RunSta
     residualProject(ops, s, s.att, lw.o, lw.attnOutNorm, rows, H, Q, c.rmsNormEps);
 
     // MLP block.
-    ops.rmsNorm(s.xb, s.x, lw.mlpNorm, rows, H, c.rmsNormEps);
-    ops.matmul(s.gu, s.xb, lw.gateUp, rows, 2 * F, H);
-    ops.glu(s.hb, s.gu, rows, F, c.activation);
-    residualProject(ops, s, s.hb, lw.down, lw.mlpOutNorm, rows, H, F, c.rmsNormEps);
+    ops.normMatmul(s.gu, s.x, lw.mlpNorm, c.rmsNormEps, lw.gateUp, rows, 2 * F, H, { normed: s.xb });
+    if (!lw.mlpOutNorm) ops.gluMatmul(s.x, s.gu, c.activation, lw.down, rows, H, F, { accumulate: true, hidden: s.hb });
+    else {
+      ops.gluMatmul(s.xb, s.gu, c.activation, lw.down, rows, H, F, { hidden: s.hb });
+      ops.rmsNorm(s.xb, s.xb, lw.mlpOutNorm, rows, H, c.rmsNormEps);
+      ops.add(s.x, s.xb, rows * H);
+    }
 
     // Gemma 4: the per-layer input, gated by the hidden state, projected, normed and added;
     // then the layer's scalar on the whole hidden state.

@@ -31,7 +31,7 @@ export function engineMemory(e: Engine<GPUBuffer>): EngineMemory {
   const bytes = (t: GPUBuffer) => ops.bytesOf(t);
   const tensors: GPUBuffer[] = [...weightTensors(e.weights), ...(e.vision ? e.vision.tower.tensors() : [])];
   const weightBytes = tensors.reduce((a, t) => a + bytes(t), 0);
-  const kvBytes = e.cache.layers.reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0);
+  const kvBytes = [...new Set(e.cache.layers)].reduce((a, l) => a + bytes(l.k) + bytes(l.v), 0); // KV-shared layers' storage once
   return { poolBytes: ops.pool.bytesInUse, poolPeakBytes: ops.pool.peakBytes, weightBytes, kvBytes, scratchBytes: ops.pool.bytesInUse - weightBytes - kvBytes };
 }
 

@@ -39,4 +39,9 @@ export class PipelineCache {
   get size(): number {
     return this.pipelines.size;
   }
+
+  /** The keys of the pipelines compiled so far (tests: which kernels a run used). */
+  keys(): string[] {
+    return [...this.pipelines.keys()];
+  }
 }

@@ -5,6 +5,7 @@ import headMajorCode from '../../shaders/head_major.wgsl?raw';
 import kvGatherCode from '../../shaders/kv_gather.wgsl?raw';
 import decodeChunksCode from '../../shaders/attention_decode_chunks.wgsl?raw';
 import combineCode from '../../shaders/attention_combine.wgsl?raw';
+import flashCode from '../../shaders/attention_flash.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
 import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
@@ -13,6 +14,8 @@ import { InternalError } from '../errors.ts';
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;
   k: GPUBuffer; v: GPUBuffer; pageTable: GPUBuffer; pageSize: number;
+  /** K/V stored as f16 pairs (src/kv/; the kernels' KV_F16 override). */
+  kvF16?: boolean;
   rows: number; startPos: number; shape: AttentionShape;
   /** Optional u32 [rows]: row r also attends keys below keyEnd[r] (bidirectional spans). */
   keyEnd?: GPUBuffer | null;
@@ -34,20 +37,32 @@ export interface AttentionArgs {
  * - 'flash_decode': flash-decoding, the GPU shape of 'split_keys': one workgroup per (head,
  *   chunk of keys, row) writes a partial max / sum / weighted V, and one combine pass merges
  *   them, so one long sequence spreads over the whole GPU. Chosen for decode by the probe
- *   (src/gpu/probe.ts) where it is faster; takes no key ends.
+ *   (src/ops/kernel_probe.ts) where it is faster; takes no key ends.
+ * - 'flash': flash-attention prefill, the GPU shape of 'rows8': a workgroup of query rows of one
+ *   head walks the keys in tiles staged in workgroup memory, online softmax, no score matrix.
+ *   Chosen for prefill by the probe where it is faster (never on SwiftShader, where 'gemm' wins).
  */
-export type AttentionVariant = 'split_keys' | 'rows8' | 'gemm' | 'flash_decode';
+export type AttentionVariant = 'split_keys' | 'rows8' | 'gemm' | 'flash_decode' | 'flash';
 
 /** Decode attention variants the probe times (one row). */
 export const DECODE_ATTENTION_VARIANTS: AttentionVariant[] = ['split_keys', 'flash_decode'];
+/** Prefill attention variants the probe times (many rows). */
+export const PREFILL_ATTENTION_VARIANTS: AttentionVariant[] = ['gemm', 'rows8', 'flash'];
+/** Query rows per flash-attention workgroup. */
+const FLASH_ROWS = 32;
 /** Key positions per flash-decoding chunk. */
 export const FLASH_DECODE_CHUNK = 256;
 
-/** `decode`: the probe's choice for one row (default 'split_keys'). */
-export function attentionVariant(ctx: KernelContext, rows: number, startPos: number, hasKeyEnd = false, decode: AttentionVariant = 'split_keys'): AttentionVariant {
+/**
+ * `decode`: the probe's choice for one row (default 'split_keys'); `prefill`: its choice for many
+ * rows (default 'gemm' on software adapters, 'rows8' elsewhere). 'gemm' falls back to 'rows8'
+ * below GEMM_MIN_ROWS; on real GPUs a few rows after a long context take 'split_keys'.
+ */
+export function attentionVariant(ctx: KernelContext, rows: number, startPos: number, hasKeyEnd = false, decode: AttentionVariant = 'split_keys', prefill?: AttentionVariant): AttentionVariant {
   if (rows === 1 && !hasKeyEnd) return decode;
-  if (ctx.gpu.isSoftware) return rows >= GEMM_MIN_ROWS ? 'gemm' : 'rows8';
-  return !hasKeyEnd && rows <= 64 && startPos >= 4 * rows ? 'split_keys' : 'rows8';
+  const p = prefill ?? (ctx.gpu.isSoftware ? 'gemm' : 'rows8');
+  if (!ctx.gpu.isSoftware && !hasKeyEnd && rows <= 64 && startPos >= 4 * rows) return 'split_keys';
+  return p === 'gemm' && rows < GEMM_MIN_ROWS ? 'rows8' : p;
 }
 
 /** Below this many query rows the GEMM path's fixed passes cost more than they save. */
@@ -125,22 +140,41 @@ type ScratchName = 'q' | 'o' | 's' | 'k' | 'vt' | 'part';
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** `gemm`: the GEMM path's matmul variants and the scratch (also flash-decoding's partials); `decode`: the probe's one-row choice. */
-export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant } | null, force?: AttentionVariant): void {
+export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants: MatmulVariants; scratch: AttentionScratch; decode?: AttentionVariant; prefill?: AttentionVariant } | null, force?: AttentionVariant): void {
   const s = a.shape;
   // Heads wider than the per-invocation kernels hold (Gemma 4's 512-dim global layers) take the GEMM path at any row count.
   const wide = s.headDim > 256;
   if (s.headDim % 4) throw new InternalError(`attention: headDim ${s.headDim} must be a multiple of 4`);
-  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode));
+  const variant = force ?? (wide ? 'gemm' : attentionVariant(ctx, a.rows, a.startPos, !!a.keyEnd, gemm?.decode, gemm?.prefill));
   if (variant === 'gemm' && gemm && attentionGemm(ctx, a, gemm.variants, gemm.scratch)) return;
   if (wide) throw new InternalError(`attention: headDim ${s.headDim} > 256 needs the GEMM path, whose scratch does not hold ${a.startPos + a.rows} keys`);
   if (variant === 'flash_decode' && gemm) return flashDecode(ctx, a, gemm.scratch);
+  if (variant === 'flash') return flashPrefill(ctx, a);
   const decode = variant === 'split_keys';
   if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
-    pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode' }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4 } }, prefillCode),
+    pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode', constants: kvConstants(a) }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4, ...kvConstants(a) } }, prefillCode),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: decode ? [a.q, a.pageTable, a.k, a.v, a.out] : [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: decode ? [s.numHeads, a.rows] : elementGrid(ctx, Math.ceil(a.rows / 8) * s.numHeads, 16),
+  });
+}
+
+/** The KV_F16 override of the kernels that read the cache (absent for f32, so f32 pipelines keep their keys). */
+function kvConstants(a: { kvF16?: boolean }): Record<string, number> | undefined {
+  return a.kvF16 ? { KV_F16: 1 } : undefined;
+}
+
+/** Flash-attention prefill: WG query rows of one head per workgroup, keys in tiles of KT through workgroup memory. */
+function flashPrefill(ctx: KernelContext, a: AttentionArgs): void {
+  const s = a.shape, hd4 = s.headDim / 4;
+  // K and V tiles of 512 vec4 each (16 KiB, WebGPU's guaranteed workgroup storage).
+  const kt = Math.min(32, Math.floor(512 / hd4));
+  ctx.rec.dispatch({
+    pipeline: pipeline(ctx, { kernel: 'attention_flash', constants: { WG: FLASH_ROWS, HD4: hd4, KT: kt, ...kvConstants(a) } }, flashCode),
+    params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
+    buffers: [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
+    workgroups: [Math.ceil(a.rows / FLASH_ROWS), s.numHeads],
   });
 }
 
@@ -154,7 +188,7 @@ function flashDecode(ctx: KernelContext, a: AttentionArgs, scratch: AttentionScr
   const part = scratch.get('part');
   const params = [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, chunks, 0, 0];
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk } }, decodeChunksCode),
+    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk, ...kvConstants(a) } }, decodeChunksCode),
     params, f32: [8],
     buffers: [a.q, a.pageTable, a.k, a.v, part],
     workgroups: [s.numHeads, chunks, a.rows],
@@ -175,7 +209,7 @@ function attentionGemm(ctx: KernelContext, a: AttentionArgs, variants: MatmulVar
   const keys = a.startPos + a.rows - k0;
   const slice = scratch.plan(a.rows, keys, s.numHeads, s.numKvHeads, s.headDim);
   if (!slice) return false;
-  gatherKv(ctx, scratch, { keys, k0, kvHeads: s.numKvHeads, headDim: s.headDim, pageTable: a.pageTable, pageSize: a.pageSize, k: a.k, v: a.v, stride: 0, kOffset: 0, vOffset: 0 });
+  gatherKv(ctx, scratch, { keys, k0, kvHeads: s.numKvHeads, headDim: s.headDim, pageTable: a.pageTable, pageSize: a.pageSize, k: a.k, v: a.v, kvF16: a.kvF16, stride: 0, kOffset: 0, vOffset: 0 });
   for (let r0 = 0; r0 < a.rows; r0 += slice) {
     const n = Math.min(slice, a.rows - r0);
     scoresSoftmaxValues(ctx, variants, scratch, {
@@ -211,6 +245,8 @@ export function attentionFullGemm(ctx: KernelContext, out: GPUBuffer, qkv: GPUBu
 interface GatherArgs {
   keys: number; k0: number; kvHeads: number; headDim: number;
   pageTable: GPUBuffer; pageSize: number; k: GPUBuffer; v: GPUBuffer;
+  /** The paged source stores f16 pairs. */
+  kvF16?: boolean;
   /** Token-major source (pageSize 0): row stride and K / V column offsets, in floats. */
   stride: number; kOffset: number; vOffset: number;
 }
@@ -218,7 +254,7 @@ interface GatherArgs {
 function gatherKv(ctx: KernelContext, scratch: AttentionScratch, g: GatherArgs): void {
   const keysPad = pad4(g.keys), hd4 = g.headDim / 4;
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'kv_gather' }, kvGatherCode),
+    pipeline: pipeline(ctx, { kernel: 'kv_gather', constants: kvConstants(g) }, kvGatherCode),
     params: [g.keys, keysPad, g.k0, g.kvHeads, hd4, g.pageSize, g.stride / 4, g.kOffset / 4, g.vOffset / 4, 0, 0, 0],
     buffers: [g.pageTable, g.k, g.v, scratch.get('k'), scratch.get('vt')],
     workgroups: elementGrid(ctx, g.kvHeads * keysPad * hd4, 64),

@@ -3,6 +3,7 @@
 // probe (src/kernels/probe.ts): register-blocked kernels win on SwiftShader, workgroup-tiled
 // ones on real GPUs.
 import tiledCode from '../../shaders/matmul_tiled.wgsl?raw';
+import tiledDbCode from '../../shaders/matmul_tiled_db.wgsl?raw';
 import regblockCode from '../../shaders/matmul_regblock.wgsl?raw';
 import quadCode from '../../shaders/matmul_regblock_quad.wgsl?raw';
 import matvecCode from '../../shaders/matvec.wgsl?raw';
@@ -19,6 +20,11 @@ export interface MatmulVariant {
   /** Outputs per workgroup along M (tokens) and N (output features). */
   tileM: number;
   tileN: number;
+  /**
+   * Timed only by the model probe (src/ops/kernel_probe.ts: real GPUs, `pop-llm bench`), not
+   * by the adapter probe every load runs (a variant that cannot win on software adapters).
+   */
+  modelProbeOnly?: boolean;
 }
 
 export const MATMUL_VARIANTS: Record<string, MatmulVariant> = {
@@ -28,6 +34,8 @@ export const MATMUL_VARIANTS: Record<string, MatmulVariant> = {
   regblock_quad: { code: quadCode, decode: false, subgroups: true, tileM: 16, tileN: 64 },
   // Classic workgroup-memory tiling: real GPUs' choice.
   tiled: { code: tiledCode, decode: false, tileM: 64, tileN: 64 },
+  // The same tiles double-buffered through registers (next K-slice fetched before this one's products).
+  tiled_db: { code: tiledDbCode, decode: false, tileM: 64, tileN: 64, modelProbeOnly: true },
   // GEMV, 4 outputs per invocation.
   matvec: { code: matvecCode, decode: true, tileM: 1, tileN: 256 },
   // GEMV with K split across a workgroup and a tree reduction: real GPUs' choice.

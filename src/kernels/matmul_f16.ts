@@ -43,7 +43,7 @@ export const MATMUL_F16_VARIANTS: Record<string, HalfVariant> = {
  */
 export function halfVariantFor(m: number, gain: boolean, probe: MatmulVariants, halfCompute: boolean): string {
   const decode = m === 1 && !gain;
-  const gpuShape = decode ? probe.decode === 'matvec_wg' : probe.prefill === 'tiled';
+  const gpuShape = decode ? probe.decode === 'matvec_wg' : probe.prefill.startsWith('tiled');
   if (halfCompute && !gain) return decode ? 'matvec_wg_f16' : 'tiled_f16';
   if (decode) return gpuShape ? 'matvec_wg_f16w' : 'matvec_f16w';
   return gpuShape ? 'tiled_f16w' : 'regblock_f16w';

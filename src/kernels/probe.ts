@@ -17,7 +17,7 @@ export interface ProbeResult extends MatmulVariants {
 const CACHE_VERSION = 1;
 
 function candidates(gpu: GpuDevice, decode: boolean): string[] {
-  return Object.entries(MATMUL_VARIANTS).filter(([, v]) => v.decode === decode && (!v.subgroups || gpu.features.subgroups)).map(([k]) => k);
+  return Object.entries(MATMUL_VARIANTS).filter(([, v]) => v.decode === decode && !v.modelProbeOnly && (!v.subgroups || gpu.features.subgroups)).map(([k]) => k);
 }
 
 function seeded(n: number, seed: number): Float32Array {

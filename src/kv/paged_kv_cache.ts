@@ -1,7 +1,9 @@
 // The paged KV cache: per-layer storage of fixed-size pages, a page table per sequence,
 // and the block allocator. It only stores; kernels read and write it through SeqView.
+// K and V are f32 or f16 (`dtype`): an f16 cache takes half the bytes; kvWrite rounds to it and
+// the attention kernels widen it to f32 as they read (src/ops: allocKv, copyKvRows).
 import { ContextLengthExceededError, InvalidArgumentError } from '../errors.ts';
-import type { KvLayerStorage, Ops, SeqView } from '../ops/ops.ts';
+import type { KvDtype, KvLayerStorage, Ops, SeqView } from '../ops/ops.ts';
 import { BlockAllocator } from './block_allocator.ts';
 
 export interface KvCacheOptions {
@@ -18,6 +20,13 @@ export interface KvCacheOptions {
   kvSource?: number[];
   /** Pages in all (default: a full context window per sequence). Sequences that share pages (fork) need fewer. */
   numPages?: number;
+  /** Storage of K and V (default f32). */
+  dtype?: KvDtype;
+}
+
+/** Bytes one stored K or V value takes. */
+export function kvValueBytes(dtype: KvDtype = 'f32'): number {
+  return dtype === 'f16' ? 2 : 4;
 }
 
 interface Sequence<T> {
@@ -46,7 +55,7 @@ export class PagedKvCache<T> {
         continue;
       }
       const elements = slots * (opts.layerKvDims?.[l] ?? opts.kvDim);
-      layers.push({ k: ops.alloc(`kv.L${l}.k`, elements), v: ops.alloc(`kv.L${l}.v`, elements) });
+      layers.push({ k: ops.allocKv(`kv.L${l}.k`, elements, this.dtype), v: ops.allocKv(`kv.L${l}.v`, elements, this.dtype), dtype: this.dtype });
     }
     this.layers = layers;
   }
@@ -55,18 +64,22 @@ export class PagedKvCache<T> {
     return this.opts.pageSize;
   }
 
-  /** Bytes of K/V storage per token across all layers (f32). */
-  static bytesPerToken(numLayers: number, kvDim: number): number {
-    return numLayers * 2 * kvDim * 4;
+  get dtype(): KvDtype {
+    return this.opts.dtype ?? 'f32';
+  }
+
+  /** Bytes of K/V storage per token across all layers. */
+  static bytesPerToken(numLayers: number, kvDim: number, dtype: KvDtype = 'f32'): number {
+    return numLayers * 2 * kvDim * kvValueBytes(dtype);
   }
 
   /**
-   * Bytes of K/V storage one token takes in this cache (f32): each layer that has its own
+   * Bytes of K/V storage one token takes in this cache (at its dtype): each layer that has its own
    * storage at its own width (Gemma 4: full-attention layers are wider, KV-shared layers add nothing).
    */
   tokenBytes(): number {
     let n = 0;
-    for (let l = 0; l < this.opts.numLayers; l++) if ((this.opts.kvSource?.[l] ?? l) === l) n += 2 * (this.opts.layerKvDims?.[l] ?? this.opts.kvDim) * 4;
+    for (let l = 0; l < this.opts.numLayers; l++) if ((this.opts.kvSource?.[l] ?? l) === l) n += 2 * (this.opts.layerKvDims?.[l] ?? this.opts.kvDim) * kvValueBytes(this.dtype);
     return n;
   }
 
@@ -105,8 +118,7 @@ export class PagedKvCache<T> {
       this.layers.forEach((l, j) => {
         if (this.layers.indexOf(l) !== j) return; // a KV-shared layer's storage is its source's
         const width = this.opts.layerKvDims?.[j] ?? this.opts.kvDim;
-        this.ops.copyRows(l.k, page * rows, l.k, old * rows, rows, width);
-        this.ops.copyRows(l.v, page * rows, l.v, old * rows, rows, width);
+        this.ops.copyKvRows(l, page * rows, old * rows, rows, width);
       });
       this.allocator.free([old]);
       seq.pages[i] = seq.view.pages[i] = page;

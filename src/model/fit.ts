@@ -43,6 +43,8 @@ export interface FitReport {
 /** How the engine will store the weights (EngineOptions; 'auto' resolved by the caller). Default: f32. */
 export interface WeightFormat {
   weightDtype?: 'f32' | 'f16';
+  /** KV cache storage (default f32): f16 is 2 bytes a value. */
+  kvDtype?: 'f32' | 'f16';
   quantization?: 'none' | 'q4' | 'q4-asym';
   quantizeLmHead?: boolean;
   /** EngineOptions.embeddingDtype / lmHeadDtype (src/model/load_options.ts tableStorage). */
@@ -121,7 +123,8 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   const weightBytes = Math.round((params - projParams - tableParams) * 4 + projParams * proj + tableBytes + gains);
   // KV-shared layers (Gemma 4) store nothing: they read their source layer's pages.
   let kvPerToken = 0;
-  for (let l = 0; l < c.numLayers; l++) if (!isKvShared(c, l)) kvPerToken += 2 * layerKvDim(c, l) * 4;
+  const kvValue = format.kvDtype === 'f16' ? 2 : 4;
+  for (let l = 0; l < c.numLayers; l++) if (!isKvShared(c, l)) kvPerToken += 2 * layerKvDim(c, l) * kvValue;
   const kvBytes = kvPerToken * ctx;
   const projKind = quant !== 'none' ? quant : format.weightDtype ?? 'f32';
   const maxF = maxOverLayers(c, (l) => layerShape(c, l).intermediateSize);
@@ -142,7 +145,7 @@ export function estimateFit(rawConfig: Record<string, any>, downloadBytes: numbe
   const bindLimit = Math.floor(Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) / 16) * 16;
   const problems: FitReport['problems'] = [];
   const splits: FitReport['splits'] = [];
-  let largestBinding = 'KV cache of one layer', largestBindingBytes = maxOverLayers(c, (l) => layerKvDim(c, l)) * ctx * 4;
+  let largestBinding = 'KV cache of one layer', largestBindingBytes = maxOverLayers(c, (l) => layerKvDim(c, l)) * ctx * kvValue;
   if (largestBindingBytes > bindLimit) {
     problems.push({ what: largestBinding, bytes: largestBindingBytes, limitName: 'maxStorageBufferBindingSize', limit: bindLimit, suggestion: 'Use a smaller context window.' });
   }

@@ -16,6 +16,7 @@ import { add, glu, softcap } from '../kernels/elementwise.ts';
 import { gateMul, headNorm, scale } from '../kernels/per_layer.ts';
 import { matmul, type MatmulVariants } from '../kernels/matmul.ts';
 import { matmulQ4 } from '../kernels/matmul_q4.ts';
+import { matvecQ4Glu, matvecQ4Norm } from '../kernels/matvec_fused.ts';
 import { halfVariantFor, matmulF16 } from '../kernels/matmul_f16.ts';
 import { halfLayout, packHalf, packHalfWords, type HalfInfo } from '../core/half.ts';
 import { quantLayout, quantizeQ4, type QuantInfo } from '../core/quant.ts';
@@ -26,7 +27,7 @@ import { attentionFull, avgPool, gelu, layerNorm, patchify, pixelShuffle } from 
 import { chooseMatmulVariants, type ProbeResult } from '../kernels/probe.ts';
 import type { FullAttentionShape } from './ops.ts';
 import { chooseModelKernels, type KernelChoice, type KernelProbeResult, type ModelKernelShapes } from './kernel_probe.ts';
-import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SampleReadback, type SeqView, type UploadOptions } from './ops.ts';
+import { MAX_TOP_LOGPROBS, type AttentionShape, type HeadNorm, type KvDtype, type KvLayerStorage, type Ops, type RowUpload, type SampledToken, type SampleOptions, type SampleParams, type SampleReadback, type SeqView, type UploadOptions } from './ops.ts';
 
 export interface GpuOpsOptions {
   /**
@@ -77,9 +78,12 @@ export class GpuOps implements Ops<GPUBuffer> {
   probe: ProbeResult | null = null;
   /**
    * The per-model kernel choices (src/ops/kernel_probe.ts times them on the model's shapes at
-   * load): the q4 GEMV and the one-row attention. Defaults are SwiftShader's fastest.
+   * load): the q4 GEMV and GEMM, the one-row and the many-row attention. Defaults are
+   * SwiftShader's fastest (attentionPrefill null: 'gemm' on software adapters, 'rows8' elsewhere).
    */
-  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', attentionDecode: 'split_keys' };
+  kernelChoice: KernelChoice = { matvecQ4: 'matvec_q4', matmulQ4: 'regblock_q4', attentionDecode: 'split_keys', attentionPrefill: null, normMatvec: 'separate', gluMatvec: 'separate' };
+  /** The last reserveAttention sizes, so a probe that moves prefill attention onto the GEMM path can reserve its scratch. */
+  private attnReserved: [number, number, number, number, number] | null = null;
   /** What that probe measured, for stats and bench (null: not probed, defaults used). */
   kernelProbe: KernelProbeResult | null = null;
 
@@ -107,30 +111,45 @@ export class GpuOps implements Ops<GPUBuffer> {
   }
 
   /**
-   * Picks the q4 GEMV (when this model holds q4 weights) and the decode attention on the
-   * model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
+   * Picks the q4 GEMV and GEMM (when this model holds q4 weights), the f32 prefill GEMM, and the
+   * decode and prefill attention on the model's shapes (src/ops/kernel_probe.ts; cached per adapter and shape). `keys`: the
    * context, capped for the timing; flash-decoding's partials are sized for `context`.
    */
-  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys'> & { context: number }, opts: { useCache?: boolean } = {}): Promise<KernelProbeResult> {
+  async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys' | 'rows'> & { context: number; activation?: Activation }, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<KernelProbeResult> {
     const { context, ...rest } = shapes;
-    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), quantized: this.quantized > 0 }, this.attnScratch, opts);
+    const prefill = opts.prefill ?? !this.gpu.isSoftware;
+    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), rows: Math.min(this.maxRows, 128), quantized: this.quantized > 0 }, this.attnScratch, { useCache: opts.useCache, prefill });
     this.kernelChoice = choice;
+    if (choice.matmulPrefill) this.matmulVariants = { ...this.matmulVariants, prefill: choice.matmulPrefill };
     this.kernelProbe = result;
     if (choice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, context, shapes.numHeads, shapes.headDim);
+    if (this.attnReserved) this.reserveAttention(...this.attnReserved);
     return result;
   }
 
   get variants(): Record<string, string> {
-    const q4: Record<string, string> = this.quantized ? { matmul_q4: 'regblock_q4', matvec_q4: this.kernelChoice.matvecQ4 } : {};
+    const kc = this.kernelChoice;
+    const q4: Record<string, string> = this.quantized ? { matmul_q4: kc.matmulQ4, matvec_q4: kc.matvecQ4, norm_matvec_q4: kc.normMatvec ?? 'separate', glu_matvec_q4: kc.gluMatvec ?? 'separate' } : {};
     const v = this.matmulVariants, hc = this.halfCompute;
     const f16: Record<string, string> = this.halves ? { matmul_f16: halfVariantFor(2, false, v, hc), matvec_f16: halfVariantFor(1, false, v, hc), matmul_f16_gains: halfVariantFor(2, true, v, hc) } : {};
-    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.gpu.isSoftware ? 'gemm' : 'rows8'} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
+    return { matmul: this.matmulVariants.prefill, matvec: this.matmulVariants.decode, ...q4, ...f16, attention: `${this.kernelChoice.attentionPrefill ?? (this.gpu.isSoftware ? 'gemm' : 'rows8')} (prefill), ${this.kernelChoice.attentionDecode} (decode)`, sample: 'single-workgroup' };
   }
 
   alloc(label: string, elements: number): GPUBuffer {
     const b = this.pool.create(label, elements * 4);
     this.lengths.set(b, elements);
     return b;
+  }
+  allocKv(label: string, elements: number, dtype: KvDtype): GPUBuffer {
+    if (elements % 2) throw new InternalError(`allocKv ${label}: ${elements} values, must be even`);
+    return this.alloc(label, dtype === 'f16' ? elements / 2 : elements);
+  }
+  copyKvRows(layer: KvLayerStorage<GPUBuffer>, dstRow: number, srcRow: number, rows: number, width: number): void {
+    if (width % 2) throw new InternalError(`copyKvRows: width ${width} must be even`);
+    // An f16 row of `width` values is width / 2 words.
+    const words = layer.dtype === 'f16' ? width / 2 : width;
+    this.copyRows(layer.k, dstRow, layer.k, srcRow, rows, words);
+    this.copyRows(layer.v, dstRow, layer.v, srcRow, rows, words);
   }
   upload(label: string, data: Float32Array, opts: UploadOptions = {}): GPUBuffer {
     const plan = planSplit(data.length, opts, this.maxBindingBytes);
@@ -316,15 +335,32 @@ export class GpuOps implements Ops<GPUBuffer> {
     const args = { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: !!opt.accumulate, xOffset: (opt.xRow ?? 0) * k, yOffset: opt.yOffset ?? (opt.outRow ?? 0) * n };
     const q = this.quant.get(w);
     const h = q ? undefined : this.half.get(w);
-    if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4);
+    if (q) matmulQ4(this.ctx, args, q, undefined, this.kernelChoice.matvecQ4, this.kernelChoice.matmulQ4);
     else if (h) matmulF16(this.ctx, this.matmulVariants, args, h, this.halfCompute);
     else matmul(this.ctx, this.matmulVariants, args);
+  }
+  normMatmul(out: GPUBuffer, x: GPUBuffer, gain: GPUBuffer | null, eps: number, w: GPUBuffer, m: number, n: number, k: number, opt: { bias?: GPUBuffer | null; normed: GPUBuffer }): void {
+    const q = m === 1 && this.kernelChoice.normMatvec === 'matvec_q4_norm' ? this.fusable(w, k) : null;
+    if (q) return matvecQ4Norm(this.ctx, { out, x, w, m, n, k, bias: opt.bias ?? null, accumulate: false, xOffset: 0, yOffset: 0 }, q, gain, eps);
+    this.rmsNorm(opt.normed, x, gain, m, k, eps);
+    this.matmul(out, opt.normed, w, m, n, k, { bias: opt.bias });
+  }
+  gluMatmul(out: GPUBuffer, gu: GPUBuffer, act: Activation, w: GPUBuffer, m: number, n: number, k: number, opt: { accumulate?: boolean; hidden: GPUBuffer }): void {
+    const q = m === 1 && this.kernelChoice.gluMatvec === 'matvec_q4_glu' ? this.fusable(w, k) : null;
+    if (q) return matvecQ4Glu(this.ctx, { out, x: gu, w, m, n, k, bias: null, accumulate: !!opt.accumulate, xOffset: 0, yOffset: 0 }, q, act);
+    this.glu(opt.hidden, gu, m, k, act);
+    this.matmul(out, opt.hidden, w, m, n, k, { accumulate: opt.accumulate });
+  }
+  /** The packed layout of a q4 weight the fused GEMVs can read (one buffer, no column gains, K % 4 == 0), else null. */
+  private fusable(w: GPUBuffer, k: number): QuantInfo | null {
+    const q = this.splits.has(w) ? undefined : this.quant.get(w);
+    return q && !q.gainsOffset && k % 4 === 0 ? q : null;
   }
   rope(x: GPUBuffer, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, norm: HeadNorm<GPUBuffer> | null): void {
     rope(this.ctx, x, rows, rowStride, colOffset, heads, headDim, startPos, ropeTable, norm);
   }
   kvWrite(layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, src: GPUBuffer, rows: number, rowStride: number, kOffset: number, vOffset: number, kvHeads: number, headDim: number, startPos: number, ropeTable: GPUBuffer, kNorm: HeadNorm<GPUBuffer> | null): void {
-    kvWrite(this.ctx, { k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
+    kvWrite(this.ctx, { k: layer.k, v: layer.v, f16: layer.dtype === 'f16', pageTable: seq.table, pageSize: seq.pageSize, src, rows, rowStride, kOffset, vOffset, kvHeads, headDim, startPos, ropeTable, kNorm });
   }
   attention(out: GPUBuffer, q: GPUBuffer, qStride: number, layer: KvLayerStorage<GPUBuffer>, seq: SeqView<GPUBuffer>, rows: number, startPos: number, shape: AttentionShape, keyEnd?: ArrayLike<number> | null): void {
     if (keyEnd && keyEnd !== this.keyEndsWritten) {
@@ -334,10 +370,11 @@ export class GpuOps implements Ops<GPUBuffer> {
       this.gpu.device.queue.writeBuffer(this.keyEnds, 0, Uint32Array.from({ length: rows }, (_, r) => keyEnd[r]));
       this.keyEndsWritten = keyEnd;
     }
-    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode });
+    attention(this.ctx, { out, q, qStride, k: layer.k, v: layer.v, kvF16: layer.dtype === 'f16', pageTable: seq.table, pageSize: seq.pageSize, rows, startPos, shape, keyEnd: keyEnd ? this.keyEnds : null }, { variants: this.matmulVariants, scratch: this.attnScratch, decode: this.kernelChoice.attentionDecode, prefill: this.kernelChoice.attentionPrefill ?? undefined });
   }
   reserveAttention(rows: number, keys: number, numHeads: number, numKvHeads: number, headDim: number): void {
-    if (attentionVariant(this.ctx, rows, 0) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
+    this.attnReserved = [rows, keys, numHeads, numKvHeads, headDim];
+    if (attentionVariant(this.ctx, rows, 0, false, 'split_keys', this.kernelChoice.attentionPrefill ?? undefined) === 'gemm') this.attnScratch.reserve(rows, keys, numHeads, numKvHeads, headDim);
     if (this.kernelChoice.attentionDecode === 'flash_decode') this.attnScratch.reservePartials(1, keys, numHeads, headDim);
   }
   glu(out: GPUBuffer, gu: GPUBuffer, rows: number, inter: number, act: Activation): void {

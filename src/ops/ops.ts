@@ -1,11 +1,11 @@
 // The one interface between model code and a device. `forward.ts` calls only these ops;
 // `gpu_ops.ts` dispatches WGSL kernels, `reference/cpu_ops.ts` is the plain TypeScript twin
 // the tests compare against. T is a device tensor (a GPUBuffer, or a Float32Array on CPU).
-import type { Activation, AttentionShape, FullAttentionShape, SampleParams } from '../core/op_types.ts';
+import type { Activation, AttentionShape, FullAttentionShape, KvDtype, SampleParams } from '../core/op_types.ts';
 import type { HalfSpec } from '../core/half.ts';
 import type { QuantInfo, QuantSpec } from '../core/quant.ts';
 
-export type { Activation, AttentionShape, FullAttentionShape, SampleParams, QuantSpec };
+export type { Activation, AttentionShape, FullAttentionShape, KvDtype, SampleParams, QuantSpec };
 
 /** One distinct token's logit adjustments for a sampling step (shaders/logits_adjust.wgsl). */
 export interface TokenAdjustment {
@@ -84,10 +84,12 @@ export interface RowUpload<T> {
   discard(): void;
 }
 
-/** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V. */
+/** K/V storage of one layer: pages of [pageSize, kvHeads, headDim] each, for K and V (made by Ops.allocKv). */
 export interface KvLayerStorage<T> {
   k: T;
   v: T;
+  /** How the values are stored (default f32); kvWrite rounds to it, the attention kernels read it. */
+  dtype?: KvDtype;
 }
 
 /** What kernels need to address one sequence's pages. */
@@ -120,6 +122,13 @@ export interface Ops<T> {
    */
   uploadPacked(label: string, packed: Uint32Array, info: QuantInfo): T;
   uploadU32(label: string, data: Uint32Array): T;
+  /**
+   * K or V storage of `elements` values (a multiple of 2) in `dtype`: f16 takes two bytes a value on
+   * the GPU (pairs of halves in u32 words); the CPU twin keeps f32 arrays of f16-rounded values.
+   */
+  allocKv(label: string, elements: number, dtype: KvDtype): T;
+  /** Copies `rows` K and V rows of `width` values (even) within one layer's storage (copy on write of a shared page). */
+  copyKvRows(layer: KvLayerStorage<T>, dstRow: number, srcRow: number, rows: number, width: number): void;
   writeU32(dst: T, data: Uint32Array): void;
   free(t: T): void;
 
@@ -129,6 +138,17 @@ export interface Ops<T> {
   rmsNorm(out: T, x: T, gain: T | null, rows: number, dim: number, eps: number): void;
   /** out[r, n] (+)= sum_k x[xRow + r, k] * w[n, k] + bias[n], rows r < m, written at outRow + r. */
   matmul(out: T, x: T, w: T, m: number, n: number, k: number, opt?: { bias?: T | null; accumulate?: boolean; xRow?: number; outRow?: number }): void;
+  /**
+   * out = matmul(rmsNorm(x, gain, eps), w) (+ bias): a norm and the projection that reads it. `normed`
+   * ([m, k]) is where a device that runs them apart writes the normed rows; its contents after the call
+   * are unspecified. GpuOps folds the norm into the q4 GEMV's load at M = 1 when its probe chose that.
+   */
+  normMatmul(out: T, x: T, gain: T | null, eps: number, w: T, m: number, n: number, k: number, opt: { bias?: T | null; normed: T }): void;
+  /**
+   * out (+)= matmul(act(gu[r, :k]) * gu[r, k:], w): the MLP's gated activation and down projection
+   * (gu rows are 2k wide). `hidden` ([m, k]) as `normed` above; GpuOps fuses as normMatmul does.
+   */
+  gluMatmul(out: T, gu: T, act: Activation, w: T, m: number, n: number, k: number, opt: { accumulate?: boolean; hidden: T }): void;
   /** Rotate-half RoPE in place on `heads` heads starting at column `colOffset` of rows with `rowStride`; optional per-head norm first. */
   rope(x: T, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: T, norm: HeadNorm<T> | null): void;
   /** Writes K (after optional k-norm and RoPE) and V of `rows` tokens at positions startPos.. into the cache pages. */

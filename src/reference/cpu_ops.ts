@@ -1,10 +1,11 @@
 // The plain TypeScript twin of the GPU ops: each op as the obvious loop, in f64
 // accumulators. Used by the tests only, as the reference every kernel is compared with.
 import type { Activation } from '../core/op_types.ts';
-import type { AttentionShape, HeadNorm, KvLayerStorage, Ops, RowUpload, SampledToken, SampleOptions, SeqView, UploadOptions } from '../ops/ops.ts';
+import type { AttentionShape, HeadNorm, KvDtype, KvLayerStorage, Ops, RowUpload, SampledToken, SampleOptions, SeqView, UploadOptions } from '../ops/ops.ts';
 import { HostRowUpload } from '../ops/row_upload.ts';
 import { dequantizeQ4, quantizeQ4, type QuantInfo } from '../core/quant.ts';
 import { roundHalf } from '../core/half.ts';
+import { floatToHalf, halfToFloat } from '../core/float_bits.ts';
 import { adjustLogitsCpu, logprobsCpu, sampleCpu, type SampleParams } from './sample.ts';
 import { attentionFullCpu, avgPoolCpu, geluCpu, layerNormCpu, patchifyCpu, pixelShuffleCpu } from './cpu_vision_ops.ts';
 import type { FullAttentionShape } from '../ops/ops.ts';
@@ -67,6 +68,14 @@ export class CpuOps implements Ops<Float32Array> {
     return new Float32Array(data.length); // the CPU reads the host page table directly
   }
   writeU32(): void {}
+  /** f32 storage either way: an f16 cache holds f16-rounded values (kvWrite rounds). */
+  allocKv(_label: string, elements: number, _dtype: KvDtype): Float32Array {
+    return new Float32Array(elements);
+  }
+  copyKvRows(layer: KvLayerStorage<Float32Array>, dstRow: number, srcRow: number, rows: number, width: number): void {
+    this.copyRows(layer.k, dstRow, layer.k, srcRow, rows, width);
+    this.copyRows(layer.v, dstRow, layer.v, srcRow, rows, width);
+  }
   reserveAttention(): void {}
   free(): void {}
 
@@ -97,6 +106,15 @@ export class CpuOps implements Ops<Float32Array> {
     }
   }
 
+  normMatmul(out: Float32Array, x: Float32Array, gain: Float32Array | null, eps: number, w: Float32Array, m: number, n: number, k: number, opt: { bias?: Float32Array | null; normed: Float32Array }): void {
+    this.rmsNorm(opt.normed, x, gain, m, k, eps);
+    this.matmul(out, opt.normed, w, m, n, k, { bias: opt.bias });
+  }
+  gluMatmul(out: Float32Array, gu: Float32Array, act: Activation, w: Float32Array, m: number, n: number, k: number, opt: { accumulate?: boolean; hidden: Float32Array }): void {
+    this.glu(opt.hidden, gu, m, k, act);
+    this.matmul(out, opt.hidden, w, m, n, k, { accumulate: opt.accumulate });
+  }
+
   rope(x: Float32Array, rows: number, rowStride: number, colOffset: number, heads: number, headDim: number, startPos: number, ropeTable: Float32Array, norm: HeadNorm<Float32Array> | null): void {
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < heads; h++) {
@@ -115,8 +133,10 @@ export class CpuOps implements Ops<Float32Array> {
         for (let i = 0; i < headDim; i++) tmp[i] = src[r * rowStride + kOffset + h * headDim + i];
         if (kNorm) normHead(tmp, 0, headDim, kNorm.gain, kNorm.eps);
         ropeHead(tmp, 0, headDim, startPos + r, ropeTable);
-        layer.k.set(tmp, dst);
-        for (let i = 0; i < headDim; i++) layer.v[dst + i] = src[r * rowStride + vOffset + h * headDim + i];
+        // An f16 cache stores each value rounded to the nearest half (ties to even), as pack2x16float.
+        const store = layer.dtype === 'f16' ? (x: number) => halfToFloat(floatToHalf(x)) : (x: number) => x;
+        for (let i = 0; i < headDim; i++) layer.k[dst + i] = store(tmp[i]);
+        for (let i = 0; i < headDim; i++) layer.v[dst + i] = store(src[r * rowStride + vOffset + h * headDim + i]);
       }
     }
   }

@@ -11,7 +11,7 @@ import { checkKnown, intList, num, popList, type ParsedArgs } from './args.ts';
 import type { GemmShape, ModelInfo } from './protocol.ts';
 import type { Session } from './session.ts';
 
-export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'image-size', 'image-edge', 'image-full', 'quant', 'host'];
+export const BENCH_OPTIONS = ['model', 'prompt-tokens', 'pop', 'pop-suite', 'max-tokens', 'context', 'seed', 'repeat', 'gemm', 'json', 'help', 'image-size', 'image-edge', 'image-full', 'quant', 'kv-dtype', 'host'];
 
 export interface BenchModel {
   model: string;
@@ -57,6 +57,8 @@ export interface BenchCommand {
   popSuite: boolean;
   /** --quant: int4 weights on load (the memory line shows their bytes). */
   quant: 'none' | 'q4' | 'q4-asym';
+  /** --kv-dtype: the KV cache's storage (EngineOptions.kvDtype; default auto = f16 where shader-f16). */
+  kvDtype: 'auto' | 'f32' | 'f16';
   image: ImageBench;
 }
 
@@ -112,6 +114,8 @@ export function parseBench(p: ParsedArgs): BenchCommand {
   if (!wh || +wh[1] < 1 || +wh[2] < 1) throw new InvalidArgumentError('--image-size', `expected WIDTHxHEIGHT in pixels (got '${size}')`);
   const quant = p.values.get('quant') ?? 'none';
   if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('--quant', `must be none, q4 or q4-asym (got '${quant}')`);
+  const kvDtype = p.values.get('kv-dtype') ?? 'auto';
+  if (kvDtype !== 'auto' && kvDtype !== 'f32' && kvDtype !== 'f16') throw new InvalidArgumentError('--kv-dtype', `must be auto, f32 or f16 (got '${kvDtype}')`);
   const pops = popList(p.values.get('pop') ?? DEFAULT_POPS);
   // 'off' first: the others' speedups are measured against it.
   pops.sort((a, b) => Number(b.setting === 'off') - Number(a.setting === 'off'));
@@ -124,7 +128,7 @@ export function parseBench(p: ParsedArgs): BenchCommand {
     repeat: num(p, 'repeat', { integer: true, min: 1 }) ?? 1,
     gemm: (model === undefined && !popSuite) || p.flags.has('gemm'),
     json: p.flags.has('json'),
-    popSuite, quant,
+    popSuite, quant, kvDtype,
     image: { width: +wh[1], height: +wh[2], longestEdge: num(p, 'image-edge', { integer: true, min: 1 }) ?? 512, full: p.flags.has('image-full') },
   };
 }
@@ -182,7 +186,7 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const m = info.memory, l = m.loader;
   const row = {
     model, kind: 'memory', quant, context: info.contextWindow, load_ms: Math.round(loadMs),
-    gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, deep_kv_bytes: m.deepKvBytes, embed_bytes: m.embedBytes, ple_bytes: m.pleBytes,
+    gpu_bytes: m.gpuBytes, gpu_peak_bytes: m.gpuPeakBytes, weight_bytes: m.weightBytes, kv_bytes: m.kvBytes, kv_dtype: m.kvDtype, deep_kv_bytes: m.deepKvBytes, embed_bytes: m.embedBytes, ple_bytes: m.pleBytes,
     lm_head_bytes: m.lmHeadBytes, embed_storage: m.embedStorage, lm_head_storage: m.lmHeadStorage,
     projection_bytes: m.weightBytes - m.embedBytes - m.pleBytes - m.lmHeadBytes - m.deepKvBytes,
     scratch_bytes: m.gpuBytes - m.weightBytes - m.kvBytes,
@@ -199,7 +203,7 @@ function printMemory(model: string, b: BenchCommand, quant: BenchCommand['quant'
   const budget = (l?.bytesRead ?? m.modelBytes) + m.kvBytes + 64e6;
   Object.assign(row, { gpu_vs_files_kv_64mb: r3(m.gpuBytes / budget) });
   if (b.json) return void process.stdout.write(JSON.stringify(row) + '\n');
-  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)} ${m.embedStorage}, LM head ${m.lmHeadStorage === 'tied' ? 'tied to it' : `${mb(m.lmHeadBytes)} ${m.lmHeadStorage}`}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}, layers and the rest ${mb(row.projection_bytes)}) + KV cache ${mb(m.kvBytes)} + scratch ${mb(row.scratch_bytes)}; `
+  process.stdout.write(`memory (${quant === 'none' ? 'f32' : quant}, context ${info.contextWindow}): GPU ${mb(m.gpuBytes)} in use, peak ${mb(m.gpuPeakBytes)} = weights ${mb(m.weightBytes)} (embedding ${mb(m.embedBytes)} ${m.embedStorage}, LM head ${m.lmHeadStorage === 'tied' ? 'tied to it' : `${mb(m.lmHeadBytes)} ${m.lmHeadStorage}`}${m.pleBytes ? `, per-layer embeddings ${mb(m.pleBytes)}` : ''}, POP deep K/V ${mb(m.deepKvBytes)}, layers and the rest ${mb(row.projection_bytes)}) + KV cache ${mb(m.kvBytes)} (${m.kvDtype}) + scratch ${mb(row.scratch_bytes)}; `
     + `JS heap peak ${mb(m.jsHeapPeakBytes)} during load (before ${mb(m.jsHeapBaseBytes)}, after ${mb(m.jsHeapAfterBytes)}; ArrayBuffers included); parameters ${(m.params / 1e6).toFixed(2)} M = ${mb(m.modelBytes)} f32\n`);
   process.stdout.write(`GPU bytes / (weight files ${mb(budget - m.kvBytes - 64e6)} + KV cache + 64 MB) = ${r3(m.gpuBytes / budget)} (target <= 1.25)\n`);
   if (l) process.stdout.write(`loader: streamed ${mb(l.bytesRead)} (largest file ${mb(l.largestFileBytes)}), held at most ${mb(l.peakHeldBytes)} at once; ${l.writesBeforeFileEnd} of ${l.writes} row-range uploads before their file had fully arrived; NaN/Inf check ${l.checkMs.toFixed(1)} ms over ${(l.checkedValues / 1e6).toFixed(2)} M values (${(100 * l.checkMs / Math.max(loadMs, 1e-9)).toFixed(1)}% of the ${Math.round(loadMs)} ms load)\n`);
@@ -248,7 +252,7 @@ export async function runBench(s: Session, b: BenchCommand): Promise<void> {
       else process.stdout.write(`\n${bm.model} (${quant}): not loaded: ${refusal.code} ${refusal.message}\n`);
       continue;
     }
-    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant });
+    const info = await s.load({ arg: bm.model, model: s.modelSpec(bm.model), contextWindow: b.context, quantization: quant, kvDtype: b.kvDtype, probePrefill: true });
     const loadMs = performance.now() - t0;
     if (!b.json) process.stdout.write(`\n${bm.model}: ${info.layers} layers, hidden ${info.hiddenSize}, vocab ${info.vocabSize}; matmul ${info.variants.matmul}, matvec ${info.variants.matvec}; loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
     printMemory(bm.model, b, quant, info, loadMs);

@@ -16,13 +16,14 @@ const USAGE = `usage:
                    [--temperature T] [--top-p P] [--top-k K] [--seed S] [--pop off|exact|auto|<keep>|<ratio>]
                    [--pop-ratio R] [--context N] [--ignore-eos] [--json]
   pop-llm bench    [--model <dir|url|random:<config-dir>>] [--prompt-tokens 128,512] [--pop off,exact,2/3]
-                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--json]
+                   [--max-tokens 4] [--context N] [--seed S] [--repeat N] [--gemm] [--quant none|q4|q4-asym] [--kv-dtype auto|f32|f16] [--json]
   pop-llm bench --pop [--prompt-tokens ...] [--json]   (the POP suite: SmolLM2-135M and Qwen3-0.6B shapes,
                    off vs exact vs 2/3, plus first-token KL and greedy agreement on stories260K)
 
-  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--json]
+  pop-llm bench --vs-webllm [--prompt-tokens 32] [--max-tokens 2] [--pop off,exact] [--timeout-s 900] [--json]
                    (WebLLM 0.2.79 and pop-llm on one random q4f32_1 Qwen2.5-0.5B folder in MLC layout,
-                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids)
+                   written once to .cache/webllm-qwen2-q4f32_1: TTFT, prefill/decode tok/s, greedy ids,
+                   pop-llm's GPU bytes vs 1.25 x (shards + KV + 64 MB); --timeout-s: each page's budget)
 
   pop-llm calibrate [--model <dir|url|random:<config-dir>>] --text FILE [--image FILE ...] [--budget NATS]
                    [--context N] [--continuation N] [--json]
@@ -37,7 +38,7 @@ const USAGE = `usage:
   calibrate --image FILE (repeatable, VLMs): image i is paired with the text's i-th paragraph (or i-th
   equal part); the loss is measured on the text after the image.
   Each bench model prints its memory after load: GPU bytes (weights, KV cache, scratch; peak) and the
-  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights.
+  page's peak JS heap during load (ArrayBuffers included); --quant loads int4 weights; --kv-dtype f16 stores the KV cache in halves.
   --host chromium|node (generate, bench, calibrate): chromium (default) runs the page in headless Chromium;
   node runs the same engine in a Node process on the npm 'webgpu' package (Dawn over the machine's Vulkan
   driver; POP_LLM_WEBGPU_ADAPTER=swiftshader: Chromium's SwiftShader ICD). Where Dawn cannot start it ends

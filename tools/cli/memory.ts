@@ -90,7 +90,7 @@ export async function loadMemory(e: Engine<GPUBuffer>, heap: HeapSampler): Promi
   const params = textParams(e as Engine<unknown>);
   const after = await settledHeap();
   return {
-    gpuBytes: ops.pool.bytesInUse, gpuPeakBytes: ops.pool.peakBytes, weightBytes, kvBytes,
+    gpuBytes: ops.pool.bytesInUse, gpuPeakBytes: ops.pool.peakBytes, weightBytes, kvBytes, kvDtype: e.cache.dtype,
     deepKvBytes: e.weights.deepKv ? bytes(e.weights.deepKv) : 0,
     pleBytes: e.weights.ple ? Object.values(e.weights.ple).reduce((a, t) => a + bytes(t), 0) : 0,
     embedBytes: bytes(e.weights.embed),

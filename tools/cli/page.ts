@@ -107,7 +107,7 @@ async function load(req: LoadRequest): Promise<Reply<ModelInfo>> {
     const heap = new HeapSampler();
     await heap.start();
     try {
-      engine = await createGpuEngine(source, { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk, quantization: req.quantization, onProgress: heap.sample });
+      engine = await createGpuEngine(source, { contextWindow: req.contextWindow, prefillChunk: req.prefillChunk, quantization: req.quantization, kvDtype: req.kvDtype, onProgress: heap.sample, probePrefill: req.probePrefill });
     } finally {
       heap.stop();
       source = null; // unreachable before the after-load heap figure

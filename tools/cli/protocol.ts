@@ -53,6 +53,10 @@ export interface LoadRequest {
   prefillChunk?: number;
   /** int4 weight-only quantization on load (EngineOptions.quantization; default 'none'). */
   quantization?: 'none' | 'q4' | 'q4-asym';
+  /** KV cache storage (EngineOptions.kvDtype; default 'auto'). */
+  kvDtype?: 'auto' | 'f32' | 'f16';
+  /** Also time prefill's kernels at load (GpuEngineOptions.probePrefill; bench sets it, to report them). */
+  probePrefill?: boolean;
 }
 
 /** Memory of one load (tools/cli/memory.ts). */
@@ -63,6 +67,8 @@ export interface LoadMemory {
   /** Text weights on the GPU (POP's deep K/V and RoPE tables included), and the KV cache. */
   weightBytes: number;
   kvBytes: number;
+  /** How the KV cache stores K/V ('f32' or 'f16'). */
+  kvDtype: string;
   deepKvBytes: number;
   /** Gemma 4's per-layer embeddings (table, projection, norm); 0 without. */
   pleBytes: number;

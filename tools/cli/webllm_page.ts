@@ -5,6 +5,7 @@
 // (TTFT = prefill + first sample; decode tok/s = decode steps / decode time).
 import { CreateMLCEngine, type AppConfig } from '@mlc-ai/web-llm';
 import { createGpuEngine, describeGpuEngine } from '../../src/engine/create.ts';
+import { engineMemory } from '../../src/engine/stats.ts';
 import { parsePopSetting } from '../../src/engine/pop.ts';
 import { urlSource } from '../../src/model/source.ts';
 
@@ -68,6 +69,7 @@ async function runPop(req: { modelUrl: string; promptIds: number[]; maxTokens: n
   const engine = await createGpuEngine(urlSource(req.modelUrl));
   const loadMs = performance.now() - t0;
   const d = describeGpuEngine(engine);
+  const mem = engineMemory(engine);
   log(`pop-llm: loaded in ${(loadMs / 1000).toFixed(1)} s (${engine.files.mlc?.quantization}, ${engine.config.numLayers} layers, ${((d.gpuBytes as number) / 1e6).toFixed(0)} MB on the GPU); warm-up`);
   const warm = req.promptIds.slice(0, 4);
   for (const p of new Set(['off', ...req.pop])) await engine.generate(warm, { maxTokens: 2, ignoreEos: true, pop: parsePopSetting(p) });
@@ -80,7 +82,7 @@ async function runPop(req: { modelUrl: string; promptIds: number[]; maxTokens: n
     out.push({
       loadMs, promptIds: req.promptIds, ids: r.ids, wallMs,
       ttftMs: r.stats.ttftMs, prefillTokensPerS: r.stats.prefillTokensPerS, decodeTokensPerS: r.stats.decodeTokensPerS,
-      detail: { pop: p, keep: r.stats.keep, layers: r.stats.layers, variants: d.variants, gpuBytes: d.gpuBytes },
+      detail: { pop: p, keep: r.stats.keep, layers: r.stats.layers, variants: d.variants, gpuBytes: d.gpuBytes, weightBytes: mem.weightBytes, kvBytes: mem.kvBytes, kvDtype: d.kvDtype },
     });
   }
   engine.unload();
