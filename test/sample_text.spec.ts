@@ -1,9 +1,10 @@
 // Text-side pieces of issue 16, in Node (no page): tool-call parsing and checks, the
-// reasoning (<think>) splitter, and the thinking switch through a template.
+// reasoning splitter (Qwen3's <think>, Gemma 4's thought channel), and the thinking switch
+// through a template.
 import { test, expect } from '@playwright/test';
 import { Template } from '@huggingface/jinja';
 import { checkTools, parseToolCalls, templateMessage, toolGrammar, toolStyle } from '../src/api/tools.ts';
-import { promptOpensThinking, ReasoningSplitter, splitReasoning } from '../src/api/reasoning.ts';
+import { GEMMA4_THOUGHT_CHANNEL, promptOpensThinking, ReasoningSplitter, splitReasoning, THINK_TAGS, thinkingMarkers } from '../src/api/reasoning.ts';
 import { THINKING_TEMPLATE, TOOL_TEMPLATE } from './fixtures/chat_templates.ts';
 
 test('parseToolCalls: Hermes blocks (with text around, several, broken) and Llama 3 JSON', () => {
@@ -99,4 +100,80 @@ test('TokenBytes: byte-fallback <0xNN> is one byte, ▁ a space, GPT-2 byte-leve
   expect(bl.bytes(1)).toEqual([0xc3, 0xa9]); // "é" in UTF-8
   expect(bl.bytes(2)).toEqual([0x0a]);
   expect(bl.bytes(3)).toEqual([...new TextEncoder().encode('<|im_end|>')]);
+});
+
+test('Gemma 4: the thought channel is split from the answer, in any split; the template picks the markers; the prompt forms', async () => {
+  const { readFileSync } = await import('node:fs');
+  const gemmaTemplate = readFileSync(new URL('./fixtures/gemma4_chat_template.jinja', import.meta.url), 'utf8');
+  const m = thinkingMarkers(gemmaTemplate);
+  expect(m).toBe(GEMMA4_THOUGHT_CHANNEL);
+  expect(thinkingMarkers(THINKING_TEMPLATE)).toBe(THINK_TAGS);
+  expect(thinkingMarkers(null)).toBe(THINK_TAGS);
+  const reply = '<|channel>thought\nThe user greets.<channel|>Hello!';
+  expect(splitReasoning(reply, false, m)).toEqual({ reasoning: 'The user greets.', content: 'Hello!' });
+  for (const size of [1, 2, 3, 5, 7]) {
+    const s = new ReasoningSplitter(false, m);
+    let r = '', c = '';
+    for (let i = 0; i < reply.length; i += size) {
+      const d = s.push(reply.slice(i, i + size));
+      r += d.reasoning;
+      c += d.content;
+      expect(d.content).not.toContain('<');
+      expect(d.reasoning).not.toContain('<');
+    }
+    const d = s.flush();
+    expect([r + d.reasoning, c + d.content]).toEqual(['The user greets.', 'Hello!']);
+  }
+  expect(splitReasoning('No thinking here.', false, m)).toEqual({ reasoning: '', content: 'No thinking here.' });
+  expect(splitReasoning('<think>x</think>y', false, m)).toEqual({ reasoning: '', content: '<think>x</think>y' });
+  // Thinking on: the prompt ends at the model turn (the reply opens the channel); off: it holds an empty channel.
+  const tpl = new Template(gemmaTemplate);
+  const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }];
+  const on = tpl.render({ messages, add_generation_prompt: true, enable_thinking: true, bos_token: '<bos>' });
+  const off = tpl.render({ messages, add_generation_prompt: true, enable_thinking: false, bos_token: '<bos>' });
+  expect(on.endsWith('<|turn>model\n')).toBe(true);
+  expect(on).toContain('<|think|>');
+  expect(off.endsWith('<|channel>thought\n<channel|>')).toBe(true);
+  expect([promptOpensThinking(on, m), promptOpensThinking(off, m)]).toEqual([false, false]);
+  expect(promptOpensThinking('<|turn>model\n<|channel>thought\n', m)).toBe(true);
+  expect(splitReasoning('\nstill thinking<channel|>Answer', true, m)).toEqual({ reasoning: 'still thinking', content: 'Answer' });
+});
+
+test('streamed ids: special <|channel>/<channel|> tokens reach the splitter as markers, other special tokens stay skipped', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { TextTokenizer } = await import('../src/model/tokenizer.ts');
+  const { ChoiceOutput } = await import('../src/api/choice_output.ts');
+  // stories260K's BPE with Gemma's normalizer / decoder (no prepended space) and added tokens as Gemma 4 flags them.
+  const json = JSON.parse(readFileSync(new URL('../public/models/stories260K/tokenizer.json', import.meta.url), 'utf8'));
+  json.normalizer = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
+  json.decoder = { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }] };
+  const added = (id: number, content: string, special: boolean) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special });
+  json.added_tokens.push(added(512, '<|channel>', true), added(513, '<channel|>', true), added(514, '<|tool_call>', true), added(515, '<think>', false), added(516, '</think>', false));
+  const tok = new TextTokenizer(json, null);
+  expect(tok.decode([512, 513])).toBe('');
+  const run = (text: string, extra: number[], o: Partial<ConstructorParameters<typeof ChoiceOutput>[2]>) => {
+    const ids = [...tok.encode(text, false), ...extra];
+    const out = new ChoiceOutput(tok, null, { stops: [], eosIds: [2], reasoning: true, toolStyle: null, logprobs: false, ...o });
+    let r = '', c = '';
+    for (const id of ids) {
+      const d = out.push(id, { id });
+      r += d.reasoning;
+      c += d.content;
+    }
+    const f = out.finish();
+    return { ids, r: r + f.tail.reasoning, c: c + f.tail.content, f };
+  };
+  const g = run('<|channel>thought\nThe user greets.<channel|>Hello there!', [514, 2], { markers: GEMMA4_THOUGHT_CHANNEL });
+  expect(g.ids.slice(0, 1)).toEqual([512]);
+  expect(g.ids).toContain(513);
+  expect(g.ids.length).toBeGreaterThan(8); // words span several tokens: markers and text split across token boundaries
+  expect([g.r, g.c]).toEqual(['The user greets.', 'Hello there!']);
+  expect([g.f.reasoning, g.f.content]).toEqual(['The user greets.', 'Hello there!']);
+  // Reasoning off (completions): every special token is skipped, markers included.
+  const plain = run('<|channel>thought\nHm.<channel|>Hi', [514], { reasoning: false, markers: GEMMA4_THOUGHT_CHANNEL });
+  expect(plain.c).toBe('thought\nHm.Hi');
+  // Qwen3's <think> (added, not special) through the same path.
+  const q = run('<think>\nThe user greets.\n</think>\n\nHello!', [514], {});
+  expect(q.ids[0]).toBe(515);
+  expect([q.r.trim(), q.f.reasoning, q.c]).toEqual(['The user greets.', 'The user greets.', 'Hello!']);
 });

@@ -3,7 +3,7 @@
 // per-token logprobs in OpenAI's shape (token, logprob, bytes, top_logprobs).
 import type { SampledToken } from '../ops/ops.ts';
 import { TextStreamer, type TextTokenizer } from '../model/tokenizer.ts';
-import { ReasoningSplitter } from './reasoning.ts';
+import { ReasoningSplitter, THINK_TAGS, type ThinkingMarkers } from './reasoning.ts';
 import { parseToolCalls, type ToolCall, type ToolCallStyle } from './tools.ts';
 
 export interface TopLogprob {
@@ -78,8 +78,10 @@ export class TokenBytes {
 export interface ChoiceOptions {
   stops: string[];
   eosIds: number[];
-  /** Split <think> reasoning into reasoning_content. */
+  /** Split the thinking part (<think>, Gemma 4's thought channel) into reasoning_content. */
   reasoning: boolean;
+  /** How this model marks its thinking (default <think> ... </think>). */
+  markers?: ThinkingMarkers;
   /** The prompt left a think block open: the reply starts as reasoning. */
   startsInReasoning?: boolean;
   /** Tools given (and tool_choice not 'none'): hold back and parse calls in this style. */
@@ -100,8 +102,11 @@ export class ChoiceOutput {
   private held = '';
 
   constructor(private readonly tok: TextTokenizer, private readonly bytes: TokenBytes | null, private readonly o: ChoiceOptions) {
-    this.streamer = new TextStreamer(tok);
-    this.splitter = o.reasoning ? new ReasoningSplitter(o.startsInReasoning) : null;
+    const markers = o.markers ?? THINK_TAGS;
+    // The markers reach the splitter even if the tokenizer flags them special; other special tokens stay skipped.
+    const keep = new Set(o.reasoning ? markers.tokens.map((t) => tok.tokenToId(t)).filter((id): id is number => id !== undefined) : []);
+    this.streamer = new TextStreamer(tok, keep);
+    this.splitter = o.reasoning ? new ReasoningSplitter(o.startsInReasoning, markers) : null;
     this.logprobs = o.logprobs ? [] : null;
   }
 

@@ -23,7 +23,7 @@ import { runtimeStats, type RuntimeStats } from '../engine/stats.ts';
 import { log } from './log.ts';
 import { GrammarCompiler, type GrammarSpec, type TokenConstraint } from '../engine/grammar.ts';
 import { ChoiceOutput, TokenBytes, type ChoiceDelta, type ChoiceResult } from './choice_output.ts';
-import { promptOpensThinking } from './reasoning.ts';
+import { promptOpensThinking, thinkingMarkers } from './reasoning.ts';
 import { checkTools, templateMessage, toolGrammar, toolStyle, type Tool, type ToolCallStyle, type ToolChoice } from './tools.ts';
 import type { ChatCompletionMessageParam, ChatOptions, InitProgressReport, LogitProcessor, ModelInfo, ModelRecord, PopLoadOptions } from './protocol.ts';
 
@@ -266,7 +266,7 @@ export class ModelSession {
       }
     }
     const { text, addSpecial } = this.renderChat(messages, { tools: rendered, enableThinking: o.enableThinking });
-    const startsInReasoning = promptOpensThinking(text);
+    const startsInReasoning = promptOpensThinking(text, thinkingMarkers(this.e.files.chatTemplate));
     const images = imageSources(messages);
     if (!images.length) return { ids: this.tokenizer.encode(text, addSpecial), reusePrefix: true, tools, startsInReasoning };
     // Images: fetch and decode (typed errors), preprocess once, expand each placeholder as the model's processor does.
@@ -320,7 +320,7 @@ export class ModelSession {
     }
     if (r.topLogprobs !== undefined && e.files.tokenizerJson) this.tokenBytes ??= new TokenBytes(e.files.tokenizerJson);
     const outs = Array.from({ length: n }, () => new ChoiceOutput(this.tokenizer, this.tokenBytes, {
-      stops, eosIds: e.config.eosTokenIds, reasoning: !!r.reasoning, startsInReasoning: p.startsInReasoning, toolStyle: p.tools?.style ?? null, logprobs: r.topLogprobs !== undefined,
+      stops, eosIds: e.config.eosTokenIds, reasoning: !!r.reasoning, markers: thinkingMarkers(e.files.chatTemplate), startsInReasoning: p.startsInReasoning, toolStyle: p.tools?.style ?? null, logprobs: r.topLogprobs !== undefined,
     }));
     const result = await e.generate(p.ids, {
       maxTokens: r.maxTokens ?? Math.max(1, Math.min(256, e.contextWindow - p.ids.length)),

@@ -5,6 +5,8 @@ import { MalformedFileError, ModelFileMissingError } from '../errors.ts';
 
 export class TextTokenizer {
   private readonly tok: Tokenizer;
+  /** Ids of the added tokens flagged special (what decoding skips). */
+  private readonly specialIds = new Set<number>();
 
   /** A tokenizer.json the library cannot build (wrong schema, unknown model type) is MALFORMED_FILE tokenizer.json. */
   constructor(tokenizerJson: Record<string, any>, tokenizerConfig: Record<string, any> | null) {
@@ -13,6 +15,7 @@ export class TextTokenizer {
     } catch (e) {
       throw new MalformedFileError('tokenizer.json', `not a tokenizer @huggingface/tokenizers can build (${(e as Error)?.message ?? String(e)})`);
     }
+    for (const a of (tokenizerJson.added_tokens ?? []) as { id: number; special?: boolean }[]) if (a.special) this.specialIds.add(a.id);
   }
 
   static from(json: Record<string, any> | null, config: Record<string, any> | null): TextTokenizer | null {
@@ -32,6 +35,12 @@ export class TextTokenizer {
     return this.tok.decode(ids as number[], { skip_special_tokens: skipSpecialTokens } as any);
   }
 
+  /** Decodes skipping special tokens except those in `keep` (markers a parser reads, e.g. Gemma 4's <|channel>). */
+  decodeKeeping(ids: readonly number[], keep: ReadonlySet<number>): string {
+    if (!keep.size) return this.decode(ids);
+    return this.decode(ids.filter((id) => keep.has(id) || !this.specialIds.has(id)), false);
+  }
+
   tokenToId(token: string): number | undefined {
     return this.tok.token_to_id(token) ?? undefined;
   }
@@ -44,11 +53,12 @@ export class TextTokenizer {
 export class TextStreamer {
   private ids: number[] = [];
   private emitted = '';
-  constructor(private readonly tok: TextTokenizer) {}
+  /** `keep`: special tokens whose text is streamed anyway (the reasoning splitter's markers). */
+  constructor(private readonly tok: TextTokenizer, private readonly keep: ReadonlySet<number> = new Set()) {}
 
   push(id: number): string {
     this.ids.push(id);
-    const text = this.tok.decode(this.ids);
+    const text = this.tok.decodeKeeping(this.ids, this.keep);
     if (text.endsWith('\uFFFD')) return '';
     const delta = text.slice(this.emitted.length);
     this.emitted = text;

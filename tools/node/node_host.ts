@@ -67,7 +67,13 @@ export class NodeEngineLink implements EngineLink {
   private exited: Error | null = null;
   private fatal: CliErrorInfo | null = null;
   private fatalAdvice: string | null = null;
+  /** Why this side killed the process (a hang), if it did. */
+  private killedFor: string | null = null;
+  private isReady = false;
+  private readonly t0 = performance.now();
   private readonly watchdog: ReturnType<typeof setInterval>;
+  /** Told once the process is gone (ready() listens while starting). */
+  private onExit: ((e: Error) => void) | null = null;
   private readonly onParentExit = () => this.child.kill('SIGKILL');
 
   constructor(private readonly child: ChildProcess, private readonly stallMs: number) {
@@ -93,10 +99,6 @@ export class NodeEngineLink implements EngineLink {
     this.watchdog.unref();
     process.once('exit', this.onParentExit);
   }
-  /** Why this side killed the process (a hang), if it did. */
-  private killedFor: string | null = null;
-  private isReady = false;
-  private readonly t0 = performance.now();
 
   private output(s: string): void {
     this.stderr = (this.stderr + s).slice(-8192);
@@ -148,7 +150,6 @@ export class NodeEngineLink implements EngineLink {
     this.pending.clear();
     this.onExit?.(this.exited);
   }
-  onExit: ((e: Error) => void) | null = null;
 
   /** Resolves once the engine process says it is ready; rejects with why it is not. */
   ready(startMs: number): Promise<void> {
