@@ -118,7 +118,7 @@ export class GpuOps implements Ops<GPUBuffer> {
   async probeModelKernels(shapes: Omit<ModelKernelShapes, 'quantized' | 'keys' | 'rows'> & { context: number; activation?: Activation }, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<KernelProbeResult> {
     const { context, ...rest } = shapes;
     const prefill = opts.prefill ?? !this.gpu.isSoftware;
-    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), rows: Math.min(this.maxRows, 128), quantized: this.quantized > 0 }, this.attnScratch, { useCache: opts.useCache, prefill });
+    const { choice, result } = await chooseModelKernels(this.ctx, { ...rest, keys: Math.min(context, 1024), rows: Math.min(this.maxRows, 128), quantized: this.quantized > 0 }, this.attnScratch, { useCache: opts.useCache, prefill, incumbentPrefill: this.matmulVariants.prefill });
     this.kernelChoice = choice;
     if (choice.matmulPrefill) this.matmulVariants = { ...this.matmulVariants, prefill: choice.matmulPrefill };
     this.kernelProbe = result;

@@ -87,7 +87,7 @@ export interface ModelKernelShapes {
   activation?: Activation;
 }
 
-const CACHE_VERSION = 3;
+const CACHE_VERSION = 4;
 /** A candidate whose first call takes this many times the best first call is not timed further. */
 const SLOW_CUTOFF = 4;
 
@@ -237,12 +237,27 @@ async function f32GemmCorrect(ctx: KernelContext, name: string): Promise<boolean
 }
 
 /**
+ * A challenger replaces the incumbent (the load-time probe's pick, or the family's default) only
+ * when it is at least this much faster: the model probe times a capped chunk (128 rows) twice, and
+ * on a loaded software adapter close variants swap places run to run (regblock vs regblock_quad
+ * within 6% at 128 rows, while regblock_quad is ~1.4x faster at 512).
+ */
+const CHALLENGER_MARGIN = 0.9;
+
+function keepIncumbent(probe: FamilyProbe, incumbent: string): FamilyProbe {
+  const inc = probe.timings[incumbent]?.ms, best = probe.timings[probe.choice]?.ms;
+  if (probe.choice !== incumbent && inc !== undefined && best !== undefined && best > CHALLENGER_MARGIN * inc) probe.choice = incumbent;
+  return probe;
+}
+
+/**
  * The prefill GEMMs on the model's attention output projection [hidden, hidden] at `rows` rows
  * (a real layer shape that every model has, small enough to time at load on a software adapter).
  */
-async function probeGemm(ctx: KernelContext, s: ModelKernelShapes, q4: boolean): Promise<FamilyProbe> {
+async function probeGemm(ctx: KernelContext, s: ModelKernelShapes, q4: boolean, incumbent?: string): Promise<FamilyProbe> {
   const m = s.rows, n = s.hidden, k = s.hidden;
-  const probe: FamilyProbe = { choice: q4 ? 'regblock_q4' : 'regblock', shape: `${m}x${n}x${k}${q4 ? ' q4' : ''}`, timings: {}, failed: [] };
+  const defaultChoice = incumbent ?? (q4 ? 'regblock_q4' : 'regblock');
+  const probe: FamilyProbe = { choice: defaultChoice, shape: `${m}x${n}x${k}${q4 ? ' q4' : ''}`, timings: {}, failed: [] };
   const bufs = new Buffers(ctx.gpu.device);
   try {
     const info = quantizeQ4(new Float32Array(n * k), { scheme: 'q4', cols: k }).info;
@@ -265,7 +280,7 @@ async function probeGemm(ctx: KernelContext, s: ModelKernelShapes, q4: boolean):
       probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9), gflops: round((2 * m * n * k) / (ms / 1000) / 1e9) };
       if (ms < bestMs) (bestMs = ms), (probe.choice = name);
     }
-    return probe;
+    return keepIncumbent(probe, defaultChoice);
   } finally {
     bufs.destroy();
   }
@@ -559,7 +574,7 @@ const round = (v: number) => Number(v.toPrecision(4));
 
 /** The kernel choices for a model on this adapter: cached by adapter and shape, else probed. */
 /** `prefill` (default true): also time prefill's GEMMs and attention; false keeps their defaults. */
-export async function chooseModelKernels(ctx: KernelContext, given: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean; prefill?: boolean } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
+export async function chooseModelKernels(ctx: KernelContext, given: ModelKernelShapes, scratch: AttentionScratch, opts: { useCache?: boolean; prefill?: boolean; incumbentPrefill?: string } = {}): Promise<{ choice: KernelChoice; result: KernelProbeResult }> {
   const prefill = opts.prefill !== false;
   // One cache key whether or not the caller names the default activation.
   const shapes = { ...given, activation: given.activation ?? 'silu' };
@@ -587,7 +602,7 @@ export async function chooseModelKernels(ctx: KernelContext, given: ModelKernelS
       cached: false,
     };
     if (prefill) {
-      result.matmulPrefill = await probeGemm(ctx, shapes, false);
+      result.matmulPrefill = await probeGemm(ctx, shapes, false, opts.incumbentPrefill);
       if (shapes.quantized) result.matmulQ4 = await probeGemm(ctx, shapes, true);
       result.attentionPrefill = await probeAttentionPrefill(ctx, shapes, scratch, result.matmulPrefill.choice);
     }
