@@ -149,6 +149,30 @@ async function timeCalls(ctx: KernelContext, run: () => void, reps: number, cuto
   return best;
 }
 
+/**
+ * Checks each candidate against the CPU, times those that pass (the fastest so far sets the slow
+ * cutoff), records each one's figures, and makes the fastest the probe's choice. A candidate that
+ * fails its check, or throws while timed (e.g. a head size it refuses), goes into `failed`.
+ */
+async function timeCandidates(ctx: KernelContext, probe: FamilyProbe, candidates: { name: string; correct: () => Promise<boolean>; run: () => void }[], work: { bytes: number; flops?: number }): Promise<FamilyProbe> {
+  let bestMs = Infinity;
+  for (const { name, correct, run } of candidates) {
+    if (!(await correct())) {
+      probe.failed.push(name);
+      continue;
+    }
+    const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
+    if (Number.isNaN(ms)) {
+      probe.failed.push(name);
+      continue;
+    }
+    const perSecond = (x: number) => round(x / (ms / 1000) / 1e9);
+    probe.timings[name] = { ms: round(ms), gbps: perSecond(work.bytes), ...(work.flops !== undefined ? { gflops: perSecond(work.flops) } : {}) };
+    if (ms < bestMs) (bestMs = ms), (probe.choice = name);
+  }
+  return probe;
+}
+
 /** The q4 GEMV at M = 1 and M = 3, both schemes, K % 32 != 0, N not a multiple of a tile, bias and accumulate. */
 async function q4GemvCorrect(ctx: KernelContext, name: string): Promise<boolean> {
   const bufs = new Buffers(ctx.gpu.device);
@@ -264,23 +288,13 @@ async function probeGemm(ctx: KernelContext, s: ModelKernelShapes, q4: boolean, 
     const w = bufs.zeros(q4 ? info.words * 4 : n * k * 4), x = bufs.zeros(m * k * 4), y = bufs.zeros(m * n * 4);
     const bytes = (q4 ? info.words * 4 : n * k * 4) + m * k * 4;
     const names = q4 ? Q4_PREFILL_VARIANTS : Object.entries(MATMUL_VARIANTS).filter(([, v]) => !v.decode && (!v.subgroups || ctx.gpu.features.subgroups)).map(([name]) => name);
-    let bestMs = Infinity;
-    for (const name of names) {
-      if (!(await (q4 ? q4GemmCorrect(ctx, name) : f32GemmCorrect(ctx, name)))) {
-        probe.failed.push(name);
-        continue;
-      }
-      const args = { out: y, x, w, bias: null, m, n, k, accumulate: false, xOffset: 0, yOffset: 0 };
-      const run = q4 ? () => matmulQ4(ctx, args, info, name) : () => matmul(ctx, { prefill: name, decode: name }, args, name);
-      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
-      if (Number.isNaN(ms)) {
-        probe.failed.push(name);
-        continue;
-      }
-      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9), gflops: round((2 * m * n * k) / (ms / 1000) / 1e9) };
-      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
-    }
-    return keepIncumbent(probe, defaultChoice);
+    const args = { out: y, x, w, bias: null, m, n, k, accumulate: false, xOffset: 0, yOffset: 0 };
+    const candidates = names.map((name) => ({
+      name,
+      correct: () => (q4 ? q4GemmCorrect(ctx, name) : f32GemmCorrect(ctx, name)),
+      run: q4 ? () => matmulQ4(ctx, args, info, name) : () => matmul(ctx, { prefill: name, decode: name }, args, name),
+    }));
+    return keepIncumbent(await timeCandidates(ctx, probe, candidates, { bytes, flops: 2 * m * n * k }), defaultChoice);
   } finally {
     bufs.destroy();
   }
@@ -300,22 +314,12 @@ async function probeMatvecQ4(ctx: KernelContext, s: ModelKernelShapes): Promise<
       return { n, k, info: full, w: bufs.zeros(full.words * 4), x: bufs.zeros(k * 4), y: bufs.zeros(n * 4) };
     });
     const bytes = ops.reduce((a, o) => a + o.info.words * 4 + o.k * 4, 0);
-    let bestMs = Infinity;
-    for (const name of q4DecodeCandidates(ctx.gpu)) {
-      if (!(await q4GemvCorrect(ctx, name))) {
-        probe.failed.push(name);
-        continue;
-      }
-      const run = () => { for (const o of ops) matmulQ4(ctx, { out: o.y, x: o.x, w: o.w, bias: null, m: 1, n: o.n, k: o.k, accumulate: false, xOffset: 0, yOffset: 0 }, o.info, name); };
-      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
-      if (Number.isNaN(ms)) {
-        probe.failed.push(name);
-        continue;
-      }
-      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9) };
-      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
-    }
-    return probe;
+    const candidates = q4DecodeCandidates(ctx.gpu).map((name) => ({
+      name,
+      correct: () => q4GemvCorrect(ctx, name),
+      run: () => { for (const o of ops) matmulQ4(ctx, { out: o.y, x: o.x, w: o.w, bias: null, m: 1, n: o.n, k: o.k, accumulate: false, xOffset: 0, yOffset: 0 }, o.info, name); },
+    }));
+    return await timeCandidates(ctx, probe, candidates, { bytes });
   } finally {
     bufs.destroy();
   }
@@ -405,21 +409,8 @@ async function probeFused(ctx: KernelContext, s: ModelKernelShapes, kind: 'norm'
       },
       [fused]: () => (kind === 'norm' ? matvecQ4Norm(ctx, args(x), info, gain, 1e-5) : matvecQ4Glu(ctx, args(x), info, act)),
     };
-    let bestMs = Infinity;
-    for (const [name, run] of Object.entries(runs)) {
-      if (name === fused && !(await fusedCorrect(ctx, kind, act))) {
-        probe.failed.push(name);
-        continue;
-      }
-      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
-      if (Number.isNaN(ms)) {
-        probe.failed.push(name);
-        continue;
-      }
-      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9) };
-      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
-    }
-    return probe;
+    const candidates = Object.entries(runs).map(([name, run]) => ({ name, run, correct: async () => name !== fused || fusedCorrect(ctx, kind, act) }));
+    return await timeCandidates(ctx, probe, candidates, { bytes });
   } finally {
     bufs.destroy();
   }
@@ -504,22 +495,12 @@ async function probeAttentionPrefill(ctx: KernelContext, s: ModelKernelShapes, s
     const c = attentionCase(bufs, rows, rows, s.numHeads, s.numKvHeads, s.headDim, 0, false);
     const bytes = 2 * rows * s.numKvHeads * s.headDim * 4 + 2 * rows * s.numHeads * s.headDim * 4;
     const flops = 4 * s.numHeads * s.headDim * (rows * (rows + 1)) / 2;
-    let bestMs = Infinity;
-    for (const name of PREFILL_ATTENTION_VARIANTS) {
-      if (!(await prefillAttentionCorrect(ctx, name, scratch, s))) {
-        probe.failed.push(name);
-        continue;
-      }
-      const run = () => attention(ctx, c.args, { variants: { prefill: gemmVariant, decode: 'matvec' }, scratch }, name);
-      const ms = await timeCalls(ctx, run, 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
-      if (Number.isNaN(ms)) {
-        probe.failed.push(name);
-        continue;
-      }
-      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9), gflops: round(flops / (ms / 1000) / 1e9) };
-      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
-    }
-    return probe;
+    const candidates = PREFILL_ATTENTION_VARIANTS.map((name) => ({
+      name,
+      correct: () => prefillAttentionCorrect(ctx, name, scratch, s),
+      run: () => attention(ctx, c.args, { variants: { prefill: gemmVariant, decode: 'matvec' }, scratch }, name),
+    }));
+    return await timeCandidates(ctx, probe, candidates, { bytes, flops });
   } finally {
     bufs.destroy();
   }
@@ -549,22 +530,13 @@ async function probeAttentionDecode(ctx: KernelContext, s: ModelKernelShapes, sc
   try {
     const c = decodeCase(bufs, s.keys, s.numHeads, s.numKvHeads, s.headDim, false);
     const bytes = 2 * s.keys * s.numKvHeads * s.headDim * 4;
-    let bestMs = Infinity;
-    for (const name of DECODE_ATTENTION_VARIANTS) {
-      if (!(await decodeAttentionCorrect(ctx, name, scratch))) {
-        probe.failed.push(name);
-        continue;
-      }
-      // A head size the kernels refuse (over 256) throws here: the candidate is dropped.
-      const ms = await timeCalls(ctx, () => attention(ctx, c.args, { variants: { prefill: 'regblock', decode: 'matvec' }, scratch }, name), 2, SLOW_CUTOFF * bestMs).catch(() => NaN);
-      if (Number.isNaN(ms)) {
-        probe.failed.push(name);
-        continue;
-      }
-      probe.timings[name] = { ms: round(ms), gbps: round(bytes / (ms / 1000) / 1e9) };
-      if (ms < bestMs) (bestMs = ms), (probe.choice = name);
-    }
-    return probe;
+    // A head size the kernels refuse (over 256) throws while timed: the candidate is dropped.
+    const candidates = DECODE_ATTENTION_VARIANTS.map((name) => ({
+      name,
+      correct: () => decodeAttentionCorrect(ctx, name, scratch),
+      run: () => attention(ctx, c.args, { variants: { prefill: 'regblock', decode: 'matvec' }, scratch }, name),
+    }));
+    return await timeCandidates(ctx, probe, candidates, { bytes });
   } finally {
     bufs.destroy();
   }
