@@ -263,14 +263,14 @@ export const engineCases = {
    * `prefill`: the first probe is a fresh one that also times prefill's kernels (software
    * adapters skip them at load).
    */
-  async kernelProbe(spec: FixtureSpec, quantization: Quantization, prefill = false): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string>; matmulVariants: unknown }> {
+  async kernelProbe(spec: FixtureSpec, quantization: Quantization, prefill = false): Promise<{ atLoad: unknown; again: unknown; choice: unknown; variants: Record<string, string>; matmulVariants: unknown; loadPrefill: string }> {
     const { gpu } = await openQuant(spec, quantization);
-    const ops = gpu.ops as GpuOps, c = gpu.config;
+    const ops = gpu.ops as GpuOps, c = gpu.config, loadPrefill = ops.matmulVariants.prefill;
     const shapes = { hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: gpu.contextWindow };
     const atLoad = prefill ? await ops.probeModelKernels(shapes, { useCache: true, prefill }) : ops.kernelProbe;
     if (!prefill) await ops.probeModelKernels(shapes, { useCache: true });
     const again = await ops.probeModelKernels(shapes, { useCache: true, prefill });
-    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants, matmulVariants: ops.matmulVariants };
+    return { atLoad, again, choice: ops.kernelChoice, variants: ops.variants, matmulVariants: ops.matmulVariants, loadPrefill };
   },
   /**
    * Every forced per-model kernel choice in turn (q4 GEMV and GEMM, decode and prefill

@@ -30,7 +30,7 @@ test('kernel probe: every q4 GEMV and decode attention candidate passes its chec
   expect(r.variants.attention).toContain(r.choice.attentionDecode);
 });
 
-test('kernel probe with prefill: every f32 / q4 GEMM and prefill attention candidate passes its check, is timed (GFLOP/s); SwiftShader keeps the register-blocked GEMMs and the GEMM attention path', async ({ harness }) => {
+test('kernel probe with prefill: every f32 / q4 GEMM and prefill attention candidate passes its check, is timed (GFLOP/s); the fastest wins unless within 10% of the default', async ({ harness }) => {
   const r = await call(harness, 'kernelProbe', TINY, 'q4', true);
   test.info().annotations.push({ type: 'kernel probe (prefill)', description: JSON.stringify(r.atLoad) });
   const families = [['matmulPrefill', ['regblock', 'regblock_quad', 'tiled', 'tiled_db']], ['matmulQ4', ['regblock_q4', 'tiled_q4']], ['attentionPrefill', ['gemm', 'rows8', 'flash']]] as const;
@@ -48,9 +48,16 @@ test('kernel probe with prefill: every f32 / q4 GEMM and prefill attention candi
   expect(r.choice.attentionPrefill).toBe(r.atLoad.attentionPrefill.choice);
   expect(r.matmulVariants.prefill).toBe(r.atLoad.matmulPrefill.choice);
   expect(r.variants.matmul_q4).toBe(r.choice.matmulQ4);
-  // Not a timing assertion: the workgroup-memory variants are several times slower on SwiftShader (bench/RESULTS.md).
-  expect(r.atLoad.matmulQ4.choice).toBe('regblock_q4');
-  expect(r.atLoad.attentionPrefill.choice).not.toBe('flash');
+  // Which variant wins is a speed question (bench/RESULTS.md keeps SwiftShader's picks on real
+  // shapes); here only the rule is checked against the reported timings, so noise cannot fail it:
+  // the fastest wins unless it is within the 10% margin of the incumbent (the load-time GEMM
+  // probe's pick, or the family's default).
+  for (const [family, incumbent] of [['matmulPrefill', r.loadPrefill], ['matmulQ4', 'regblock_q4'], ['attentionPrefill', 'gemm']] as const) {
+    const f = r.atLoad[family], ms = (name: string) => f.timings[name].ms as number;
+    const best = Math.min(...Object.keys(f.timings).map(ms));
+    const want = best > 0.9 * ms(incumbent) ? [incumbent] : Object.keys(f.timings).filter((name) => ms(name) === best);
+    expect(want, `${family}: ${JSON.stringify(f.timings)}`).toContain(f.choice);
+  }
 });
 
 test(`every q4 GEMV x decode attention choice matches the CPU dequantized reference through prefill and decode (${TOL})`, async ({ harness }) => {

@@ -489,7 +489,8 @@ async function prefillAttentionCorrect(ctx: KernelContext, name: AttentionVarian
 /** Prefill attention on the model's heads: `rows` prompt rows from position 0 (causal). */
 async function probeAttentionPrefill(ctx: KernelContext, s: ModelKernelShapes, scratch: AttentionScratch, gemmVariant: string): Promise<FamilyProbe> {
   const rows = s.rows;
-  const probe: FamilyProbe = { choice: ctx.gpu.isSoftware ? 'gemm' : 'rows8', shape: `${s.numHeads}/${s.numKvHeads} heads x ${s.headDim}, ${rows} rows from position 0`, timings: {}, failed: [] };
+  const defaultChoice = ctx.gpu.isSoftware ? 'gemm' : 'rows8';
+  const probe: FamilyProbe = { choice: defaultChoice, shape: `${s.numHeads}/${s.numKvHeads} heads x ${s.headDim}, ${rows} rows from position 0`, timings: {}, failed: [] };
   const bufs = new Buffers(ctx.gpu.device);
   try {
     const c = attentionCase(bufs, rows, rows, s.numHeads, s.numKvHeads, s.headDim, 0, false);
@@ -500,7 +501,7 @@ async function probeAttentionPrefill(ctx: KernelContext, s: ModelKernelShapes, s
       correct: () => prefillAttentionCorrect(ctx, name, scratch, s),
       run: () => attention(ctx, c.args, { variants: { prefill: gemmVariant, decode: 'matvec' }, scratch }, name),
     }));
-    return await timeCandidates(ctx, probe, candidates, { bytes, flops });
+    return keepIncumbent(await timeCandidates(ctx, probe, candidates, { bytes, flops }), defaultChoice);
   } finally {
     bufs.destroy();
   }
