@@ -29,9 +29,10 @@ export interface GpuEngineOptions extends EngineOptions {
   probePrefill?: boolean;
 }
 
-/** 'auto' weights: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader). */
-export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: GpuDevice): 'f32' | 'f16' {
-  return dtype === 'f16' || ((dtype ?? 'auto') === 'auto' && gpu.features.shaderF16) ? 'f16' : 'f32';
+/** 'auto' weights: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader); other values pass (Engine.load refuses a bad one by name). */
+export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: GpuDevice): EngineOptions['weightDtype'] {
+  if ((dtype ?? 'auto') !== 'auto') return dtype;
+  return gpu.features.shaderF16 ? 'f16' : 'f32';
 }
 
 /** 'auto' KV cache: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader); other values pass (Engine.load checks them). */
