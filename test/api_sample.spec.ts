@@ -42,6 +42,19 @@ test('n: 3 choices with a seed: indexed choices, reproducible, streamed per inde
   expect(finals.map((c: any) => [c.choices[0].index, c.choices[0].finish_reason])).toEqual([[0, 'length'], [1, 'length'], [2, 'length']]);
 });
 
+test('n: 2 without max_tokens (stories260K, 512-token window): each choice runs to the default length; the chat goes on after', async ({ harness }) => {
+  const r = await harness.evaluate(async (messages: any[]) => {
+    const e = await (globalThis as any).pop.apiSampleCases.openApi('plain');
+    const response = await e.chat.completions.create({ messages, temperature: 1, seed: 4, n: 2, ignore_eos: true });
+    const next = await e.chat.completions.create({ messages: [...messages, response.choices[0].message, { role: 'user', content: 'And then?' }], max_tokens: 4, temperature: 0, ignore_eos: true });
+    await e.resetChat();
+    return { finish: response.choices.map((c: any) => c.finish_reason), completion: response.usage.completion_tokens, next: next.choices[0].message.content };
+  }, MSG);
+  expect(r.finish).toEqual(['length', 'length']);
+  expect(r.completion).toBe(2 * 256);
+  expect(r.next.length).toBeGreaterThan(0);
+});
+
 test("response_format: OpenAI's json_schema and WebLLM's json_object with a schema give JSON that validates; a bad schema is INVALID_RESPONSE_FORMAT", async ({ harness }) => {
   const { default: Ajv } = await import('ajv');
   const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['ok', 'n'] };

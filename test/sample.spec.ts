@@ -177,6 +177,18 @@ test('n: 3 with a seed is reproducible, prefills once, shares the prompt KV; eac
   expect(r.freePagesAfter).toBe(r.totalPages - 2); // only choice 0's sequence holds pages
 });
 
+// Two choices of 256 tokens after a 20-token prompt need more than stories260K's one window of
+// pages (512 tokens) at once: a later choice gives its pages back, and when the pool cannot hold
+// it beside choice 0's answer, that answer's K/V goes. Nothing changes in the tokens; afterwards
+// only the prompt's pages are held.
+test('n: 2 x 256 tokens in a 512-token window: both choices run to their length and equal their streams alone; the pool ends holding the prompt', async ({ harness }) => {
+  const r = await call(harness, 'nChoices', PROMPT, 2, 256, 5);
+  expect(r.a.map((x: number[]) => x.length)).toEqual([256, 256]);
+  expect(r.a).toEqual(r.alone);
+  expect(r.stats.completionTokens).toBe(512);
+  expect(r.freePagesAfter).toBe(r.totalPages - 2);
+});
+
 // Tools: stories260K through a Hermes-style template; a forced call's arguments follow the
 // function's schema; the call and the tool's result render into the next turn.
 // (stories260K's window is 512 tokens and its byte-fallback vocabulary spells JSON nearly byte

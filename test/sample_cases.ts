@@ -209,11 +209,12 @@ export const sampleCases = {
     const ra = await engine.generate(prompt, o);
     const copied = engine.cache.copiedPages - copied0;
     const stats = { ...ra.stats };
+    const freePagesAfter = engine.cache.allocator.freePages;
     const rb = await engine.generate(prompt, o);
     const alone: number[][] = [];
     for (let i = 0; i < n; i++) alone.push((await engine.generate(prompt, { ...o, n: 1, seed: (seed + Math.imul(i, 0x9e3779b9)) >>> 0 })).ids);
     void pageSize;
-    return { a: ra.choices!.map((c) => c.ids), b: rb.choices!.map((c) => c.ids), alone, stats, copied, freePagesAfter: engine.cache.allocator.freePages, totalPages: engine.cache.allocator.numPages };
+    return { a: ra.choices!.map((c) => c.ids), b: rb.choices!.map((c) => c.ids), alone, stats, copied, freePagesAfter, totalPages: engine.cache.allocator.numPages };
   },
 
   /**

@@ -301,10 +301,11 @@ export class Engine<T> {
       const [kvHeads, headDim] = JSON.parse(key) as [number, number];
       ops.reserveAttention(chunk, this.contextWindow, c.numHeads, kvHeads, headDim);
     }
-    // One context window of pages, which n > 1 choices share (their prompt pages are shared).
+    // One context window of pages, and one more: an n > 1 choice shares the prompt's pages and
+    // copies the partial one it writes into (see generate).
     const pageSize = opts.pageSize ?? 16;
     this.cache = new PagedKvCache(ops, {
-      numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize),
+      numLayers: c.numLayers, kvDim: kvDim(c), pageSize, contextWindow: this.contextWindow, maxSequences: MAX_CHOICES, numPages: Math.ceil(this.contextWindow / pageSize) + 1,
       layerKvDims: c.layerShapes ? Array.from({ length: c.numLayers }, (_, l) => layerKvDim(c, l)) : undefined, kvSource: c.kvSource,
       dtype: opts.kvDtype === 'f16' ? 'f16' : 'f32',
     });
@@ -504,11 +505,10 @@ export class Engine<T> {
     let sharedPages = 0;
     try {
       await this.prefill(prompt, reused, keep, img, { checkAbort: () => checkAbort('prefill') });
-      // n > 1: the choices share the prompt's pages (copied on write) and its last logits.
+      // n > 1: the later choices start from the prompt's last logits.
       if (n > 1) {
         this.choiceLogits ??= this.ops.alloc('prompt-logits', c.vocabSize);
         this.ops.copyRows(this.choiceLogits, 0, this.state.logits, 0, 1, c.vocabSize);
-        for (let i = 1; i < n; i++) sharedPages += this.cache.fork(0, i, prompt.length);
       }
     } catch (e) {
       this.resetChat();
@@ -538,7 +538,20 @@ export class Engine<T> {
           out.finishReason = 'abort';
           continue;
         }
-        if (ch > 0) this.ops.copyRows(this.state.logits, 0, this.choiceLogits!, 0, 1, c.vocabSize);
+        if (ch > 0) {
+          // Choices run one after another. Choice ch shares the prompt's pages with sequence 0
+          // (copied on write) and gives its own back when it ends, so at most two sequences
+          // hold pages. When the pool cannot hold this choice's longest run beside choice 0's
+          // answer, that answer's K/V goes (a next turn prefills it again): a request within
+          // the context window always fits, as it does in WebLLM, which runs the choices apart.
+          const ownPages = Math.ceil((prompt.length + o.maxTokens - 1) / this.cache.pageSize) - Math.floor(prompt.length / this.cache.pageSize);
+          if (this.cache.allocator.freePages < ownPages) {
+            this.cache.truncate(0, prompt.length);
+            this.cachedTokens.length = prompt.length;
+          }
+          sharedPages += this.cache.fork(0, ch, prompt.length);
+          this.ops.copyRows(this.state.logits, 0, this.choiceLogits!, 0, 1, c.vocabSize);
+        }
         let pos = prompt.length;
         let token = await sampleStep(ch, 0);
         if (ch === 0) t1 = now();
@@ -560,6 +573,7 @@ export class Engine<T> {
           pos++;
           token = await sampleStep(ch, step);
         }
+        if (ch > 0) this.cache.free(ch);
       }
     } catch (e) {
       this.resetChat();
