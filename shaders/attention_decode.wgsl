@@ -10,7 +10,6 @@ struct Params { rows: u32, startPos: u32, numHeads: u32, numKvHeads: u32, headDi
 override WG: u32 = 32;
 const MAX_D4: u32 = 64u;
 const DCHUNK4: u32 = 8u; // vec4s merged per round
-override KV_F16: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pageTable: array<u32>;
@@ -18,19 +17,7 @@ override KV_F16: bool = false;
 @group(0) @binding(4) var<storage, read> vCache: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-// K/V vec4 j of the cache: f32 words, or (KV_F16) four halves in the words 2j, 2j + 1.
-fn kvHalf(w: vec4<u32>, j: u32) -> vec4<f32> {
-  let h = select(w.xy, w.zw, (j & 1u) == 1u);
-  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-}
-fn loadK(j: u32) -> vec4<f32> {
-  if (KV_F16) { return kvHalf(kCache[j >> 1u], j); }
-  return bitcast<vec4<f32>>(kCache[j]);
-}
-fn loadV(j: u32) -> vec4<f32> {
-  if (KV_F16) { return kvHalf(vCache[j >> 1u], j); }
-  return bitcast<vec4<f32>>(vCache[j]);
-}
+// loadK / loadV: shaders/kv_read.wgsl, put in front of this file.
 
 var<workgroup> wm: array<f32, WG>;
 var<workgroup> wl: array<f32, WG>;

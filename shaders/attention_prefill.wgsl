@@ -14,7 +14,6 @@ override WG: u32 = 16;
 override HD4: u32 = 16u;
 const R: u32 = 8u;
 const MAX_D4: u32 = 64u;
-override KV_F16: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pageTable: array<u32>;
@@ -23,19 +22,7 @@ override KV_F16: bool = false;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> keyEnd: array<u32>;
 
-// K/V vec4 j of the cache: f32 words, or (KV_F16) four halves in the words 2j, 2j + 1.
-fn kvHalf(w: vec4<u32>, j: u32) -> vec4<f32> {
-  let h = select(w.xy, w.zw, (j & 1u) == 1u);
-  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-}
-fn loadK(j: u32) -> vec4<f32> {
-  if (KV_F16) { return kvHalf(kCache[j >> 1u], j); }
-  return bitcast<vec4<f32>>(kCache[j]);
-}
-fn loadV(j: u32) -> vec4<f32> {
-  if (KV_F16) { return kvHalf(vCache[j >> 1u], j); }
-  return bitcast<vec4<f32>>(vCache[j]);
-}
+// loadK / loadV: shaders/kv_read.wgsl, put in front of this file.
 
 // Keys each of four rows may see: causal (t <= pos) or below the row's key end; within the window.
 fn mask(t: u32, pos0: u32, end: vec4<u32>) -> vec4<bool> {

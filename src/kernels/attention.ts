@@ -6,10 +6,17 @@ import kvGatherCode from '../../shaders/kv_gather.wgsl?raw';
 import decodeChunksCode from '../../shaders/attention_decode_chunks.wgsl?raw';
 import combineCode from '../../shaders/attention_combine.wgsl?raw';
 import flashCode from '../../shaders/attention_flash.wgsl?raw';
+import kvReadCode from '../../shaders/kv_read.wgsl?raw';
 import { elementGrid, pipeline, type KernelContext } from './context.ts';
 import { matmul, type MatmulVariants } from './matmul.ts';
 import type { AttentionShape, FullAttentionShape } from '../core/op_types.ts';
 import { InternalError } from '../errors.ts';
+
+// The kernels that read the paged cache share its read functions (shaders/kv_read.wgsl);
+// WGSL has no include, and module-scope names may be used before they are declared.
+const withKvRead = (code: string) => `${kvReadCode}\n${code}`;
+const decodeKernel = withKvRead(decodeCode), prefillKernel = withKvRead(prefillCode);
+const decodeChunksKernel = withKvRead(decodeChunksCode), flashKernel = withKvRead(flashCode);
 
 export interface AttentionArgs {
   out: GPUBuffer; q: GPUBuffer; qStride: number;
@@ -153,7 +160,7 @@ export function attention(ctx: KernelContext, a: AttentionArgs, gemm: { variants
   const decode = variant === 'split_keys';
   if (decode && a.keyEnd) throw new InternalError('attention: the split-keys kernel takes no key ends');
   ctx.rec.dispatch({
-    pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode', constants: kvConstants(a) }, decodeCode) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4, ...kvConstants(a) } }, prefillCode),
+    pipeline: decode ? pipeline(ctx, { kernel: 'attention_decode', constants: kvConstants(a) }, decodeKernel) : pipeline(ctx, { kernel: 'attention_prefill', constants: { HD4: s.headDim / 4, ...kvConstants(a) } }, prefillKernel),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: decode ? [a.q, a.pageTable, a.k, a.v, a.out] : [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: decode ? [s.numHeads, a.rows] : elementGrid(ctx, Math.ceil(a.rows / 8) * s.numHeads, 16),
@@ -171,7 +178,7 @@ function flashPrefill(ctx: KernelContext, a: AttentionArgs): void {
   // K and V tiles of 512 vec4 each (16 KiB, WebGPU's guaranteed workgroup storage).
   const kt = Math.min(32, Math.floor(512 / hd4));
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'attention_flash', constants: { WG: FLASH_ROWS, HD4: hd4, KT: kt, ...kvConstants(a) } }, flashCode),
+    pipeline: pipeline(ctx, { kernel: 'attention_flash', constants: { WG: FLASH_ROWS, HD4: hd4, KT: kt, ...kvConstants(a) } }, flashKernel),
     params: [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, a.keyEnd ? 1 : 0, 0, 0], f32: [8],
     buffers: [a.q, a.pageTable, a.k, a.v, a.out, a.keyEnd ?? ctx.dummy],
     workgroups: [Math.ceil(a.rows / FLASH_ROWS), s.numHeads],
@@ -188,7 +195,7 @@ function flashDecode(ctx: KernelContext, a: AttentionArgs, scratch: AttentionScr
   const part = scratch.get('part');
   const params = [a.rows, a.startPos, s.numHeads, s.numKvHeads, s.headDim, a.qStride, a.pageSize, s.window, s.scale, chunks, 0, 0];
   ctx.rec.dispatch({
-    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk, ...kvConstants(a) } }, decodeChunksCode),
+    pipeline: pipeline(ctx, { kernel: 'attention_decode_chunks', constants: { CHUNK: chunk, ...kvConstants(a) } }, decodeChunksKernel),
     params, f32: [8],
     buffers: [a.q, a.pageTable, a.k, a.v, part],
     workgroups: [s.numHeads, chunks, a.rows],
