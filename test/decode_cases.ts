@@ -2,7 +2,7 @@
 // (GPU engine vs the CPU twin storing the same f16-rounded K/V) and the fused decode GEMVs
 // (each forced through a whole model against the CPU twin). Spec files: test/kv_f16.spec.ts,
 // test/decode_fusion.spec.ts.
-import { resolveKvDtype } from '../src/engine/create.ts';
+import { resolveAutoDtype } from '../src/engine/create.ts';
 import { acquireGpu } from '../src/gpu/device.ts';
 import { GpuOps } from '../src/ops/gpu_ops.ts';
 import { Engine, type EngineOptions } from '../src/engine/engine.ts';
@@ -74,7 +74,7 @@ export const decodeCases = {
     const result = {
       diffs: out,
       kvBytes: engineMemory(gpu16).kvBytes, kvBytesAt2: c.numLayers * 2 * slots * c.numKvHeads * c.headDim * 2,
-      dtypes: { f16: gpu16.cache.dtype, cpu: cpu16.cache.dtype, auto: resolveKvDtype(undefined, gpu), forcedF32: resolveKvDtype('f32', gpu) },
+      dtypes: { f16: gpu16.cache.dtype, cpu: cpu16.cache.dtype, auto: resolveAutoDtype(undefined, gpu.features.shaderF16), forcedF32: resolveAutoDtype('f32', gpu.features.shaderF16) },
       adapterShaderF16: gpu.features.shaderF16,
       choices: n2.choices!.map((c) => c.ids), cpuAlone: alone.ids, copied: gpu16.cache.copiedPages - copied0,
     };

@@ -13,7 +13,7 @@ import { assertFits, downloadSize, estimateFit, type FitLimits, type FitReport }
 import { cacheAvailable, cachedModelInfo, cachedSource } from '../model/model_cache.ts';
 import { readJsonObject, resolveModelUrl, urlSource } from '../model/source.ts';
 import { embeddedModelSource, isEmbeddedModelUrl } from '../model/embedded.ts';
-import { createGpuEngine } from '../engine/create.ts';
+import { createGpuEngine, resolveAutoDtype } from '../engine/create.ts';
 import type { Engine, GenerateStats } from '../engine/engine.ts';
 import type { PopSetting } from '../engine/pop.ts';
 import { TextTokenizer } from '../model/tokenizer.ts';
@@ -414,8 +414,8 @@ export async function checkModelFit(model: string, o: FitOptions = {}): Promise<
   }
   const limits: FitLimits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, storageAvailable, memoryBytes: o.memoryBytes };
   // Weight bytes as createGpuEngine will store them ('auto': f16 where the adapter has shader-f16).
-  const weightDtype = o.weightDtype === 'f16' || ((o.weightDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
-  const kvDtype = o.kvDtype === 'f16' || ((o.kvDtype ?? 'auto') === 'auto' && adapter.features.has('shader-f16')) ? 'f16' : 'f32';
+  const shaderF16 = adapter.features.has('shader-f16');
+  const weightDtype = resolveAutoDtype(o.weightDtype, shaderF16), kvDtype = resolveAutoDtype(o.kvDtype, shaderF16);
   return estimateFit(raw, bytes, o.contextWindow, limits, { weightDtype, kvDtype, quantization: o.quantization, quantizeLmHead: o.quantizeLmHead, embeddingDtype: o.embeddingDtype, lmHeadDtype: o.lmHeadDtype });
 }
 

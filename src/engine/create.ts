@@ -29,16 +29,13 @@ export interface GpuEngineOptions extends EngineOptions {
   probePrefill?: boolean;
 }
 
-/** 'auto' weights: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader); other values pass (Engine.load refuses a bad one by name). */
-export function resolveWeightDtype(dtype: EngineOptions['weightDtype'], gpu: GpuDevice): EngineOptions['weightDtype'] {
-  if ((dtype ?? 'auto') !== 'auto') return dtype;
-  return gpu.features.shaderF16 ? 'f16' : 'f32';
-}
-
-/** 'auto' KV cache: f16 where the adapter has shader-f16 (real GPUs), else f32 (SwiftShader); other values pass (Engine.load checks them). */
-export function resolveKvDtype(dtype: EngineOptions['kvDtype'], gpu: GpuDevice): EngineOptions['kvDtype'] {
-  if ((dtype ?? 'auto') !== 'auto') return dtype;
-  return gpu.features.shaderF16 ? 'f16' : 'f32';
+/**
+ * 'auto' storage of the weights or the KV cache: f16 where the adapter has shader-f16 (real
+ * GPUs), else f32 (SwiftShader). Other values pass unchanged, so Engine.load refuses a bad one
+ * by name.
+ */
+export function resolveAutoDtype(dtype: 'auto' | 'f32' | 'f16' | undefined, shaderF16: boolean): 'f32' | 'f16' {
+  return (dtype ?? 'auto') === 'auto' ? (shaderF16 ? 'f16' : 'f32') : (dtype as 'f32' | 'f16');
 }
 
 /**
@@ -58,12 +55,12 @@ export async function createGpuEngine(model: string | ModelSource, opts: GpuEngi
     const ops = new GpuOps(gpu, { prefill: 'regblock', decode: 'matvec' }, maxRows, { maxBindingBytes: opts.maxBindingBytes });
     await ops.probeVariants({ useCache: opts.probeCache });
     aborted('kernel compile');
-    const weightDtype = resolveWeightDtype(opts.weightDtype, gpu);
+    const weightDtype = resolveAutoDtype(opts.weightDtype, gpu.features.shaderF16);
     // The f16-arithmetic kernels are compiled only here, on adapters that have the feature.
     if (weightDtype === 'f16' && opts.shaderF16 !== false && gpu.features.shaderF16) ops.halfCompute = await halfComputeWorks(ops.ctx);
     aborted('kernel compile');
     const source = typeof model === 'string' ? urlSource(model, { hubBase: opts.hubBase }) : model;
-    const engine = await Engine.load(ops, source, { ...opts, weightDtype, kvDtype: resolveKvDtype(opts.kvDtype, gpu) });
+    const engine = await Engine.load(ops, source, { ...opts, weightDtype, kvDtype: resolveAutoDtype(opts.kvDtype, gpu.features.shaderF16) });
     // The per-model kernels (q4 GEMV, decode attention), timed on this model's shapes.
     const c = engine.config;
     await ops.probeModelKernels({ hidden: c.hiddenSize, intermediate: c.intermediateSize, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, context: engine.contextWindow, activation: c.activation }, { useCache: opts.probeCache, prefill: opts.probePrefill });

@@ -234,6 +234,15 @@ export interface LogitHook {
 /** Most choices (n) one request may ask for: sequences that may share the KV cache at once. */
 export const MAX_CHOICES = 8;
 
+/** The load options that choose a storage, and the values each accepts (Engine.load refuses others by name). */
+const STORAGE_OPTIONS: [keyof EngineOptions & ('quantization' | 'weightDtype' | 'kvDtype' | 'embeddingDtype' | 'lmHeadDtype'), readonly string[]][] = [
+  ['quantization', ['none', 'q4', 'q4-asym']],
+  ['weightDtype', ['auto', 'f32', 'f16']],
+  ['kvDtype', ['auto', 'f32', 'f16']],
+  ['embeddingDtype', ['auto', 'q4', 'f16', 'f32']],
+  ['lmHeadDtype', ['auto', 'q4', 'f16', 'f32']],
+];
+
 /** A request's image features on the device, the prompt rows they fill, and (Gemma 3) the bidirectional runs. */
 interface ImageRows<T> extends ImageFeatures<T> {
   positions: number[];
@@ -339,14 +348,12 @@ export class Engine<T> {
       throw new InvalidArgumentError('prefillChunk', `must hold one image's ${v.tokensPerTile} tokens (got ${opts.prefillChunk})`);
     }
     const vf = v ? visionFamilyOf(v) : null;
-    const quant = opts.quantization ?? 'none';
-    if (quant !== 'none' && quant !== 'q4' && quant !== 'q4-asym') throw new InvalidArgumentError('quantization', `must be 'none', 'q4' or 'q4-asym' (got ${quant})`);
-    if (![undefined, 'auto', 'f32', 'f16'].includes(opts.weightDtype)) throw new InvalidArgumentError('weightDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.weightDtype})`);
-    if (![undefined, 'auto', 'f32', 'f16'].includes(opts.kvDtype)) throw new InvalidArgumentError('kvDtype', `must be 'auto', 'f32' or 'f16' (got ${opts.kvDtype})`);
-    const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
-    for (const k of ['embeddingDtype', 'lmHeadDtype'] as const) {
-      if (![undefined, 'auto', 'q4', 'f16', 'f32'].includes(opts[k])) throw new InvalidArgumentError(k, `must be 'auto', 'q4', 'f16' or 'f32' (got ${opts[k]})`);
+    for (const [name, allowed] of STORAGE_OPTIONS) {
+      const value = opts[name];
+      if (value !== undefined && !allowed.includes(value)) throw new InvalidArgumentError(name, `must be ${allowed.map((a) => `'${a}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')} (got ${value})`);
     }
+    const quant = opts.quantization ?? 'none';
+    const contextWindow = opts.contextWindow ?? Math.min(files.config.maxPositionEmbeddings, 4096);
     const tables = tableStorage(opts);
     const build = { pop: opts.popWeights !== false, positions: contextWindow, quant: quant === 'none' ? null : quant, quantLmHead: tables.head === 'q4', half: opts.weightDtype === 'f16', embedDtype: tables.embed, headDtype: tables.head, checkWeights: opts.checkWeights };
     // Weights stream in (src/model/stream.ts), a VLM's vision tower with them. MLC folders come
